@@ -1,0 +1,262 @@
+"""Experiment configuration: one flat `ml_collections.ConfigDict` per run.
+
+`get_config()` returns the default (SPEC O1: the DCGAN of Radford et al. 2015 with
+the non-saturating loss, on the offline default dataset Fashion-MNIST). Experiment
+files in `configs/` derive from it and change only what their experiment changes.
+Every field that the seeds leave open (*choice* in SPEC.md) is a field here, so it
+can be set by a flag (`--name=value`) or by `--config.name=value`.
+
+`validate(config)` checks every field whose value is restricted and raises
+`ConfigError` with one line that names the bad value and what is allowed.
+"""
+
+import ast
+import importlib.util
+import os
+
+import ml_collections
+
+DATASETS = ('mnist', 'fashion_mnist', 'cifar10', 'stl10', 'lsun_bedroom')
+LOSSES = ('non_saturating', 'minimax', 'wasserstein', 'hinge')
+ARCHITECTURES = ('dcgan', 'resnet_wgangp', 'resnet_sngan')
+STRATEGIES = ('default', 'mirrored', 'multi_worker')
+JC_NORMS = ('per_example', 'batch')
+LR_DECAYS = ('none', 'linear')
+PROBE_BN_MODES = ('inference', 'batch_stats')
+
+# Image shape per dataset (height = width, channels) and the default latent size.
+# MNIST-like: n_z = 64 ([O-A] "latent space of 64 dimensions"); others: 100 (Radford).
+IMAGE_SIZE = {'mnist': 28, 'fashion_mnist': 28, 'cifar10': 32, 'stl10': 48,
+              'lsun_bedroom': 64}
+IMAGE_CHANNELS = {'mnist': 1, 'fashion_mnist': 1, 'cifar10': 3, 'stl10': 3,
+                  'lsun_bedroom': 3}
+DEFAULT_LATENT_DIM = {'mnist': 64, 'fashion_mnist': 64, 'cifar10': 100,
+                      'stl10': 100, 'lsun_bedroom': 100}
+NUM_CLASSES = {'mnist': 10, 'fashion_mnist': 10, 'cifar10': 10, 'stl10': 10,
+               'lsun_bedroom': 0}
+# Examples in the training split, used to turn epochs into steps.
+TRAIN_EXAMPLES = {'mnist': 60000, 'fashion_mnist': 60000, 'cifar10': 50000,
+                  'stl10': 100000, 'lsun_bedroom': 3033042}
+
+
+class ConfigError(ValueError):
+  """A configuration value is not allowed; the message is one line."""
+
+
+def get_config():
+  """The default configuration (SPEC O1 hyperparameters, Fashion-MNIST data)."""
+  c = ml_collections.ConfigDict()
+  c.experiment = 'gan'            # gan | vae | memorize | frozen_g (see configs/).
+  # --- data (SPEC 0) ---
+  c.dataset = 'fashion_mnist'
+  c.data_dir = ''                 # TFDS data_dir; '' = TFDS default (~/tensorflow_datasets).
+  c.manual_dir = ''               # TFDS manual_dir; '' = Debian's Fashion-MNIST if present.
+  c.split = ''                    # '' = train (stl10: unlabelled, a *choice*).
+  c.shuffle_buffer = 10000
+  c.dequantize = False            # add U[0, 1/128] noise (igul222 / Sargent).
+  c.synthetic_data = False        # random in-memory images (benchmarks, smoke runs).
+  # --- model ---
+  c.architecture = 'dcgan'
+  c.latent_dim = 0                # 0 = per dataset (64 for MNIST-like, 100 otherwise).
+  c.g_base_channels = 0           # 0 = per dataset (256 for 28x28, 512 otherwise).
+  c.d_base_channels = 64
+  c.conditional = False           # class-conditional G (O6).
+  # --- loss and optimisation (Radford et al. 2015, inherited) ---
+  c.loss = 'non_saturating'
+  c.batch_size = 64               # global batch (all replicas together).
+  c.g_batch_size = 0              # 0 = batch_size; igul222 uses 2x the D batch.
+  c.train_steps = 23440           # generator steps; 25 epochs of 60k at batch 64.
+  c.n_critic = 1                  # D steps per G step.
+  c.g_lr = 2e-4
+  c.d_lr = 2e-4
+  c.beta1 = 0.5
+  c.beta2 = 0.999
+  c.lr_decay = 'none'
+  c.gradient_penalty = 0.0        # WGAN-GP weight (Gulrajani et al.: 10).
+  c.instance_noise = 0.0          # A3: std of N(0, s^2) added to D inputs, annealed to 0.
+  # --- Jacobian Clamping (SPEC O5, Algorithm 1) ---
+  c.jacobian_clamping = False
+  c.jc_epsilon = 1.0
+  c.jc_lambda_min = 1.0
+  c.jc_lambda_max = 20.0
+  c.jc_norm = 'per_example'       # per_example (Algorithm 1) | batch (whole-batch norms).
+  # --- probes (SPEC 0, O1) ---
+  c.probe_every = 250             # 0 = never.
+  c.probe_num_z = 64
+  c.probe_seed = 1234             # fixed z batch, shared by every run of a sweep.
+  c.probe_bn_mode = 'inference'
+  # --- evaluation (SPEC 0) ---
+  c.eval_every = 0                # 0 = never during training.
+  c.eval_num_samples = 10000
+  c.final_eval_num_samples = 50000
+  c.eval_splits = 10
+  c.classifier = ''               # TF-Hub handle or local SavedModel dir; '' = default.
+  c.eval_real_split = 'test'
+  c.num_missing_mode_samples = 360
+  # --- bookkeeping ---
+  c.seed = 0
+  c.workdir = ''                  # '' = runs/<dataset>_<loss>[_jc]_seed<seed>.
+  c.log_every = 50
+  c.checkpoint_every = 1000
+  c.export_every = -1             # -1 = at each probe (SPEC 0); 0 = only at the end.
+  c.export_at_steps = ''          # extra export steps, comma separated (A&B: epochs 1,10,25).
+  c.max_checkpoints = 3
+  c.sample_grid = 64              # fixed-z samples in the TensorBoard image grid.
+  c.strategy = 'default'
+  c.deterministic = False
+  return c
+
+
+def resolve(config):
+  """Fills the fields whose default depends on the dataset. Returns the config."""
+  c = config
+  if not c.latent_dim:
+    c.latent_dim = DEFAULT_LATENT_DIM[c.dataset]
+  if not c.g_base_channels:
+    c.g_base_channels = 256 if IMAGE_SIZE[c.dataset] == 28 else 512
+  if not c.g_batch_size:
+    c.g_batch_size = c.batch_size
+  if not c.split:
+    c.split = 'unlabelled' if c.dataset == 'stl10' else 'train'
+  if c.export_every == -1:
+    c.export_every = c.probe_every
+  if not c.workdir:
+    name = f'{c.dataset}_{c.loss}' + ('_jc' if c.jacobian_clamping else '')
+    c.workdir = os.path.join('runs', f'{name}_seed{c.seed}')
+  return c
+
+
+def _choice(config, field, allowed):
+  if config[field] not in allowed:
+    raise ConfigError(f'{field}={config[field]!r} is not allowed; '
+                      f'choose one of: {", ".join(allowed)}')
+
+
+def _positive(config, *fields):
+  for f in fields:
+    if not config[f] > 0:
+      raise ConfigError(f'{f}={config[f]!r} must be > 0')
+
+
+def _non_negative(config, *fields):
+  for f in fields:
+    if config[f] < 0:
+      raise ConfigError(f'{f}={config[f]!r} must be >= 0')
+
+
+def validate(config):
+  """Raises ConfigError (one line) for any value outside what is allowed."""
+  c = config
+  _choice(c, 'dataset', DATASETS)
+  _choice(c, 'loss', LOSSES)
+  _choice(c, 'architecture', ARCHITECTURES)
+  _choice(c, 'strategy', STRATEGIES)
+  _choice(c, 'jc_norm', JC_NORMS)
+  _choice(c, 'lr_decay', LR_DECAYS)
+  _choice(c, 'probe_bn_mode', PROBE_BN_MODES)
+  _positive(c, 'batch_size', 'train_steps', 'n_critic', 'g_lr', 'd_lr',
+            'log_every', 'checkpoint_every', 'probe_num_z', 'eval_splits',
+            'eval_num_samples', 'final_eval_num_samples', 'max_checkpoints')
+  _non_negative(c, 'g_batch_size', 'latent_dim', 'probe_every', 'eval_every',
+                'gradient_penalty', 'instance_noise', 'num_missing_mode_samples',
+                'sample_grid', 'shuffle_buffer')
+  if c.export_every < -1:
+    raise ConfigError(f'export_every={c.export_every!r} must be -1 (at each probe), '
+                      '0 (only at the end) or a positive step interval')
+  if not 0.0 <= c.beta1 < 1.0 or not 0.0 <= c.beta2 < 1.0:
+    raise ConfigError(f'beta1={c.beta1!r}, beta2={c.beta2!r} must lie in [0, 1)')
+  if c.jacobian_clamping:
+    if not c.jc_epsilon > 0:
+      raise ConfigError(f'jc_epsilon={c.jc_epsilon!r} must be > 0')
+    if not 0 <= c.jc_lambda_min <= c.jc_lambda_max:
+      raise ConfigError(f'jc_lambda_min={c.jc_lambda_min!r} and jc_lambda_max='
+                        f'{c.jc_lambda_max!r} need 0 <= jc_lambda_min <= jc_lambda_max')
+  if c.conditional and NUM_CLASSES[c.dataset] == 0:
+    raise ConfigError(f'conditional=True needs labels; dataset={c.dataset!r} has none')
+  parse_steps(c.export_at_steps, 'export_at_steps')
+  if c.workdir and os.path.exists(c.workdir) and not os.path.isdir(c.workdir):
+    raise ConfigError(f'workdir={c.workdir!r} exists and is not a directory')
+  return c
+
+
+def parse_steps(text, field='steps'):
+  """'1,10,25' -> [1, 10, 25]; raises ConfigError on anything but positive ints."""
+  if not text:
+    return []
+  try:
+    steps = [int(s) for s in str(text).split(',') if s.strip()]
+  except ValueError:
+    raise ConfigError(f'{field}={text!r} must be a comma-separated list of '
+                      'positive integers') from None
+  if any(s <= 0 for s in steps):
+    raise ConfigError(f'{field}={text!r} must hold positive integers only')
+  return steps
+
+
+def load_config_file(path):
+  """Loads `get_config()` from a Python config file (see configs/)."""
+  if not os.path.isfile(path):
+    raise ConfigError(f'config={path!r} is not a file; give a path such as '
+                      'configs/o1_mnist_conditioning.py')
+  spec = importlib.util.spec_from_file_location('_tf_gancond_config', path)
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+  except SyntaxError as e:
+    raise ConfigError(f'config={path!r} has a syntax error at line {e.lineno}: '
+                      f'{e.msg}') from None
+  if not hasattr(module, 'get_config'):
+    raise ConfigError(f'config={path!r} defines no get_config()')
+  return module.get_config()
+
+
+def _parse_value(text, old):
+  """Parses `text` to the type of the existing field value `old`."""
+  if isinstance(old, bool):
+    lowered = text.lower()
+    if lowered in ('1', 'true', 'yes'):
+      return True
+    if lowered in ('0', 'false', 'no'):
+      return False
+    raise ValueError(f'{text!r} is not a boolean (true/false)')
+  if isinstance(old, str):
+    return text
+  value = ast.literal_eval(text)
+  if isinstance(old, float) and isinstance(value, int):
+    value = float(value)
+  if type(value) is not type(old):
+    raise ValueError(f'{text!r} is not a {type(old).__name__}')
+  return value
+
+
+def apply_overrides(config, overrides):
+  """Applies {'field': 'text value'} to config, checking fields and types."""
+  for field, text in overrides.items():
+    if field not in config:
+      raise ConfigError(f'config field {field!r} does not exist; known fields: '
+                        f'{", ".join(sorted(config.keys()))}')
+    try:
+      value = _parse_value(str(text), config[field]) if isinstance(
+          text, str) else text
+    except (ValueError, SyntaxError) as e:
+      raise ConfigError(f'config field {field}={text!r}: {e}') from None
+    if isinstance(config[field], float) and isinstance(value, int) and not isinstance(
+        value, bool):
+      value = float(value)
+    config[field] = value
+  return config
+
+
+def to_text(config):
+  """Human-readable resolved config, one `field: value` per line (sorted)."""
+  return '\n'.join(f'{k}: {config[k]!r}' for k in sorted(config.keys())) + '\n'
+
+
+def from_text(text):
+  """Inverse of `to_text` (used by the report and by resume checks)."""
+  c = ml_collections.ConfigDict()
+  for line in text.splitlines():
+    if ': ' in line:
+      k, v = line.split(': ', 1)
+      c[k] = ast.literal_eval(v)
+  return c

@@ -1,0 +1,140 @@
+"""Input pipelines: TFDS image datasets scaled to [-1, 1] (SPEC 0).
+
+`make_dataset(config)` returns an infinite, batched, prefetched `tf.data.Dataset`
+of `(images, labels)`: images float32 [B, H, W, C] in [-1, 1], labels int32 [B]
+(zeros for unlabelled data). The decoded uint8 images are cached in memory (all
+supported training splits fit: Fashion-MNIST is 47 MB), so after the first epoch
+the pipeline only shuffles, scales and batches, in parallel with the train step.
+
+Data that TFDS cannot get (no network, no local copy) stops the run before
+training with `DataUnavailableError`, whose one-line message says how to provide it.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tf_gancond import config as config_lib
+
+# Debian's `dataset-fashion-mnist` puts the four original .gz files here; TFDS
+# builds `fashion_mnist` from them when given this directory as its manual_dir.
+DEBIAN_FASHION_MNIST = '/usr/share/datasets/fashion-mnist'
+
+_TFDS_NAMES = {'lsun_bedroom': 'lsun/bedroom'}
+
+
+class DataUnavailableError(RuntimeError):
+  """The dataset cannot be read or built; the message says how to provide it."""
+
+
+def default_manual_dir(dataset):
+  if dataset == 'fashion_mnist' and os.path.isdir(DEBIAN_FASHION_MNIST):
+    return DEBIAN_FASHION_MNIST
+  return None
+
+
+def load_builder(dataset, data_dir='', manual_dir=''):
+  """Returns a prepared TFDS builder, building it (offline if possible) first."""
+  import tensorflow_datasets as tfds  # Imported here: slow, and only the data needs it.
+  name = _TFDS_NAMES.get(dataset, dataset)
+  builder = tfds.builder(name, data_dir=data_dir or None)
+  if builder.info.splits and builder.info.splits.total_num_examples > 0:
+    return builder  # Already prepared (or mocked by tfds.testing.mock_data).
+  manual_dir = manual_dir or default_manual_dir(dataset)
+  try:
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  except Exception as e:  # TFDS raises many types (network, checksum, manual dir).
+    hint = (f'apt-get install dataset-fashion-mnist (files in {DEBIAN_FASHION_MNIST})'
+            if dataset == 'fashion_mnist' else
+            f'run `python -c "import tensorflow_datasets as tfds; tfds.builder('
+            f'\'{name}\').download_and_prepare()"` on a machine with network and '
+            'copy ~/tensorflow_datasets here, or pass --data_dir')
+    first_line = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(
+        e).__name__
+    raise DataUnavailableError(
+        f'dataset={dataset!r} cannot be prepared ({first_line}); to provide it: '
+        f'{hint}') from None
+  return builder
+
+
+def _to_float(images, image_size, dequantize):
+  """uint8 [B,h,w,C] -> float32 [B,S,S,C] in [-1, 1] (optionally dequantized)."""
+  x = tf.cast(images, tf.float32)
+  if images.shape[1] != image_size:
+    # STL-10 96x96 -> 48x48: area averaging is exact for the factor 2.
+    x = tf.image.resize(x, (image_size, image_size), method='area')
+  x = x / 127.5 - 1.0
+  if dequantize:
+    # igul222 / Sargent: U[0, 1/128] noise on the [-1, 1] scale.
+    x = x + tf.random.uniform(tf.shape(x), 0.0, 1.0 / 128.0)
+  return x
+
+
+def make_dataset(config, split=None, batch_size=None, shuffle=True, repeat=True,
+                 input_context=None):
+  """Batched (images, labels) for `config.dataset`; see the module docstring.
+
+  Args:
+    config: resolved config (dataset, data_dir, manual_dir, split, seed, ...).
+    split: TFDS split; default `config.split`.
+    batch_size: global batch; default `config.batch_size`.
+    shuffle, repeat: training pipelines do both; evaluation pipelines neither.
+    input_context: `tf.distribute.InputContext` for multi-worker sharding; the
+      per-replica batch is then derived from the global one.
+  """
+  batch_size = batch_size or config.batch_size
+  if input_context is not None:
+    batch_size = input_context.get_per_replica_batch_size(batch_size)
+  size = config_lib.IMAGE_SIZE[config.dataset]
+  if config.synthetic_data:
+    return _synthetic_dataset(config, batch_size)
+  builder = load_builder(config.dataset, config.data_dir, config.manual_dir)
+  split = split or config.split
+  if split not in builder.info.splits:
+    raise DataUnavailableError(
+        f'split={split!r} does not exist for dataset={config.dataset!r}; '
+        f'available: {", ".join(builder.info.splits.keys())}')
+  ds = builder.as_dataset(split=split, shuffle_files=shuffle)
+  if input_context is not None and input_context.num_input_pipelines > 1:
+    ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+  has_label = 'label' in builder.info.features
+  ds = ds.map(lambda ex: (ex['image'], tf.cast(ex['label'], tf.int32)
+                          if has_label else tf.constant(0, tf.int32)),
+              num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.cache()  # Decoded uint8: small, and saves decoding every epoch.
+  if repeat:
+    ds = ds.repeat()
+  if shuffle:
+    ds = ds.shuffle(config.shuffle_buffer, seed=config.seed)
+  # Batch first, then scale the whole batch at once: one op per batch, not per image.
+  ds = ds.batch(batch_size, drop_remainder=repeat)
+  ds = ds.map(lambda x, y: (_to_float(x, size, config.dequantize), y),
+              num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _synthetic_dataset(config, batch_size):
+  """One fixed random batch repeated forever: measures the step without input cost."""
+  size = config_lib.IMAGE_SIZE[config.dataset]
+  channels = config_lib.IMAGE_CHANNELS[config.dataset]
+  rng = np.random.default_rng(config.seed)
+  images = rng.uniform(-1, 1, (batch_size, size, size, channels)).astype(np.float32)
+  labels = rng.integers(0, max(config_lib.NUM_CLASSES[config.dataset], 1),
+                        batch_size).astype(np.int32)
+  return tf.data.Dataset.from_tensors((images, labels)).repeat()
+
+
+def load_numpy(config, split, limit=None):
+  """All images (float32 in [-1, 1]) and labels of a split, as numpy arrays."""
+  ds = make_dataset(config, split=split, batch_size=1000, shuffle=False, repeat=False)
+  images, labels, n = [], [], 0
+  for x, y in ds:
+    images.append(x.numpy())
+    labels.append(y.numpy())
+    n += len(x)
+    if limit and n >= limit:
+      break
+  images, labels = np.concatenate(images), np.concatenate(labels)
+  return (images[:limit], labels[:limit]) if limit else (images, labels)

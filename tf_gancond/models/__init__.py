@@ -1,0 +1,6 @@
+"""Generators and discriminators, built by name from a config (`build_gan`)."""
+
+from tf_gancond.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from tf_gancond.models.registry import build_gan, image_shape
+
+__all__ = ['DCGANGenerator', 'DCGANDiscriminator', 'build_gan', 'image_shape']

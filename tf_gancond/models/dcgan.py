@@ -1,0 +1,83 @@
+"""DCGAN generator and discriminator (Radford et al. 2015; SPEC O1/O2 sizes).
+
+Generator: z [B, n_z] -> Dense -> reshape [s, s, C] -> BN -> ReLU ->
+(5x5 stride-2 transposed conv -> BN -> ReLU) x (n-1) -> 5x5 stride-2 transposed
+conv -> tanh, images [B, H, W, c] in [-1, 1]. The stem s = H / 2^n:
+28x28: 7x7x256 -> 14x14x128 -> 28x28x1 (SPEC O1); 32x32: 4x4x512 -> 32 (SPEC O2);
+48x48: 6x6x512 -> 48 (SPEC O2); 64x64: 4x4x512 -> 64 (dcgan.torch shape).
+
+Discriminator: (5x5 stride-2 conv, 64, 128, 256, ... filters) with BN on all but the
+first, LeakyReLU 0.2, then one logit [B]. BN after the reshape is per channel, as
+in DCGAN-tensorflow and dcgan.torch. Weights ~ N(0, 0.02) (Radford et al.).
+"""
+
+import tensorflow as tf
+
+_INIT = tf.keras.initializers.RandomNormal(stddev=0.02)
+
+
+def num_upsamplings(image_size):
+  """Stride-2 steps from the stem to `image_size` (28->2, 32->3, 48->3, 64->4)."""
+  return {28: 2, 32: 3, 48: 3, 64: 4}[image_size]
+
+
+class DCGANGenerator(tf.keras.Model):
+  """z [B, latent_dim] float32 -> images [B, size, size, channels] in [-1, 1]."""
+
+  def __init__(self, image_size, channels, latent_dim, base_channels=256,
+               name='generator'):
+    super().__init__(name=name)
+    self.latent_dim = latent_dim
+    self.image_size = image_size
+    self.channels = channels
+    n_up = num_upsamplings(image_size)
+    self.stem_size = image_size // 2**n_up
+    self.stem_channels = base_channels
+    self.dense = tf.keras.layers.Dense(
+        self.stem_size**2 * base_channels, use_bias=False, kernel_initializer=_INIT)
+    self.stem_bn = tf.keras.layers.BatchNormalization()
+    self.ups, self.bns = [], []
+    width = base_channels
+    for _ in range(n_up - 1):
+      width //= 2
+      self.ups.append(tf.keras.layers.Conv2DTranspose(
+          width, 5, strides=2, padding='same', use_bias=False,
+          kernel_initializer=_INIT))
+      self.bns.append(tf.keras.layers.BatchNormalization())
+    self.out = tf.keras.layers.Conv2DTranspose(
+        channels, 5, strides=2, padding='same', kernel_initializer=_INIT)
+
+  def call(self, z, labels=None, training=False):
+    del labels  # Unconditional.
+    h = self.dense(z)
+    h = tf.reshape(h, [-1, self.stem_size, self.stem_size, self.stem_channels])
+    h = tf.nn.relu(self.stem_bn(h, training=training))
+    for up, bn in zip(self.ups, self.bns):
+      h = tf.nn.relu(bn(up(h), training=training))
+    return tf.tanh(self.out(h))
+
+
+class DCGANDiscriminator(tf.keras.Model):
+  """images [B, size, size, c] -> logits [B] (no BN on the input layer)."""
+
+  def __init__(self, image_size, base_channels=64, name='discriminator'):
+    super().__init__(name=name)
+    n_down = num_upsamplings(image_size) + 1
+    self.convs, self.bns = [], []
+    for i in range(n_down):
+      self.convs.append(tf.keras.layers.Conv2D(
+          base_channels * 2**i, 5, strides=2, padding='same', use_bias=(i == 0),
+          kernel_initializer=_INIT))
+      self.bns.append(tf.keras.layers.BatchNormalization() if i > 0 else None)
+    self.flatten = tf.keras.layers.Flatten()
+    self.logit = tf.keras.layers.Dense(1, kernel_initializer=_INIT)
+
+  def call(self, x, labels=None, training=False):
+    del labels  # Unconditional.
+    h = x
+    for conv, bn in zip(self.convs, self.bns):
+      h = conv(h)
+      if bn is not None:
+        h = bn(h, training=training)
+      h = tf.nn.leaky_relu(h, alpha=0.2)
+    return tf.squeeze(self.logit(self.flatten(h)), axis=-1)

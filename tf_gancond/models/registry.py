@@ -1,0 +1,30 @@
+"""Builds the generator / discriminator pair named by `config.architecture`."""
+
+from tf_gancond import config as config_lib
+from tf_gancond.models import dcgan
+
+
+def image_shape(config):
+  """(H, W, C) of the images of `config.dataset`."""
+  size = config_lib.IMAGE_SIZE[config.dataset]
+  return (size, size, config_lib.IMAGE_CHANNELS[config.dataset])
+
+
+def build_gan(config):
+  """Returns (generator, discriminator), built (weights created) for `config`.
+
+  Both are Keras models: `generator(z, labels=None, training=...)` maps float32
+  z [B, n_z] to images [B, H, W, C] in [-1, 1]; `discriminator(x, labels=None,
+  training=...)` maps images to logits [B]. Call inside `strategy.scope()`.
+  """
+  h, _, c = image_shape(config)
+  if config.architecture == 'dcgan':
+    g = dcgan.DCGANGenerator(h, c, config.latent_dim, config.g_base_channels)
+    d = dcgan.DCGANDiscriminator(h, config.d_base_channels)
+  else:
+    raise config_lib.ConfigError(
+        f'architecture={config.architecture!r} is not built yet; available: dcgan')
+  import tensorflow as tf
+  g(tf.zeros([1, config.latent_dim]), training=False)
+  d(tf.zeros([1, h, h, c]), training=False)
+  return g, d
