@@ -1,0 +1,3 @@
+"""tf_gancond: GAN generator conditioning and Lipschitz-constraint experiments."""
+
+__version__ = '0.1.0'
