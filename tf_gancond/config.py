@@ -74,6 +74,10 @@ def get_config():
   c.lr_decay = 'none'
   c.gradient_penalty = 0.0        # WGAN-GP weight (Gulrajani et al.: 10).
   c.instance_noise = 0.0          # A3: std of N(0, s^2) added to D inputs, annealed to 0.
+  c.g_step_reuses_fake = True     # n_critic=1: G step back-props through the D step's G(z)
+                                  # (dcgan.torch); False: fresh z for the G step.
+  c.acgan_d_weight = 1.0          # ACGAN class loss weights (igul222: 1 for D, 0.1 for G);
+  c.acgan_g_weight = 0.1          # used only by critics with a class head.
   # --- Jacobian Clamping (SPEC O5, Algorithm 1) ---
   c.jacobian_clamping = False
   c.jc_epsilon = 1.0

@@ -1,0 +1,115 @@
+"""The per-run files that analysis reads without TensorBoard.
+
+  <workdir>/config.txt     resolved config, one `field: value` per line.
+  <workdir>/metrics.jsonl  one JSON object per line, each with "kind" and "step":
+      kind "train": losses, gradient norms, Q statistics (q_mean, q_p5 .. q_p95),
+                    steps_per_sec, averaged over the log interval ending at step;
+      kind "probe": mean_log_cond, std_log_cond, log_cond (per z), log10 values,
+                    avg_jacobian_singular_values;
+      kind "eval":  scores with their settings (sample count, splits, real split,
+                    classifier identity);
+      kind "final": end-of-run results (missing modes, final scores).
+  <workdir>/status.json    {"state": running|finished|diverged|failed, "step", ...}.
+
+Appends are flushed line by line; a crash can cut at most the last line, which
+`read_records` skips. On resume, `truncate_after(step)` drops records written
+after the restored checkpoint, so no step appears twice.
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+
+METRICS_FILE = 'metrics.jsonl'
+STATUS_FILE = 'status.json'
+CONFIG_FILE = 'config.txt'
+
+
+def _jsonable(value):
+  if isinstance(value, dict):
+    return {k: _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  if isinstance(value, np.ndarray):
+    return _jsonable(value.tolist())
+  if isinstance(value, (np.floating, float)):
+    v = float(value)
+    return v if math.isfinite(v) else repr(v)  # JSON has no NaN / Inf.
+  if isinstance(value, np.integer):
+    return int(value)
+  if isinstance(value, np.bool_):
+    return bool(value)
+  return value
+
+
+def atomic_write_text(path, text):
+  """Writes `text` to `path` through a temporary file and a rename."""
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def read_records(path_or_dir, kind=None):
+  """All parseable records of a metrics file (or of `<dir>/metrics.jsonl`)."""
+  path = path_or_dir
+  if os.path.isdir(path):
+    path = os.path.join(path, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  records = []
+  with open(path) as f:
+    for line in f:
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError:
+        continue  # A line cut by a crash.
+      if isinstance(record, dict) and (kind is None or record.get('kind') == kind):
+        records.append(record)
+  return records
+
+
+def read_status(workdir):
+  path = os.path.join(workdir, STATUS_FILE)
+  if not os.path.exists(path):
+    return {}
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (json.JSONDecodeError, OSError):
+    return {}
+
+
+class RunLog:
+  """Appends records to `<workdir>/metrics.jsonl` and keeps `status.json`."""
+
+  def __init__(self, workdir, enabled=True):
+    self.workdir = workdir
+    self.enabled = enabled
+    self.path = os.path.join(workdir, METRICS_FILE)
+
+  def truncate_after(self, step):
+    """Drops records with step > `step` (written after the restored checkpoint)."""
+    if not self.enabled or not os.path.exists(self.path):
+      return
+    kept = [r for r in read_records(self.path) if r.get('step', 0) <= step]
+    atomic_write_text(self.path, ''.join(json.dumps(r) + '\n' for r in kept))
+
+  def append(self, kind, step, **values):
+    if not self.enabled:
+      return
+    record = dict(_jsonable(values), kind=kind, step=int(step))
+    with open(self.path, 'a') as f:
+      f.write(json.dumps(record) + '\n')
+      f.flush()
+
+  def set_status(self, state, step, **extra):
+    if not self.enabled:
+      return
+    status = dict(_jsonable(extra), state=state, step=int(step))
+    atomic_write_text(os.path.join(self.workdir, STATUS_FILE),
+                      json.dumps(status, indent=1, sort_keys=True) + '\n')
