@@ -13,7 +13,9 @@ in DCGAN-tensorflow and dcgan.torch. Weights ~ N(0, 0.02) (Radford et al.).
 
 import tensorflow as tf
 
-_INIT = tf.keras.initializers.RandomNormal(stddev=0.02)
+def _init():
+  """A fresh N(0, 0.02) initializer per layer (one shared instance repeats its values)."""
+  return tf.keras.initializers.RandomNormal(stddev=0.02)
 
 
 def num_upsamplings(image_size):
@@ -34,7 +36,7 @@ class DCGANGenerator(tf.keras.Model):
     self.stem_size = image_size // 2**n_up
     self.stem_channels = base_channels
     self.dense = tf.keras.layers.Dense(
-        self.stem_size**2 * base_channels, use_bias=False, kernel_initializer=_INIT)
+        self.stem_size**2 * base_channels, use_bias=False, kernel_initializer=_init())
     self.stem_bn = tf.keras.layers.BatchNormalization()
     self.ups, self.bns = [], []
     width = base_channels
@@ -42,10 +44,10 @@ class DCGANGenerator(tf.keras.Model):
       width //= 2
       self.ups.append(tf.keras.layers.Conv2DTranspose(
           width, 5, strides=2, padding='same', use_bias=False,
-          kernel_initializer=_INIT))
+          kernel_initializer=_init()))
       self.bns.append(tf.keras.layers.BatchNormalization())
     self.out = tf.keras.layers.Conv2DTranspose(
-        channels, 5, strides=2, padding='same', kernel_initializer=_INIT)
+        channels, 5, strides=2, padding='same', kernel_initializer=_init())
 
   def call(self, z, labels=None, training=False):
     del labels  # Unconditional.
@@ -67,10 +69,10 @@ class DCGANDiscriminator(tf.keras.Model):
     for i in range(n_down):
       self.convs.append(tf.keras.layers.Conv2D(
           base_channels * 2**i, 5, strides=2, padding='same', use_bias=(i == 0),
-          kernel_initializer=_INIT))
+          kernel_initializer=_init()))
       self.bns.append(tf.keras.layers.BatchNormalization() if i > 0 else None)
     self.flatten = tf.keras.layers.Flatten()
-    self.logit = tf.keras.layers.Dense(1, kernel_initializer=_INIT)
+    self.logit = tf.keras.layers.Dense(1, kernel_initializer=_init())
 
   def call(self, x, labels=None, training=False):
     del labels  # Unconditional.

@@ -1,0 +1,74 @@
+"""The TFDS input pipeline on mock data: shapes, range, labels, errors."""
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from tf_gancond import config as config_lib
+from tf_gancond import data
+
+
+@pytest.mark.parametrize('dataset,shape', [
+    ('mnist', (4, 28, 28, 1)), ('cifar10', (4, 32, 32, 3)), ('stl10', (4, 48, 48, 3)),
+    ('fashion_mnist', (4, 28, 28, 1))])
+def test_pipeline_shapes_and_range(dataset, shape, tmp_path):
+  c = config_lib.get_config()
+  c.dataset = dataset
+  c.batch_size = 4
+  c.shuffle_buffer = 8
+  c.data_dir = str(tmp_path)
+  c = config_lib.resolve(c)
+  with tfds.testing.mock_data(num_examples=12):
+    images, labels = next(iter(data.make_dataset(c)))
+  assert images.shape == shape
+  x = images.numpy()
+  assert x.min() >= -1.0 and x.max() <= 1.0 and x.std() > 0.1
+  assert labels.dtype.name == 'int32' and labels.shape == (4,)
+
+
+def test_stl_uses_unlabelled_split():
+  c = config_lib.get_config()
+  c.dataset = 'stl10'
+  assert config_lib.resolve(c).split == 'unlabelled'
+
+
+def test_scaling_is_exact():
+  import tensorflow as tf
+  x = tf.constant([[[[0]], [[255]]]], tf.uint8)
+  y = data._to_float(x, 2, dequantize=False).numpy().ravel()
+  np.testing.assert_allclose(y[:2], [-1.0, 1.0])
+
+
+def test_dequantize_noise_bounds():
+  import tensorflow as tf
+  x = tf.fill([1, 8, 8, 1], tf.constant(0, tf.uint8))
+  y = data._to_float(x, 8, dequantize=True).numpy()
+  assert np.all(y >= -1.0) and np.all(y <= -1.0 + 1.0 / 128) and y.std() > 0
+
+
+def test_missing_split_is_clear(monkeypatch):
+  class FakeInfo:
+    splits = {'train': None, 'test': None}
+
+  class FakeBuilder:
+    info = FakeInfo()
+  monkeypatch.setattr(data, 'load_builder', lambda *a: FakeBuilder())
+  c = config_lib.resolve(config_lib.get_config())
+  c.split = 'nope'
+  with pytest.raises(data.DataUnavailableError,
+                     match="split='nope' does not exist.*available: train, test"):
+    data.make_dataset(c)
+
+
+def test_unavailable_dataset_says_how_to_provide(tmp_path, monkeypatch):
+  """No network here: preparing cifar10 fails with one line that names a fix."""
+  import tensorflow_datasets as tfds_mod
+
+  def fail(*args, **kwargs):
+    raise ConnectionError('no network')
+  monkeypatch.setattr(tfds_mod.core.DatasetBuilder, 'download_and_prepare', fail)
+  with pytest.raises(data.DataUnavailableError) as e:
+    data.load_builder('cifar10', data_dir=str(tmp_path))
+  message = str(e.value)
+  assert "dataset='cifar10'" in message and 'data_dir' in message
+  assert '\n' not in message

@@ -1,0 +1,53 @@
+"""Shapes and value ranges of the DCGAN models for every dataset size."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_gancond import config as config_lib
+from tf_gancond import models
+
+
+@pytest.mark.parametrize('dataset,size,channels,stem', [
+    ('mnist', 28, 1, 7), ('cifar10', 32, 3, 4), ('stl10', 48, 3, 6),
+    ('lsun_bedroom', 64, 3, 4)])
+def test_dcgan_shapes_and_range(dataset, size, channels, stem):
+  c = config_lib.get_config()
+  c.dataset = dataset
+  c.g_base_channels = 32
+  c.d_base_channels = 8
+  c = config_lib.resolve(c)
+  g, d = models.build_gan(c)
+  assert g.stem_size == stem
+  z = tf.random.normal([3, c.latent_dim])
+  x = g(z, training=True)
+  assert x.shape == (3, size, size, channels)
+  assert np.all(np.abs(x.numpy()) <= 1.0)
+  logits = d(x, training=True)
+  assert logits.shape == (3,)
+
+
+def test_spec_latent_sizes():
+  for dataset, n_z in [('mnist', 64), ('fashion_mnist', 64), ('cifar10', 100),
+                       ('stl10', 100)]:
+    c = config_lib.get_config()
+    c.dataset = dataset
+    assert config_lib.resolve(c).latent_dim == n_z
+
+
+def test_o1_architecture_sizes():
+  """SPEC O1: G dense to 7x7x256, 14x14x128, 28x28x1; D filters 64, 128, 256."""
+  c = config_lib.resolve(config_lib.get_config())
+  g, d = models.build_gan(c)
+  assert g.dense.units == 7 * 7 * 256
+  assert [u.filters for u in g.ups] == [128]
+  assert [conv.filters for conv in d.convs] == [64, 128, 256]
+  assert all(conv.kernel_size == (5, 5) for conv in d.convs)
+  # BN everywhere except the G output and the D input (Radford et al.).
+  assert d.bns[0] is None and all(bn is not None for bn in d.bns[1:])
+
+
+def test_initialization_std():
+  c = config_lib.resolve(config_lib.get_config())
+  g, _ = models.build_gan(c)
+  assert abs(np.std(g.dense.kernel.numpy()) - 0.02) < 0.001
