@@ -108,6 +108,18 @@ def get_config():
   c.sample_grid = 64              # fixed-z samples in the TensorBoard image grid.
   c.strategy = 'default'
   c.deterministic = False
+  # --- experiments O3 (VAE), O7 (memorizing G), A1-A3 (frozen G): tf_gancond/experiments ---
+  c.vae_lr = 1e-3                 # O3: Adam learning rate of the VAE (choice).
+  c.vae_beta1 = 0.9               # O3: Adam beta1 of the VAE (Adam's default).
+  c.memorize_num_random = 5000    # O7: random training images to memorize.
+  c.memorize_num_copies = 5000    # O7: copies of one image of class memorize_label.
+  c.memorize_label = 4            # O7: class of the repeated image ('a four').
+  c.memorize_target_mse = 0.005   # O7: stop once the MSE over all pairs ([-1,1] pixels) is below.
+  c.generator_saved_model = ''    # A1/A2: frozen G as a SavedModel dir (export.py contract).
+  c.generator_checkpoint = ''     # A1/A2: or a train.py checkpoint (dir or prefix); both '' = fresh G.
+  c.running_average_window = 20   # A1: window (iterations) of the running D cost / accuracy.
+  c.instance_noise_anneal_steps = -1  # A3 (frozen G): -1 = linear to 0 over train_steps,
+                                      # 0 = constant sigma, N = linear to 0 over N steps.
   return c
 
 
@@ -177,6 +189,15 @@ def validate(config):
                         f'{c.jc_lambda_max!r} need 0 <= jc_lambda_min <= jc_lambda_max')
   if c.conditional and NUM_CLASSES[c.dataset] == 0:
     raise ConfigError(f'conditional=True needs labels; dataset={c.dataset!r} has none')
+  # Experiments O3, O7, A1-A3 (tf_gancond/experiments).
+  _positive(c, 'vae_lr', 'running_average_window')
+  _non_negative(c, 'memorize_num_random', 'memorize_num_copies', 'memorize_label',
+                'memorize_target_mse')
+  if not 0.0 <= c.vae_beta1 < 1.0:
+    raise ConfigError(f'vae_beta1={c.vae_beta1!r} must lie in [0, 1)')
+  if c.instance_noise_anneal_steps < -1:
+    raise ConfigError(f'instance_noise_anneal_steps={c.instance_noise_anneal_steps!r} '
+                      'must be -1 (over train_steps), 0 (constant) or a step count')
   parse_steps(c.export_at_steps, 'export_at_steps')
   if c.workdir and os.path.exists(c.workdir) and not os.path.isdir(c.workdir):
     raise ConfigError(f'workdir={c.workdir!r} exists and is not a directory')
