@@ -78,6 +78,16 @@ def get_config():
                                   # (dcgan.torch); False: fresh z for the G step.
   c.acgan_d_weight = 1.0          # ACGAN class loss weights (igul222: 1 for D, 0.1 for G);
   c.acgan_g_weight = 0.1          # used only by critics with a class head.
+  # --- ResNet GANs and Lipschitz experiments (SPEC O6, S0-S5; models/resnet.py,
+  # lipschitz.py) ---
+  c.g_bn_always_batch_stats = False  # G BN uses batch stats in inference too (igul222).
+  c.d_normalization = 'none'      # ResNet D: none | spectral (SN-GAN, S0) | toeplitz (S1).
+  c.toeplitz_k = 1.0              # S1: each Toeplitz-normalized conv has operator norm k.
+  c.toeplitz_k_shortcuts = True   # S1: k also on the two 1x1 shortcut convs (False: 1).
+  c.rw_lambda = 0.0               # S2: L_G += rw_lambda * (-sum_i r(W_i)); 0 = off.
+  c.rw_exact = False              # S2: sigma(W) by exact SVD, not power iteration.
+  c.grad_clamp_g_ratio = 0.0      # S3: spectral gradient clamp ratio r in G; 0 = off.
+  c.grad_clamp_d_ratio = 0.0      # S3: the same in D; 0 = off.
   # --- Jacobian Clamping (SPEC O5, Algorithm 1) ---
   c.jacobian_clamping = False
   c.jc_epsilon = 1.0
@@ -198,6 +208,16 @@ def validate(config):
   if c.instance_noise_anneal_steps < -1:
     raise ConfigError(f'instance_noise_anneal_steps={c.instance_noise_anneal_steps!r} '
                       'must be -1 (over train_steps), 0 (constant) or a step count')
+  # ResNet GANs and Lipschitz experiments (SPEC O6, S0-S5).
+  _choice(c, 'd_normalization', ('none', 'spectral', 'toeplitz'))
+  _positive(c, 'toeplitz_k')
+  _non_negative(c, 'rw_lambda')
+  for f in ('grad_clamp_g_ratio', 'grad_clamp_d_ratio'):
+    if c[f] != 0 and not c[f] > 1:
+      raise ConfigError(f'{f}={c[f]!r} must be 0 (off) or > 1')
+  if c.d_normalization != 'none' and not c.architecture.startswith('resnet'):
+    raise ConfigError(f'd_normalization={c.d_normalization!r} needs architecture '
+                      f'resnet_wgangp or resnet_sngan, not {c.architecture!r}')
   parse_steps(c.export_at_steps, 'export_at_steps')
   if c.workdir and os.path.exists(c.workdir) and not os.path.isdir(c.workdir):
     raise ConfigError(f'workdir={c.workdir!r} exists and is not a directory')
