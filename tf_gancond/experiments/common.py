@@ -1,0 +1,196 @@
+"""Pieces shared by the non-GAN experiments (O3 VAE, O7 memorizing G, A1-A3 frozen G).
+
+Each experiment writes the same run files as the GAN loop (`tf_gancond.runlog`):
+`config.txt`, `metrics.jsonl` (records with "kind" and "step"), `status.json`,
+TensorBoard events in the workdir, checkpoints in `<workdir>/checkpoints` (resumed
+when the run is started again) and generator SavedModels in
+`<workdir>/saved_models/step_XXXXXXXX` (`tf_gancond.export` contract).
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tf_gancond import config as config_lib
+from tf_gancond import export as export_lib
+from tf_gancond import runlog
+# The launcher maps this error to exit code 3 for every experiment.
+from tf_gancond.train import DivergedError  # noqa: F401
+
+
+def prepare_config(config, workdir=None):
+  """Resolves and validates `config`; `workdir` (if given) replaces config.workdir.
+
+  With neither, the run goes to runs/<dataset>_<experiment>_seed<seed>.
+  """
+  if workdir:
+    config.workdir = str(workdir)
+  elif not config.workdir:
+    config.workdir = os.path.join(
+        'runs', f'{config.dataset}_{config.experiment}_seed{config.seed}')
+  config = config_lib.resolve(config)
+  return config_lib.validate(config)
+
+
+def check_resumable(workdir, config, may_change=()):
+  """ConfigError when `workdir` holds a run made with other settings.
+
+  Fields that only steer bookkeeping (lengths, intervals, paths) may change.
+  """
+  path = os.path.join(workdir, runlog.CONFIG_FILE)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    try:
+      old = config_lib.from_text(f.read())
+    except (ValueError, SyntaxError):
+      return
+  free = {'train_steps', 'log_every', 'checkpoint_every', 'probe_every', 'eval_every',
+          'export_every', 'export_at_steps', 'max_checkpoints', 'eval_num_samples',
+          'final_eval_num_samples', 'data_dir', 'manual_dir', 'classifier', 'strategy',
+          'workdir', 'deterministic', 'memorize_target_mse', *may_change}
+  changed = sorted(k for k in config.keys()
+                   if k in old and k not in free and old[k] != config[k])
+  if changed:
+    k = changed[0]
+    raise config_lib.ConfigError(
+        f'workdir={workdir!r} holds a run with {k}={old[k]!r}, not {config[k]!r}; '
+        'use another --workdir (or the same settings to resume)')
+
+
+class RunFiles:
+  """Run log, TensorBoard writer and checkpoint manager of one experiment run.
+
+  `start = files.restore()` resumes from the newest checkpoint (0 when none);
+  records written after it are dropped so that no step appears twice.
+  """
+
+  def __init__(self, config, checkpoint):
+    self.config = config
+    self.workdir = config.workdir
+    os.makedirs(self.workdir, exist_ok=True)
+    self.checkpoint = checkpoint
+    self.manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(self.workdir, 'checkpoints'),
+        max_to_keep=config.max_checkpoints)
+    self.log = runlog.RunLog(self.workdir)
+    self.writer = tf.summary.create_file_writer(self.workdir)
+
+  def restore(self, step_variable):
+    if self.manager.latest_checkpoint:
+      try:
+        self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+      except (tf.errors.OpError, ValueError) as e:
+        raise config_lib.ConfigError(
+            f'checkpoint {self.manager.latest_checkpoint!r} cannot be restored '
+            f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
+      logging.info('Resumed from %s at step %d', self.manager.latest_checkpoint,
+                   int(step_variable))
+    start = int(step_variable)
+    runlog.atomic_write_text(os.path.join(self.workdir, runlog.CONFIG_FILE),
+                             config_lib.to_text(self.config))
+    self.log.truncate_after(start)
+    self.log.set_status('running', start, experiment=self.config.experiment,
+                        train_steps=self.config.train_steps)
+    return start
+
+  def save(self, step, variables):
+    """Checkpoints at `step` after checking that every weight is finite."""
+    if not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables
+               if v.dtype.is_floating):
+      raise DivergedError(f'non-finite weights at step {step}')
+    self.manager.save(checkpoint_number=step)
+
+  def scalars(self, step, values, prefix):
+    with self.writer.as_default(step=step):
+      for k, v in values.items():
+        if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(
+            v, bool):
+          tf.summary.scalar(f'{prefix}/{k}', float(v))
+
+  def export(self, generator, step, latent_dim, image_shape, **metadata):
+    """SavedModel of `generator` at `<workdir>/saved_models/step_XXXXXXXX`."""
+    path = os.path.join(self.workdir, 'saved_models', f'step_{step:08d}')
+    export_lib.export_generator(
+        generator, path, latent_dim, image_shape,
+        metadata=dict(metadata, step=int(step), dataset=self.config.dataset,
+                      experiment=self.config.experiment, seed=self.config.seed))
+    return path
+
+  def probe(self, generate_inference, probe_z, step):
+    """Jacobian probe (SPEC 0: BN in inference mode) logged as a "probe" record.
+
+    Returns the probe result, or None when `tf_gancond.probes` is not installed.
+    """
+    try:
+      from tf_gancond import probes  # Written beside this package; optional here.
+    except ImportError as e:
+      logging.warning('probe skipped at step %d: %s', step, e)
+      return None
+    result = probes.probe_generator(generate_inference, probe_z)
+    self.log.append('probe', step, bn_mode='inference', **probes.to_json_dict(result))
+    with self.writer.as_default(step=step):
+      tf.summary.scalar('probe/mean_log_cond', float(result['mean_log_cond']))
+      tf.summary.histogram('probe/log_cond', np.asarray(result['log_cond']))
+      sv = np.asarray(result['avg_jacobian_singular_values'], np.float64)
+      # Singular values can be exactly 0 in float64 for a degenerate G: floor at the
+      # smallest positive double so the log stays finite.
+      tf.summary.histogram('probe/log_avg_jacobian_singular_values',
+                           np.log(np.maximum(sv, np.finfo(np.float64).tiny)))
+    return result
+
+  def images(self, name, images, step):
+    with self.writer.as_default(step=step):
+      tf.summary.image(name, image_grid(images))
+
+  def finish(self, step, final, **status):
+    self.log.append('final', step, **final)
+    self.log.set_status('finished', step, experiment=self.config.experiment, **status)
+    self.writer.flush()
+
+
+def probe_z(config):
+  """The fixed probe batch shared by every run (SPEC 0), or None when no probes."""
+  if not config.probe_every:
+    return None
+  try:
+    from tf_gancond import probes
+  except ImportError:
+    return None
+  return probes.fixed_probe_z(config.latent_dim, config.probe_num_z, config.probe_seed)
+
+
+def image_grid(images, columns=8):
+  """[N, H, W, C] in [-1, 1] -> one uint8 grid image [1, rows*H, columns*W, C]."""
+  images = np.clip((np.asarray(images) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+  n, h, w, c = images.shape
+  rows = -(-n // columns)
+  grid = np.zeros((rows * h, columns * w, c), np.uint8)
+  for i in range(n):
+    r, col = divmod(i, columns)
+    grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = images[i]
+  return grid[None]
+
+
+def stateless_normal(shape, seed, step, salt):
+  """N(0, 1) of `shape` as a function of (seed, step, salt): the same after a resume."""
+  s = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64) * 16 + salt])
+  return tf.random.stateless_normal(shape, seed=s)
+
+
+def check_finite(values, step):
+  bad = sorted(k for k, v in values.items() if not np.all(np.isfinite(v)))
+  if bad:
+    raise DivergedError(f'non-finite {", ".join(bad)} at step {step}')
+
+
+def class_histogram(classify_fn, images, num_classes, batch_size=500):
+  """Counts of argmax classes of `images` [N, H, W, C] under `classify_fn` -> logits."""
+  counts = np.zeros(num_classes, np.int64)
+  for i in range(0, len(images), batch_size):
+    logits = np.asarray(classify_fn(tf.constant(images[i:i + batch_size])))
+    counts += np.bincount(np.argmax(logits, axis=-1), minlength=num_classes)[
+        :num_classes]
+  return counts

@@ -1,0 +1,262 @@
+"""O3 (Odena et al. 2018, Fig. 3): a VAE whose decoder is the DCGAN generator.
+
+Model (SPEC O3; only the N(0, I) prior is stated, the rest is *choice*):
+  encoder  q(z|x) = N(mu(x), diag(exp(log_var(x)))): the DCGAN discriminator body
+           (5x5 stride-2 convs, BN, LeakyReLU 0.2) with two linear heads [B, n_z].
+  decoder  the DCGAN generator (same layers and initialisation). Its pre-tanh output
+           a(z) [B, H, W, C] gives Bernoulli logits l = 2a, so the Bernoulli mean is
+           p = sigmoid(2a) and the mean mapped to [-1, 1] is 2p - 1 = tanh(a): exactly
+           the generator output. The exported decoder is therefore an ordinary
+           generator SavedModel (z -> images in [-1, 1]) that the probes and the
+           report treat like a GAN generator.
+  prior    p(z) = N(0, I).
+  targets  t = (x + 1) / 2 in [0, 1] for data x in [-1, 1] (grey levels used as
+           Bernoulli targets, the usual MNIST VAE practice; the likelihood is then a
+           cross-entropy, not a normalised density of grey images).
+
+Loss (Kingma & Welling 2014, eq. 10), per example, in nats:
+  -ELBO(x) = sum_pixels [softplus(l) - t l]                       (= -log p(t|z))
+             + 0.5 sum_j [mu_j^2 + exp(log_var_j) - 1 - log_var_j]  (= KL(q || p))
+with one reparameterised sample z = mu + exp(log_var / 2) eps, eps ~ N(0, I).
+Optimiser: Adam(vae_lr = 1e-3, beta1 = vae_beta1).
+
+Measure (SPEC O3): the log singular values of E_z[J_z] of the decoder at the end of
+training (the probe's `avg_jacobian_singular_values`), also at every probe.
+"""
+
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tf_gancond import config as config_lib
+from tf_gancond import data as data_lib
+from tf_gancond import models
+from tf_gancond.experiments import common
+from tf_gancond.models import dcgan
+
+_SALT_EPS, _SALT_EVAL = 0, 1
+
+
+def _head_init():
+  """N(0, 0.02), the DCGAN initialisation (Radford et al. 2015), per layer."""
+  return tf.keras.initializers.RandomNormal(stddev=0.02)
+
+
+class VAEDecoder(dcgan.DCGANGenerator):
+  """The DCGAN generator with its pre-tanh activation exposed.
+
+  `pre_tanh(z)` [B, H, W, C] runs the generator's layers; `call(z)` = tanh(pre_tanh)
+  equals `DCGANGenerator.call` (tested); `bernoulli_logits(z)` = 2 pre_tanh(z).
+  """
+
+  def pre_tanh(self, z, training=False):
+    h = self.dense(z)
+    h = tf.reshape(h, [-1, self.stem_size, self.stem_size, self.stem_channels])
+    h = tf.nn.relu(self.stem_bn(h, training=training))
+    for up, bn in zip(self.ups, self.bns):
+      h = tf.nn.relu(bn(up(h), training=training))
+    return self.out(h)
+
+  def bernoulli_logits(self, z, training=False):
+    # tanh(a) = 2 sigmoid(2a) - 1: logits 2a make the Bernoulli mean, mapped to
+    # [-1, 1], equal to the generator output.
+    return 2.0 * self.pre_tanh(z, training=training)
+
+  def call(self, z, labels=None, training=False):
+    del labels  # Unconditional.
+    return tf.tanh(self.pre_tanh(z, training=training))
+
+
+class VAEEncoder(dcgan.DCGANDiscriminator):
+  """images [B, H, W, C] -> (mu [B, n_z], log_var [B, n_z]); the DCGAN D body."""
+
+  def __init__(self, image_size, latent_dim, base_channels=64, name='encoder'):
+    super().__init__(image_size, base_channels, name=name)
+    del self.logit  # The D's one-logit head is replaced by the two heads below.
+    self.mu_head = tf.keras.layers.Dense(latent_dim, kernel_initializer=_head_init())
+    self.log_var_head = tf.keras.layers.Dense(latent_dim,
+                                              kernel_initializer=_head_init())
+
+  def call(self, x, labels=None, training=False):
+    del labels
+    h = x
+    for conv, bn in zip(self.convs, self.bns):
+      h = conv(h)
+      if bn is not None:
+        h = bn(h, training=training)
+      h = tf.nn.leaky_relu(h, alpha=0.2)
+    h = self.flatten(h)
+    return self.mu_head(h), self.log_var_head(h)
+
+
+def negative_elbo_terms(logits, targets, mu, log_var):
+  """Per-example (reconstruction, KL) [B], [B] of the module docstring's -ELBO.
+
+  logits, targets: [B, H, W, C] (targets in [0, 1]); mu, log_var: [B, n_z].
+  """
+  recon = tf.reduce_sum(
+      tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits),
+      axis=[1, 2, 3])
+  kl = 0.5 * tf.reduce_sum(tf.square(mu) + tf.exp(log_var) - 1.0 - log_var, axis=-1)
+  return recon, kl
+
+
+class VAE(tf.Module):
+  """Encoder, decoder, optimiser, step counter and the compiled train step."""
+
+  def __init__(self, config):
+    super().__init__(name='vae')
+    self.config = config
+    size, _, channels = models.image_shape(config)
+    self.image_shape = (size, size, channels)
+    self.encoder = VAEEncoder(size, config.latent_dim, config.d_base_channels)
+    self.decoder = VAEDecoder(size, channels, config.latent_dim,
+                              config.g_base_channels, name='generator')
+    self.encoder(tf.zeros([1, *self.image_shape]))
+    self.decoder(tf.zeros([1, config.latent_dim]))
+    self.optimizer = tf.keras.optimizers.Adam(config.vae_lr, beta_1=config.vae_beta1,
+                                              beta_2=config.beta2)
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+
+  def terms(self, x, eps, training):
+    """(recon [B], kl [B]) for images x [B, H, W, C] in [-1, 1] and eps [B, n_z]."""
+    mu, log_var = self.encoder(x, training=training)
+    z = mu + tf.exp(0.5 * log_var) * eps
+    logits = self.decoder.bernoulli_logits(z, training=training)
+    return negative_elbo_terms(logits, (x + 1.0) / 2.0, mu, log_var)
+
+  @tf.function
+  def train_step(self, x):
+    step = self.step.read_value()
+    eps = common.stateless_normal([tf.shape(x)[0], self.config.latent_dim],
+                                  self.config.seed, step, _SALT_EPS)
+    variables = self.encoder.trainable_variables + self.decoder.trainable_variables
+    with tf.GradientTape() as tape:
+      recon, kl = self.terms(x, eps, training=True)
+      loss = tf.reduce_mean(recon + kl)
+    grads = tape.gradient(loss, variables)
+    self.optimizer.apply_gradients(zip(grads, variables))
+    self.step.assign_add(1)
+    return {'loss': loss, 'recon': tf.reduce_mean(recon), 'kl': tf.reduce_mean(kl),
+            'grad_norm': tf.linalg.global_norm(grads)}
+
+  @tf.function
+  def eval_terms(self, x, index):
+    eps = common.stateless_normal([tf.shape(x)[0], self.config.latent_dim],
+                                  self.config.seed + 1, index, _SALT_EVAL)
+    return self.terms(x, eps, training=False)
+
+  @tf.function
+  def generate_inference(self, z):
+    return self.decoder(z, training=False)
+
+
+def evaluate_elbo(vae, config, limit):
+  """Mean -ELBO, reconstruction and KL (nats per example; BN in inference mode) on
+  up to `limit` examples of `config.eval_real_split`; one z sample per example."""
+  ds = data_lib.make_dataset(config, split=config.eval_real_split,
+                             batch_size=min(500, limit), shuffle=False, repeat=False)
+  recon, kl, n = 0.0, 0.0, 0
+  for i, (x, _) in enumerate(ds):
+    x = x[:limit - n]
+    r, k = vae.eval_terms(x, tf.constant(i, tf.int64))
+    recon += float(tf.reduce_sum(r))
+    kl += float(tf.reduce_sum(k))
+    n += int(x.shape[0])
+    if n >= limit:
+      break
+  if not n:
+    return {}
+  return {'eval_neg_elbo': (recon + kl) / n, 'eval_recon': recon / n,
+          'eval_kl': kl / n, 'eval_examples': n, 'eval_split': config.eval_real_split}
+
+
+def run(config, workdir=None):
+  """Trains the O3 VAE for `train_steps` steps; returns the final results.
+
+  Final record: -ELBO terms (train interval and held-out split), the decoder's
+  mean log-condition number and E_z[J_z] singular values (when the probes module
+  is present), and the final SavedModel path.
+  """
+  config = common.prepare_config(config, workdir)
+  if config.architecture != 'dcgan' or config.conditional:
+    raise config_lib.ConfigError(
+        f'experiment=vae needs architecture=dcgan and conditional=False; got '
+        f'architecture={config.architecture!r}, conditional={config.conditional!r}')
+  common.check_resumable(config.workdir, config)
+  if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
+  tf.keras.utils.set_random_seed(config.seed)  # Weight initialisation.
+  vae = VAE(config)
+  ckpt = tf.train.Checkpoint(encoder=vae.encoder, decoder=vae.decoder,
+                             optimizer=vae.optimizer, step=vae.step)
+  files = common.RunFiles(config, ckpt)
+  start = files.restore(vae.step)
+
+  # Reseeded by the start step so that a resumed run does not replay its first batches.
+  data_config = config_lib.get_config()
+  data_config.update(config)
+  data_config.seed = config.seed + start
+  iterator = iter(data_lib.make_dataset(data_config))
+  probe_z = common.probe_z(config)
+  sample_z = tf.constant(np.random.default_rng(config.probe_seed + 1).standard_normal(
+      (config.sample_grid, config.latent_dim)).astype(np.float32))
+  export_steps = set(config_lib.parse_steps(config.export_at_steps))
+
+  def export(step):
+    return files.export(vae.decoder, step, config.latent_dim, vae.image_shape,
+                        model='vae_decoder')
+
+  def probe(step):
+    files.images('samples', vae.generate_inference(sample_z), step)
+    return files.probe(vae.generate_inference, probe_z, step) if (
+        probe_z is not None) else None
+
+  if start == 0 and config.probe_every:
+    probe(0)
+  step, interval, t_last, last_probe = start, [], time.perf_counter(), None
+  last_summary = {}
+  try:
+    while step < config.train_steps:
+      images, _ = next(iterator)
+      values = {k: v.numpy() for k, v in vae.train_step(images).items()}
+      step += 1
+      common.check_finite(values, step)
+      interval.append(values)
+      if step % config.log_every == 0 or step == config.train_steps:
+        elapsed = time.perf_counter() - t_last
+        summary = {k: float(np.mean([v[k] for v in interval])) for k in interval[0]}
+        summary['elbo'] = -summary['loss']
+        summary['steps_per_sec'] = len(interval) / elapsed
+        files.log.append('train', step, **summary)
+        files.scalars(step, summary, 'train')
+        logging.info('vae step %d/%d -elbo=%.2f recon=%.2f kl=%.2f', step,
+                     config.train_steps, summary['loss'], summary['recon'],
+                     summary['kl'])
+        last_summary, interval, t_last = summary, [], time.perf_counter()
+      if config.probe_every and step % config.probe_every == 0:
+        last_probe = probe(step)
+      if step % config.checkpoint_every == 0 or step == config.train_steps:
+        files.save(step, vae.variables)
+      if (config.export_every and step % config.export_every == 0) or (
+          step in export_steps):
+        export(step)
+  except common.DivergedError as e:
+    files.log.set_status('diverged', step, reason=str(e),
+                         last_checkpoint=files.manager.latest_checkpoint)
+    raise
+  if config.probe_every and (last_probe is None or step % config.probe_every):
+    last_probe = probe(step)
+  final = {'train_' + k: v for k, v in last_summary.items()
+           if k in ('loss', 'recon', 'kl', 'elbo')}
+  final.update(evaluate_elbo(vae, config, config.eval_num_samples))
+  final['saved_model'] = export(step)
+  if last_probe is not None:
+    final['mean_log_cond'] = float(last_probe['mean_log_cond'])
+    final['avg_jacobian_singular_values'] = [
+        float(s) for s in last_probe['avg_jacobian_singular_values']]
+  files.finish(step, final, final_saved_model=final['saved_model'],
+               train_steps=config.train_steps)
+  return final
