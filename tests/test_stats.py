@@ -1,0 +1,111 @@
+"""tf_gancond.stats on synthetic data with known answers, and against scipy."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from tf_gancond import stats
+
+
+def test_correlations_are_exactly_minus_one_for_a_decreasing_relation():
+  x = np.array([12.0, 14.5, 15.0, 17.25, 19.0, 21.0])
+  y_linear = 3.0 - 0.5 * x
+  y_monotone = np.exp(-x)  # Not linear: Spearman -1, Pearson above -1.
+  assert stats.pearson(x, y_linear) == pytest.approx(-1.0, abs=1e-12)
+  assert stats.spearman(x, y_linear) == -1.0
+  assert stats.spearman(x, y_monotone) == -1.0
+  assert stats.pearson(x, y_monotone) > -0.99
+
+
+def test_correlations_match_scipy_with_ties():
+  rng = np.random.default_rng(3)
+  x = rng.integers(0, 5, size=30).astype(float)  # Many ties.
+  y = x + rng.normal(size=30)
+  assert stats.spearman(x, y) == pytest.approx(scipy_stats.spearmanr(x, y)[0], abs=1e-12)
+  assert stats.pearson(x, y) == pytest.approx(scipy_stats.pearsonr(x, y)[0], abs=1e-12)
+  np.testing.assert_allclose(stats.rankdata(x), scipy_stats.rankdata(x))
+
+
+def test_correlation_of_constant_is_nan_and_lengths_must_match():
+  assert np.isnan(stats.pearson([1, 1, 1], [1, 2, 3]))
+  assert np.isnan(stats.spearman([1], [2]))
+  with pytest.raises(ValueError, match='length'):
+    stats.pearson([1, 2], [1, 2, 3])
+
+
+def test_bootstrap_is_seeded_and_brackets_the_statistic():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=40)
+  a = stats.bootstrap_ci(np.mean, x, seed=7)
+  b = stats.bootstrap_ci(np.mean, x, seed=7)
+  assert a == b
+  assert a['low'] < x.mean() < a['high']
+  assert a['num_resamples'] == 2000 and a['num_valid'] == 2000
+  # Reference: the same resamples drawn here give the same percentiles.
+  idx = np.random.default_rng(7).integers(0, 40, size=(2000, 40))
+  means = x[idx].mean(axis=1)
+  assert a['low'] == pytest.approx(np.percentile(means, 2.5))
+  assert a['high'] == pytest.approx(np.percentile(means, 97.5))
+
+
+def test_bootstrap_of_a_perfect_correlation_is_degenerate():
+  x = np.arange(6.0)
+  ci = stats.bootstrap_ci(stats.spearman, x, -x)
+  # Every resample with two distinct x has rho = -1; all-equal resamples are nan.
+  assert ci['low'] == ci['high'] == -1.0
+  assert 0 < ci['num_valid'] <= 2000
+
+
+def test_bootstrap_needs_four_runs():
+  assert stats.bootstrap_ci(np.mean, [1.0, 2.0, 3.0]) is None
+  assert stats.bootstrap_ci(np.mean, [1.0, 2.0, 3.0, 4.0]) is not None
+
+
+def test_two_cluster_split_known_answer():
+  values = [19.5, 12.1, 18.7, 12.9, 20.2, 11.8]
+  for method in stats.CLUSTER_METHODS:
+    split = stats.two_cluster_split(values, method)
+    assert split['low'] == [1, 3, 5] and split['high'] == [0, 2, 4]
+    assert split['threshold'] == pytest.approx((12.9 + 18.7) / 2)
+    assert split['gap'] == pytest.approx(18.7 - 12.9)
+
+
+def test_kmeans_split_is_the_global_optimum():
+  """Against brute force over every partition into two non-empty groups."""
+  rng = np.random.default_rng(11)
+  v = np.concatenate([rng.normal(0, 1, 5), rng.normal(2.5, 1.5, 4)])
+  split = stats.two_cluster_split(v, 'kmeans')
+  best = np.inf
+  for mask in itertools.product([False, True], repeat=v.size):
+    m = np.array(mask)
+    if m.all() or not m.any():
+      continue
+    ss = np.sum((v[m] - v[m].mean()) ** 2) + np.sum((v[~m] - v[~m].mean()) ** 2)
+    best = min(best, ss)
+  assert split['within_ss'] == pytest.approx(best, rel=1e-12)
+
+
+def test_gap_and_kmeans_can_differ():
+  # Largest gap (3) isolates the zeros; 2-means balances the spread tail.
+  v = [0, 0, 0, 0, 3, 4.5, 6, 7.5, 9]
+  assert stats.two_cluster_split(v, 'gap')['low'] == [0, 1, 2, 3]
+  assert stats.two_cluster_split(v, 'kmeans')['low'] == [0, 1, 2, 3, 4]
+
+
+def test_split_edge_cases_and_bad_method():
+  assert stats.two_cluster_split([5.0]) is None
+  assert stats.two_cluster_split([2.0, 2.0, 2.0]) is None
+  with pytest.raises(ValueError, match='method'):
+    stats.two_cluster_split([1, 2], 'median')
+
+
+def test_mean_std_and_top_k_overlap():
+  out = stats.mean_std([1.0, 2.0, 3.0, None, float('nan')])
+  assert out == {'n': 3, 'mean': 2.0, 'std': 1.0, 'var': 1.0}
+  assert np.isnan(stats.mean_std([4.0])['std'])
+  log_cond = [12, 13, 20, 21, 14]
+  score = [8.0, 7.5, 2.0, 3.0, 7.0]
+  assert stats.top_k_overlap(log_cond, -np.array(score), 3) == 3
+  assert stats.top_k_overlap(log_cond, score, 2) == 0

@@ -1,0 +1,167 @@
+"""Statistics over the runs of a sweep (pure numpy functions, no TensorFlow).
+
+Odena et al. (2018) state their claims over distributions of runs: two clusters of
+runs by final mean log-condition number (Sec. 4, Fig. 1), the rank agreement of
+conditioning with the scores, and a Pearson r of -0.86 between log-cond and the
+least-sampled class count (O4). These functions give those numbers and percentile
+bootstrap intervals for them.
+
+  pearson(x, y)          Pearson r.
+  spearman(x, y)         Spearman rho = Pearson r of the ranks (ties: average ranks).
+  bootstrap_ci(...)      percentile bootstrap interval, seeded.
+  two_cluster_split(v)   split 1-D values into a low and a high cluster
+                         ('kmeans': exact 1-D 2-means; 'gap': largest gap).
+  mean_std(v)            mean, sample std (ddof=1) and variance.
+"""
+
+import numpy as np
+
+MIN_BOOTSTRAP_N = 4     # Fewer runs: too few distinct resamples for an interval.
+DEFAULT_BOOTSTRAP = 2000
+CLUSTER_METHODS = ('kmeans', 'gap')
+
+
+def _pair(x, y):
+  x = np.asarray(x, np.float64).ravel()  # float64: sums of squares of many values.
+  y = np.asarray(y, np.float64).ravel()
+  if x.shape != y.shape:
+    raise ValueError(f'x and y differ in length: {x.size} vs {y.size}')
+  return x, y
+
+
+def pearson(x, y):
+  """Pearson r = cov(x, y) / (std x std y); nan if n < 2 or x or y is constant."""
+  x, y = _pair(x, y)
+  if x.size < 2:
+    return float('nan')
+  dx, dy = x - x.mean(), y - y.mean()
+  denom = np.sqrt(np.sum(dx * dx) * np.sum(dy * dy))
+  if denom == 0:
+    return float('nan')
+  # Clip: rounding can leave |r| a few ulp above 1 for exactly linear data.
+  return float(np.clip(np.sum(dx * dy) / denom, -1.0, 1.0))
+
+
+def rankdata(values):
+  """Ranks 1..n of `values` [n], ties given the average of their ranks."""
+  v = np.asarray(values, np.float64).ravel()
+  order = np.argsort(v, kind='mergesort')
+  ranks = np.empty(v.size, np.float64)
+  sorted_v = v[order]
+  i = 0
+  while i < v.size:
+    j = i
+    while j + 1 < v.size and sorted_v[j + 1] == sorted_v[i]:
+      j += 1
+    ranks[order[i:j + 1]] = 0.5 * (i + j) + 1.0  # Average of ranks i+1 .. j+1.
+    i = j + 1
+  return ranks
+
+
+def spearman(x, y):
+  """Spearman rank correlation: Pearson r of the (average-tie) ranks."""
+  x, y = _pair(x, y)
+  return pearson(rankdata(x), rankdata(y))
+
+
+def bootstrap_ci(statistic, *samples, num_resamples=DEFAULT_BOOTSTRAP, level=0.95,
+                 seed=0):
+  """Percentile bootstrap interval of `statistic(*samples)`.
+
+  The samples (equal length n, e.g. x and y of a correlation) are resampled
+  together: num_resamples draws of n row indices with replacement, from a
+  generator seeded with `seed` (same inputs -> same interval). Resamples where
+  the statistic is undefined (nan, e.g. all rows equal) are dropped.
+
+  Returns {'low', 'high', 'level', 'num_resamples', 'num_valid'}, or None when
+  n < MIN_BOOTSTRAP_N.
+  """
+  arrays = [np.asarray(s, np.float64).ravel() for s in samples]
+  n = arrays[0].size
+  if any(a.size != n for a in arrays):
+    raise ValueError('bootstrap samples differ in length')
+  if n < MIN_BOOTSTRAP_N:
+    return None
+  if not 0 < level < 1:
+    raise ValueError(f'level={level!r} must lie in (0, 1)')
+  rng = np.random.default_rng(seed)
+  idx = rng.integers(0, n, size=(num_resamples, n))
+  values = np.array([statistic(*(a[i] for a in arrays)) for i in idx], np.float64)
+  valid = values[np.isfinite(values)]
+  if valid.size == 0:
+    return {'low': float('nan'), 'high': float('nan'), 'level': level,
+            'num_resamples': num_resamples, 'num_valid': 0}
+  alpha = 100.0 * (1.0 - level) / 2.0
+  low, high = np.percentile(valid, [alpha, 100.0 - alpha])
+  return {'low': float(low), 'high': float(high), 'level': level,
+          'num_resamples': num_resamples, 'num_valid': int(valid.size)}
+
+
+def mean_std(values):
+  """{'n', 'mean', 'std' (ddof=1), 'var' (ddof=1)}; std/var nan for n < 2."""
+  v = np.asarray([x for x in values if x is not None], np.float64)
+  v = v[np.isfinite(v)]
+  out = {'n': int(v.size), 'mean': float('nan'), 'std': float('nan'),
+         'var': float('nan')}
+  if v.size:
+    out['mean'] = float(v.mean())
+  if v.size >= 2:
+    out['var'] = float(v.var(ddof=1))
+    out['std'] = float(np.sqrt(out['var']))
+  return out
+
+
+def two_cluster_split(values, method='kmeans'):
+  """Splits 1-D values into a low and a high cluster.
+
+  'kmeans': exact 2-means in 1-D. Optimal 2-means clusters of 1-D data are
+    contiguous in sorted order, so trying the n-1 cut points and keeping the one
+    with the least within-cluster sum of squares gives the global optimum (no
+    random restarts; ties go to the first cut).
+  'gap': cut at the largest gap between consecutive sorted values.
+
+  Returns {'method', 'threshold' (midpoint of the cut), 'low' and 'high' (index
+  lists into `values`), 'within_ss', 'gap'} or None for fewer than 2 values or
+  all values equal.
+  """
+  if method not in CLUSTER_METHODS:
+    raise ValueError(f'method={method!r} is not allowed; choose one of: '
+                     f'{", ".join(CLUSTER_METHODS)}')
+  v = np.asarray(values, np.float64).ravel()
+  if v.size < 2 or np.all(v == v[0]):
+    return None
+  order = np.argsort(v, kind='mergesort')
+  s = v[order]
+  gaps = np.diff(s)
+  if method == 'gap':
+    cut = int(np.argmax(gaps)) + 1
+  else:
+    best = None
+    for k in range(1, s.size):
+      if s[k] == s[k - 1]:
+        continue  # Equal values stay together.
+      lo, hi = s[:k], s[k:]
+      ss = np.sum((lo - lo.mean()) ** 2) + np.sum((hi - hi.mean()) ** 2)
+      if best is None or ss < best[0]:
+        best = (ss, k)
+    cut = best[1]
+  lo, hi = s[:cut], s[cut:]
+  return {'method': method,
+          'threshold': float(0.5 * (s[cut - 1] + s[cut])),
+          'low': sorted(int(i) for i in order[:cut]),
+          'high': sorted(int(i) for i in order[cut:]),
+          'within_ss': float(np.sum((lo - lo.mean()) ** 2) +
+                             np.sum((hi - hi.mean()) ** 2)),
+          'gap': float(s[cut] - s[cut - 1])}
+
+
+def top_k_overlap(key_a, key_b, k):
+  """How many of the k smallest items by key_a are among the k smallest by key_b.
+
+  Odena et al. (2018): "the 4 runs with the lowest condition number also have the
+  4 best scores" is top_k_overlap(log_cond, -score, 4) == 4 (ties broken by
+  position).
+  """
+  a = np.argsort(np.asarray(key_a, np.float64), kind='mergesort')[:k]
+  b = np.argsort(np.asarray(key_b, np.float64), kind='mergesort')[:k]
+  return int(len(set(a.tolist()) & set(b.tolist())))
