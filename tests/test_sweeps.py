@@ -1,0 +1,298 @@
+"""Sweep expansion and the local runner: skip/resume, failure isolation, bad input.
+
+Most runner tests inject a fake launcher (a small Python script that writes the
+per-run files the real one writes); one test runs the real tf_gancond.launch on a
+tiny synthetic-data run.
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# launch/ is a top-level directory of the repository, not part of the installed
+# package: put the repository root on the path (pytest puts only tests/ there).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from launch import run_sweep  # noqa: E402
+from launch import sweeps  # noqa: E402
+
+REPO_ROOT = sweeps.REPO_ROOT
+
+# Behaviour per run name from a JSON file: ok (default) | diverge | crash.
+# It logs "<run name> <start step>" to calls.log beside the behaviour file and
+# resumes from the last step in metrics.jsonl, as the real launcher does.
+FAKE_LAUNCHER = textwrap.dedent('''
+    import json, os, sys
+    behaviour_file = sys.argv[1]
+    args = dict(a[2:].split('=', 1) for a in sys.argv[2:] if a.startswith('--'))
+    workdir = args['config.workdir']
+    steps = int(args['config.train_steps'])
+    name = os.path.basename(workdir)
+    what = json.load(open(behaviour_file)).get(name, 'ok')
+    metrics = os.path.join(workdir, 'metrics.jsonl')
+    start = 0
+    if os.path.exists(metrics):
+      start = max(json.loads(l)['step'] for l in open(metrics) if l.strip())
+    with open(os.path.join(os.path.dirname(behaviour_file), 'calls.log'), 'a') as f:
+      f.write(f'{name} {start}\\n')
+    print('I0000 some absl log line', file=sys.stderr)
+    def status(state, step):
+      json.dump({'state': state, 'step': step}, open(os.path.join(workdir, 'status.json'), 'w'))
+    if what == 'diverge':
+      status('diverged', start + 1)
+      print('error: run diverged: non-finite d_loss at step 2', file=sys.stderr)
+      sys.exit(3)
+    if what == 'crash':
+      print('Traceback (most recent call last):', file=sys.stderr)
+      print('RuntimeError: boom', file=sys.stderr)
+      sys.exit(1)
+    with open(metrics, 'a') as f:
+      for step in range(start + 1, steps + 1):
+        f.write(json.dumps({'kind': 'train', 'step': step, 'd_loss': 1.0}) + '\\n')
+    status('finished', steps)
+    print('finished:', workdir)
+''')
+
+
+@pytest.fixture
+def fake(tmp_path):
+  """(launcher command, behaviour setter, calls reader)."""
+  script = tmp_path / 'fake_launch.py'
+  script.write_text(FAKE_LAUNCHER)
+  behaviour = tmp_path / 'behaviour.json'
+  behaviour.write_text('{}')
+
+  def set_behaviour(mapping):
+    behaviour.write_text(json.dumps(mapping))
+
+  def calls():
+    path = tmp_path / 'calls.log'
+    return path.read_text().split('\n')[:-1] if path.exists() else []
+
+  return [sys.executable, str(script), str(behaviour)], set_behaviour, calls
+
+
+def _runner(runs, sweep_dir, launcher, parallel=2, extra=None, name='fashion_mnist_quick'):
+  return run_sweep.SweepRunner(name, runs, str(sweep_dir), parallel=parallel,
+                               extra=extra or {'train_steps': '3'}, launcher=launcher,
+                               poll_seconds=0.05, out=io.StringIO())
+
+
+def _sweep_status(sweep_dir):
+  return json.load(open(os.path.join(sweep_dir, run_sweep.STATUS_FILE)))['runs']
+
+
+# ----------------------------------------------------------------------------
+# Expansion.
+
+
+def test_odena_jc_expands_seeds_times_settings():
+  runs = sweeps.odena_jc('cifar10', num_seeds=10)
+  assert len(runs) == 20
+  assert len({r.name for r in runs}) == 20
+  by_setting = {}
+  for r in runs:
+    by_setting.setdefault(r.setting, []).append(r.seed)
+    assert r.overrides['dataset'] == 'cifar10' and r.overrides['seed'] == r.seed
+  assert by_setting == {'baseline': list(range(10)), 'jacobian_clamping': list(range(10))}
+  assert {r.config for r in runs if r.setting == 'jacobian_clamping'} == {
+      'configs/o5_jacobian_clamping.py'}
+
+
+def test_every_sweep_resolves_to_valid_configs(tmp_path):
+  for name in sweeps.SWEEPS:
+    runs = sweeps.get_sweep(name, num_seeds=2)
+    settings = {r.setting for r in runs}
+    assert len(runs) == 2 * len(settings)
+    workdirs = set()
+    for r in runs:
+      workdir = str(tmp_path / name / r.name)
+      config = run_sweep.resolve_run_config(r, {}, workdir)
+      assert config.seed == r.seed and config.workdir == workdir
+      for field, value in r.overrides.items():
+        assert config[field] == value, (name, field)
+      workdirs.add(workdir)
+    assert len(workdirs) == len(runs)
+
+
+def test_config_files_set_their_experiment():
+  jc = {r.setting: run_sweep.resolve_run_config(r, {}, '/tmp/x')
+        for r in sweeps.odena_jc('mnist', 1)}
+  assert not jc['baseline'].jacobian_clamping and jc['jacobian_clamping'].jacobian_clamping
+  assert (jc['jacobian_clamping'].jc_lambda_max, jc['jacobian_clamping'].jc_lambda_min,
+          jc['jacobian_clamping'].jc_epsilon) == (20.0, 1.0, 1.0)
+  for key in jc['baseline'].keys():  # "Hold everything else the same."
+    if key not in ('jacobian_clamping',):
+      assert jc['baseline'][key] == jc['jacobian_clamping'][key], key
+  quick = sweeps.get_sweep('fashion_mnist_quick')
+  assert len(quick) == 6
+  config = run_sweep.resolve_run_config(quick[1], {}, '/tmp/x')
+  assert config.dataset == 'fashion_mnist' and config.jacobian_clamping
+  o4 = run_sweep.resolve_run_config(sweeps.o4_missing_modes(1)[0], {}, '/tmp/x')
+  assert o4.num_missing_mode_samples == 360 and o4.eval_every > o4.train_steps
+
+
+def test_unknown_sweep_and_bad_seed_count():
+  with pytest.raises(sweeps.SweepError, match="sweep='nope'"):
+    sweeps.get_sweep('nope')
+  with pytest.raises(sweeps.SweepError, match='num_seeds=0'):
+    sweeps.get_sweep('odena_jc_mnist', num_seeds=0)
+
+
+def test_parse_extra():
+  assert run_sweep.parse_extra('train_steps=5, export_at_steps=1,10,25') == {
+      'train_steps': '5', 'export_at_steps': '1,10,25'}
+  assert run_sweep.parse_extra('') == {}
+  for bad, message in (('train_steps', 'FIELD=VALUE'), ('nope=1', "'nope'"),
+                       ('train_steps=abc', 'train_steps'), ('seed=3', 'set by the sweep')):
+    with pytest.raises(sweeps.SweepError, match=message):
+      run_sweep.parse_extra(bad)
+
+
+def test_command_line_of_a_run():
+  run = sweeps.fashion_mnist_quick(1)[1]
+  cmd = run_sweep.build_command(run, '/s/jc', {'train_steps': '9'}, ('L',))
+  assert cmd == ['L', f'--config={REPO_ROOT}/configs/fashion_mnist_quick.py',
+                 '--config.jacobian_clamping=true', '--config.seed=0',
+                 '--config.train_steps=9', '--config.workdir=/s/jc']
+
+
+# ----------------------------------------------------------------------------
+# The runner with a fake launcher.
+
+
+def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path, fake):
+  launcher, set_behaviour, calls = fake
+  set_behaviour({'jacobian_clamping_seed0': 'diverge', 'baseline_seed1': 'crash'})
+  runs = sweeps.fashion_mnist_quick(num_seeds=2)
+  runner = _runner(runs, tmp_path / 'sweep', launcher)
+  status = runner.run()
+  assert {n: s['state'] for n, s in status.items()} == {
+      'baseline_seed0': 'finished', 'jacobian_clamping_seed0': 'diverged',
+      'baseline_seed1': 'failed', 'jacobian_clamping_seed1': 'finished'}
+  on_disk = _sweep_status(tmp_path / 'sweep')
+  assert on_disk['jacobian_clamping_seed0']['exit_code'] == 3
+  assert on_disk['jacobian_clamping_seed0']['reason'] == (
+      'error: run diverged: non-finite d_loss at step 2')
+  assert on_disk['baseline_seed1']['reason'] == 'RuntimeError: boom'
+  assert on_disk['baseline_seed0']['step'] == 3
+  assert sorted(calls()) == sorted(f'{r.name} 0' for r in runs)
+  assert '2/4 finished' in runner.summary() and 'not finished' in runner.summary()
+  manifest = json.load(open(tmp_path / 'sweep' / run_sweep.MANIFEST_FILE))
+  assert manifest['sweep'] == 'fashion_mnist_quick'
+  assert [r['name'] for r in manifest['runs']] == [r.name for r in runs]
+  assert manifest['runs'][1]['command'][-1] == (
+      f'--config.workdir={tmp_path}/sweep/jacobian_clamping_seed0')
+  progress = runner.out.getvalue()
+  assert '4/4 done (2 failed)' in progress and 'ETA' in progress
+
+
+def test_rerun_skips_finished_and_retries_failed(tmp_path, fake):
+  launcher, set_behaviour, calls = fake
+  runs = sweeps.fashion_mnist_quick(num_seeds=2)
+  set_behaviour({'baseline_seed1': 'crash'})
+  _runner(runs, tmp_path / 'sweep', launcher).run()
+  set_behaviour({})
+  status = _runner(runs, tmp_path / 'sweep', launcher, parallel=1).run()
+  assert all(s['state'] == 'finished' for s in status.values())
+  assert calls().count('baseline_seed1 0') == 2  # Retried.
+  assert calls().count('baseline_seed0 0') == 1  # Skipped the second time.
+  assert status['baseline_seed1']['attempts'] == 2
+  assert status['baseline_seed0']['note'] == 'finished earlier; skipped'
+  # Longer runs asked for: the finished runs resume from their last step.
+  _runner(runs[:1], tmp_path / 'sweep', launcher, extra={'train_steps': '5'}).run()
+  assert calls()[-1] == 'baseline_seed0 3'
+
+
+def test_interrupted_run_is_resumed(tmp_path, fake):
+  launcher, _, calls = fake
+  runs = sweeps.fashion_mnist_quick(num_seeds=1)[:1]
+  workdir = tmp_path / 'sweep' / runs[0].name
+  workdir.mkdir(parents=True)
+  (workdir / 'metrics.jsonl').write_text(
+      ''.join(json.dumps({'kind': 'train', 'step': s}) + '\n' for s in (1, 2)))
+  (workdir / 'status.json').write_text(json.dumps({'state': 'running', 'step': 2}))
+  status = _runner(runs, tmp_path / 'sweep', launcher).run()
+  assert calls() == ['baseline_seed0 2']
+  assert status['baseline_seed0']['resumed_from'] == 2
+  steps = [json.loads(l)['step'] for l in open(workdir / 'metrics.jsonl')]
+  assert steps == [1, 2, 3]
+
+
+def test_sweep_dir_of_another_sweep_is_refused(tmp_path, fake):
+  launcher, _, _ = fake
+  runs = sweeps.fashion_mnist_quick(num_seeds=1)
+  _runner(runs, tmp_path / 's', launcher, name='fashion_mnist_quick').dry_run()
+  with pytest.raises(sweeps.SweepError, match="holds sweep 'fashion_mnist_quick'"):
+    _runner(runs, tmp_path / 's', launcher, name='other').run()
+  with pytest.raises(sweeps.SweepError, match='parallel=0'):
+    _runner(runs, tmp_path / 't', launcher, parallel=0)
+
+
+# ----------------------------------------------------------------------------
+# The command line.
+
+
+def _cli(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  return subprocess.run([sys.executable, '-m', 'launch.run_sweep', *args],
+                        capture_output=True, text=True, cwd=REPO_ROOT, env=env,
+                        timeout=120)
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
+  a_file = tmp_path / 'file'
+  a_file.write_text('x')
+  cases = [
+      (['--sweep=nope', f'--sweep_dir={tmp_path}/s'], "sweep='nope'"),
+      (['--sweep=fashion_mnist_quick', f'--sweep_dir={a_file}'], 'not a directory'),
+      (['--sweep=fashion_mnist_quick', f'--sweep_dir={tmp_path}/s', '--extra=bogus=1'],
+       "'bogus'"),
+  ]
+  for args, message in cases:
+    result = _cli(*args)
+    assert result.returncode == 2, (args, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+  assert not (tmp_path / 's').exists()
+
+
+def test_cli_dry_run_writes_manifest_only(tmp_path):
+  result = _cli('--sweep=odena_jc_mnist', f'--sweep_dir={tmp_path}/s', '--num_seeds=2',
+                '--dry_run', '--extra=train_steps=7')
+  assert result.returncode == 0, result.stderr
+  manifest = json.load(open(tmp_path / 's' / run_sweep.MANIFEST_FILE))
+  assert len(manifest['runs']) == 4 and manifest['extra'] == {'train_steps': '7'}
+  assert all(r['train_steps'] == 7 for r in manifest['runs'])
+  assert result.stdout.count('-m tf_gancond.launch') == 4
+  assert sorted(os.listdir(tmp_path / 's')) == [run_sweep.MANIFEST_FILE]
+
+
+# ----------------------------------------------------------------------------
+# One real tiny run through tf_gancond.launch.
+
+
+def test_real_tiny_run_then_skip(tmp_path):
+  runs = sweeps.fashion_mnist_quick(num_seeds=1)[:1]
+  extra = run_sweep.parse_extra(
+      'synthetic_data=true,train_steps=2,batch_size=8,g_base_channels=16,'
+      'd_base_channels=8,latent_dim=8,probe_every=0,log_every=1,sample_grid=4')
+  out = io.StringIO()
+  runner = run_sweep.SweepRunner('fashion_mnist_quick', runs, str(tmp_path / 's'),
+                                 extra=extra, poll_seconds=0.2, out=out)
+  status = runner.run()
+  workdir = tmp_path / 's' / 'baseline_seed0'
+  assert status['baseline_seed0']['state'] == 'finished', (
+      workdir / run_sweep.STDERR_FILE).read_text()[-2000:]
+  assert json.load(open(workdir / 'status.json'))['state'] == 'finished'
+  assert status['baseline_seed0']['step'] == 2
+  assert 'finished:' in (workdir / run_sweep.STDOUT_FILE).read_text()
+  mtime = os.path.getmtime(workdir / run_sweep.STDOUT_FILE)
+  again = run_sweep.SweepRunner('fashion_mnist_quick', runs, str(tmp_path / 's'),
+                                extra=extra, out=io.StringIO()).run()
+  assert again['baseline_seed0']['note'] == 'finished earlier; skipped'
+  assert os.path.getmtime(workdir / run_sweep.STDOUT_FILE) == mtime
