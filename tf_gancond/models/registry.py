@@ -21,9 +21,12 @@ def build_gan(config):
   if config.architecture == 'dcgan':
     g = dcgan.DCGANGenerator(h, c, config.latent_dim, config.g_base_channels)
     d = dcgan.DCGANDiscriminator(h, config.d_base_channels)
+  elif config.architecture in ('resnet_wgangp', 'resnet_sngan'):
+    from tf_gancond.models import resnet  # SPEC O6 / S0-S4; builds its weights.
+    return resnet.build(config)
   else:
     raise config_lib.ConfigError(
-        f'architecture={config.architecture!r} is not built yet; available: dcgan')
+        f'architecture={config.architecture!r} is not built yet; available: dcgan, resnet_wgangp, resnet_sngan')
   import tensorflow as tf
   g(tf.zeros([1, config.latent_dim]), training=False)
   d(tf.zeros([1, h, h, c]), training=False)
