@@ -1,5 +1,9 @@
 """Spectral tools (SPEC S2, S3, S5) against float64 numpy references."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -135,3 +139,38 @@ def test_layer_spectra_and_plot(tmp_path):
                                 baseline={k: v ** 2 for k, v in spectra.items()})
   with open(path, 'rb') as f:
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_run_spectra_restores_checkpoint(tmp_path):
+  from tf_gancond import config as config_lib
+  from tf_gancond import models
+  c = config_lib.get_config()
+  c.dataset, c.architecture, c.d_normalization = 'cifar10', 'resnet_sngan', 'spectral'
+  c.g_base_channels, c.d_base_channels, c.latent_dim = 8, 8, 8
+  c.workdir = str(tmp_path / 'run')
+  c = config_lib.resolve(c)
+  g, d = models.build_gan(c)
+  os.makedirs(c.workdir)
+  with open(os.path.join(c.workdir, 'config.txt'), 'w') as f:
+    f.write(config_lib.to_text(c))
+  tf.train.CheckpointManager(tf.train.Checkpoint(generator=g, discriminator=d),
+                             os.path.join(c.workdir, 'checkpoints'), 1).save()
+  spectra = lipschitz.run_spectra(c.workdir)  # Fresh models, restored weights.
+  expected = lipschitz.layer_spectra(d)
+  assert len(spectra['D']) == 11 and len(spectra['G']) == 11  # 10 convs + linear each.
+  for name, s in expected.items():
+    np.testing.assert_allclose(spectra['D'][name], s, rtol=1e-12)
+  paths = lipschitz.write_run_spectra(c.workdir, str(tmp_path / 'out'), c.workdir)
+  assert all(os.path.getsize(p) > 0 for p in paths)
+  assert len(np.load(paths[-1]).files) == 22
+  with pytest.raises(lipschitz.SpectraError, match='no config.txt'):
+    lipschitz.run_spectra(str(tmp_path))
+
+
+def test_spectra_cli_bad_run_exits_2(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, '-m', 'tf_gancond.lipschitz', f'--run={tmp_path}',
+       f'--out={tmp_path / "out"}'], capture_output=True, text=True,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1].startswith('error: run=')

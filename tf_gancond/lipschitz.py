@@ -19,8 +19,16 @@ conditional-BN tables are left out).
   on the raw gradient before Adam (SPEC S3's corrected reading of the thesis).
 * S5, `layer_spectra`: the sorted singular values of every kernel, divided by the
   largest (float64 SVD), for Miyato-style spectral plots; `plot_spectra` draws
-  them with a baseline in red.
+  them with a baseline in red; `run_spectra` loads a run directory's last
+  checkpoint. Command line (exit code 2 on bad input):
+
+    python -m tf_gancond.lipschitz --run=runs/s2/rw_0.1 --baseline=runs/s0/seed0 \
+        --out=plots/s2_rw_0.1
+  writes <out>/spectra_D.png, spectra_G.png (baseline in red) and spectra.npz.
 """
+
+import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -262,3 +270,65 @@ def plot_spectra(spectra, path, baseline=None, title=''):
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return path
+
+
+class SpectraError(ValueError):
+  """A run directory cannot be read; the message is one line."""
+
+
+def run_spectra(workdir):
+  """{'G': spectra, 'D': spectra} of the last checkpoint of a training run.
+
+  Reads `<workdir>/config.txt` (the resolved config train.py writes), builds the
+  models with registry.build_gan and restores `<workdir>/checkpoints`.
+  """
+  from tf_gancond import config as config_lib  # Imported here: no cycle at import.
+  from tf_gancond import models
+  path = os.path.join(workdir, 'config.txt')
+  if not os.path.isfile(path):
+    raise SpectraError(f'run={workdir!r} has no config.txt; give a training run directory')
+  config = config_lib.get_config()
+  saved = config_lib.from_text(open(path).read())
+  config.update({k: saved[k] for k in saved.keys() if k in config})
+  latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
+  if latest is None:
+    raise SpectraError(f'run={workdir!r} has no checkpoint under checkpoints/')
+  g, d = models.build_gan(config)
+  tf.train.Checkpoint(generator=g, discriminator=d).restore(latest).expect_partial()
+  return {'G': layer_spectra(g), 'D': layer_spectra(d)}
+
+
+def write_run_spectra(run, out, baseline=None):
+  """Plots and saves the spectra of `run` (and `baseline` in red) under `out`."""
+  spectra = run_spectra(run)
+  base = run_spectra(baseline) if baseline else {'G': None, 'D': None}
+  os.makedirs(out, exist_ok=True)
+  paths = []
+  for net in ('D', 'G'):
+    paths.append(plot_spectra(spectra[net], os.path.join(out, f'spectra_{net}.png'),
+                              baseline=base[net], title=f'{net}: {run}'))
+  arrays = {f'{net}/{name}': s for net in spectra for name, s in spectra[net].items()}
+  np.savez(os.path.join(out, 'spectra.npz'), **arrays)
+  return paths + [os.path.join(out, 'spectra.npz')]
+
+
+def main(argv):
+  from absl import flags
+  del argv
+  f = flags.FLAGS
+  try:
+    for path in write_run_spectra(f.run, f.out, f.baseline):
+      print(path)
+  except SpectraError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  from absl import app
+  from absl import flags
+  flags.DEFINE_string('run', None, 'Training run directory (config.txt, checkpoints/).')
+  flags.DEFINE_string('baseline', None, 'Run drawn in red (the SN-GAN baseline, S0).')
+  flags.DEFINE_string('out', None, 'Output directory for the plots and spectra.npz.')
+  flags.mark_flags_as_required(['run', 'out'])
+  app.run(main)
