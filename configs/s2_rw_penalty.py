@@ -1,0 +1,39 @@
+"""SPEC S2 (Sargent thesis Fig. 5.6): the r(W) penalty in the generator.
+
+  python -m tf_gancond.launch --config=configs/s2_rw_penalty.py --config.rw_lambda=0.1
+  # the sweep: sweep() below, lambda in {0.1, 1, 10}, one run each.
+
+The S0 SN-GAN with R = -lambda sum_i r(W_i), r(W) = ||W||_F / (m sigma(W)),
+m = in*k*k, over every G kernel (linear, convs, shortcuts, output conv), added to
+L_G. sigma(W) from a persistent power iteration (one step per G update, gradient
+through sigma = u^T W v); --config.rw_exact=true takes it from an exact SVD.
+
+Targets (SPEC S2): lambda = 0.1 / 1 / 10 -> IS 7.95 / 1.18 / 0.99 (0.99 read as
+collapse); at lambda = 0.1 the G spectra collapse (Figs B.1/B.2; see s5_spectra.py).
+
+Duration: as S0 (the penalty costs a few matrix-vector products per G update).
+"""
+
+import importlib.util
+import os
+
+
+def _s0_config():
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py')
+  spec = importlib.util.spec_from_file_location('_s0_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def get_config():
+  c = _s0_config()
+  c.rw_lambda = 0.1               # The sweep sets each value.
+  c.rw_exact = False
+  return c
+
+
+def sweep(num_seeds=1):
+  """lambda in {0.1, 1, 10} x seeds (one run per setting in the thesis)."""
+  return [dict(seed=seed, rw_lambda=lam) for seed in range(num_seeds)
+          for lam in (0.1, 1.0, 10.0)]
