@@ -127,3 +127,17 @@ def test_workdir_with_other_settings_is_refused(tiny_config):
   with pytest.raises(ValueError, match="loss='non_saturating', not 'hinge'"):
     _run(c)
   assert open(os.path.join(c.workdir, 'config.txt')).read() == before
+
+
+def test_lipschitz_hooks_run_and_log(tiny_config):
+  """S2 r(W) penalty and S3 gradient clamps in both nets log their statistics."""
+  c = tiny_config
+  c.probe_every = 0
+  c.train_steps = 2
+  c.rw_lambda = 0.1
+  c.grad_clamp_g_ratio = 1.5
+  c.grad_clamp_d_ratio = 4.0
+  _run(c)
+  record = runlog.read_records(c.workdir, 'train')[-1]
+  for key in ('rw_mean', 'g_grad_sigma_ratio', 'd_grad_sigma_ratio'):
+    assert np.isfinite(record[key]) and record[key] > 0, key

@@ -59,7 +59,7 @@ def get_config():
   c.architecture = 'dcgan'
   c.latent_dim = 0                # 0 = per dataset (64 for MNIST-like, 100 otherwise).
   c.g_base_channels = 0           # 0 = per dataset (256 for 28x28, 512 otherwise).
-  c.d_base_channels = 64
+  c.d_base_channels = 0           # 0 = per architecture (DCGAN 64, ResNets 128).
   c.conditional = False           # class-conditional G (O6).
   # --- loss and optimisation (Radford et al. 2015, inherited) ---
   c.loss = 'non_saturating'
@@ -139,7 +139,11 @@ def resolve(config):
   if not c.latent_dim:
     c.latent_dim = DEFAULT_LATENT_DIM[c.dataset]
   if not c.g_base_channels:
-    c.g_base_channels = 256 if IMAGE_SIZE[c.dataset] == 28 else 512
+    c.g_base_channels = {'dcgan': 256 if IMAGE_SIZE[c.dataset] == 28 else 512,
+                         'resnet_wgangp': 128,   # igul222 DIM_G.
+                         'resnet_sngan': 256}.get(c.architecture, 0)  # Miyato et al.
+  if not c.d_base_channels:
+    c.d_base_channels = 64 if c.architecture == 'dcgan' else 128
   if not c.g_batch_size:
     c.g_batch_size = c.batch_size
   if not c.split:

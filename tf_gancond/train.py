@@ -28,6 +28,7 @@ from tf_gancond import config as config_lib
 from tf_gancond import data as data_lib
 from tf_gancond import distribute
 from tf_gancond import export as export_lib
+from tf_gancond import lipschitz
 from tf_gancond import losses as losses_lib
 from tf_gancond import models
 from tf_gancond import regularizers
@@ -73,6 +74,16 @@ class GANTrainer(tf.Module):
           beta_1=config.beta1, beta_2=config.beta2)
       # Generator iterations done; the checkpointed step of record.
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+      # Sargent's thesis: r(W) penalty in G (S2), spectral gradient clamping (S3).
+      self.weight_ratio = (lipschitz.WeightRatioPenalty(
+          self.generator.trainable_variables, exact=config.rw_exact)
+                           if config.rw_lambda > 0 else None)
+      self.g_clamp = (lipschitz.SpectralGradientClamp(
+          self.generator.trainable_variables, config.grad_clamp_g_ratio)
+                      if config.grad_clamp_g_ratio else None)
+      self.d_clamp = (lipschitz.SpectralGradientClamp(
+          self.discriminator.trainable_variables, config.grad_clamp_d_ratio,
+          seed=1) if config.grad_clamp_d_ratio else None)
     self.reuse_fake = (config.g_step_reuses_fake and config.n_critic == 1 and
                        config.g_batch_size == config.batch_size)
     self.num_classes = config_lib.NUM_CLASSES[config.dataset] if config.conditional else 0
@@ -142,15 +153,36 @@ class GANTrainer(tf.Module):
       scaled = total / self.num_replicas
     variables = self.discriminator.trainable_variables
     grads = tape.gradient(scaled, variables)
-    self.d_optimizer.apply_gradients(zip(grads, variables))
+    grads_norm = self._apply(self.d_optimizer, grads, variables, self.d_clamp,
+                             metrics, 'd_grad_sigma_ratio')
     metrics.update(
         d_loss=d_loss,
         d_real_logit=tf.reduce_mean(real_logits),
         d_fake_logit=tf.reduce_mean(fake_logits),
         d_accuracy=0.5 * (tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)) +
                           tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32))),
-        d_grad_norm=tf.linalg.global_norm(grads) * self.num_replicas)
+        d_grad_norm=grads_norm)
     return metrics
+
+  def _apply(self, optimizer, grads, variables, clamp, metrics, ratio_name):
+    """Applies grads (optionally spectrally clamped, S3); returns their global norm.
+
+    The clamp is nonlinear, so with several replicas it must see the summed
+    gradient: grads are all-reduced first and the optimizer told not to again.
+    """
+    if clamp is None:
+      optimizer.apply_gradients(zip(grads, variables))
+      # Norm of this replica's local-batch gradient (its loss was divided by R).
+      return tf.linalg.global_norm(grads) * self.num_replicas
+    if self.num_replicas > 1:
+      grads = tf.distribute.get_replica_context().all_reduce('SUM', grads)
+    grads, ratios = clamp.apply(grads)
+    # Median over layers (S3: ~30 early, ~3 later in D); a mean would be swamped by
+    # rank-1 kernels such as the final Dense [F, 1], whose sigma1 is 0.
+    metrics[ratio_name] = tf.sort(ratios)[(len(clamp.layer_names) - 1) // 2]
+    optimizer.apply_gradients(zip(grads, variables),
+                              skip_gradients_aggregation=self.num_replicas > 1)
+    return tf.linalg.global_norm(grads)  # Of the summed (global) gradient.
 
   def _gradient_penalty(self, real, fake, labels, step, sub_step):
     """WGAN-GP with stateless alpha (same draw on 1 or N replicas)."""
@@ -187,6 +219,10 @@ class GANTrainer(tf.Module):
     fake_logits, fake_class = self._discriminate(fake, labels, step, 100)
     g_loss = self.loss.generator(fake_logits)
     total = g_loss + jc  # JC weight 1 (Algorithm 1).
+    if self.weight_ratio is not None:
+      penalty, ratios = self.weight_ratio()  # -sum_i r(W_i) (SPEC S2).
+      total += c.rw_lambda * penalty
+      metrics['rw_mean'] = tf.reduce_mean(ratios)
     if fake_class is not None:
       acgan = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
           labels=labels, logits=fake_class))
@@ -195,11 +231,11 @@ class GANTrainer(tf.Module):
     metrics['g_loss'] = g_loss
     return total / self.num_replicas, metrics
 
-  def _apply_g(self, tape, scaled_loss):
+  def _apply_g(self, tape, scaled_loss, metrics):
     variables = self.generator.trainable_variables
     grads = tape.gradient(scaled_loss, variables)
-    self.g_optimizer.apply_gradients(zip(grads, variables))
-    return tf.linalg.global_norm(grads) * self.num_replicas
+    return self._apply(self.g_optimizer, grads, variables, self.g_clamp, metrics,
+                       'g_grad_sigma_ratio')
 
   def _labels_for_g(self, global_rows, step):
     if not self.num_classes:
@@ -228,7 +264,7 @@ class GANTrainer(tf.Module):
         metrics.update(self._d_update(real, cond, tf.stop_gradient(fake), step, 0))
         g_scaled, g_metrics = self._g_loss(x_all, z, z_prime, cond, step)
       metrics.update(g_metrics)
-      metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled)
+      metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled, metrics)
       return metrics
     for k, (real, labels) in enumerate(batches):
       z = self._normal(c.batch_size, c.latent_dim, step, _SALT_D_Z + 16 * (k + 1))
@@ -245,7 +281,7 @@ class GANTrainer(tf.Module):
       x_all = self._generate(z_in, cond_in)
       g_scaled, g_metrics = self._g_loss(x_all, z, z_prime, cond, step)
     metrics.update(g_metrics)
-    metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled)
+    metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled, metrics)
     return metrics
 
   @tf.function
