@@ -1,0 +1,213 @@
+"""Scores through TF-GAN on tiny fake classifiers, against numpy/scipy references."""
+
+import time
+
+import fake_classifier
+import numpy as np
+import pytest
+import scipy.linalg
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from tf_gancond import config as config_lib
+from tf_gancond import data
+from tf_gancond import scores
+
+MNIST_SHAPE = (28, 28, 1)
+NUM_REAL = 120  # mock examples per split: one KID block, full-rank 6-d covariances.
+
+
+def _config(tmp_path, dataset='mnist', classifier=''):
+  c = config_lib.get_config()
+  c.dataset = dataset
+  c.latent_dim = 8
+  c.data_dir = str(tmp_path / 'tfds')
+  c.classifier = classifier
+  return config_lib.resolve(c)
+
+
+def _tanh_generator(latent_dim, image_shape, seed=1):
+  a = tf.constant(np.random.default_rng(seed).standard_normal(
+      (latent_dim, int(np.prod(image_shape)))).astype(np.float32))
+  return lambda z: tf.reshape(tf.tanh(z @ a), [-1] + list(image_shape))
+
+
+def _softmax(logits):
+  e = np.exp(logits - logits.max(axis=1, keepdims=True))
+  return e / e.sum(axis=1, keepdims=True)
+
+
+def _inception_score(logits):
+  """exp(E_x KL(p(y|x) || p(y))) in float64, from the definition."""
+  p = _softmax(logits)
+  py = p.mean(axis=0)
+  return np.exp(np.mean(np.sum(p * (np.log(p) - np.log(py)), axis=1)))
+
+
+def _frechet(a, b):
+  m, mw = a.mean(0), b.mean(0)
+  c, cw = np.cov(a, rowvar=False), np.cov(b, rowvar=False)  # unbiased (N-1), as TF-GAN
+  return float(np.sum((m - mw) ** 2) + np.trace(c + cw - 2 * np.real(
+      scipy.linalg.sqrtm(c @ cw))))
+
+
+def _kid(r, g):
+  """Unbiased MMD^2 with k(x, y) = (x.y/d + 1)^3 (Binkowski et al. 2018), one block."""
+  d = r.shape[1]
+  k = lambda x, y: (x @ y.T / d + 1) ** 3  # noqa: E731
+  krr, kgg, krg = k(r, r), k(g, g), k(r, g)
+  m, n = len(r), len(g)
+  return ((krr.sum() - np.trace(krr)) / (m * (m - 1)) +
+          (kgg.sum() - np.trace(kgg)) / (n * (n - 1)) - 2 * krg.mean())
+
+
+def test_is_fid_kid_match_numpy_references(tmp_path):
+  path, w_l, w_f = fake_classifier.save_linear(tmp_path / 'clf', MNIST_SHAPE)
+  c = _config(tmp_path, classifier=path)
+  gen = _tanh_generator(c.latent_dim, MNIST_SHAPE)
+  n, splits = 200, 4
+  with tfds.testing.mock_data(num_examples=NUM_REAL):
+    result = scores.Scorer(c, batch_size=64).score(gen, n, splits, seed=7)
+    real, _ = data.load_numpy(c, 'test')
+  z = np.random.default_rng(7).standard_normal((n, c.latent_dim)).astype(np.float32)
+  logits, feats = fake_classifier.linear_reference(gen(z).numpy(), w_l, w_f)
+  _, real_feats = fake_classifier.linear_reference(real, w_l, w_f)
+  parts = [_inception_score(p) for p in np.array_split(logits, splits)]
+  assert result['classifier_score'] == pytest.approx(np.mean(parts), rel=1e-4)
+  assert result['classifier_score_std'] == pytest.approx(np.std(parts), rel=1e-3,
+                                                         abs=1e-5)
+  assert result['frechet_distance'] == pytest.approx(_frechet(real_feats, feats),
+                                                     rel=1e-4)
+  assert result['kid'] == pytest.approx(_kid(real_feats, feats), rel=1e-3, abs=1e-6)
+  assert result['kid_std'] is None  # One block: TF-GAN has no error estimate.
+  assert result['frechet_distance'] > 0.01  # A real difference, not a trivial zero.
+  assert {k: result[k] for k in ('num_samples', 'splits', 'real_split', 'num_real',
+                                 'classifier')} == {
+      'num_samples': n, 'splits': splits, 'real_split': 'test', 'num_real': NUM_REAL,
+      'classifier': path}
+
+
+def test_fid_of_a_set_with_itself_is_zero(tmp_path):
+  path, _, _ = fake_classifier.save_linear(tmp_path / 'clf', MNIST_SHAPE)
+  c = _config(tmp_path, classifier=path)
+  with tfds.testing.mock_data(num_examples=NUM_REAL):
+    scorer = scores.Scorer(c)
+    real, _ = data.load_numpy(c, 'test')
+    result = scorer.score_images(real, splits=1)
+  assert result['frechet_distance'] == pytest.approx(0.0, abs=1e-6)
+  assert abs(result['kid']) < 0.05  # Unbiased MMD^2 of a set with itself: ~0, may be < 0.
+
+
+@pytest.mark.parametrize('classes,splits,expected', [
+    (list(range(10)) * 20, 1, 10.0),   # uniform over 10 confident classes: IS = K
+    (list(range(10)) * 20, 2, 10.0),   # each split uniform too
+    ([3] * 200, 1, 1.0),               # one confident class: IS = 1
+    ([0, 1] * 100, 1, 2.0)])
+def test_is_of_confident_logits_is_the_number_of_classes(tmp_path, classes, splits,
+                                                         expected):
+  path = fake_classifier.save_class_code(tmp_path / 'clf', MNIST_SHAPE)
+  c = _config(tmp_path, classifier=path)
+  images = fake_classifier.class_code_images(classes, MNIST_SHAPE)
+  with tfds.testing.mock_data(num_examples=NUM_REAL):
+    result = scores.Scorer(c).score_images(images, splits)
+  assert result['classifier_score'] == pytest.approx(expected, rel=1e-6)
+
+
+def test_missing_modes_histogram_of_a_known_class_mix(tmp_path):
+  path = fake_classifier.save_class_code(tmp_path / 'clf', MNIST_SHAPE)
+  c = _config(tmp_path, classifier=path)
+  classes = [0] * 100 + [3] * 200 + [7] * 60
+  images = fake_classifier.class_code_images(classes, MNIST_SHAPE)
+  given = []
+
+  def generator(z):  # Hands out the images in order, whatever z is.
+    start = sum(given)
+    given.append(int(z.shape[0]))
+    return tf.constant(images[start:start + given[-1]])
+  scorer = scores.Scorer(c)  # Real data is only read for scores, not needed here.
+  result = scores.missing_modes(generator, c.latent_dim, scorer.classify,
+                                num_samples=360, batch_size=64)
+  expected = [0] * 10
+  expected[0], expected[3], expected[7] = 100, 200, 60
+  assert result == {'class_histogram': expected, 'min_class_count': 0,
+                    'missing_modes_num_samples': 360}
+  assert given == [64] * 5 + [40]
+
+
+def test_classify_matches_tfgan_classifier_fn_from_tfhub(tmp_path):
+  path, _, _ = fake_classifier.save_linear(tmp_path / 'clf', MNIST_SHAPE)
+  c = _config(tmp_path, classifier=path)
+  images = np.random.default_rng(0).uniform(-1, 1, (5,) + MNIST_SHAPE).astype(np.float32)
+  spec = scores.check_classifier(c)
+  ours = scores._make_classify(spec, 'mnist')(tf.constant(images))
+  tfgan_fn = scores.tfgan.eval.classifier_fn_from_tfhub(path, ['logits', 'pool_3'])
+  theirs = tfgan_fn(tf.constant(images))
+  np.testing.assert_allclose(ours[0].numpy(), theirs['logits'].numpy(), rtol=1e-6)
+  np.testing.assert_allclose(ours[1].numpy(), theirs['pool_3'].numpy(), rtol=1e-6)
+
+
+def test_inception_handle_from_hub_cache_resizes_to_299(tmp_path, monkeypatch):
+  monkeypatch.setenv('TFHUB_CACHE_DIR', str(tmp_path / 'hub'))
+  monkeypatch.setattr(scores, '_network_reachable', lambda *a, **k: pytest.fail(
+      'the network must not be tried when the module is cached'))
+  handle = scores.tfgan.eval.INCEPTION_TFHUB
+  fake_classifier.save_shape_probe(scores.hub_cache_path(handle))
+  c = _config(tmp_path, dataset='cifar10')
+  spec = scores.check_classifier(c)
+  assert (spec.identity, spec.image_size, spec.channels) == (handle, 299, 3)
+  _, features = scores.Scorer(c, spec=spec).activations([np.zeros((2, 32, 32, 3))])
+  np.testing.assert_array_equal(features, [[299, 299, 3]] * 2)
+
+
+def test_grey_images_are_tiled_for_a_three_channel_classifier(tmp_path, monkeypatch):
+  monkeypatch.setenv('TFHUB_CACHE_DIR', str(tmp_path / 'hub'))
+  path = fake_classifier.save_shape_probe(tmp_path / 'inception_copy')
+  c = _config(tmp_path, dataset='mnist', classifier=path)
+  spec = scores.resolve_classifier(c)
+  spec.channels, spec.image_size = 3, 40  # An Inception-like module for MNIST.
+  _, features = scores.Scorer(c, spec=spec).activations([np.zeros((1, 28, 28, 1))])
+  np.testing.assert_array_equal(features, [[40, 40, 3]])
+
+
+def test_missing_local_classifier_is_a_clear_error(tmp_path):
+  c = _config(tmp_path, classifier=str(tmp_path / 'nope'))
+  with pytest.raises(scores.ClassifierUnavailableError,
+                     match=r"classifier='.*nope' is not a SavedModel directory"):
+    scores.check_classifier(c)
+
+
+def test_missing_default_mnist_classifier_says_how_to_train_it(tmp_path, monkeypatch):
+  monkeypatch.setenv('TF_GANCOND_HOME', str(tmp_path / 'home'))
+  with pytest.raises(scores.ClassifierUnavailableError,
+                     match=r'python -m tf_gancond.classifier --dataset=fashion_mnist'):
+    scores.check_classifier(_config(tmp_path, dataset='fashion_mnist'))
+
+
+def test_inception_offline_fails_fast(tmp_path, monkeypatch):
+  monkeypatch.setenv('TFHUB_CACHE_DIR', str(tmp_path / 'empty_hub'))
+  monkeypatch.setattr(scores, '_network_reachable', lambda *a, **k: False)
+  start = time.perf_counter()
+  with pytest.raises(scores.ClassifierUnavailableError, match=r'--classifier=DIR'):
+    scores.check_classifier(_config(tmp_path, dataset='stl10'))
+  assert time.perf_counter() - start < 5
+
+
+def test_network_probe_is_bounded_by_its_timeout():
+  start = time.perf_counter()
+  scores._network_reachable('https://tfhub.dev/x', timeout=1.0)
+  assert time.perf_counter() - start < 3  # DNS + connect both inside the timeout.
+
+
+def test_classifier_with_wrong_outputs_is_rejected(tmp_path):
+  path = fake_classifier.save_wrong_outputs(tmp_path / 'clf')
+  with pytest.raises(scores.ClassifierUnavailableError, match=r'does not map images'):
+    scores.check_classifier(_config(tmp_path, classifier=path))
+
+
+def test_bad_splits_and_samples(tmp_path):
+  path = fake_classifier.save_class_code(tmp_path / 'clf', MNIST_SHAPE)
+  scorer = scores.Scorer(_config(tmp_path, classifier=path))
+  with pytest.raises(ValueError, match=r'splits=5 must lie in \[1, num_samples=3\]'):
+    scorer.score_activations(np.zeros((3, 10)), np.zeros((3, 4)), 5)
+  with pytest.raises(ValueError, match=r'num_samples=0 must be > 0'):
+    scores.missing_modes(None, 8, scorer.classify, num_samples=0)

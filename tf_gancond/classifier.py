@@ -1,0 +1,313 @@
+"""A small convnet classifier for MNIST-like data, saved as a TF-Hub-style module.
+
+  python -m tf_gancond.classifier --dataset=fashion_mnist       # ~10 min on 2 CPU cores
+  python -m tf_gancond.classifier --dataset=mnist --epochs=5 --output_dir=/tmp/mnist_clf
+
+The paper's MNIST "classifier score" (CS) and "Frechet distance" (FD) come from "a
+pre-trained MNIST classifier" (Odena et al. 2018; SPEC 0 "Metrics"). TF-GAN's own
+(`tfgan/eval/mnist/logits/1` on TF-Hub) cannot be fetched offline, so this module
+trains one and saves it where `tf_gancond.scores` looks by default:
+`<TF_GANCOND_HOME or ~/.cache/tf_gancond>/classifiers/<dataset>`.
+
+SavedModel contract (the same shape of output as TF-GAN's Inception module, so the
+directory works anywhere a TF-Hub handle does, e.g. `tfgan.eval.classifier_fn_from_tfhub`):
+  * `tf.saved_model.load(path)(images)` and `signatures['serving_default'](images=...)`
+    take float32 images [None, 28, 28, 1] in [-1, 1] and return
+    {'logits': float32 [None, 10], 'pool_3': float32 [None, FEATURE_DIM]}.
+    'pool_3' (the name of Inception's final pool, `tfgan.eval.INCEPTION_FINAL_POOL`)
+    holds the penultimate activations, used for the Frechet/kernel distances.
+  * `CLASSIFIER_METADATA_FILE` beside `saved_model.pb` records dataset, image size,
+    test accuracy, epochs and training time.
+
+Targets (issue 4): test accuracy >= 0.90 on Fashion-MNIST, >= 0.99 on MNIST.
+Exit codes: 0 done, 2 bad input (one line on stderr), 3 accuracy below target.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+
+import tensorflow as tf
+
+from tf_gancond import config as config_lib
+
+CLASSIFIER_DATASETS = ('mnist', 'fashion_mnist')
+CLASSIFIER_METADATA_FILE = 'tf_gancond_classifier.json'
+LOGITS = 'logits'          # = tfgan.eval.INCEPTION_OUTPUT
+FEATURES = 'pool_3'        # = tfgan.eval.INCEPTION_FINAL_POOL
+FEATURE_DIM = 128          # Penultimate width: small, so FD's 128x128 sqrtm is cheap.
+TARGET_ACCURACY = {'mnist': 0.99, 'fashion_mnist': 0.90}
+DEFAULT_EPOCHS = 10
+HOME_ENV = 'TF_GANCOND_HOME'
+
+
+class ClassifierUnavailableError(RuntimeError):
+  """No classifier for the scores; the one-line message says how to provide it."""
+
+
+def home_dir():
+  """`$TF_GANCOND_HOME`, else ~/.cache/tf_gancond."""
+  return os.environ.get(HOME_ENV) or os.path.join(
+      os.path.expanduser('~'), '.cache', 'tf_gancond')
+
+
+def default_classifier_path(dataset):
+  """Where this package's classifier for `dataset` lives by default."""
+  return os.path.join(home_dir(), 'classifiers', dataset)
+
+
+def is_saved_model_dir(path):
+  return os.path.isdir(path) and os.path.isfile(os.path.join(path, 'saved_model.pb'))
+
+
+def read_metadata(path):
+  """The JSON written beside a classifier trained here, or {} for other modules."""
+  meta = os.path.join(path, CLASSIFIER_METADATA_FILE)
+  if not os.path.isfile(meta):
+    return {}
+  with open(meta) as f:
+    return json.load(f)
+
+
+class ConvClassifier(tf.keras.Model):
+  """Two conv/pool blocks and a dense penultimate layer (LeNet-like).
+
+  x [B, H, W, C] in [-1, 1] -> conv3x3(32)+ReLU -> maxpool2 -> conv3x3(64)+ReLU
+  -> maxpool2 -> flatten -> dense(FEATURE_DIM)+ReLU ('pool_3') -> dropout -> dense(K).
+  `call` returns {'logits': [B, K], 'pool_3': [B, FEATURE_DIM]}.
+  """
+
+  def __init__(self, num_classes=10, feature_dim=FEATURE_DIM, dropout=0.3):
+    super().__init__(name='conv_classifier')
+    self.conv1 = tf.keras.layers.Conv2D(32, 3, padding='same', activation='relu')
+    self.pool1 = tf.keras.layers.MaxPool2D()
+    self.conv2 = tf.keras.layers.Conv2D(64, 3, padding='same', activation='relu')
+    self.pool2 = tf.keras.layers.MaxPool2D()
+    self.flatten = tf.keras.layers.Flatten()
+    self.features = tf.keras.layers.Dense(feature_dim, activation='relu')
+    self.dropout = tf.keras.layers.Dropout(dropout)
+    self.head = tf.keras.layers.Dense(num_classes)
+
+  def call(self, x, training=False):
+    h = self.pool1(self.conv1(x))
+    h = self.pool2(self.conv2(h))
+    features = self.features(self.flatten(h))
+    logits = self.head(self.dropout(features, training=training))
+    return {LOGITS: logits, FEATURES: features}
+
+
+class ExportedClassifier(tf.Module):
+  """The SavedModel interface: images -> {'logits', 'pool_3'} (see module docstring)."""
+
+  def __init__(self, model, image_shape):
+    super().__init__(name='exported_classifier')
+    self.model = model
+    spec = tf.TensorSpec([None] + list(image_shape), tf.float32, name='images')
+    self.__call__ = tf.function(self._classify, input_signature=[spec])
+
+  def _classify(self, images):
+    return self.model(images, training=False)
+
+
+def save_classifier(model, path, image_shape, metadata):
+  """Writes the SavedModel atomically (temporary sibling, then rename); returns path.
+
+  The weights are copied into a fresh, uncompiled model first: a compiled Keras
+  model tracks its optimizer, whose variables would otherwise be saved too (and
+  would be re-created on every load).
+  """
+  clean = ConvClassifier(num_classes=model.head.units,
+                         feature_dim=model.features.units)
+  clean(tf.zeros([1] + list(image_shape)))  # Builds the variables.
+  clean.set_weights(model.get_weights())
+  module = ExportedClassifier(clean, image_shape)
+  tmp = path.rstrip('/') + '.tmp'
+  if os.path.exists(tmp):
+    shutil.rmtree(tmp)
+  tf.saved_model.save(module, tmp, signatures={'serving_default': module.__call__})
+  with open(os.path.join(tmp, CLASSIFIER_METADATA_FILE), 'w') as f:
+    json.dump(metadata, f, indent=1, sort_keys=True)
+  if os.path.exists(path):
+    shutil.rmtree(path)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  os.replace(tmp, path)
+  return path
+
+
+def _check_dataset(dataset):
+  if dataset not in CLASSIFIER_DATASETS:
+    raise config_lib.ConfigError(
+        f'dataset={dataset!r} has no package classifier; choose one of: '
+        f'{", ".join(CLASSIFIER_DATASETS)} (cifar10/stl10 use Inception)')
+
+
+def train_classifier(config, output_dir=None, epochs=DEFAULT_EPOCHS, batch_size=128,
+                     steps_per_epoch=0, learning_rate=1e-3, log=print):
+  """Trains `ConvClassifier` on `config.dataset` and saves it; returns the metadata.
+
+  Args:
+    config: a config (dataset, data_dir, manual_dir, seed are read).
+    output_dir: where the SavedModel goes; default `default_classifier_path`.
+    epochs: passes over the training split.
+    batch_size: training batch.
+    steps_per_epoch: 0 = the split size / batch_size (tests pass a few steps).
+    learning_rate: Adam step size (Keras' default 1e-3).
+    log: where progress lines go.
+  """
+  from tf_gancond import data  # Imports TFDS lazily: slow, and only training needs it.
+  _check_dataset(config.dataset)
+  if epochs <= 0 or batch_size <= 0 or steps_per_epoch < 0:
+    raise config_lib.ConfigError(
+        f'epochs={epochs!r}, batch_size={batch_size!r} must be > 0 and '
+        f'steps_per_epoch={steps_per_epoch!r} >= 0')
+  c = config_lib.get_config()
+  c.dataset = config.dataset
+  c.data_dir = config.data_dir
+  c.manual_dir = config.manual_dir
+  c.seed = config.seed
+  c.shuffle_buffer = 60000  # Whole MNIST-like training split: a full shuffle.
+  c.split = 'train'
+  c = config_lib.resolve(c)
+  output_dir = output_dir or default_classifier_path(c.dataset)
+  steps_per_epoch = steps_per_epoch or config_lib.TRAIN_EXAMPLES[c.dataset] // batch_size
+  tf.keras.utils.set_random_seed(c.seed)
+
+  train_ds = data.make_dataset(c, batch_size=batch_size)
+  test_ds = data.make_dataset(c, split='test', batch_size=1000, shuffle=False,
+                              repeat=False)
+  size = config_lib.IMAGE_SIZE[c.dataset]
+  image_shape = (size, size, config_lib.IMAGE_CHANNELS[c.dataset])
+  model = ConvClassifier(num_classes=config_lib.NUM_CLASSES[c.dataset])
+  model.compile(
+      optimizer=tf.keras.optimizers.Adam(learning_rate),
+      loss={LOGITS: tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)},
+      metrics={LOGITS: ['accuracy']})
+  start = time.perf_counter()
+  model.fit(train_ds.map(lambda x, y: (x, {LOGITS: y})), epochs=epochs,
+            steps_per_epoch=steps_per_epoch, verbose=2)
+  train_seconds = time.perf_counter() - start
+  correct = total = 0
+  for x, y in test_ds:
+    pred = tf.argmax(model(x, training=False)[LOGITS], axis=1, output_type=tf.int32)
+    correct += int(tf.reduce_sum(tf.cast(pred == y, tf.int32)))
+    total += int(tf.size(y))
+  accuracy = correct / max(total, 1)
+  metadata = {
+      'dataset': c.dataset, 'image_size': size, 'image_shape': list(image_shape),
+      'num_classes': config_lib.NUM_CLASSES[c.dataset], 'feature_dim': FEATURE_DIM,
+      'outputs': [LOGITS, FEATURES], 'input_range': [-1.0, 1.0],
+      'test_accuracy': accuracy, 'num_test': total, 'epochs': epochs,
+      'steps_per_epoch': steps_per_epoch, 'batch_size': batch_size,
+      'learning_rate': learning_rate, 'seed': c.seed,
+      'train_seconds': round(train_seconds, 1)}
+  save_classifier(model, output_dir, image_shape, metadata)
+  log(f'{c.dataset} classifier: test accuracy {accuracy:.4f} on {total} images, '
+      f'{epochs} epochs in {train_seconds:.0f} s; saved to {output_dir}')
+  return dict(metadata, path=output_dir)
+
+
+def ensure_classifier(config, train_if_missing=True, **train_kwargs):
+  """The path of the classifier the scores of `config` use, trained here if missing.
+
+  For mnist/fashion_mnist with `config.classifier` empty, the package classifier at
+  `default_classifier_path(dataset)` is trained when it is missing and
+  `train_if_missing` (`train_kwargs` go to `train_classifier`; default DEFAULT_EPOCHS).
+  An explicit `config.classifier` is never trained into: a missing one raises. Other
+  datasets return `config.classifier` ('' = TF-Hub Inception; `scores.check_classifier`
+  checks it). Raises ClassifierUnavailableError.
+  """
+  if config.classifier:
+    if '://' in config.classifier or is_saved_model_dir(config.classifier):
+      return config.classifier
+    raise ClassifierUnavailableError(
+        f'classifier={config.classifier!r} is not a SavedModel directory (no '
+        'saved_model.pb); give --classifier=DIR of a SavedModel or a TF-Hub handle')
+  if config.dataset not in CLASSIFIER_DATASETS:
+    return ''  # Inception through TF-Hub: `scores.check_classifier` decides.
+  path = default_classifier_path(config.dataset)
+  if is_saved_model_dir(path):
+    return path
+  if not train_if_missing:
+    raise ClassifierUnavailableError(missing_message(config.dataset, path))
+  train_classifier(config, output_dir=path, **train_kwargs)
+  return path
+
+
+def missing_message(dataset, path):
+  return (f'no {dataset} classifier at {path}; train it with `python -m '
+          f'tf_gancond.classifier --dataset={dataset}` (about 10 min on a CPU) or '
+          'give --classifier=DIR of a SavedModel returning logits and pool_3')
+
+
+# ----------------------------------------------------------------------------
+# Command line. The flags live in a private FlagValues, so this module can be
+# imported and its `main` called beside other absl programs (and in tests).
+
+
+def define_flags(fv):
+  from absl import flags
+  flags.DEFINE_string('dataset', 'fashion_mnist', f'One of {CLASSIFIER_DATASETS}.',
+                      flag_values=fv)
+  flags.DEFINE_string('output_dir', '', 'SavedModel directory; default <TF_GANCOND_'
+                      'HOME or ~/.cache/tf_gancond>/classifiers/<dataset>.', flag_values=fv)
+  flags.DEFINE_integer('epochs', DEFAULT_EPOCHS, 'Passes over the training split.',
+                       flag_values=fv)
+  flags.DEFINE_integer('batch_size', 128, 'Training batch size.', flag_values=fv)
+  flags.DEFINE_integer('steps_per_epoch', 0, '0 = training split size / batch size.',
+                       flag_values=fv)
+  flags.DEFINE_float('learning_rate', 1e-3, 'Adam learning rate.', flag_values=fv)
+  flags.DEFINE_integer('seed', 0, 'Random seed.', flag_values=fv)
+  flags.DEFINE_string('data_dir', '', 'TFDS data_dir ("" = TFDS default).',
+                      flag_values=fv)
+  flags.DEFINE_string('manual_dir', '', 'TFDS manual_dir ("" = Debian Fashion-MNIST '
+                      'if installed).', flag_values=fv)
+  flags.DEFINE_bool('check_target', True, 'Exit 3 when the test accuracy is below '
+                    'the target (0.99 MNIST, 0.90 Fashion-MNIST).', flag_values=fv)
+
+
+def _fail(message, code=2):
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(code)
+
+
+def main(argv):
+  """Parses argv (argv[0] is the program) and trains; exits 2 on bad input."""
+  from absl import flags
+  from tf_gancond import data
+  fv = flags.FlagValues()
+  define_flags(fv)
+  try:
+    rest = fv(list(argv))
+  except flags.Error as e:
+    _fail(str(e).splitlines()[0])
+  if len(rest) > 1:
+    _fail(f'unexpected arguments {rest[1:]!r}; every option is a --flag')
+  c = config_lib.get_config()
+  c.dataset = fv.dataset
+  c.data_dir = fv.data_dir
+  c.manual_dir = fv.manual_dir
+  c.seed = fv.seed
+  try:
+    _check_dataset(c.dataset)
+    result = train_classifier(
+        c, output_dir=fv.output_dir or None, epochs=fv.epochs,
+        batch_size=fv.batch_size, steps_per_epoch=fv.steps_per_epoch,
+        learning_rate=fv.learning_rate)
+  except (config_lib.ConfigError, data.DataUnavailableError) as e:
+    _fail(str(e).splitlines()[0])
+  target = TARGET_ACCURACY[c.dataset]
+  if fv.check_target and result['test_accuracy'] < target:
+    _fail(f'test accuracy {result["test_accuracy"]:.4f} is below the target '
+          f'{target} for {c.dataset}; try more --epochs', code=3)
+  return result
+
+
+def run():
+  """Console entry point (`tf_gancond-classifier`)."""
+  main(sys.argv)
+
+
+if __name__ == '__main__':
+  run()

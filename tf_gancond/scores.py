@@ -1,0 +1,417 @@
+"""Sample-quality scores through TF-GAN: IS / classifier score, FID, KID; missing modes.
+
+The only module of the package that imports `tensorflow_gan` (it needs TF 2.15.x).
+
+Definitions (SPEC 0 "Metrics"), computed by TF-GAN's functions from classifier
+outputs of N generated images (and of the real images of `config.eval_real_split`):
+  * Inception Score (Salimans et al. 2016), `tfgan.eval.classifier_score_from_logits`:
+      IS = exp(E_x KL(p(y|x) || p(y))),  p(y) = E_x p(y|x),
+    on each of `splits` equal parts of the N samples; reported as mean and std over
+    the parts. On MNIST-like data with this package's classifier it is the paper's
+    "classifier score" (Odena et al. 2018), keys 'classifier_score*'.
+  * Frechet distance (Heusel et al. 2017),
+    `tfgan.eval.frechet_classifier_distance_from_activations`:
+      FID = ||m - m_w||^2 + Tr(C + C_w - 2 (C C_w)^(1/2))
+    of the penultimate activations ('pool_3') of real (m, C) and generated (m_w, C_w)
+    images, on all N samples; key 'fid' (Inception) or 'frechet_distance' (MNIST-like).
+  * Kernel distance (Binkowski et al. 2018),
+    `tfgan.eval.kernel_classifier_distance_and_std_from_activations`: the unbiased
+    MMD^2 with kernel k(x, y) = (x.y / d + 1)^3 on the same activations; 'kid', 'kid_std'.
+Every result carries its settings: 'num_samples', 'splits', 'real_split', 'num_real',
+'classifier' (the handle or path), because scores are comparable only at equal settings.
+
+Classifier injection: a classifier is a TF-Hub handle or a local SavedModel directory
+whose call maps float32 images [B, H, W, C] in [-1, 1] to a dict with 'logits' [B, K]
+and 'pool_3' [B, D] (the output names of TF-GAN's Inception module). Defaults:
+  * cifar10 / stl10 / lsun_bedroom: `tfgan.eval.INCEPTION_TFHUB`, images resized
+    bilinearly to 299x299 (`tfgan.eval.INCEPTION_DEFAULT_IMAGE_SIZE`) as TF-GAN expects;
+  * mnist / fashion_mnist: this package's classifier (`tf_gancond.classifier`) at
+    `<TF_GANCOND_HOME or ~/.cache/tf_gancond>/classifiers/<dataset>`.
+`config.classifier` overrides either. The input size a module wants is read from its
+serving signature when static, else from the JSON a module trained here carries, else
+the defaults above. `check_classifier` resolves and test-runs the classifier in
+seconds, so a run with evaluation on fails at start-up, not hours later, with one line
+(`ClassifierUnavailableError`) saying how to provide it. A TF-Hub handle is served
+from the TF-Hub cache when present; otherwise the network is probed with a short
+timeout, so an offline machine fails at once instead of hanging on a download.
+"""
+
+import dataclasses
+import hashlib
+import os
+import socket
+import threading
+import time
+from urllib import parse
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_gan as tfgan
+import tensorflow_hub as tfhub
+
+from tf_gancond import classifier as classifier_lib
+from tf_gancond import config as config_lib
+
+ClassifierUnavailableError = classifier_lib.ClassifierUnavailableError
+LOGITS = tfgan.eval.INCEPTION_OUTPUT        # 'logits'
+FEATURES = tfgan.eval.INCEPTION_FINAL_POOL  # 'pool_3'
+MNIST_LIKE = classifier_lib.CLASSIFIER_DATASETS
+LOGIT_FLOOR = 700.0  # exp(-700) ~ 1e-304: still a normal float64 (> 2.2e-308), so p > 0.
+NETWORK_TIMEOUT_S = 5.0  # Long enough for a TCP handshake to tfhub.dev, short enough to fail fast.
+
+_LOADED = {}  # load path -> loaded module: check_classifier and Scorer load once.
+
+
+@dataclasses.dataclass
+class ClassifierSpec:
+  """A resolved classifier.
+
+  identity: what the scores record (the handle or the path given/defaulted).
+  path: the local SavedModel directory that is loaded.
+  image_size: side the images are resized to before the classifier (None = as is).
+  channels: channels the classifier takes (1 -> 3 tiles grey images; None = as is).
+  """
+  identity: str
+  path: str
+  image_size: int = None
+  channels: int = None
+
+
+def default_classifier(dataset):
+  """The handle or path used when `config.classifier` is empty."""
+  if dataset in MNIST_LIKE:
+    return classifier_lib.default_classifier_path(dataset)
+  return tfgan.eval.INCEPTION_TFHUB
+
+
+def _how_to(config, identity):
+  if config.dataset in MNIST_LIKE and not config.classifier:
+    return classifier_lib.missing_message(config.dataset, identity)
+  return (f'to provide it: download {tfgan.eval.INCEPTION_TFHUB} on a machine with '
+          'network (tensorflow_hub.resolve) and pass --classifier=DIR of that '
+          'SavedModel, or set TFHUB_CACHE_DIR to a TF-Hub cache holding it, or run '
+          'with network; or turn scores off (--eval_every=0)')
+
+
+def hub_cache_path(handle):
+  """Where tensorflow_hub caches a downloaded `handle` (TFHUB_CACHE_DIR or temp)."""
+  from tensorflow_hub import resolver  # tensorflow_hub's own cache rule.
+  cache_dir = resolver.tfhub_cache_dir(use_temp=True)
+  return os.path.join(cache_dir, hashlib.sha1(handle.encode('utf8')).hexdigest())
+
+
+def _network_reachable(handle, timeout=NETWORK_TIMEOUT_S):
+  """True if a TCP connection to the handle's host opens within `timeout` seconds.
+
+  Runs in a daemon thread because name resolution ignores socket timeouts.
+  """
+  url = parse.urlparse(handle)
+  host = url.hostname if url.scheme in ('http', 'https') else 'storage.googleapis.com'
+  result = []
+
+  def connect():
+    try:
+      socket.create_connection((host, 443), timeout=timeout).close()
+      result.append(True)
+    except OSError:
+      result.append(False)
+  thread = threading.Thread(target=connect, daemon=True)
+  thread.start()
+  thread.join(timeout)
+  return bool(result and result[0])
+
+
+def _local_path(config, identity):
+  """The local SavedModel directory for `identity`; raises ClassifierUnavailableError."""
+  if '://' not in identity:
+    if classifier_lib.is_saved_model_dir(identity):
+      return identity
+    if config.dataset in MNIST_LIKE and not config.classifier:
+      raise ClassifierUnavailableError(_how_to(config, identity))
+    raise ClassifierUnavailableError(
+        f'classifier={identity!r} is not a SavedModel directory (no saved_model.pb); '
+        'give --classifier=DIR of a SavedModel returning logits and pool_3, or a '
+        'TF-Hub handle')
+  cached = hub_cache_path(identity)
+  if classifier_lib.is_saved_model_dir(cached):
+    return cached
+  if not _network_reachable(identity):
+    raise ClassifierUnavailableError(
+        f'classifier {identity} is not in the TF-Hub cache ({cached}) and its host '
+        f'is unreachable; {_how_to(config, identity)}')
+  try:
+    return tfhub.resolve(identity)  # Downloads into the cache.
+  except Exception as e:  # Network, HTTP and archive errors all mean "not available".
+    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    raise ClassifierUnavailableError(
+        f'classifier {identity} could not be downloaded ({first}); '
+        f'{_how_to(config, identity)}') from None
+
+
+def _load(path):
+  if path not in _LOADED:
+    _LOADED[path] = tfhub.load(path)
+  return _LOADED[path]
+
+
+def _declared_input_shape(module):
+  """(side, channels) from the module's serving signature; None where not static."""
+  sig = getattr(module, 'signatures', {}).get('serving_default')
+  if sig is None:
+    return None, None
+  specs = tf.nest.flatten(sig.structured_input_signature)
+  if len(specs) != 1 or specs[0].shape.rank != 4:
+    return None, None
+  _, h, w, c = specs[0].shape.as_list()
+  return (h if h == w else None), c
+
+
+def resolve_classifier(config):
+  """The `ClassifierSpec` for `config`, with the module loaded (cached)."""
+  identity = config.classifier or default_classifier(config.dataset)
+  path = _local_path(config, identity)
+  try:
+    module = _load(path)
+  except Exception as e:  # A corrupt or foreign directory: say so in one line.
+    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    raise ClassifierUnavailableError(
+        f'classifier={identity!r} cannot be loaded as a SavedModel ({first})') from None
+  size, channels = _declared_input_shape(module)
+  meta = classifier_lib.read_metadata(path)
+  if size is None:
+    size = meta.get('image_size') or (
+        config_lib.IMAGE_SIZE[config.dataset] if config.dataset in MNIST_LIKE
+        else tfgan.eval.INCEPTION_DEFAULT_IMAGE_SIZE)
+  if channels is None:
+    channels = (meta.get('image_shape') or [None] * 3)[2] or (
+        None if config.dataset in MNIST_LIKE else 3)
+  return ClassifierSpec(identity=identity, path=path, image_size=size,
+                        channels=channels)
+
+
+def _make_classify(spec, dataset):
+  """tf.function images [B, H, W, C] in [-1, 1] -> (logits [B, K], features [B, D])."""
+  module = _load(spec.path)
+  size = config_lib.IMAGE_SIZE[dataset]
+  in_channels = config_lib.IMAGE_CHANNELS[dataset]
+
+  # TF-GAN's `classifier_fn_from_tfhub` calls `tfhub.load` on every call, which is
+  # free in TF1 graph mode (one call) but reloads the module per batch eagerly; this
+  # loads once and otherwise does the same: select the two fields, flatten to 2-D.
+  @tf.function(input_signature=[tf.TensorSpec([None, size, size, in_channels],
+                                              tf.float32)])
+  def classify(images):
+    x = images
+    if spec.channels == 3 and in_channels == 1:
+      x = tf.tile(x, [1, 1, 1, 3])
+    if spec.image_size and spec.image_size != size:
+      x = tf.image.resize(x, [spec.image_size, spec.image_size], method='bilinear')
+    out = module(x)
+    if not isinstance(out, dict) or LOGITS not in out or FEATURES not in out:
+      raise ValueError(f'outputs {sorted(out) if isinstance(out, dict) else type(out)}')
+    flat = lambda t: tf.reshape(t, [tf.shape(t)[0], -1])  # noqa: E731
+    return flat(out[LOGITS]), flat(out[FEATURES])
+  return classify
+
+
+def check_classifier(config):
+  """Resolves, loads and test-runs the classifier of `config`; returns its spec.
+
+  Call at start-up when scores are asked for. Raises ClassifierUnavailableError with
+  one line that says how to provide the classifier.
+  """
+  spec = resolve_classifier(config)
+  size = config_lib.IMAGE_SIZE[config.dataset]
+  probe = tf.zeros([2, size, size, config_lib.IMAGE_CHANNELS[config.dataset]])
+  try:
+    logits, features = _make_classify(spec, config.dataset)(probe)
+  except (ValueError, TypeError, tf.errors.OpError) as e:
+    first = str(e).strip().splitlines()[0][:200]
+    raise ClassifierUnavailableError(
+        f'classifier={spec.identity!r} does not map images [B, {size}, {size}, C] to '
+        f"{{'{LOGITS}': [B, K], '{FEATURES}': [B, D]}} ({first})") from None
+  if logits.shape[1] < 2:
+    raise ClassifierUnavailableError(
+        f'classifier={spec.identity!r} returns {logits.shape[1]} logits; need >= 2')
+  return spec
+
+
+def score_keys(dataset):
+  """(score key, distance key): the paper's names for MNIST-like data, IS/FID else."""
+  if dataset in MNIST_LIKE:
+    return 'classifier_score', 'frechet_distance'
+  return 'inception_score', 'fid'
+
+
+def _uniform_labels(num_classes):
+  return lambda rng, n: rng.integers(0, num_classes, n).astype(np.int32)
+
+
+def generate_batches(generate_fn, latent_dim, num_samples, batch_size, seed,
+                     label_sampler=None):
+  """Yields image batches of generate_fn(z[, labels]), z ~ N(0, I) from `seed`."""
+  rng = np.random.default_rng(seed)
+  done = 0
+  while done < num_samples:
+    n = min(batch_size, num_samples - done)
+    z = tf.constant(rng.standard_normal((n, latent_dim)).astype(np.float32))
+    if label_sampler is None:
+      images = generate_fn(z)
+    else:
+      images = generate_fn(z, tf.constant(label_sampler(rng, n)))
+    done += n
+    yield images
+
+
+class Scorer:
+  """Scores generators against the real images of one split, with one classifier.
+
+  The classifier is loaded and the real activations are computed once (at the first
+  score) and kept. `classify(images) -> logits` serves `missing_modes`.
+  """
+
+  def __init__(self, config, spec=None, num_real=None, batch_size=None):
+    """
+    Args:
+      config: resolved config (dataset, latent_dim, conditional, eval_real_split,
+        seed, data_dir, manual_dir, classifier).
+      spec: a `ClassifierSpec`; default `check_classifier(config)`.
+      num_real: real images used (the first of the split); default the whole split
+        up to `config.final_eval_num_samples`.
+      batch_size: generation/classification batch; default 500, or 100 when the
+        classifier resizes to >= 128 px (299x299x3 float32 is 1 MB per image).
+    """
+    self.config = config
+    self.spec = spec or check_classifier(config)
+    self._classify = _make_classify(self.spec, config.dataset)
+    self.num_real = num_real or config.final_eval_num_samples
+    self.batch_size = batch_size or (100 if (self.spec.image_size or 0) >= 128 else 500)
+    self._real = None
+
+  @classmethod
+  def from_config(cls, config, **kwargs):
+    return cls(config, **kwargs)
+
+  def activations(self, images_iter):
+    """(logits [N, K], features [N, D]) float64 numpy for an iterable of batches."""
+    logits, features = [], []
+    for images in images_iter:
+      lo, fe = self._classify(tf.convert_to_tensor(images, tf.float32))
+      logits.append(lo.numpy())
+      features.append(fe.numpy())
+    return (np.concatenate(logits).astype(np.float64),
+            np.concatenate(features).astype(np.float64))
+
+  def classify(self, images):
+    """Logits [N, K] (numpy) of images [N, H, W, C] in [-1, 1], in batches."""
+    images = np.asarray(images, np.float32)
+    batches = (images[i:i + self.batch_size]
+               for i in range(0, len(images), self.batch_size))
+    return self.activations(batches)[0]
+
+  def real_activations(self):
+    """Features of the real split (cached), in a fixed random order.
+
+    KID's block estimator assumes randomly ordered sets, so the split order
+    (which may group classes) is permuted once with a fixed seed.
+    """
+    if self._real is None:
+      from tf_gancond import data  # TFDS is slow to import: only when needed.
+      images, _ = data.load_numpy(self.config, self.config.eval_real_split,
+                                  limit=self.num_real)
+      batches = (images[i:i + self.batch_size]
+                 for i in range(0, len(images), self.batch_size))
+      _, features = self.activations(batches)
+      self._real = features[np.random.default_rng(0).permutation(len(features))]
+    return self._real
+
+  def score_activations(self, logits, features, splits):
+    """The score dict (see module docstring) from generated logits and features."""
+    n = len(logits)
+    if not 1 <= splits <= n:
+      raise ValueError(f'splits={splits!r} must lie in [1, num_samples={n}]')
+    score_key, dist_key = score_keys(self.config.dataset)
+    # Softmax is unchanged by subtracting each row's max; flooring at -LOGIT_FLOOR keeps
+    # every p(y|x) > 0, else a class no sample can reach has p(y) = 0 and TF-GAN's
+    # KL term p * log p(y) is 0 * -inf = NaN (a confident classifier on a collapsed G).
+    logits = np.maximum(logits - logits.max(axis=1, keepdims=True), -LOGIT_FLOOR)
+    parts = [float(tfgan.eval.classifier_score_from_logits(tf.constant(p)))
+             for p in np.array_split(logits, splits)]
+    real = self.real_activations()
+    fid = float(tfgan.eval.frechet_classifier_distance_from_activations(
+        tf.constant(real), tf.constant(features)))
+    kid, kid_std = tfgan.eval.kernel_classifier_distance_and_std_from_activations(
+        tf.constant(real), tf.constant(features))
+    kid_std = float(kid_std)
+    return {
+        score_key: float(np.mean(parts)),
+        f'{score_key}_std': float(np.std(parts)),
+        dist_key: fid,
+        'kid': float(kid),
+        # With one block (<= 1024 samples) TF-GAN returns NaN: no error estimate.
+        'kid_std': kid_std if np.isfinite(kid_std) else None,
+        'num_samples': int(n), 'splits': int(splits),
+        'real_split': self.config.eval_real_split, 'num_real': int(len(real)),
+        'classifier': self.spec.identity,
+    }
+
+  def score(self, generate_fn, num_samples, splits, batch_size=None,
+            label_sampler=None, seed=None):
+    """Scores `num_samples` images of `generate_fn`; returns the score dict.
+
+    Args:
+      generate_fn: z [B, n_z] -> images [B, H, W, C] in [-1, 1]; a class-conditional
+        generator (config.conditional or label_sampler given) is called as
+        generate_fn(z, labels int32 [B]).
+      num_samples: generated images scored.
+      splits: IS/CS splits (mean and std over them).
+      batch_size: generation batch (bounds memory); default the Scorer's.
+      label_sampler: (numpy Generator, n) -> int32 [n]; default uniform classes when
+        config.conditional.
+      seed: z seed; default config.seed (the same z at every evaluation of a run).
+    """
+    start = time.perf_counter()
+    if label_sampler is None and self.config.conditional:
+      label_sampler = _uniform_labels(config_lib.NUM_CLASSES[self.config.dataset])
+    batches = generate_batches(
+        generate_fn, self.config.latent_dim, num_samples,
+        batch_size or self.batch_size, self.config.seed if seed is None else seed,
+        label_sampler)
+    logits, features = self.activations(batches)
+    result = self.score_activations(logits, features, splits)
+    result['eval_seconds'] = round(time.perf_counter() - start, 2)
+    return result
+
+  def score_images(self, images, splits):
+    """Scores a given array of images [N, H, W, C] in [-1, 1] (e.g. O7's memorized z)."""
+    images = np.asarray(images, np.float32)
+    logits, features = self.activations(
+        images[i:i + self.batch_size] for i in range(0, len(images), self.batch_size))
+    return self.score_activations(logits, features, splits)
+
+
+def missing_modes(generate_fn, latent_dim, classify_fn, num_samples=360, seed=0,
+                  num_classes=None, batch_size=500, label_sampler=None):
+  """SPEC O4: class histogram of `num_samples` generated images (argmax of logits).
+
+  Args:
+    generate_fn: z [B, n_z] -> images (or (z, labels) -> images with label_sampler).
+    latent_dim: n_z.
+    classify_fn: images -> logits [B, K] (e.g. `Scorer.classify`).
+    num_samples: 360 in Odena et al. 2018 (36 per class if uniform).
+    seed: z seed.
+    num_classes: histogram length; default the logits width K.
+  Returns {'class_histogram': [K ints], 'min_class_count': int,
+  'missing_modes_num_samples': int} ('num_samples' is left to the scores).
+  """
+  if num_samples <= 0:
+    raise ValueError(f'num_samples={num_samples!r} must be > 0')
+  predictions, width = [], None
+  for images in generate_batches(generate_fn, latent_dim, num_samples, batch_size,
+                                 seed, label_sampler):
+    logits = np.asarray(classify_fn(images))
+    width = logits.shape[1]
+    predictions.append(np.argmax(logits, axis=1))
+  hist = np.bincount(np.concatenate(predictions), minlength=num_classes or width)
+  return {'class_histogram': [int(c) for c in hist], 'min_class_count': int(hist.min()),
+          'missing_modes_num_samples': int(num_samples)}
