@@ -211,3 +211,19 @@ def test_bad_splits_and_samples(tmp_path):
     scorer.score_activations(np.zeros((3, 10)), np.zeros((3, 4)), 5)
   with pytest.raises(ValueError, match=r'num_samples=0 must be > 0'):
     scores.missing_modes(None, 8, scorer.classify, num_samples=0)
+
+
+def test_check_scores_rejects_a_missing_real_split(tmp_path, monkeypatch):
+  class FakeInfo:
+    splits = {'train': None, 'test': None}
+
+  class FakeBuilder:
+    info = FakeInfo()
+  monkeypatch.setattr(data, 'load_builder', lambda *a: FakeBuilder())
+  path = fake_classifier.save_class_code(tmp_path / 'clf', MNIST_SHAPE)
+  c = _config(tmp_path, classifier=path)
+  assert scores.check_scores(c).identity == path
+  c.eval_real_split = 'validation'
+  with pytest.raises(data.DataUnavailableError,
+                     match=r"eval_real_split='validation' does not exist.*train, test"):
+    scores.check_scores(c)

@@ -34,6 +34,7 @@ seconds, so a run with evaluation on fails at start-up, not hours later, with on
 (`ClassifierUnavailableError`) saying how to provide it. A TF-Hub handle is served
 from the TF-Hub cache when present; otherwise the network is probed with a short
 timeout, so an offline machine fails at once instead of hanging on a download.
+`check_scores` adds a check that `config.eval_real_split` exists.
 """
 
 import dataclasses
@@ -236,6 +237,23 @@ def check_classifier(config):
   return spec
 
 
+def check_scores(config):
+  """Start-up check for a run with scores: the classifier and the real split.
+
+  `check_classifier` plus: `config.eval_real_split` exists in the dataset (checked
+  on the prepared TFDS builder, no data read). Returns the ClassifierSpec; raises
+  ClassifierUnavailableError or data.DataUnavailableError (one line each).
+  """
+  spec = check_classifier(config)
+  from tf_gancond import data  # TFDS is slow to import: only when needed.
+  builder = data.load_builder(config.dataset, config.data_dir, config.manual_dir)
+  if builder.info.splits and config.eval_real_split not in builder.info.splits:
+    raise data.DataUnavailableError(
+        f'eval_real_split={config.eval_real_split!r} does not exist for dataset='
+        f'{config.dataset!r}; available: {", ".join(builder.info.splits.keys())}')
+  return spec
+
+
 def score_keys(dataset):
   """(score key, distance key): the paper's names for MNIST-like data, IS/FID else."""
   if dataset in MNIST_LIKE:
@@ -293,14 +311,17 @@ class Scorer:
     return cls(config, **kwargs)
 
   def activations(self, images_iter):
-    """(logits [N, K], features [N, D]) float64 numpy for an iterable of batches."""
+    """(logits [N, K], features [N, D]) float32 numpy for an iterable of batches.
+
+    Kept in float32 (50k x 2048 Inception features: 400 MB); TF-GAN's functions
+    compute in float64.
+    """
     logits, features = [], []
     for images in images_iter:
       lo, fe = self._classify(tf.convert_to_tensor(images, tf.float32))
       logits.append(lo.numpy())
       features.append(fe.numpy())
-    return (np.concatenate(logits).astype(np.float64),
-            np.concatenate(features).astype(np.float64))
+    return np.concatenate(logits), np.concatenate(features)
 
   def classify(self, images):
     """Logits [N, K] (numpy) of images [N, H, W, C] in [-1, 1], in batches."""
@@ -334,14 +355,16 @@ class Scorer:
     # Softmax is unchanged by subtracting each row's max; flooring at -LOGIT_FLOOR keeps
     # every p(y|x) > 0, else a class no sample can reach has p(y) = 0 and TF-GAN's
     # KL term p * log p(y) is 0 * -inf = NaN (a confident classifier on a collapsed G).
+    logits = np.asarray(logits, np.float64)  # TF-GAN computes IS in float64 too.
     logits = np.maximum(logits - logits.max(axis=1, keepdims=True), -LOGIT_FLOOR)
     parts = [float(tfgan.eval.classifier_score_from_logits(tf.constant(p)))
              for p in np.array_split(logits, splits)]
     real = self.real_activations()
     fid = float(tfgan.eval.frechet_classifier_distance_from_activations(
         tf.constant(real), tf.constant(features)))
+    # float64: the cubic kernel sums 10^8 terms; float32 would lose digits of MMD^2.
     kid, kid_std = tfgan.eval.kernel_classifier_distance_and_std_from_activations(
-        tf.constant(real), tf.constant(features))
+        tf.constant(real), tf.constant(features), dtype=tf.float64)
     kid_std = float(kid_std)
     return {
         score_key: float(np.mean(parts)),
