@@ -3,6 +3,7 @@
 import glob
 import os
 
+import fake_classifier
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -77,8 +78,10 @@ def _run(config, workdir, classify_fn=None):
 
 def test_memorizes_small_set_and_counts_random_z_classes(mem_config, tmp_path):
   c = mem_config
+  c.classifier, w_logits, w_features = fake_classifier.save_linear(tmp_path / 'clf', (28, 28, 1))
+  c.eval_splits = 2
   workdir = str(tmp_path / 'mem')
-  final = _run(c, workdir, _fake_classify)
+  final = _run(c, workdir)  # Histograms and CS/FD through tf_gancond.scores.
   assert final['memorized'] and final['memorization_mse'] < 0.01
   evals = runlog.read_records(workdir, 'eval')
   last_step = runlog.read_records(workdir, 'final')[-1]['step']
@@ -102,16 +105,24 @@ def test_memorizes_small_set_and_counts_random_z_classes(mem_config, tmp_path):
 
   # Random-z class histogram, recomputed from the SavedModel at the same z.
   z = memorize.random_z(c.eval_num_samples, c.latent_dim, c.seed)
-  expected = np.bincount(np.argmax(_fake_classify(generate(tf.constant(z))), -1),
-                         minlength=10)
+  samples = generate(tf.constant(z)).numpy()
+  logits, _ = fake_classifier.linear_reference(samples, w_logits, w_features)
+  expected = np.bincount(np.argmax(logits, -1), minlength=10)
   assert final['random_z_class_histogram'] == expected.tolist()
   assert sum(final['memorized_z_class_histogram']) == 16
   assert final['random_z_class_fractions'] == pytest.approx(expected / 40)
+  for kind, n in (('random_z', 40), ('memorized_z', 16)):
+    assert final[f'{kind}_num_samples'] == n and final[f'{kind}_splits'] == 2
+    assert final[f'{kind}_classifier_score'] >= 1.0
+    assert np.isfinite(final[f'{kind}_frechet_distance'])
+  assert 'scores_skipped' not in final
 
-  # Re-running a memorized run trains no further.
+  # Re-running a memorized run trains no further; an injected classify fn works.
   n_train = len(runlog.read_records(workdir, 'train'))
   again = _run(c, workdir, _fake_classify)
   assert again['memorized'] and len(runlog.read_records(workdir, 'train')) == n_train
+  expected = np.bincount(np.argmax(_fake_classify(samples).numpy(), -1), minlength=10)
+  assert again['random_z_class_histogram'] == expected.tolist()
 
 
 def test_stops_at_train_steps_and_reports_missing_classifier(mem_config, tmp_path):

@@ -164,16 +164,11 @@ def evaluate(memorizer, config, classify_fn=None):
   if scorer is None:
     out['scores_skipped'] = 'scores skipped: a classify function was given, no scorer'
     return out
-  try:
-    out.update({f'random_z_{k}': v for k, v in scorer.score(
-        memorizer.generate_inference, config.eval_num_samples,
-        config.eval_splits).items()})
-    if hasattr(scorer, 'score_images'):
-      out.update({f'memorized_z_{k}': v for k, v in scorer.score_images(
-          memorized_images, config.eval_splits).items()})
-    else:
-      out['scores_skipped'] = ('memorized-z scores skipped: tf_gancond.scores.Scorer '
-                               'has no score_images(images, splits)')
+  try:  # The same images as the histograms; scores carry their settings.
+    for name, images in (('random_z', random_images),
+                         ('memorized_z', memorized_images)):
+      out.update({f'{name}_{k}': v for k, v in scorer.score_images(
+          images, min(config.eval_splits, len(images))).items()})
   except Exception as e:  # A scorer failure must not lose the memorization result.
     out['scores_skipped'] = f'scores skipped: {str(e).strip()[:200]}'
   return out
