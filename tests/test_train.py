@@ -141,3 +141,38 @@ def test_lipschitz_hooks_run_and_log(tiny_config):
   record = runlog.read_records(c.workdir, 'train')[-1]
   for key in ('rw_mean', 'g_grad_sigma_ratio', 'd_grad_sigma_ratio'):
     assert np.isfinite(record[key]) and record[key] > 0, key
+
+
+def test_scores_during_and_after_training(tiny_config):
+  """eval records carry the scores and their settings; final has missing modes."""
+  import fake_classifier
+  c = tiny_config
+  c.probe_every = 0
+  c.classifier, _, _ = fake_classifier.save_linear(
+      os.path.join(os.path.dirname(c.workdir), 'clf'), (28, 28, 1))
+  c.eval_every = 2
+  c.eval_num_samples = 20
+  c.final_eval_num_samples = 30
+  c.eval_splits = 2
+  c.num_missing_mode_samples = 40
+  _run(c)
+  evals = runlog.read_records(c.workdir, 'eval')
+  assert [r['step'] for r in evals] == [2, 4]
+  assert evals[0]['num_samples'] == 20 and evals[-1]['num_samples'] == 30
+  for r in evals:
+    assert r['splits'] == 2 and r['real_split'] == 'test' and r['classifier'] == c.classifier
+    assert 1.0 <= r['classifier_score'] <= 10.0 and r['frechet_distance'] >= 0
+  final = runlog.read_records(c.workdir, 'final')[-1]
+  assert sum(final['class_histogram']) == 40
+  assert final['min_class_count'] == min(final['class_histogram'])
+
+
+def test_missing_classifier_stops_before_training(tiny_config):
+  from tf_gancond import scores
+  c = tiny_config
+  c.probe_every = 0
+  c.final_eval = True
+  c.classifier = os.path.join(os.path.dirname(c.workdir), 'no_such_classifier')
+  with pytest.raises(scores.ClassifierUnavailableError, match='no_such_classifier'):
+    _run(c)
+  assert not os.path.exists(os.path.join(c.workdir, 'checkpoints'))

@@ -101,6 +101,7 @@ def get_config():
   c.probe_bn_mode = 'inference'
   # --- evaluation (SPEC 0) ---
   c.eval_every = 0                # 0 = never during training.
+  c.final_eval = False            # Score at the end (also on whenever eval_every > 0).
   c.eval_num_samples = 10000
   c.final_eval_num_samples = 50000
   c.eval_splits = 10

@@ -320,8 +320,9 @@ class GANTrainer(tf.Module):
       return tf.identity(q)
 
   @tf.function
-  def generate_inference(self, z):
-    return self.generator(z, training=False)
+  def generate_inference(self, z, labels=None):
+    """G(z) with BatchNorm in inference mode (probes, samples, scores, exports)."""
+    return self.generator(z, labels=labels, training=False)
 
   def all_weights_finite(self):
     return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.variables
@@ -415,9 +416,10 @@ def train_and_evaluate(config, strategy=None):
   workdir = config.workdir
   _check_resumable(workdir, config)
   scorer = None
-  if config.eval_every > 0:
+  wants_scores = config.eval_every > 0 or config.final_eval
+  if wants_scores:
     from tf_gancond import scores  # Imports TF-GAN: only when scores are asked for.
-    scores.check_classifier(config)  # Fails now, not hours into the run.
+    scores.check_scores(config)  # Classifier and real split: fails now, not hours later.
   local_dir = distribute.worker_dir(workdir, strategy)
   os.makedirs(local_dir, exist_ok=True)
 
@@ -571,12 +573,13 @@ def train_and_evaluate(config, strategy=None):
   final_model = export(step)
   if last_probe is not None:
     final['mean_log_cond'] = float(last_probe['mean_log_cond'])
-  if config.eval_every:
+  if wants_scores:
     final.update(evaluate(step, config.final_eval_num_samples))
-    from tf_gancond import scores
-    final.update(scores.missing_modes(
-        trainer.generate_inference, config.latent_dim, scorer.classify,
-        num_samples=config.num_missing_mode_samples, seed=config.seed))
+    if config.num_missing_mode_samples:
+      from tf_gancond import scores
+      final.update(scores.missing_modes(
+          trainer.generate_inference, config.latent_dim, scorer.classify,
+          num_samples=config.num_missing_mode_samples, seed=config.seed))
   log.append('final', step, **final)
   log.set_status('finished', step, final_saved_model=final_model,
                  train_steps=config.train_steps)
