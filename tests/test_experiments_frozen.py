@@ -187,3 +187,39 @@ def test_instance_noise_keeps_d_cost_and_gradient_up(fg_config, tmp_path):
   noisy = _run(c, str(tmp_path / 'noisy'), generator=_near_constant(c.latent_dim))
   assert noisy['final_d_cost_avg'] > 1.5 * clean['final_d_cost_avg']
   assert noisy['grad_norm_minimax_last'] > 1.5 * clean['grad_norm_minimax_last']
+
+
+def _load_config_module(name):
+  import importlib.util
+  path = os.path.join(os.path.dirname(__file__), '..', 'configs', name)
+  spec = importlib.util.spec_from_file_location(name[:-3], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module, path
+
+
+def test_config_file_and_sweep_validate():
+  module, _ = _load_config_module('a1_a2_frozen_generator.py')
+  c = module.get_config()
+  assert (c.experiment, c.train_steps, c.batch_size, c.d_lr, c.beta1) == (
+      'frozen_generator', 4000, 64, 2e-4, 0.5)  # SPEC A1.
+  runs = module.sweep('runs/g')
+  assert len(runs) == 6
+  assert {r['generator_saved_model'] for r in runs} == {
+      f'runs/g/saved_models/step_{s:08d}' for s in (938, 9375, 23440)}
+  for overrides in runs:
+    c = module.get_config()
+    config_lib.apply_overrides(c, overrides)
+    config_lib.validate(config_lib.resolve(c))
+
+
+def test_launcher_dispatches_to_the_experiment(tmp_path):
+  from tf_gancond import launch
+  _, path = _load_config_module('a1_a2_frozen_generator.py')
+  c = launch.build_config(path, {
+      'dataset': 'mnist', 'train_steps': '2', 'batch_size': '4', 'd_base_channels': '4',
+      'g_base_channels': '8', 'latent_dim': '4', 'workdir': str(tmp_path / 'a1')}, {})
+  with tfds.testing.mock_data(num_examples=8):
+    final = launch.run_config(c)
+  assert final['generator_source'] == 'random_init'
+  assert len(runlog.read_records(str(tmp_path / 'a1'), 'train')) == 2

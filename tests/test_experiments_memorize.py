@@ -137,3 +137,20 @@ def test_stops_at_train_steps_and_reports_missing_classifier(mem_config, tmp_pat
   assert 'random_z_class_histogram' not in final
   assert [r['step'] for r in runlog.read_records(workdir, 'train')] == [2, 3]
   assert runlog.read_status(workdir)['state'] == 'finished'
+
+
+def test_config_file_and_sweep_validate():
+  import importlib.util
+  path = os.path.join(os.path.dirname(__file__), '..', 'configs',
+                      'o7_memorizing_generator.py')
+  spec = importlib.util.spec_from_file_location('o7', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  c = module.get_config()
+  # SPEC O7: n_z 64, 5,000 random + 5,000 copies of a four, Adam 2e-4 beta1 0.5.
+  assert (c.experiment, c.latent_dim, c.memorize_num_random, c.memorize_num_copies,
+          c.memorize_label, c.g_lr, c.beta1) == ('memorize', 64, 5000, 5000, 4, 2e-4,
+                                                 0.5)
+  runs = module.sweep()
+  assert [r['seed'] for r in runs] == list(range(10))
+  config_lib.validate(config_lib.resolve(c))

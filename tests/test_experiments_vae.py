@@ -124,3 +124,18 @@ def test_run_probes_the_decoder(vae_config, tmp_path):
   assert [r['step'] for r in probes] == [0, 2]
   assert len(final['avg_jacobian_singular_values']) == c.latent_dim
   assert np.isfinite(final['mean_log_cond'])
+
+
+def test_config_file_and_sweep_validate():
+  import importlib.util
+  from tf_gancond import config as config_lib
+  path = os.path.join(os.path.dirname(__file__), '..', 'configs', 'o3_vae_spectra.py')
+  spec = importlib.util.spec_from_file_location('o3', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  c = module.get_config()
+  assert (c.experiment, c.dataset, c.vae_lr) == ('vae', 'mnist', 1e-3)  # SPEC O3.
+  assert [r['seed'] for r in module.sweep()] == list(range(10))
+  c = config_lib.resolve(c)
+  assert c.latent_dim == 64 and c.g_base_channels == 256  # The O1 decoder shape.
+  config_lib.validate(c)

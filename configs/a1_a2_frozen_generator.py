@@ -1,0 +1,67 @@
+"""SPEC A1/A2 (Arjovsky & Bottou 2017, Figs 1-3), A3 (instance noise): D vs a frozen G.
+
+  # 1. an ordinary DCGAN run that saves G after epochs 1, 10 and 25 (60k images, batch 64):
+  python -m tf_gancond.launch --config=configs/o1_mnist_conditioning.py \
+      --config.dataset=fashion_mnist --config.export_at_steps=938,9375,23440 \
+      --config.workdir=runs/a1_dcgan
+  # 2. a fresh D against one of them:
+  python -m tf_gancond.launch --config=configs/a1_a2_frozen_generator.py \
+      --config.generator_saved_model=runs/a1_dcgan/saved_models/step_00009375
+  # all of them, with and without instance noise: sweep(gan_workdir) below.
+
+A fresh DCGAN discriminator trained from scratch with cost (1) for 4,000 iterations
+(Adam 2e-4, beta1 0.5, batch 64; SPEC A1 choices) against the frozen G; every
+iteration logs D's cross-entropy cost and accuracy (running averages over 20
+iterations, a choice) and ||grad_theta E log(1 - D(g(z)))|| and
+||grad_theta E -log D(g(z))|| (softplus forms). G may also come from a train.py
+checkpoint (--config.generator_checkpoint=runs/a1_dcgan); the dataset must be the
+one G was trained on (fashion_mnist here, offline; lsun_bedroom at 64x64 is the
+most faithful reading, cifar10 the other practical one).
+
+A3: --config.instance_noise=SIGMA adds N(0, SIGMA^2 I) to D's real and fake inputs,
+also in the generator-gradient path; --config.instance_noise_anneal_steps: -1 linear
+to 0 over the 4,000 iterations, 0 constant (the sweep's A3 runs, sigma 0.1, a
+choice), N linear to 0 over N iterations.
+
+Targets (SPEC checklist): D cost -> 0 quickly and accuracy 1 "in sometimes less than
+50 iterations", even for the epoch-25 G (final record: iterations_to_accuracy_1,
+final_d_cost_avg); the original-cost gradient decays, up to 5 orders of magnitude
+after 4,000 iterations (grad_norm_minimax_ratio down to ~1e-5); the -log D gradient
+grows and gets noisier (grad_norm_nonsaturating_ratio > 1). A3 (no target in the
+paper): D cost stays above 0 and the gradients do not vanish.
+
+Duration: ~0.76 s per iteration on 2 shared CPU cores (measured, 28x28, batch 64:
+one D step and two G gradients), about 50 minutes per run; a minute or two on GPU.
+"""
+
+from tf_gancond import config as config_lib
+
+EPOCH_STEPS = (938, 9375, 23440)  # Epochs 1, 10, 25 of 60,000 images at batch 64.
+
+
+def get_config():
+  c = config_lib.get_config()
+  c.experiment = 'frozen_generator'
+  c.generator_saved_model = ''     # Set it (or generator_checkpoint); '' = random G.
+  c.train_steps = 4000             # D iterations (SPEC A1).
+  c.batch_size = 64
+  c.d_lr = 2e-4
+  c.beta1 = 0.5
+  c.running_average_window = 20    # Unstated in A&B (choice).
+  c.log_every = 100                # Console lines only; metrics.jsonl has every iteration.
+  c.checkpoint_every = 1000
+  c.probe_every = 0                # No Jacobian probes: G does not change.
+  c.eval_every = 0
+  return c
+
+
+def sweep(gan_workdir='runs/a1_dcgan', num_seeds=1, noise_sigma=0.1):
+  """G after epochs 1, 10, 25 x {no noise (A1/A2), constant instance noise (A3)}."""
+  runs = []
+  for seed in range(num_seeds):
+    for step in EPOCH_STEPS:
+      path = f'{gan_workdir}/saved_models/step_{step:08d}'
+      runs.append(dict(seed=seed, generator_saved_model=path, instance_noise=0.0))
+      runs.append(dict(seed=seed, generator_saved_model=path,
+                       instance_noise=noise_sigma, instance_noise_anneal_steps=0))
+  return runs
