@@ -58,7 +58,8 @@ LOGITS = tfgan.eval.INCEPTION_OUTPUT        # 'logits'
 FEATURES = tfgan.eval.INCEPTION_FINAL_POOL  # 'pool_3'
 MNIST_LIKE = classifier_lib.CLASSIFIER_DATASETS
 LOGIT_FLOOR = 700.0  # exp(-700) ~ 1e-304: still a normal float64 (> 2.2e-308), so p > 0.
-NETWORK_TIMEOUT_S = 5.0  # Long enough for a TCP handshake to tfhub.dev, short enough to fail fast.
+# Long enough for a TCP handshake to tfhub.dev, short enough to fail fast offline.
+NETWORK_TIMEOUT_S = 5.0
 
 _LOADED = {}  # load path -> loaded module: check_classifier and Scorer load once.
 
@@ -361,7 +362,7 @@ class Scorer:
              for p in np.array_split(logits, splits)]
     real = self.real_activations()
     fid = float(tfgan.eval.frechet_classifier_distance_from_activations(
-        tf.constant(real), tf.constant(features)))
+        tf.constant(real, tf.float64), tf.constant(features, tf.float64)))
     # float64: the cubic kernel sums 10^8 terms; float32 would lose digits of MMD^2.
     kid, kid_std = tfgan.eval.kernel_classifier_distance_and_std_from_activations(
         tf.constant(real), tf.constant(features), dtype=tf.float64)
