@@ -103,17 +103,14 @@ def main(argv):
                           {n: FLAGS[n].value for n in names})
   except config_lib.ConfigError as e:
     _fail(str(e))
-  expected = [config_lib.ConfigError, data_lib.DataUnavailableError]
-  try:
-    from tf_gancond import scores
-    expected.append(scores.ClassifierUnavailableError)
-  except ImportError:
-    pass
+  from tf_gancond import scores
+  expected = (config_lib.ConfigError, data_lib.DataUnavailableError,
+              scores.ClassifierUnavailableError)
   try:
     final = run_config(config)
   except train.DivergedError as e:
     _fail(f'run diverged: {e}; last good checkpoint kept in {config.workdir}', code=3)
-  except tuple(expected) as e:
+  except expected as e:
     _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
   logging.info('Finished %s: %s', config.workdir, final)
   print(f'finished: {config.workdir} {final}')

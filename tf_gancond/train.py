@@ -400,6 +400,23 @@ def _check_resumable(workdir, config):
         'use another --workdir (or the same settings to resume)')
 
 
+def _ensure_package_classifier(config):
+  """Trains this package's MNIST-like classifier once if a run needs it and it is missing.
+
+  Several runs of a sweep may start together: a file lock lets one train it while
+  the others wait, then they all load the same SavedModel.
+  """
+  from tf_gancond import classifier
+  if config.classifier or config.dataset not in classifier.CLASSIFIER_DATASETS:
+    return
+  import fcntl
+  path = classifier.default_classifier_path(config.dataset)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + '.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    classifier.ensure_classifier(config)
+
+
 def train_and_evaluate(config, strategy=None):
   """Trains the GAN described by `config` in `config.workdir`; returns final results.
 
@@ -419,6 +436,7 @@ def train_and_evaluate(config, strategy=None):
   wants_scores = config.eval_every > 0 or config.final_eval
   if wants_scores:
     from tf_gancond import scores  # Imports TF-GAN: only when scores are asked for.
+    _ensure_package_classifier(config)
     scores.check_scores(config)  # Classifier and real split: fails now, not hours later.
   local_dir = distribute.worker_dir(workdir, strategy)
   os.makedirs(local_dir, exist_ok=True)
