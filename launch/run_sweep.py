@@ -358,7 +358,7 @@ class SweepRunner:
     remaining += sum(max(0, self.train_steps[r.name] - self.status[r.name]['step'])
                      for r in pending)
     rate = sum(a.rate() for a in active)
-    eta = _duration(remaining / rate) if rate > 0 else '?'
+    eta = '0s' if remaining == 0 else (_duration(remaining / rate) if rate > 0 else '?')
     running = ', '.join(f'{a.run.name} {a.step}/{a.train_steps}' for a in active)
     line = (f'[{self.sweep_name}] {len(done)}/{len(self.runs)} done'
             + (f' ({len(failed)} failed)' if failed else '')

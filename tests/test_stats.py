@@ -70,6 +70,9 @@ def test_two_cluster_split_known_answer():
     assert split['low'] == [1, 3, 5] and split['high'] == [0, 2, 4]
     assert split['threshold'] == pytest.approx((12.9 + 18.7) / 2)
     assert split['gap'] == pytest.approx(18.7 - 12.9)
+    v = np.array(values)
+    within = np.var(v[[1, 3, 5]]) * 3 + np.var(v[[0, 2, 4]]) * 3
+    assert split['between_fraction'] == pytest.approx(1 - within / (np.var(v) * 6))
 
 
 def test_kmeans_split_is_the_global_optimum():

@@ -121,8 +121,10 @@ def two_cluster_split(values, method='kmeans'):
   'gap': cut at the largest gap between consecutive sorted values.
 
   Returns {'method', 'threshold' (midpoint of the cut), 'low' and 'high' (index
-  lists into `values`), 'within_ss', 'gap'} or None for fewer than 2 values or
-  all values equal.
+  lists into `values`), 'within_ss', 'gap', 'between_fraction'} or None for fewer
+  than 2 values or all values equal. A split always exists; between_fraction =
+  1 - within_ss / total_ss (1: two tight, separated groups; near 0: no structure)
+  says whether it means anything.
   """
   if method not in CLUSTER_METHODS:
     raise ValueError(f'method={method!r} is not allowed; choose one of: '
@@ -146,13 +148,15 @@ def two_cluster_split(values, method='kmeans'):
         best = (ss, k)
     cut = best[1]
   lo, hi = s[:cut], s[cut:]
+  within = float(np.sum((lo - lo.mean()) ** 2) + np.sum((hi - hi.mean()) ** 2))
+  total = float(np.sum((s - s.mean()) ** 2))  # > 0: the values are not all equal.
   return {'method': method,
           'threshold': float(0.5 * (s[cut - 1] + s[cut])),
           'low': sorted(int(i) for i in order[:cut]),
           'high': sorted(int(i) for i in order[cut:]),
-          'within_ss': float(np.sum((lo - lo.mean()) ** 2) +
-                             np.sum((hi - hi.mean()) ** 2)),
-          'gap': float(s[cut] - s[cut - 1])}
+          'within_ss': within,
+          'gap': float(s[cut] - s[cut - 1]),
+          'between_fraction': 1.0 - within / total}
 
 
 def top_k_overlap(key_a, key_b, k):

@@ -1,0 +1,776 @@
+"""Replication report of a sweep: figures and statistics from the per-run files.
+
+  python -m tf_gancond.report --sweep_dir=runs/quick [--output=runs/quick/report]
+
+Reads each run's `config.txt`, `metrics.jsonl` and `status.json` (tf_gancond.runlog;
+not TensorBoard), and the sweep's `sweep.json` / `sweep_status.json` when present
+(launch/run_sweep.py), and writes to the output directory (default
+<sweep_dir>/report) a self-contained Markdown report, `report.md`, its PNG
+figures (matplotlib, Agg) and `report.json` with every number of the report.
+
+Figures, in the shape of Odena et al. (2018):
+  Fig. 1/5/6  mean log-condition number and each recorded score (classifier / Inception
+              score, Frechet distance) against step, one line per run, one column per
+              setting (baseline and Jacobian Clamping side by side).
+  Fig. 2      ln cond(M_z) of every probe z against step for one run.
+  Fig. 3/4    log singular values of the average Jacobian E_z[J_z] at the end, one line
+              per run, one panel per setting (GAN vs VAE in O3, with/without JC in O5).
+  Q           the median and 5-95 percentile band of Q (Algorithm 1) against step,
+              with lambda_min and lambda_max.
+  O4          final log-cond against the least-sampled class count.
+  Scatter     final log-cond against each final score.
+
+Statistics (tf_gancond.stats): per-setting mean, std and variance of the final
+log-cond and scores with bootstrap intervals of the mean; the split of runs into a
+good (low log-cond) and a bad cluster; the Spearman rank correlation of final
+log-cond with each score; the Pearson r of final log-cond with the least-sampled
+class count (O4: -0.86 in the paper). Percentile bootstrap, seeded, B = 2000
+resamples of runs, where a group has at least 4 runs.
+
+"log-cond" is ln cond(M_z) = 2 ln(sigma_max / sigma_min of J_z), natural log, averaged
+over the fixed probe batch (SPEC 0).
+"""
+
+import json
+import math
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+from tf_gancond import runlog
+from tf_gancond import stats
+
+REPORT_FILE = 'report.md'
+JSON_FILE = 'report.json'
+SWEEP_MANIFEST = 'sweep.json'
+SWEEP_STATUS = 'sweep_status.json'
+SETTING_ORDER = ('baseline', 'gan', 'jacobian_clamping', 'vae')
+CLUSTER_COLORS = {'good': 'tab:blue', 'bad': 'tab:red', None: 'tab:gray'}
+# Numeric keys of eval/final records that are scores; lower is better for distances.
+_SCORE_NAME = re.compile(r'(score|distance|fid|kid|^is$)')
+_NOT_SCORE = re.compile(r'(std|num_|split|seconds|time|_p\d+$|count)')
+_LOWER_BETTER = re.compile(r'(distance|fid|kid)')
+
+
+class ReportError(ValueError):
+  """Bad input to the report (missing directory, no runs); one line."""
+
+
+# ----------------------------------------------------------------------------
+# Reading the runs.
+
+
+def _number(v):
+  return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def score_keys(record):
+  """The score fields of an eval or final record, sorted."""
+  return sorted(k for k, v in record.items()
+                if _number(v) and _SCORE_NAME.search(k) and not _NOT_SCORE.search(k))
+
+
+def lower_is_better(key):
+  return bool(_LOWER_BETTER.search(key))
+
+
+def _read_json(path):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return {}
+
+
+def _read_config(workdir):
+  from tf_gancond import config as config_lib
+  path = os.path.join(workdir, runlog.CONFIG_FILE)
+  try:
+    with open(path) as f:
+      return dict(config_lib.from_text(f.read()))
+  except (OSError, ValueError, SyntaxError):
+    return {}
+
+
+def _infer_setting(config):
+  experiment = config.get('experiment', 'gan')
+  if experiment not in ('gan', None):
+    return experiment
+  return 'jacobian_clamping' if config.get('jacobian_clamping') else 'baseline'
+
+
+def _seed_from_name(name):
+  m = re.search(r'seed(\d+)$', name)
+  return int(m.group(1)) if m else None
+
+
+class RunData:
+  """Everything the report uses about one run."""
+
+  def __init__(self, name, workdir, setting=None, seed=None, sweep_state=None):
+    self.name, self.workdir = name, workdir
+    self.config = _read_config(workdir)
+    self.setting = setting or _infer_setting(self.config)
+    self.seed = seed if seed is not None else self.config.get('seed',
+                                                              _seed_from_name(name))
+    records = runlog.read_records(workdir) if os.path.isdir(workdir) else []
+    self.train = [r for r in records if r.get('kind') == 'train']
+    self.probes = [r for r in records if r.get('kind') == 'probe' and
+                   _number(r.get('mean_log_cond'))]
+    self.evals = [r for r in records if r.get('kind') == 'eval']
+    finals = [r for r in records if r.get('kind') == 'final']
+    self.final = finals[-1] if finals else {}
+    status = runlog.read_status(workdir) if os.path.isdir(workdir) else {}
+    sweep_state = sweep_state or {}
+    self.state = status.get('state') or sweep_state.get('state') or 'not started'
+    if sweep_state.get('state') in ('failed', 'diverged', 'interrupted') and (
+        self.state != 'finished'):
+      self.state = sweep_state['state']
+    self.reason = status.get('reason') or sweep_state.get('reason', '')
+    steps = [r.get('step', 0) for r in records]
+    self.step = max(steps + [status.get('step', 0) or 0])
+    self.train_steps = self.config.get('train_steps', status.get('train_steps'))
+    self.cluster = None  # 'good' | 'bad', set by the analysis.
+
+  @property
+  def final_log_cond(self):
+    if _number(self.final.get('mean_log_cond')):
+      return float(self.final['mean_log_cond'])
+    return float(self.probes[-1]['mean_log_cond']) if self.probes else None
+
+  @property
+  def final_scores(self):
+    """{score key: value} of the final record, else of the last eval record."""
+    source = self.final if score_keys(self.final) else (
+        self.evals[-1] if self.evals else {})
+    return {k: float(source[k]) for k in score_keys(source)}
+
+  @property
+  def min_class_count(self):
+    v = self.final.get('min_class_count')
+    return float(v) if _number(v) else None
+
+  @property
+  def spectrum(self):
+    """Singular values of E_z[J_z] at the last probe (or in the final record)."""
+    for source in [self.final] + self.probes[::-1]:
+      sv = source.get('avg_jacobian_singular_values')
+      if isinstance(sv, list) and sv:
+        return np.asarray(sv, np.float64)
+    return None
+
+  @property
+  def jc_lambdas(self):
+    return (float(self.config.get('jc_lambda_min', 1.0)),
+            float(self.config.get('jc_lambda_max', 20.0)))
+
+
+def _is_run_dir(path):
+  return os.path.isdir(path) and any(os.path.exists(os.path.join(path, f)) for f in (
+      runlog.METRICS_FILE, runlog.CONFIG_FILE, runlog.STATUS_FILE))
+
+
+def load_sweep(sweep_dir):
+  """(sweep name, [RunData]) of a sweep directory or of a single run directory."""
+  if not os.path.exists(sweep_dir):
+    raise ReportError(f'sweep_dir={sweep_dir!r} does not exist')
+  if not os.path.isdir(sweep_dir):
+    raise ReportError(f'sweep_dir={sweep_dir!r} is not a directory')
+  manifest = _read_json(os.path.join(sweep_dir, SWEEP_MANIFEST))
+  sweep_status = _read_json(os.path.join(sweep_dir, SWEEP_STATUS)).get('runs', {})
+  name = manifest.get('sweep') or os.path.basename(os.path.abspath(sweep_dir))
+  runs, seen = [], set()
+  for entry in manifest.get('runs', []) if isinstance(manifest.get('runs'), list) else []:
+    run_name = entry.get('name')
+    if not run_name or run_name in seen:
+      continue
+    seen.add(run_name)
+    runs.append(RunData(run_name, os.path.join(sweep_dir, run_name),
+                        setting=entry.get('setting'), seed=entry.get('seed'),
+                        sweep_state=sweep_status.get(run_name)))
+  for entry in sorted(os.listdir(sweep_dir)):
+    path = os.path.join(sweep_dir, entry)
+    if entry not in seen and _is_run_dir(path):
+      runs.append(RunData(entry, path, sweep_state=sweep_status.get(entry)))
+  if not runs and _is_run_dir(sweep_dir):  # A single run directory.
+    runs.append(RunData(os.path.basename(os.path.abspath(sweep_dir)), sweep_dir))
+  if not runs:
+    raise ReportError(f'sweep_dir={sweep_dir!r} holds no runs (no sweep.json and no '
+                      'subdirectory with metrics.jsonl, config.txt or status.json)')
+  return name, runs
+
+
+def settings_of(runs):
+  present = {r.setting for r in runs}
+  ordered = [s for s in SETTING_ORDER if s in present]
+  return ordered + sorted(present - set(ordered))
+
+
+# ----------------------------------------------------------------------------
+# Statistics.
+
+
+def _ci(statistic, *samples, num_resamples, seed):
+  return stats.bootstrap_ci(statistic, *samples, num_resamples=num_resamples, seed=seed)
+
+
+def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP,
+            seed=0):
+  """All the numbers of the report (JSON-ready); sets run.cluster."""
+  settings = settings_of(runs)
+  score_names = sorted({k for r in runs for k in r.final_scores})
+  out = {'cluster_method': cluster_method, 'bootstrap_resamples': num_resamples,
+         'bootstrap_seed': seed, 'score_keys': score_names, 'settings': {},
+         'clusters': {}, 'spearman': {}, 'o4_pearson': {}, 'top_k': {}, 'q': {}}
+
+  # Per-setting summaries of final values.
+  for s in settings:
+    group = [r for r in runs if r.setting == s]
+    entry = {'runs': len(group),
+             'finished': sum(r.state == 'finished' for r in group)}
+    columns = {'final_log_cond': [r.final_log_cond for r in group],
+               'min_class_count': [r.min_class_count for r in group]}
+    for k in score_names:
+      columns[k] = [r.final_scores.get(k) for r in group]
+    for key, values in columns.items():
+      values = [v for v in values if v is not None]
+      if not values:
+        continue
+      summary = stats.mean_std(values)
+      summary['ci_mean'] = _ci(np.mean, values, num_resamples=num_resamples, seed=seed)
+      entry[key] = summary
+    out['settings'][s] = entry
+
+  # Cluster split by final log-cond: pooled over the GAN runs, and per setting.
+  gan_runs = [r for r in runs if r.final_log_cond is not None and
+              r.config.get('experiment', 'gan') == 'gan']
+  groups = [('all GAN runs', gan_runs)] + [
+      (s, [r for r in runs if r.setting == s and r.final_log_cond is not None])
+      for s in settings]
+  for label, group in groups:
+    split = stats.two_cluster_split([r.final_log_cond for r in group], cluster_method)
+    if split is None:
+      continue
+    entry = dict(split, low=[group[i].name for i in split['low']],
+                 high=[group[i].name for i in split['high']])
+    other = 'gap' if cluster_method == 'kmeans' else 'kmeans'
+    alt = stats.two_cluster_split([r.final_log_cond for r in group], other)
+    entry['agrees_with_' + other] = sorted(alt['low']) == sorted(split['low'])
+    if label == 'all GAN runs':
+      for i, r in enumerate(group):
+        r.cluster = 'good' if i in split['low'] else 'bad'
+      entry['good_by_setting'] = {
+          s: sum(1 for r in group if r.setting == s and r.cluster == 'good')
+          for s in settings}
+      entry['runs_by_setting'] = {s: sum(1 for r in group if r.setting == s)
+                                  for s in settings}
+    out['clusters'][label] = entry
+
+  # Rank correlation of final log-cond with each score; O2 top-k agreement.
+  for label, group in [('all GAN runs', gan_runs)] + [
+      (s, [r for r in gan_runs if r.setting == s]) for s in settings]:
+    for k in score_names:
+      pairs = [(r.final_log_cond, r.final_scores[k]) for r in group
+               if k in r.final_scores]
+      if len(pairs) < 2:
+        continue
+      x, y = np.array(pairs).T
+      out['spearman'].setdefault(label, {})[k] = {
+          'n': len(pairs), 'rho': stats.spearman(x, y),
+          'ci': _ci(stats.spearman, x, y, num_resamples=num_resamples, seed=seed)}
+      own = out['clusters'].get(label)
+      if own and label != 'all GAN runs':
+        k_low = min(len(own['low']), len(pairs))
+        badness = y if lower_is_better(k) else -y
+        out['top_k'].setdefault(label, {})[k] = {
+            'k': k_low, 'overlap': stats.top_k_overlap(x, badness, k_low)}
+    pairs = [(r.final_log_cond, r.min_class_count) for r in group
+             if r.min_class_count is not None]
+    if len(pairs) >= 2:
+      x, y = np.array(pairs).T
+      out['o4_pearson'][label] = {
+          'n': len(pairs), 'r': stats.pearson(x, y),
+          'ci': _ci(stats.pearson, x, y, num_resamples=num_resamples, seed=seed)}
+
+  # Q: share of logged intervals with median Q inside [lambda_min, lambda_max].
+  for s in settings:
+    for cluster in ('good', 'bad', None):
+      shares = []
+      for r in runs:
+        if r.setting != s or r.cluster != cluster:
+          continue
+        q = [t['q_p50'] for t in r.train if _number(t.get('q_p50'))]
+        if q:
+          lo, hi = r.jc_lambdas
+          shares.append(float(np.mean([lo <= v <= hi for v in q])))
+      if shares:
+        out['q'].setdefault(s, {})[cluster or 'unclustered'] = {
+            'runs': len(shares), 'mean_share_in_range': float(np.mean(shares))}
+  return out
+
+
+# ----------------------------------------------------------------------------
+# Figures.
+
+
+def _pyplot():
+  import matplotlib
+  matplotlib.use('Agg')  # Files only; no display.
+  import matplotlib.pyplot as plt
+  return plt
+
+
+def _save(fig, output, name):
+  path = os.path.join(output, name)
+  fig.savefig(path, dpi=90)
+  _pyplot().close(fig)
+  return name
+
+
+def _label(key):
+  return key.replace('_', ' ')
+
+
+def _color(run):
+  return CLUSTER_COLORS[run.cluster]
+
+
+def _cluster_legend(ax):
+  from matplotlib.lines import Line2D
+  handles = [Line2D([], [], color=CLUSTER_COLORS['good'], label='good cluster'),
+             Line2D([], [], color=CLUSTER_COLORS['bad'], label='bad cluster'),
+             Line2D([], [], color=CLUSTER_COLORS[None], label='not clustered')]
+  ax.legend(handles=handles, fontsize=7, loc='best')
+
+
+def fig_over_time(runs, settings, score_names, output):
+  """Fig. 1/5/6: log-cond and scores against step; rows = metrics, columns = settings."""
+  rows = [('mean_log_cond', 'mean ln cond(M_z)')]
+  rows += [(k, _label(k)) for k in score_names
+           if any(k in e for r in runs for e in r.evals)]
+  if not any(r.probes for r in runs) and len(rows) == 1:
+    return None
+  plt = _pyplot()
+  fig, axes = plt.subplots(len(rows), len(settings), squeeze=False, sharey='row',
+                           sharex=True, figsize=(4.2 * len(settings), 2.8 * len(rows)))
+  for j, s in enumerate(settings):
+    for i, (key, label) in enumerate(rows):
+      ax = axes[i][j]
+      for r in (r for r in runs if r.setting == s):
+        records = r.probes if key == 'mean_log_cond' else r.evals
+        points = [(e['step'], e[key]) for e in records if _number(e.get(key))]
+        if points:
+          x, y = zip(*points)
+          ax.plot(x, y, color=_color(r), lw=1, marker='.' if len(x) < 4 else None,
+                  alpha=0.85)
+      if i == 0:
+        ax.set_title(s)
+      if j == 0:
+        ax.set_ylabel(label)
+      if i == len(rows) - 1:
+        ax.set_xlabel('generator step')
+      ax.grid(alpha=0.3)
+  _cluster_legend(axes[0][0])
+  fig.tight_layout()
+  return _save(fig, output, 'fig1_log_cond_and_scores.png')
+
+
+def fig2_run(runs):
+  """The run shown in Fig. 2: the first baseline (or first) run with 2+ probes."""
+  candidates = [r for r in runs if len(r.probes) >= 2 and
+                isinstance(r.probes[-1].get('log_cond'), list)]
+  candidates.sort(key=lambda r: (r.setting not in ('baseline', 'gan'), r.setting,
+                                 r.seed if r.seed is not None else 0, r.name))
+  return candidates[0] if candidates else None
+
+
+def fig_per_z(run, output):
+  """Fig. 2: ln cond(M_z) for each probe z against step, for one run."""
+  if run is None:
+    return None
+  probes = [p for p in run.probes if isinstance(p.get('log_cond'), list)]
+  steps = [p['step'] for p in probes]
+  width = min(len(p['log_cond']) for p in probes)
+  values = np.array([p['log_cond'][:width] for p in probes], np.float64)
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6, 3.6))
+  ax.plot(steps, values, color='tab:purple', lw=0.6, alpha=0.35)
+  ax.plot(steps, values.mean(axis=1), color='black', lw=2, label='mean over z')
+  ax.set_xlabel('generator step')
+  ax.set_ylabel('ln cond(M_z)')
+  ax.set_title(f'{run.name}: {width} probe z')
+  ax.legend(fontsize=8)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  return _save(fig, output, 'fig2_per_z_log_cond.png')
+
+
+def fig_spectra(runs, settings, output):
+  """Fig. 3/4: sorted singular values of E_z[J_z] at the end, log axis."""
+  with_spectrum = [s for s in settings if any(
+      r.spectrum is not None for r in runs if r.setting == s)]
+  if not with_spectrum:
+    return None
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, len(with_spectrum), squeeze=False, sharey=True,
+                           figsize=(4.2 * len(with_spectrum), 3.4))
+  for j, s in enumerate(with_spectrum):
+    ax = axes[0][j]
+    for r in (r for r in runs if r.setting == s and r.spectrum is not None):
+      sv = np.sort(r.spectrum)[::-1]
+      ax.semilogy(np.arange(1, sv.size + 1), np.maximum(sv, 1e-30), color=_color(r),
+                  lw=1, alpha=0.85)  # 1e-30: a zero singular value stays on the axis.
+    ax.set_title(s)
+    ax.set_xlabel('index')
+    ax.grid(alpha=0.3, which='both')
+  axes[0][0].set_ylabel('singular value of E_z[J_z]')
+  _cluster_legend(axes[0][0])
+  fig.tight_layout()
+  return _save(fig, output, 'fig3_avg_jacobian_spectra.png')
+
+
+def fig_q(runs, settings, output):
+  """Q of Algorithm 1 against step: median per run with its 5-95 percentile band."""
+  with_q = [s for s in settings if any(
+      _number(t.get('q_p50')) for r in runs if r.setting == s for t in r.train)]
+  if not with_q:
+    return None
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, len(with_q), squeeze=False, sharey=True,
+                           figsize=(4.2 * len(with_q), 3.2))
+  for j, s in enumerate(with_q):
+    ax = axes[0][j]
+    group = [r for r in runs if r.setting == s]
+    for r in group:
+      rows = [t for t in r.train if _number(t.get('q_p50'))]
+      if not rows:
+        continue
+      x = [t['step'] for t in rows]
+      ax.plot(x, [t['q_p50'] for t in rows], color=_color(r), lw=1)
+      if all(_number(t.get('q_p5')) and _number(t.get('q_p95')) for t in rows):
+        ax.fill_between(x, [t['q_p5'] for t in rows], [t['q_p95'] for t in rows],
+                        color=_color(r), alpha=0.08, lw=0)
+    lo, hi = group[0].jc_lambdas
+    for v in (lo, hi):
+      ax.axhline(v, color='black', ls='--', lw=0.8)
+    ax.set_yscale('log')
+    ax.set_title(f'{s} (dashed: lambda_min, lambda_max)', fontsize=9)
+    ax.set_xlabel('generator step')
+    ax.grid(alpha=0.3, which='both')
+  axes[0][0].set_ylabel('Q (median, 5-95% band)')
+  _cluster_legend(axes[0][0])
+  fig.tight_layout()
+  return _save(fig, output, 'fig_q_over_time.png')
+
+
+def _markers(settings):
+  return {s: m for s, m in zip(settings, 'osD^v<>px')}
+
+
+def fig_final_scatter(runs, settings, score_names, output):
+  """Final log-cond against each final score (the rank-correlation claim)."""
+  keys = [k for k in score_names if sum(
+      1 for r in runs if k in r.final_scores and r.final_log_cond is not None) >= 2]
+  if not keys:
+    return None
+  plt = _pyplot()
+  markers = _markers(settings)
+  fig, axes = plt.subplots(1, len(keys), squeeze=False, figsize=(4.2 * len(keys), 3.4))
+  for j, k in enumerate(keys):
+    ax = axes[0][j]
+    for s in settings:
+      pts = [(r.final_log_cond, r.final_scores[k]) for r in runs if r.setting == s and
+             k in r.final_scores and r.final_log_cond is not None]
+      if pts:
+        x, y = zip(*pts)
+        ax.scatter(x, y, marker=markers[s], label=s, alpha=0.8)
+    ax.set_xlabel('final mean ln cond(M_z)')
+    ax.set_ylabel(_label(k))
+    ax.grid(alpha=0.3)
+  axes[0][0].legend(fontsize=7)
+  fig.tight_layout()
+  return _save(fig, output, 'fig_final_log_cond_vs_scores.png')
+
+
+def fig_o4(runs, settings, output):
+  """O4: final log-cond against the least-sampled class count."""
+  pts = [r for r in runs if r.min_class_count is not None and r.final_log_cond is not None]
+  if len(pts) < 2:
+    return None
+  plt = _pyplot()
+  markers = _markers(settings)
+  fig, ax = plt.subplots(figsize=(5, 3.6))
+  for s in settings:
+    group = [r for r in pts if r.setting == s]
+    if group:
+      ax.scatter([r.final_log_cond for r in group], [r.min_class_count for r in group],
+                 marker=markers[s], label=s, alpha=0.8)
+  ax.set_xlabel('final mean ln cond(M_z)')
+  ax.set_ylabel('samples in least-sampled class')
+  ax.legend(fontsize=7)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  return _save(fig, output, 'fig_o4_min_class_count.png')
+
+
+# ----------------------------------------------------------------------------
+# Markdown.
+
+
+def _fmt(v, digits=3):
+  if v is None or (isinstance(v, float) and not math.isfinite(v)):
+    return '-'
+  if isinstance(v, float):
+    return f'{v:.{digits}f}'
+  return str(v)
+
+
+def _fmt_ci(ci, digits=3):
+  if not ci:
+    return 'n < 4'
+  return f'[{_fmt(ci["low"], digits)}, {_fmt(ci["high"], digits)}]'
+
+
+def _fmt_summary(summary, digits=3):
+  return (f'{_fmt(summary["mean"], digits)} ± {_fmt(summary["std"], digits)} | '
+          f'{_fmt(summary["var"], digits)} | {_fmt_ci(summary["ci_mean"], digits)}')
+
+
+def render_markdown(name, sweep_dir, runs, analysis, figures):
+  settings = settings_of(runs)
+  score_names = analysis['score_keys']
+  lines = [f'# Replication report: {name}', '',
+           f'Sweep directory: `{os.path.abspath(sweep_dir)}`; written '
+           f'{time.strftime("%Y-%m-%d %H:%M")} by `python -m tf_gancond.report`.', '',
+           'log-cond is ln cond(M_z) = 2 ln(σmax/σmin of J_z) (natural log), averaged '
+           'over the fixed probe batch; "final" is the last probe (or the final record).',
+           '']
+  states = {}
+  for r in runs:
+    states[r.state] = states.get(r.state, 0) + 1
+  lines += ['## Runs', '',
+            f'{len(runs)} runs: ' + ', '.join(f'{n} {s}' for s, n in sorted(states.items()))
+            + '; by setting: ' + ', '.join(
+                f'{s} {sum(r.setting == s for r in runs)}' for s in settings) + '.', '']
+  header = ['run', 'setting', 'seed', 'state', 'step', 'final log-cond', 'cluster']
+  header += [_label(k) for k in score_names] + ['min class count', 'note']
+  lines += ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for r in sorted(runs, key=lambda r: (settings.index(r.setting),
+                                       r.seed if r.seed is not None else 0, r.name)):
+    row = [r.name, r.setting, _fmt(r.seed), r.state,
+           f'{r.step}/{_fmt(r.train_steps)}', _fmt(r.final_log_cond, 2),
+           r.cluster or '-']
+    row += [_fmt(r.final_scores.get(k)) for k in score_names]
+    row += [_fmt(r.min_class_count, 0), (r.reason or '').replace('|', '/')[:120]]
+    lines.append('| ' + ' | '.join(str(c) for c in row) + ' |')
+  lines.append('')
+  if not score_names:
+    lines += ['No scores recorded (no eval or final records with scores: evaluation '
+              'was off or the classifier was not available).', '']
+
+  lines += ['## Figures', '']
+  captions = {
+      'over_time': 'Fig. 1/5/6 shape: mean log-condition number (top) and each recorded '
+                   'score against generator step, one line per run, one column per '
+                   'setting; colour = cluster of the run by final log-cond.',
+      'per_z': 'Fig. 2 shape: ln cond(M_z) of each probe z for one run '
+               '({run}); black: the mean over z.',
+      'spectra': 'Fig. 3/4 shape: singular values of the average Jacobian E_z[J_z] at '
+                 'the last probe, sorted, log axis, one line per run, one panel per '
+                 'setting.',
+      'q': 'Q of Algorithm 1 (||G(z)-G(z\')|| / ||z-z\'||) per logged interval: median '
+           'line and 5-95 percentile band per run; dashed: λmin and λmax.',
+      'scatter': 'Final log-cond against each final score, one point per run.',
+      'o4': 'O4: final log-cond against the number of samples in the least-sampled '
+            'class.'}
+  titles = {'over_time': 'Fig. 1/5/6', 'per_z': 'Fig. 2', 'spectra': 'Fig. 3/4',
+            'q': 'Q over time', 'scatter': 'Final log-cond vs scores', 'o4': 'O4'}
+  missing = {'over_time': 'no probes and no scores recorded',
+             'per_z': 'no run with two or more probes recorded',
+             'spectra': 'no average-Jacobian spectra recorded',
+             'q': 'no Q statistics recorded',
+             'scatter': 'no scores recorded',
+             'o4': 'no least-sampled class counts recorded (final evaluation off)'}
+  for key, (filename, extra) in figures.items():
+    if filename:
+      lines += [f'![{key}]({filename})', '', captions[key].format(**extra), '']
+    else:
+      lines += [f'*{titles[key]}: not drawn, {missing[key]}.*', '']
+
+  lines += ['## Statistics', '',
+            f'Intervals: percentile bootstrap over runs, {analysis["bootstrap_resamples"]}'
+            f' resamples, seed {analysis["bootstrap_seed"]}, 95%, only for groups of at '
+            'least 4 runs. std and variance use ddof = 1 (inter-run variance).', '',
+            '### Final values per setting', '',
+            '| setting | quantity | n | mean ± std | variance | 95% CI of mean |',
+            '|---|---|---|---|---|---|']
+  rows = [f'| {s} | {_label(key)} | {analysis["settings"][s][key]["n"]} | '
+          f'{_fmt_summary(analysis["settings"][s][key])} |'
+          for s in settings
+          for key in ['final_log_cond'] + score_names + ['min_class_count']
+          if key in analysis['settings'][s]]
+  if rows:
+    lines += rows + ['']
+  else:
+    lines = lines[:-2] + ['No final values recorded (no probes, scores or class '
+                          'counts).', '']
+
+  method = ('exact 1-D 2-means: the cut of the sorted final log-cond values with the '
+            'least within-cluster sum of squares, tried over all n-1 cuts'
+            if analysis['cluster_method'] == 'kmeans' else
+            'the largest gap between consecutive sorted final log-cond values')
+  lines += ['### Cluster split (good = low final log-cond)', '',
+            f'Method: {method}; threshold = midpoint of the cut. Two clusters are '
+            'always found; the between-cluster share of variance (1 - within-cluster / '
+            'total sum of squares) says how separated they are (near 1: two tight '
+            'groups).', '']
+  if not analysis['clusters']:
+    lines += ['Not computed: fewer than two runs with a final log-cond.', '']
+  for label, c in analysis['clusters'].items():
+    other = [k for k in c if k.startswith('agrees_with_')][0]
+    lines.append(f'- **{label}**: threshold {_fmt(c["threshold"], 2)}, gap '
+                 f'{_fmt(c["gap"], 2)}, between-cluster share of variance '
+                 f'{_fmt(c["between_fraction"], 2)}; good ({len(c["low"])}): {", ".join(c["low"])}; '
+                 f'bad ({len(c["high"])}): {", ".join(c["high"])}; same split by '
+                 f'{other[len("agrees_with_"):]}: {"yes" if c[other] else "no"}.')
+    if 'good_by_setting' in c:
+      lines.append('  Good-cluster runs per setting: ' + ', '.join(
+          f'{s} {c["good_by_setting"][s]}/{c["runs_by_setting"][s]}' for s in settings
+          if c['runs_by_setting'][s]) + '.')
+  lines.append('')
+
+  lines += ['### Rank correlation of final log-cond with each score (Spearman)', '']
+  if not analysis['spearman']:
+    lines += ['No scores recorded: no correlation to compute.', '']
+  else:
+    lines += ['| runs | score | n | Spearman ρ | 95% CI |', '|---|---|---|---|---|']
+    for label, per_key in analysis['spearman'].items():
+      for k, v in per_key.items():
+        lines.append(f'| {label} | {_label(k)} | {v["n"]} | {_fmt(v["rho"])} | '
+                     f'{_fmt_ci(v["ci"])} |')
+    lines.append('')
+    if analysis['top_k']:
+      lines += ['O2 check ("the 4 runs with the lowest condition number also have the 4 '
+                'best scores"), with k = the size of the setting\'s own good cluster:', '']
+      for label, per_key in analysis['top_k'].items():
+        lines.append(f'- {label}: ' + '; '.join(
+            f'{_label(k)}: {v["overlap"]} of the {v["k"]} lowest-log-cond runs are '
+            f'among the {v["k"]} best' for k, v in per_key.items()))
+      lines.append('')
+
+  lines += ['### O4: final log-cond vs least-sampled class count (Pearson)', '']
+  if not analysis['o4_pearson']:
+    lines += ['No least-sampled class counts recorded (`min_class_count` in the final '
+              'record; it needs the final evaluation).', '']
+  else:
+    lines += ['Paper: r = -0.86 over the 10 unregularized MNIST runs.', '',
+              '| runs | n | Pearson r | 95% CI |', '|---|---|---|---|']
+    for label, v in analysis['o4_pearson'].items():
+      lines.append(f'| {label} | {v["n"]} | {_fmt(v["r"])} | {_fmt_ci(v["ci"])} |')
+    lines.append('')
+
+  if analysis['q']:
+    lines += ['### Q inside [λmin, λmax]', '',
+              'Mean over runs of the share of logged intervals whose median Q lies in '
+              '[λmin, λmax] (the paper chose λ so that good unregularized runs have Q '
+              '"mostly lying between those two values").', '',
+              '| setting | cluster | runs | share in range |', '|---|---|---|---|']
+    for s, per in analysis['q'].items():
+      for cluster, v in per.items():
+        lines.append(f'| {s} | {cluster} | {v["runs"]} | '
+                     f'{_fmt(v["mean_share_in_range"], 2)} |')
+    lines.append('')
+  return '\n'.join(lines)
+
+
+def write_report(sweep_dir, output=None, cluster_method='kmeans',
+                 num_resamples=stats.DEFAULT_BOOTSTRAP, seed=0):
+  """Writes report.md, report.json and the figures; returns the report.md path."""
+  if cluster_method not in stats.CLUSTER_METHODS:
+    raise ReportError(f'cluster_method={cluster_method!r} is not allowed; choose one '
+                      f'of: {", ".join(stats.CLUSTER_METHODS)}')
+  if not isinstance(num_resamples, int) or num_resamples < 1:
+    raise ReportError(f'num_resamples={num_resamples!r} must be a positive integer')
+  name, runs = load_sweep(sweep_dir)
+  output = output or os.path.join(sweep_dir, 'report')
+  if os.path.exists(output) and not os.path.isdir(output):
+    raise ReportError(f'output={output!r} exists and is not a directory')
+  os.makedirs(output, exist_ok=True)
+  analysis = analyse(runs, cluster_method, num_resamples, seed)
+  settings = settings_of(runs)
+  chosen = fig2_run(runs)
+  figures = {
+      'over_time': (fig_over_time(runs, settings, analysis['score_keys'], output), {}),
+      'per_z': (fig_per_z(chosen, output), {'run': chosen.name if chosen else ''}),
+      'spectra': (fig_spectra(runs, settings, output), {}),
+      'q': (fig_q(runs, settings, output), {}),
+      'scatter': (fig_final_scatter(runs, settings, analysis['score_keys'], output), {}),
+      'o4': (fig_o4(runs, settings, output), {}),
+  }
+  text = render_markdown(name, sweep_dir, runs, analysis, figures)
+  runlog.atomic_write_text(os.path.join(output, REPORT_FILE), text)
+  analysis['figures'] = {k: v[0] for k, v in figures.items()}
+  analysis['runs'] = [{
+      'name': r.name, 'setting': r.setting, 'seed': r.seed, 'state': r.state,
+      'step': r.step, 'final_log_cond': r.final_log_cond, 'cluster': r.cluster,
+      'final_scores': r.final_scores, 'min_class_count': r.min_class_count}
+      for r in runs]
+  runlog.atomic_write_text(os.path.join(output, JSON_FILE), json.dumps(
+      runlog._jsonable(analysis), indent=1, sort_keys=True) + '\n')
+  return os.path.join(output, REPORT_FILE)
+
+
+# ----------------------------------------------------------------------------
+# Command line.
+
+
+def define_flags():
+  from absl import flags
+  flags.DEFINE_string('sweep_dir', None, 'Sweep directory (launch/run_sweep.py) or any '
+                      'directory of run directories, or one run directory.')
+  flags.DEFINE_string('output', None, 'Output directory (default <sweep_dir>/report).')
+  flags.DEFINE_enum('cluster_method', 'kmeans', list(stats.CLUSTER_METHODS),
+                    'Cluster split of runs by final log-cond.')
+  flags.DEFINE_integer('bootstrap', stats.DEFAULT_BOOTSTRAP, 'Bootstrap resamples.')
+  flags.DEFINE_integer('bootstrap_seed', 0, 'Seed of the bootstrap resampling.')
+
+
+def _fail(message):
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def main(argv):
+  from absl import flags
+  flags_ = flags.FLAGS
+  if len(argv) > 1:
+    _fail(f'unexpected arguments {argv[1:]!r}; every option is a --flag')
+  if not flags_.sweep_dir:
+    _fail('--sweep_dir is required')
+  try:
+    path = write_report(flags_.sweep_dir, flags_.output, flags_.cluster_method,
+                        flags_.bootstrap, flags_.bootstrap_seed)
+  except ReportError as e:
+    _fail(str(e))
+  print(f'report: {path}')
+
+
+def run():
+  """Console entry point (tf_gancond-report)."""
+  from absl import app
+  from absl import flags
+  define_flags()
+
+  def parser(argv):
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as e:
+      _fail(str(e).splitlines()[0])
+  app.run(main, flags_parser=parser)
+
+
+if __name__ == '__main__':
+  run()
