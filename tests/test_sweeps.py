@@ -8,9 +8,11 @@ tiny synthetic-data run.
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -298,3 +300,40 @@ def test_real_tiny_run_then_skip(tmp_path):
                                 extra=extra, out=io.StringIO()).run()
   assert again['baseline_seed0']['note'] == 'finished earlier; skipped'
   assert os.path.getmtime(workdir / run_sweep.STDOUT_FILE) == mtime
+
+
+def test_sigterm_stops_the_running_launchers(tmp_path):
+  """The runner passes SIGTERM on to its launchers and marks them interrupted."""
+  sleeper = tmp_path / 'sleeper.py'
+  sleeper.write_text(textwrap.dedent(f'''
+      import os, sys, time
+      open(os.path.join({str(tmp_path)!r}, f'pid.{{os.getpid()}}'), 'w').close()
+      time.sleep(120)
+  '''))
+  script = textwrap.dedent(f'''
+      import signal, sys
+      sys.path.insert(0, {REPO_ROOT!r})
+      from launch import run_sweep, sweeps
+      signal.signal(signal.SIGTERM, run_sweep._raise_interrupt)
+      runner = run_sweep.SweepRunner(
+          'fashion_mnist_quick', sweeps.fashion_mnist_quick(2), {str(tmp_path / 's')!r},
+          parallel=2, launcher=[sys.executable, {str(sleeper)!r}], poll_seconds=0.05)
+      try:
+        runner.run()
+      except KeyboardInterrupt:
+        sys.exit(130)
+  ''')
+  proc = subprocess.Popen([sys.executable, '-c', script])
+  deadline = time.time() + 60
+  while len(list(tmp_path.glob('pid.*'))) < 2 and time.time() < deadline:
+    time.sleep(0.1)
+  pids = [int(p.name.split('.')[1]) for p in tmp_path.glob('pid.*')]
+  assert len(pids) == 2
+  proc.send_signal(signal.SIGTERM)
+  assert proc.wait(timeout=60) == 130
+  for pid in pids:
+    with pytest.raises(ProcessLookupError):
+      os.kill(pid, 0)
+  states = {n: s['state'] for n, s in _sweep_status(tmp_path / 's').items()}
+  assert states == {'baseline_seed0': 'interrupted', 'jacobian_clamping_seed0': 'interrupted',
+                    'baseline_seed1': 'pending', 'jacobian_clamping_seed1': 'pending'}
