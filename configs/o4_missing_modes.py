@@ -13,8 +13,8 @@ Targets (SPEC checklist, O4): 360 samples per model; r = -0.86; ill-conditioned
 models often have 0 samples in their least-sampled class, well-conditioned ones are
 near uniform (~36 per class).
 
-Scores only at the end (final_eval, no score curve), so a run costs little more than O1: about 1.5 h on 2 CPU cores, minutes on a
-GPU. If the O2 sweep has been run, its report already holds the O4 correlation.
+Scores only at the end (final_eval, no score curve), so a run costs little more
+than O1: about 1.5 h on 2 CPU cores, minutes on a GPU. If the O2 sweep has been run, its report already holds the O4 correlation.
 """
 
 from tf_gancond import config as config_lib

@@ -13,7 +13,7 @@ else the same", Odena et al. 2018, Sec. 5).
   odena_jc(dataset, num_seeds=10)    O2 + O5: {baseline, jacobian_clamping} x seeds (Fig. 1)
   o1_mnist_conditioning(num_seeds=1) O1: per-z conditioning on MNIST (Fig. 2)
   o2_conditioning(dataset, num_seeds=10)  O2: unregularized runs with scores (Figs 5/6 left)
-  o3_gan_vs_vae(num_seeds=10)        O3: GAN and VAE decoders, average-Jacobian spectra (Fig. 3)
+  o3_gan_vs_vae(num_seeds=10)        O3: GAN and VAE decoders, E_z[J_z] spectra (Fig. 3)
   o4_missing_modes(num_seeds=10)     O4: least-sampled class count vs log-cond
   fashion_mnist_quick(num_seeds=3)   the README's offline main job (small odena_jc)
 

@@ -43,7 +43,8 @@ FAKE_LAUNCHER = textwrap.dedent('''
       f.write(f'{name} {start}\\n')
     print('I0000 some absl log line', file=sys.stderr)
     def status(state, step):
-      json.dump({'state': state, 'step': step}, open(os.path.join(workdir, 'status.json'), 'w'))
+      with open(os.path.join(workdir, 'status.json'), 'w') as f:
+        json.dump({'state': state, 'step': step}, f)
     if what == 'diverge':
       status('diverged', start + 1)
       print('error: run diverged: non-finite d_loss at step 2', file=sys.stderr)

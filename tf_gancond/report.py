@@ -633,7 +633,8 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
     other = [k for k in c if k.startswith('agrees_with_')][0]
     lines.append(f'- **{label}**: threshold {_fmt(c["threshold"], 2)}, gap '
                  f'{_fmt(c["gap"], 2)}, between-cluster share of variance '
-                 f'{_fmt(c["between_fraction"], 2)}; good ({len(c["low"])}): {", ".join(c["low"])}; '
+                 f'{_fmt(c["between_fraction"], 2)}; '
+                 f'good ({len(c["low"])}): {", ".join(c["low"])}; '
                  f'bad ({len(c["high"])}): {", ".join(c["high"])}; same split by '
                  f'{other[len("agrees_with_"):]}: {"yes" if c[other] else "no"}.')
     if 'good_by_setting' in c:
