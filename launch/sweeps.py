@@ -15,6 +15,7 @@ else the same", Odena et al. 2018, Sec. 5).
   o2_conditioning(dataset, num_seeds=10)  O2: unregularized runs with scores (Figs 5/6 left)
   o3_gan_vs_vae(num_seeds=10)        O3: GAN and VAE decoders, E_z[J_z] spectra (Fig. 3)
   o4_missing_modes(num_seeds=10)     O4: least-sampled class count vs log-cond
+  o7_memorizing_generator(num_seeds=10)  O7: a well-conditioned memorizing G (App. B.1)
   fashion_mnist_quick(num_seeds=3)   the README's offline main job (small odena_jc)
 
 `SWEEPS` maps the names the runner accepts to these functions with their arguments.
@@ -31,6 +32,7 @@ CONFIG_DIR = os.path.join(REPO_ROOT, 'configs')
 BASELINE = 'baseline'
 JACOBIAN_CLAMPING = 'jacobian_clamping'
 VAE = 'vae'
+MEMORIZE = 'memorize'
 GAN = 'gan'
 
 
@@ -106,16 +108,21 @@ def o2_conditioning(dataset='mnist', num_seeds=10):
 
 
 def o3_gan_vs_vae(num_seeds=10):
-  """SPEC O3 (Fig. 3): MNIST GANs (O2 config, scores off) and VAEs (experiment='vae')
-  with the same decoder architecture; the report plots their average-Jacobian spectra."""
-  config = _config('o2_conditioning_predicts_scores.py')
-  return _runs([(GAN, config, {'eval_every': 0}),
-                (VAE, config, {'experiment': 'vae', 'eval_every': 0})], num_seeds)
+  """SPEC O3 (Fig. 3): MNIST GANs (O2 config, scores off) and VAEs (configs/
+  o3_vae_spectra.py) with the same decoder; the report plots their E_z[J_z] spectra."""
+  return _runs([(GAN, _config('o2_conditioning_predicts_scores.py'),
+                 {'eval_every': 0, 'final_eval': False}),
+                (VAE, _config('o3_vae_spectra.py'), {})], num_seeds)
 
 
 def o4_missing_modes(num_seeds=10):
   """SPEC O4: unregularized MNIST runs, 360 samples classified at the end."""
   return _runs([(BASELINE, _config('o4_missing_modes.py'), {})], num_seeds)
+
+
+def o7_memorizing_generator(num_seeds=10):
+  """SPEC O7 (App. B.1): generators that memorize z -> image pairs, no D."""
+  return _runs([(MEMORIZE, _config('o7_memorizing_generator.py'), {})], num_seeds)
 
 
 def fashion_mnist_quick(num_seeds=3):
@@ -133,6 +140,7 @@ SWEEPS = {
     'o2_stl10': functools.partial(o2_conditioning, 'stl10'),
     'o3_gan_vs_vae': o3_gan_vs_vae,
     'o4_missing_modes': o4_missing_modes,
+    'o7_memorizing_generator': o7_memorizing_generator,
     'odena_jc_mnist': functools.partial(odena_jc, 'mnist'),
     'odena_jc_fashion_mnist': functools.partial(odena_jc, 'fashion_mnist'),
     'odena_jc_cifar10': functools.partial(odena_jc, 'cifar10'),

@@ -338,3 +338,13 @@ def test_sigterm_stops_the_running_launchers(tmp_path):
   states = {n: s['state'] for n, s in _sweep_status(tmp_path / 's').items()}
   assert states == {'baseline_seed0': 'interrupted', 'jacobian_clamping_seed0': 'interrupted',
                     'baseline_seed1': 'pending', 'jacobian_clamping_seed1': 'pending'}
+
+
+def test_o3_and_o7_sweeps_use_their_experiment_configs():
+  o3 = {r.setting: run_sweep.resolve_run_config(r, {}, '/tmp/x')
+        for r in sweeps.o3_gan_vs_vae(1)}
+  assert (o3['gan'].experiment, o3['vae'].experiment) == ('gan', 'vae')
+  assert o3['gan'].dataset == o3['vae'].dataset == 'mnist'
+  assert o3['gan'].latent_dim == o3['vae'].latent_dim  # Same decoder input.
+  o7 = run_sweep.resolve_run_config(sweeps.o7_memorizing_generator(1)[0], {}, '/tmp/x')
+  assert o7.experiment == 'memorize'
