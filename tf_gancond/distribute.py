@@ -21,7 +21,12 @@ def make_strategy(name):
   if name == 'default':
     return tf.distribute.get_strategy()
   if name == 'mirrored':
-    return tf.distribute.MirroredStrategy()
+    # MirroredStrategy() alone takes every GPU, or one CPU when there is none; on a
+    # CPU-only machine take every logical CPU device instead (tests split the CPU in 2).
+    if tf.config.list_logical_devices('GPU'):
+      return tf.distribute.MirroredStrategy()
+    return tf.distribute.MirroredStrategy(
+        [d.name for d in tf.config.list_logical_devices('CPU')])
   if name == 'multi_worker':
     if 'TF_CONFIG' not in os.environ:
       raise ConfigError('strategy=multi_worker needs the TF_CONFIG environment '

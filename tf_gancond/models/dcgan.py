@@ -9,6 +9,11 @@ conv -> tanh, images [B, H, W, c] in [-1, 1]. The stem s = H / 2^n:
 Discriminator: (5x5 stride-2 conv, 64, 128, 256, ... filters) with BN on all but the
 first, LeakyReLU 0.2, then one logit [B]. BN after the reshape is per channel, as
 in DCGAN-tensorflow and dcgan.torch. Weights ~ N(0, 0.02) (Radford et al.).
+
+`sync_batch_norm=True` (used when the strategy has more than one replica) makes
+every BatchNorm compute its batch statistics over the global batch (all-reduced
+sums across replicas), so N replicas train as one device on the global batch
+does; the default per-device (fused) BatchNorm is faster on one device.
 """
 
 import tensorflow as tf
@@ -16,6 +21,11 @@ import tensorflow as tf
 def _init():
   """A fresh N(0, 0.02) initializer per layer (one shared instance repeats its values)."""
   return tf.keras.initializers.RandomNormal(stddev=0.02)
+
+
+def _batch_norm(sync):
+  """Keras BatchNormalization; `sync`: statistics over all replicas' batches."""
+  return tf.keras.layers.BatchNormalization(synchronized=sync)
 
 
 def num_upsamplings(image_size):
@@ -27,7 +37,7 @@ class DCGANGenerator(tf.keras.Model):
   """z [B, latent_dim] float32 -> images [B, size, size, channels] in [-1, 1]."""
 
   def __init__(self, image_size, channels, latent_dim, base_channels=256,
-               name='generator'):
+               name='generator', sync_batch_norm=False):
     super().__init__(name=name)
     self.latent_dim = latent_dim
     self.image_size = image_size
@@ -37,7 +47,7 @@ class DCGANGenerator(tf.keras.Model):
     self.stem_channels = base_channels
     self.dense = tf.keras.layers.Dense(
         self.stem_size**2 * base_channels, use_bias=False, kernel_initializer=_init())
-    self.stem_bn = tf.keras.layers.BatchNormalization()
+    self.stem_bn = _batch_norm(sync_batch_norm)
     self.ups, self.bns = [], []
     width = base_channels
     for _ in range(n_up - 1):
@@ -45,7 +55,7 @@ class DCGANGenerator(tf.keras.Model):
       self.ups.append(tf.keras.layers.Conv2DTranspose(
           width, 5, strides=2, padding='same', use_bias=False,
           kernel_initializer=_init()))
-      self.bns.append(tf.keras.layers.BatchNormalization())
+      self.bns.append(_batch_norm(sync_batch_norm))
     self.out = tf.keras.layers.Conv2DTranspose(
         channels, 5, strides=2, padding='same', kernel_initializer=_init())
 
@@ -62,7 +72,8 @@ class DCGANGenerator(tf.keras.Model):
 class DCGANDiscriminator(tf.keras.Model):
   """images [B, size, size, c] -> logits [B] (no BN on the input layer)."""
 
-  def __init__(self, image_size, base_channels=64, name='discriminator'):
+  def __init__(self, image_size, base_channels=64, name='discriminator',
+               sync_batch_norm=False):
     super().__init__(name=name)
     n_down = num_upsamplings(image_size) + 1
     self.convs, self.bns = [], []
@@ -70,7 +81,7 @@ class DCGANDiscriminator(tf.keras.Model):
       self.convs.append(tf.keras.layers.Conv2D(
           base_channels * 2**i, 5, strides=2, padding='same', use_bias=(i == 0),
           kernel_initializer=_init()))
-      self.bns.append(tf.keras.layers.BatchNormalization() if i > 0 else None)
+      self.bns.append(_batch_norm(sync_batch_norm) if i > 0 else None)
     self.flatten = tf.keras.layers.Flatten()
     self.logit = tf.keras.layers.Dense(1, kernel_initializer=_init())
 

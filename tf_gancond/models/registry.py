@@ -10,17 +10,21 @@ def image_shape(config):
   return (size, size, config_lib.IMAGE_CHANNELS[config.dataset])
 
 
-def build_gan(config):
+def build_gan(config, sync_batch_norm=False):
   """Returns (generator, discriminator), built (weights created) for `config`.
 
   Both are Keras models: `generator(z, labels=None, training=...)` maps float32
   z [B, n_z] to images [B, H, W, C] in [-1, 1]; `discriminator(x, labels=None,
   training=...)` maps images to logits [B]. Call inside `strategy.scope()`.
+  `sync_batch_norm`: DCGAN BatchNorm statistics over all replicas (pass
+  `strategy.num_replicas_in_sync > 1`); the ResNets' conditional BN ignores it.
   """
   h, _, c = image_shape(config)
   if config.architecture == 'dcgan':
-    g = dcgan.DCGANGenerator(h, c, config.latent_dim, config.g_base_channels)
-    d = dcgan.DCGANDiscriminator(h, config.d_base_channels)
+    g = dcgan.DCGANGenerator(h, c, config.latent_dim, config.g_base_channels,
+                             sync_batch_norm=sync_batch_norm)
+    d = dcgan.DCGANDiscriminator(h, config.d_base_channels,
+                                 sync_batch_norm=sync_batch_norm)
   elif config.architecture in ('resnet_wgangp', 'resnet_sngan'):
     from tf_gancond.models import resnet  # SPEC O6 / S0-S4; builds its weights.
     return resnet.build(config)
