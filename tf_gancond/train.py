@@ -64,7 +64,10 @@ class GANTrainer(tf.Module):
     self.loss = losses_lib.get_loss(config.loss)
     self.num_replicas = strategy.num_replicas_in_sync
     with strategy.scope():
-      self.generator, self.discriminator = models.build_gan(config)
+      # BatchNorm over the global batch when there are several replicas, so N
+      # replicas train as one device on the whole batch (tests/test_distributed.py).
+      self.generator, self.discriminator = models.build_gan(
+          config, sync_batch_norm=self.num_replicas > 1)
       self.g_optimizer = tf.keras.optimizers.Adam(
           _learning_rate(config.g_lr, config.lr_decay, config.train_steps),
           beta_1=config.beta1, beta_2=config.beta2)
@@ -167,15 +170,17 @@ class GANTrainer(tf.Module):
   def _apply(self, optimizer, grads, variables, clamp, metrics, ratio_name):
     """Applies grads (optionally spectrally clamped, S3); returns their global norm.
 
-    The clamp is nonlinear, so with several replicas it must see the summed
-    gradient: grads are all-reduced first and the optimizer told not to again.
+    With several replicas the grads are all-reduced (summed) here, and the
+    optimizer told not to again: the same one all-reduce the optimizer would do,
+    and the clamp (nonlinear) and the returned norm then see the gradient of the
+    global-batch loss, as on one device.
     """
-    if clamp is None:
-      optimizer.apply_gradients(zip(grads, variables))
-      # Norm of this replica's local-batch gradient (its loss was divided by R).
-      return tf.linalg.global_norm(grads) * self.num_replicas
     if self.num_replicas > 1:
       grads = tf.distribute.get_replica_context().all_reduce('SUM', grads)
+    if clamp is None:
+      optimizer.apply_gradients(zip(grads, variables),
+                                skip_gradients_aggregation=self.num_replicas > 1)
+      return tf.linalg.global_norm(grads)
     grads, ratios = clamp.apply(grads)
     # Median over layers (S3: ~30 early, ~3 later in D); a mean would be swamped by
     # rank-1 kernels such as the final Dense [F, 1], whose sigma1 is 0.
@@ -218,6 +223,10 @@ class GANTrainer(tf.Module):
       fake, jc = x_all, 0.0
     fake_logits, fake_class = self._discriminate(fake, labels, step, 100)
     g_loss = self.loss.generator(fake_logits)
+    if c.debug_nan_at_step:
+      # Test hook (tests/test_reliability.py): a NaN loss, and so NaN gradients and
+      # weights, in iteration `debug_nan_at_step` (1-based; `step` counts from 0).
+      g_loss *= tf.where(step + 1 == c.debug_nan_at_step, float('nan'), 1.0)
     total = g_loss + jc  # JC weight 1 (Algorithm 1).
     if self.weight_ratio is not None:
       penalty, ratios = self.weight_ratio()  # -sum_i r(W_i) (SPEC S2).
@@ -389,7 +398,7 @@ def _check_resumable(workdir, config):
       return
   may_change = {'train_steps', 'log_every', 'checkpoint_every', 'probe_every',
                 'eval_every', 'export_every', 'export_at_steps', 'max_checkpoints',
-                'eval_num_samples', 'final_eval_num_samples', 'data_dir',
+                'eval_num_samples', 'final_eval_num_samples', 'final_eval', 'data_dir',
                 'manual_dir', 'classifier', 'strategy', 'workdir', 'deterministic'}
   changed = sorted(k for k in config.keys() if k in old and k not in may_change and
                    old[k] != config[k])
@@ -429,6 +438,12 @@ def train_and_evaluate(config, strategy=None):
     tf.config.experimental.enable_op_determinism()
   tf.keras.utils.set_random_seed(config.seed)  # Weight initialisation.
   strategy = strategy or distribute.make_strategy(config.strategy)
+  replicas = strategy.num_replicas_in_sync
+  for field in ('batch_size', 'g_batch_size'):
+    if config[field] % replicas:  # Global batches are split evenly over replicas.
+      raise config_lib.ConfigError(
+          f'{field}={config[field]!r} must be a multiple of the {replicas} replicas '
+          f'of strategy={config.strategy!r} (it is the global batch)')
   chief = distribute.is_chief(strategy)
   workdir = config.workdir
   _check_resumable(workdir, config)
