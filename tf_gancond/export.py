@@ -104,4 +104,7 @@ def load_generator(path):
       if labels is None:
         labels = tf.zeros([tf.shape(z)[0]], tf.int32)
       return sig(z=z, labels=labels)['images']
+  # The signature holds only weak references to the variables: keep the loaded
+  # object alive as long as the function is.
+  generate.saved_model = obj
   return generate, latent_dim

@@ -1,0 +1,125 @@
+"""Jacobian probes checked three ways, and spectra against float64 references."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_gancond import config as config_lib
+from tf_gancond import export
+from tf_gancond import models
+from tf_gancond import probes
+
+
+def _linear_generator(w):
+  """G(z) = reshape(z W): J_z = W^T for every z."""
+  w = tf.constant(w, tf.float32)
+  return lambda z: tf.reshape(tf.matmul(z, w), [-1, 4, int(w.shape[1]) // 4, 1])
+
+
+def _tiny_dcgan():
+  c = config_lib.get_config()
+  c.dataset = 'mnist'
+  c.latent_dim = 6
+  c.g_base_channels = 8
+  g, _ = models.build_gan(config_lib.resolve(c))
+  return g
+
+
+@pytest.mark.parametrize('vectorize', [True, False])
+def test_linear_generator_known_jacobian(vectorize):
+  rng = np.random.default_rng(0)
+  w = rng.standard_normal((5, 12)).astype(np.float32)
+  z = rng.standard_normal((3, 5)).astype(np.float32)
+  jac = probes.jacobian(_linear_generator(w), z, chunk_size=2,
+                        vectorize=vectorize).numpy()
+  assert jac.shape == (3, 12, 5)
+  for j in jac:
+    np.testing.assert_allclose(j, w.T, atol=1e-6)
+  np.testing.assert_allclose(probes.average_jacobian_spectrum(jac),
+                             np.linalg.svd(w.astype(np.float64), compute_uv=False),
+                             rtol=1e-6)
+
+
+def test_dcgan_matches_per_output_reverse_mode():
+  """Slow reference: one reverse-mode gradient per output (batch_jacobian, no pfor)."""
+  g = _tiny_dcgan()
+  fn = lambda z: g(z, training=False)  # noqa: E731
+  z = tf.random.normal([3, 6], seed=1)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(z)
+    out = tf.reshape(fn(z), [3, -1])
+  reference = tape.batch_jacobian(out, z, experimental_use_pfor=False).numpy()
+  jac = probes.jacobian(fn, z, chunk_size=2).numpy()
+  scale = np.abs(reference).max()
+  np.testing.assert_allclose(jac, reference, atol=1e-5 * scale)
+
+
+def test_central_finite_differences_float64():
+  """A smooth nonlinear G; J against central differences of its float64 twin."""
+  rng = np.random.default_rng(2)
+  a, b = rng.standard_normal((4, 7)), rng.standard_normal((7, 8))
+
+  def g(z, dtype=tf.float32):
+    h = tf.tanh(tf.matmul(z, tf.constant(a, dtype)))
+    return tf.reshape(tf.sin(tf.matmul(h, tf.constant(b, dtype))), [-1, 2, 4, 1])
+  z = rng.standard_normal((2, 4))
+  jac = probes.jacobian(g, z.astype(np.float32), chunk_size=1).numpy()
+  h = 1e-5  # float64 central differences: truncation ~h^2, rounding ~1e-16/h.
+  for i in range(2):
+    for k in range(4):
+      e = np.zeros(4)
+      e[k] = h
+      plus = g(tf.constant(z[i:i + 1] + e), tf.float64).numpy().ravel()
+      minus = g(tf.constant(z[i:i + 1] - e), tf.float64).numpy().ravel()
+      np.testing.assert_allclose(jac[i, :, k], (plus - minus) / (2 * h), atol=1e-5)
+
+
+def test_ill_conditioned_log_cond_matches_float64_reference():
+  """ln cond(M_z) >= 25: float64 spectra agree with numpy within 0.01; float32
+  eigvalsh of J^T J, the shortcut this package avoids, does not."""
+  rng = np.random.default_rng(3)
+  n_z, n_x = 16, 64
+  u, _ = np.linalg.qr(rng.standard_normal((n_x, n_z)))
+  v, _ = np.linalg.qr(rng.standard_normal((n_z, n_z)))
+  sigma = np.exp(np.linspace(6.0, -7.0, n_z))  # ln cond(J^T J) = 2 * 13 = 26.
+  w = (u @ np.diag(sigma) @ v.T).T.astype(np.float32)  # [n_z, n_x]
+  z = rng.standard_normal((2, n_z)).astype(np.float32)
+  result = probes.probe_generator(_linear_generator(w), z)
+  s = np.linalg.svd(w.astype(np.float64), compute_uv=False)
+  expected = 2 * np.log(s[0] / s[-1])
+  assert expected >= 25
+  np.testing.assert_allclose(result['log_cond'], expected, atol=0.01)
+  np.testing.assert_allclose(result['log10_cond'], expected / np.log(10), atol=0.01)
+  ev = np.linalg.eigvalsh(w.T.astype(np.float32).T @ w.T.astype(np.float32))
+  float32_shortcut = np.log(ev.max() / max(ev.min(), 1e-45))
+  assert abs(float32_shortcut - expected) > 0.01
+
+
+def test_probe_result_fields_and_json():
+  g = _tiny_dcgan()
+  z = probes.fixed_probe_z(6, num_z=4, seed=5)
+  np.testing.assert_array_equal(z, probes.fixed_probe_z(6, num_z=4, seed=5))
+  result = probes.probe_generator(lambda z: g(z, training=False), z, chunk_size=3)
+  assert result['log_cond'].shape == (4,)
+  assert np.all(result['log_cond'] >= 0)
+  np.testing.assert_allclose(result['mean_log_cond'], result['log_cond'].mean())
+  sv = result['avg_jacobian_singular_values']
+  assert sv.shape == (6,) and np.all(np.diff(sv) <= 0)
+  js = probes.to_json_dict(result)
+  assert 'singular_values' not in js and len(js['log_cond']) == 4
+
+
+def test_saved_model_probe_equals_keras_probe(tmp_path):
+  g = _tiny_dcgan()
+  path = export.export_generator(g, str(tmp_path / 'g'), 6, (28, 28, 1))
+  generate, latent_dim = export.load_generator(path)
+  z = probes.fixed_probe_z(latent_dim, num_z=3)
+  a = probes.jacobian(generate, z).numpy()
+  b = probes.jacobian(lambda z: g(z, training=False), z).numpy()
+  np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_constant_generator_is_rejected():
+  with pytest.raises(ValueError, match='does not depend on z'):
+    probes.jacobian(lambda z: tf.zeros([tf.shape(z)[0], 2, 2, 1]), np.ones((1, 3),
+                                                                          np.float32))

@@ -1,0 +1,106 @@
+"""Command line: Jacobian spectrum of any generator SavedModel.
+
+  python -m tf_gancond.probe --saved_model=DIR [--num_z=64 --seed=1234
+      --label=0 --output=FILE.json]
+
+Loads a SavedModel with the contract of BUILD.md (serving_default: z float32
+[None, n_z] -> {'images'}), not only ones this package wrote, probes the fixed
+batch of z (`probes.fixed_probe_z(n_z, num_z, seed)`: the batch every training
+run probes, by default) and writes JSON: per-z ln cond(M_z) and log10 values,
+their mean and std, the singular values of E_z[J_z], and the settings. Loading a
+SavedModel runs the TensorFlow graph stored in it: probe only directories you
+trust. Bad input: one line on stderr, exit code 2.
+"""
+
+import json
+import os
+import sys
+
+from absl import flags
+
+_FLAGS = flags.FlagValues()  # Private: importable beside the launcher's flags.
+flags.DEFINE_string('saved_model', None, 'Generator SavedModel directory.',
+                    flag_values=_FLAGS)
+flags.DEFINE_integer('num_z', 64, 'Probe batch size.', flag_values=_FLAGS)
+flags.DEFINE_integer('seed', 1234, 'Seed of the probe batch (training runs: 1234).',
+                     flag_values=_FLAGS)
+flags.DEFINE_integer('label', 0, 'Class for class-conditional generators.',
+                     flag_values=_FLAGS)
+flags.DEFINE_integer('chunk_size', 16, 'z per vectorised pass (memory bound).',
+                     flag_values=_FLAGS)
+flags.DEFINE_string('output', None, 'JSON file to write (default: stdout).',
+                    flag_values=_FLAGS)
+
+
+class ProbeError(ValueError):
+  """Bad input to the probe command; one line."""
+
+
+def probe_saved_model(path, num_z=64, seed=1234, label=0, chunk_size=16):
+  """Probes the SavedModel at `path`; returns the JSON-ready result dict."""
+  import tensorflow as tf
+  from tf_gancond import export
+  from tf_gancond import probes
+  if num_z <= 0:
+    raise ProbeError(f'num_z={num_z!r} must be > 0')
+  if chunk_size <= 0:
+    raise ProbeError(f'chunk_size={chunk_size!r} must be > 0')
+  try:
+    generate, latent_dim = export.load_generator(path)
+  except (ValueError, OSError, tf.errors.OpError) as e:
+    raise ProbeError(str(e).splitlines()[0]) from None
+  if generate.__code__.co_argcount == 2:  # Class-conditional: fix the class.
+    conditional = generate
+    generate = lambda z: conditional(z, tf.fill([tf.shape(z)[0]], label))  # noqa: E731
+  z = probes.fixed_probe_z(latent_dim, num_z, seed)
+  result = probes.probe_generator(generate, z, chunk_size=chunk_size)
+  out = probes.to_json_dict(result)
+  out.update(saved_model=os.path.abspath(path), num_z=num_z, seed=seed,
+             latent_dim=latent_dim, bn_mode='inference (SavedModel contract)',
+             log='natural: log_cond = ln cond(J^T J) = 2 ln(s_max / s_min)')
+  return out
+
+
+def main(argv):
+  argv = _parse(argv)
+  if len(argv) > 1:
+    _fail(f'unexpected arguments {argv[1:]!r}')
+  if not _FLAGS.saved_model:
+    _fail('--saved_model=DIR is required (a generator SavedModel directory)')
+  if _FLAGS.output and not os.path.isdir(os.path.dirname(os.path.abspath(
+      _FLAGS.output))):
+    _fail(f'output={_FLAGS.output!r}: its directory does not exist')
+  try:
+    result = probe_saved_model(_FLAGS.saved_model, _FLAGS.num_z, _FLAGS.seed,
+                               _FLAGS.label, _FLAGS.chunk_size)
+  except ProbeError as e:
+    _fail(str(e))
+  text = json.dumps(result, indent=1)
+  if _FLAGS.output:
+    from tf_gancond import runlog
+    runlog.atomic_write_text(_FLAGS.output, text + '\n')
+    print(f'mean ln cond(M_z) = {result["mean_log_cond"]:.3f} over {_FLAGS.num_z} z; '
+          f'written to {_FLAGS.output}')
+  else:
+    print(text)
+
+
+def _fail(message):
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def _parse(argv):
+  try:
+    return _FLAGS(argv)
+  except flags.Error as e:
+    _fail(str(e).splitlines()[0])
+
+
+def run():
+  """Console entry point."""
+  main(sys.argv)
+
+
+if __name__ == '__main__':
+  run()
