@@ -176,3 +176,21 @@ def test_missing_classifier_stops_before_training(tiny_config):
   with pytest.raises(scores.ClassifierUnavailableError, match='no_such_classifier'):
     _run(c)
   assert not os.path.exists(os.path.join(c.workdir, 'checkpoints'))
+
+
+def test_probes_during_training_write_events_and_records(tiny_config):
+  """SPEC O1: the fixed probe batch at step 0 and every probe_every steps."""
+  c = tiny_config
+  c.jacobian_clamping = True
+  _run(c)
+  probes_ = runlog.read_records(c.workdir, 'probe')
+  assert [r['step'] for r in probes_] == [0, 2, 4]
+  for r in probes_:
+    assert len(r['log_cond']) == c.probe_num_z
+    np.testing.assert_allclose(r['mean_log_cond'], np.mean(r['log_cond']))
+    assert len(r['avg_jacobian_singular_values']) == c.latent_dim
+  tags = _event_tags(c.workdir)
+  assert {'probe/mean_log_cond', 'probe/log_cond', 'probe/avg_jacobian_spectrum',
+          'samples', 'train/q', 'train/jc_penalty'} <= tags
+  assert runlog.read_records(c.workdir, 'final')[-1]['mean_log_cond'] == probes_[-1][
+      'mean_log_cond']
