@@ -18,6 +18,7 @@ resume the same z as an uninterrupted run.
 
 import io
 import os
+import shutil
 import time
 
 import numpy as np
@@ -471,8 +472,8 @@ def train_and_evaluate(config, strategy=None):
           f'checkpoint {manager.latest_checkpoint!r} cannot be restored '
           f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
     logging.info('Resumed from %s at step %d', manager.latest_checkpoint,
-                 int(trainer.step))
-  start = int(trainer.step)
+                 int(trainer.step.numpy()))
+  start = int(trainer.step.numpy())
   log = runlog.RunLog(workdir, enabled=chief)
   if chief:
     runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
@@ -500,15 +501,19 @@ def train_and_evaluate(config, strategy=None):
   h, w, ch = models.image_shape(config)
 
   def export(step):
-    if not chief:
-      return None
-    path = os.path.join(workdir, 'saved_models', f'step_{step:08d}')
+    # Every worker exports: under multi_worker, saving reads the BatchNorm moving
+    # statistics through collectives that all workers must join. Other workers
+    # write to their scratch folder and delete the copy.
+    path = os.path.join(local_dir, 'saved_models', f'step_{step:08d}')
     export_lib.export_generator(
         trainer.generator, path, config.latent_dim, (h, w, ch),
         num_classes=trainer.num_classes,
         metadata={'step': step, 'dataset': config.dataset,
                   'architecture': config.architecture, 'seed': config.seed,
                   'jacobian_clamping': config.jacobian_clamping})
+    if not chief:
+      shutil.rmtree(path, ignore_errors=True)
+      return None
     return path
 
   def probe(step):
@@ -594,7 +599,7 @@ def train_and_evaluate(config, strategy=None):
       if ((config.export_every and step % config.export_every == 0) or
           step in export_steps):
         export(step)
-      if step != int(trainer.step):
+      if step != int(trainer.step.numpy()):
         raise RuntimeError('host and device step counters disagree')
   except DivergedError as e:
     log.set_status('diverged', step, reason=str(e),

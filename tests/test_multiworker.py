@@ -1,0 +1,88 @@
+"""Two worker processes on 127.0.0.1 train with MultiWorkerMirroredStrategy.
+
+Each process runs tests/multiworker_worker.py with its own `TF_CONFIG` (the same
+two-worker cluster on free loopback ports, its own task index), trains a tiny
+DCGAN for a few steps through `train.train_and_evaluate(strategy='multi_worker')`
+and saves its final weights (from the checkpoint it wrote) to a npz. The test
+asserts that both workers end with identical weights and optimizer slots, and
+that only the chief wrote the run's files. The processes are killed in a
+`finally` block whatever happens; every wait is bounded.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+STEPS = 3
+TIMEOUT_S = 240  # The two processes together; they take ~50 s on 2 shared cores.
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'multiworker_worker.py')
+
+
+def _free_ports(n):
+  """n distinct free TCP ports on 127.0.0.1 (the sockets stay open until all are got)."""
+  sockets = []
+  try:
+    for _ in range(n):
+      s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+      s.bind(('127.0.0.1', 0))
+      sockets.append(s)
+    return [s.getsockname()[1] for s in sockets]
+  finally:
+    for s in sockets:
+      s.close()
+
+
+def test_two_workers_end_with_identical_weights(tmp_path):
+  workers = [f'127.0.0.1:{p}' for p in _free_ports(2)]
+  workdir = tmp_path / 'run'
+  procs, logs = [], []
+  try:
+    for index in range(2):
+      tf_config = {'cluster': {'worker': workers},
+                   'task': {'type': 'worker', 'index': index}}
+      env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL='3')
+      log = open(tmp_path / f'worker{index}.log', 'w')
+      logs.append(log)
+      procs.append(subprocess.Popen(
+          [sys.executable, WORKER, str(workdir), str(tmp_path / f'out{index}'),
+           str(STEPS)], env=env, stdout=log, stderr=subprocess.STDOUT))
+    for proc in procs:
+      proc.wait(timeout=TIMEOUT_S)
+  finally:
+    for proc in procs:
+      if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=30)
+    for log in logs:
+      log.close()
+  for index, proc in enumerate(procs):
+    assert proc.returncode == 0, (tmp_path / f'worker{index}.log').read_text()[-3000:]
+
+  chief = np.load(tmp_path / 'out0' / 'weights.npz')
+  other = np.load(tmp_path / 'out1' / 'weights.npz')
+  assert set(chief.files) == set(other.files)
+  names = [k for k in chief.files if k.startswith(('generator/', 'discriminator/'))]
+  assert any('optimizer' in k for k in chief.files) and len(names) > 10
+  for name in chief.files:
+    np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
+  assert int(chief['step/.ATTRIBUTES/VARIABLE_VALUE']) == STEPS
+  # Training did move the weights: Adam's first moments are non-zero.
+  assert any(np.abs(chief[k]).max() > 0 for k in chief.files if 'optimizer' in k)
+
+  # The chief (task 0) wrote the run; the other worker only its checkpoints.
+  assert (tmp_path / 'out0' / 'local_dir.txt').read_text() == str(workdir)
+  other_dir = (tmp_path / 'out1' / 'local_dir.txt').read_text()
+  assert other_dir == str(workdir / 'workers' / 'worker_1')
+  steps = [json.loads(line)['step'] for line in open(workdir / 'metrics.jsonl')
+           if json.loads(line)['kind'] == 'train']
+  assert steps == list(range(1, STEPS + 1))  # Written once, by one worker.
+  assert json.loads((workdir / 'status.json').read_text())['state'] == 'finished'
+  assert (workdir / 'saved_models' / f'step_{STEPS:08d}' / 'saved_model.pb').exists()
+  written = sorted(os.listdir(other_dir))
+  assert written in (['checkpoints'], ['checkpoints', 'saved_models']), written
+  if 'saved_models' in written:  # Its export copy is deleted after the (collective) save.
+    assert not os.listdir(os.path.join(other_dir, 'saved_models'))
