@@ -30,8 +30,13 @@ after 4,000 iterations (grad_norm_minimax_ratio down to ~1e-5); the -log D gradi
 grows and gets noisier (grad_norm_nonsaturating_ratio > 1). A3 (no target in the
 paper): D cost stays above 0 and the gradients do not vanish.
 
-Duration: ~0.76 s per iteration on 2 shared CPU cores (measured, 28x28, batch 64:
-one D step and two G gradients), about 50 minutes per run; a minute or two on GPU.
+Measured (2 shared CPU cores, fashion_mnist, a RANDOM-init G, 300 iterations:
+python -m tf_gancond.launch --config=configs/a1_a2_frozen_generator.py
+--config.train_steps=300): accuracy 1 (running average) at iteration 21, D cost
+5.9e-5, minimax gradient 0.96 -> 0.0039 (ratio 4e-3), -log D gradient 79 -> 136.
+
+Duration: 0.8-1.3 s per iteration on 2 shared CPU cores (measured, 28x28, batch 64:
+one D step and two G gradients), 1-1.5 h per run; a minute or two on one GPU.
 """
 
 from tf_gancond import config as config_lib

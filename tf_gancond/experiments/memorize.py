@@ -118,8 +118,9 @@ class Memorizer(tf.Module):
   def memorization_mse(self):
     """MSE over all pairs, G in inference mode (float64 accumulation over chunks)."""
     m = int(self.z.shape[0])
-    total = sum(float(self._squared_error_sum(i, min(i + _CHUNK, m)))
-                for i in range(0, m, _CHUNK))
+    # Tensor bounds: one trace for every chunk (Python ints would retrace each).
+    total = sum(float(self._squared_error_sum(tf.constant(i), tf.constant(
+        min(i + _CHUNK, m)))) for i in range(0, m, _CHUNK))
     return total / (m * int(np.prod(self.targets.shape[1:])))
 
   def sample(self, z):
