@@ -91,6 +91,7 @@ def _fail(message):
 
 
 def _parse(argv):
+  _FLAGS.unparse_flags()  # Each call parses afresh (tests call main twice).
   try:
     return _FLAGS(argv)
   except flags.Error as e:
