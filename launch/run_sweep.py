@@ -298,6 +298,12 @@ class SweepRunner:
     stderr = open(os.path.join(workdir, STDERR_FILE), 'w')
     env = dict(os.environ)
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    # Share the cores between the runs at a time: N TensorFlow processes each with
+    # a pool as wide as the machine oversubscribe it, and spinning pools then slow
+    # every run several-fold. A user's own setting wins.
+    threads = str(max(1, (os.cpu_count() or 1) // self.parallel))
+    env.setdefault('TF_NUM_INTRAOP_THREADS', threads)
+    env.setdefault('TF_NUM_INTEROP_THREADS', '1')
     # The repository root on the path, so `-m tf_gancond.launch` imports this checkout.
     env['PYTHONPATH'] = os.pathsep.join(
         p for p in (sweeps_lib.REPO_ROOT, env.get('PYTHONPATH', '')) if p)
