@@ -462,12 +462,25 @@ def train_and_evaluate(config, strategy=None):
                              discriminator=trainer.discriminator,
                              g_optimizer=trainer.g_optimizer,
                              d_optimizer=trainer.d_optimizer, step=trainer.step)
-  manager = tf.train.CheckpointManager(ckpt, os.path.join(local_dir, 'checkpoints'),
-                                       max_to_keep=config.max_checkpoints)
+  ckpt_dir = os.path.join(local_dir, 'checkpoints')
+  tf_logger, level = tf.get_logger(), tf.get_logger().level
+  tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: one line below instead.
+  try:
+    manager = tf.train.CheckpointManager(ckpt, ckpt_dir,
+                                         max_to_keep=config.max_checkpoints)
+  finally:
+    tf_logger.setLevel(level)
+  if not manager.latest_checkpoint and tf.io.gfile.glob(
+      os.path.join(ckpt_dir, 'ckpt-*.index')):
+    # TF would ignore an unreadable state file and start over the old run.
+    raise config_lib.ConfigError(
+        f'{ckpt_dir!r} holds checkpoints but its state file "checkpoint" is missing or '
+        'unreadable; repair or move it (or use another --workdir)')
   if manager.latest_checkpoint:
     try:
       ckpt.restore(manager.latest_checkpoint).expect_partial()
-    except (tf.errors.OpError, ValueError) as e:
+    # A truncated .data file raises IndexError from the checkpoint reader.
+    except (tf.errors.OpError, ValueError, IndexError) as e:
       raise config_lib.ConfigError(
           f'checkpoint {manager.latest_checkpoint!r} cannot be restored '
           f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None

@@ -1,0 +1,211 @@
+"""Bad input at the launch CLI: one line on stderr, exit code 2, nothing touched.
+
+Every case runs `tf_gancond.launch.run()` (the `python -m tf_gancond.launch`
+entry point) with its own argv in its own process and points `--workdir` at a
+copy of a finished run, whose every file and folder (size, mtime, SHA-256) must
+be unchanged afterwards. To pay for one TensorFlow import instead of one per
+case, a driver process (this file run with `--driver`) imports the package once
+and forks one child per case; each child has its own stdout/stderr files and
+exit code, exactly as a fresh `python -m tf_gancond.launch` would (the parent
+never runs a TensorFlow op, so forking is safe). Children run inside
+`tfds.testing.mock_data`, so a case that wrongly got past the checks would train
+(and be caught by the unchanged-files check) rather than fail on missing data.
+One case also runs as a real `python -m tf_gancond.launch` subprocess.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+ENV.pop('TF_CONFIG', None)
+# A finished 2-step run; every case starts from these flags plus its own.
+BASE = ['--dataset=mnist', '--batch_size=8', '--latent_dim=8',
+        '--config.g_base_channels=16', '--config.d_base_channels=8',
+        '--config.shuffle_buffer=16', '--probe_every=0', '--train_steps=2',
+        '--log_every=1', '--checkpoint_every=2']
+
+# name -> (extra flags, text the one error line must contain). '{config}' is a
+# config file prepared for the case, '{workdir}' the case's run folder.
+CASES = {
+    'unknown_dataset': (['--dataset=nope'], "dataset='nope'"),
+    # Only --dataset and --workdir: the dataset-dependent defaults are resolved too.
+    'unknown_dataset_with_defaults': ([], "dataset='nope'"),
+    'unknown_loss': (['--loss=nope'], "loss='nope' is not allowed"),
+    'zero_train_steps': (['--train_steps=0'], 'train_steps=0 must be > 0'),
+    'negative_train_steps': (['--train_steps=-5'], 'train_steps=-5 must be > 0'),
+    'zero_batch_size': (['--batch_size=0'], 'batch_size=0 must be > 0'),
+    'negative_batch_size': (['--batch_size=-8'], 'batch_size=-8 must be > 0'),
+    'workdir_is_a_file': ([], 'exists and is not a directory'),
+    'unknown_config_field': (['--config.nope=1'], "config field 'nope' does not exist"),
+    'config_value_of_wrong_type': (['--config.batch_size=abc'],
+                                   "config field batch_size='abc'"),
+    'unknown_flag': (['--nope=1'], 'nope'),
+    'config_file_syntax_error': (['--config={config}'], 'has a syntax error at line 3'),
+    'config_file_missing': (['--config={config}'], 'is not a file'),
+    'config_path_is_a_folder': (['--config={config}'], 'is not a file'),
+    'config_file_without_get_config': (['--config={config}'], 'defines no get_config()'),
+    'jc_lambda_min_above_max': (['--jacobian_clamping', '--jc_lambda_min=5',
+                                 '--jc_lambda_max=1'], 'jc_lambda_min=5.0'),
+    'multi_worker_without_tf_config': (['--strategy=multi_worker'], 'TF_CONFIG'),
+    'resume_with_other_settings': (['--loss=hinge'],
+                                   "holds a run with loss='non_saturating', not 'hinge'"),
+    'corrupt_checkpoint': ([], 'cannot be restored'),
+    'corrupt_checkpoint_index': ([], 'cannot be restored'),
+    'corrupt_checkpoint_state': ([], 'checkpoint'),
+}
+SUBPROCESS_CASE = 'config_file_syntax_error'
+
+
+def _snapshot(path):
+  """{relative path: (kind, size, mtime_ns, sha256)} of `path` and all below it."""
+  def entry(p):
+    st = os.stat(p)
+    if os.path.isdir(p):
+      return ('dir', 0, st.st_mtime_ns, '')
+    with open(p, 'rb') as f:
+      return ('file', st.st_size, st.st_mtime_ns, hashlib.sha256(f.read()).hexdigest())
+  out = {'.': entry(path)}
+  if os.path.isdir(path):
+    for root, dirs, files in os.walk(path):
+      for name in dirs + files:
+        p = os.path.join(root, name)
+        out[os.path.relpath(p, path)] = entry(p)
+  return out
+
+
+def _prepare(name, base_run, root):
+  """(argv, path that must stay untouched) for case `name` under `root`."""
+  flags, _ = CASES[name]
+  case_dir = os.path.join(root, name)
+  os.makedirs(case_dir)
+  workdir = os.path.join(case_dir, 'run')
+  shutil.copytree(base_run, workdir)  # copy2: sizes, contents and mtimes kept.
+  config = os.path.join(case_dir, 'config.py')
+  if name == 'config_file_syntax_error':
+    with open(config, 'w') as f:
+      f.write('from tf_gancond import config\n\ndef get_config(:\n  pass\n')
+  elif name == 'config_file_without_get_config':
+    with open(config, 'w') as f:
+      f.write('X = 1\n')
+  elif name == 'config_path_is_a_folder':
+    os.makedirs(config)
+  elif name == 'workdir_is_a_file':
+    shutil.rmtree(workdir)
+    with open(workdir, 'w') as f:
+      f.write('not a run folder\n')
+  elif name in ('corrupt_checkpoint', 'corrupt_checkpoint_index'):
+    suffix = 'data-00000-of-00001' if name == 'corrupt_checkpoint' else 'index'
+    path = os.path.join(workdir, 'checkpoints', f'ckpt-2.{suffix}')
+    with open(path, 'r+b') as f:
+      f.truncate(os.path.getsize(path) // 2)
+  elif name == 'corrupt_checkpoint_state':
+    with open(os.path.join(workdir, 'checkpoints', 'checkpoint'), 'w') as f:
+      f.write('model_checkpoint_path: "ckpt-2\n')  # Unterminated string.
+  base = (['--dataset=nope'] if name == 'unknown_dataset_with_defaults' else BASE)
+  argv = base + [f'--workdir={workdir}'] + [
+      a.format(config=config, workdir=workdir) for a in flags]
+  return argv, case_dir
+
+
+def _run_launch_in_child(argv, out_prefix):
+  """Forks; the child runs the launcher on argv. Returns its exit code."""
+  pid = os.fork()
+  if pid == 0:  # Child.
+    code = 70
+    try:
+      for fd, suffix in ((1, '.out'), (2, '.err')):
+        out = os.open(out_prefix + suffix, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(out, fd)
+        os.close(out)
+      import tensorflow_datasets as tfds
+      from tf_gancond import launch
+      sys.argv = ['launch'] + argv
+      with tfds.testing.mock_data(num_examples=32):
+        launch.run()
+      code = 0
+    except SystemExit as e:
+      code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:  # noqa: B036 - report any crash as the exit code 1.
+      import traceback
+      traceback.print_exc()
+      code = 1
+    finally:
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(code)
+  _, status = os.waitpid(pid, 0)
+  return os.waitstatus_to_exitcode(status)
+
+
+def _driver(root, result_path):
+  """Creates the base run, then runs every case; writes the results as JSON."""
+  import tensorflow  # noqa: F401 - imported once, before the forks.
+  import tensorflow_datasets  # noqa: F401
+  from tf_gancond import launch  # noqa: F401
+  from tf_gancond import train  # noqa: F401
+  base_run = os.path.join(root, 'base_run')
+  code = _run_launch_in_child(BASE + [f'--workdir={base_run}'],
+                              os.path.join(root, 'base'))
+  results = {'base_exit': code, 'base_files': sorted(_snapshot(base_run))
+             if os.path.isdir(base_run) else [], 'cases': {}}
+  if code == 0:
+    for name in CASES:
+      argv, case_dir = _prepare(name, base_run, root)
+      before = _snapshot(case_dir)
+      prefix = os.path.join(root, name)
+      exit_code = _run_launch_in_child(argv, prefix)
+      results['cases'][name] = {
+          'argv': argv, 'exit': exit_code,
+          'stdout': open(prefix + '.out').read(), 'stderr': open(prefix + '.err').read(),
+          'unchanged': before == _snapshot(case_dir)}
+  with open(result_path, 'w') as f:
+    json.dump(results, f)
+
+
+@pytest.fixture(scope='module')
+def results(tmp_path_factory):
+  root = tmp_path_factory.mktemp('cli_errors')
+  result_path = root / 'results.json'
+  proc = subprocess.run([sys.executable, __file__, '--driver', str(root),
+                         str(result_path)], capture_output=True, text=True,
+                        timeout=300, env=ENV, cwd=os.path.dirname(TESTS))
+  assert proc.returncode == 0 and result_path.exists(), proc.stderr[-3000:]
+  out = json.loads(result_path.read_text())
+  assert out['base_exit'] == 0, (root / 'base.err').read_text()[-3000:]
+  assert 'checkpoints/ckpt-2.index' in out['base_files']
+  out['root'] = str(root)
+  return out
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_bad_input_is_one_line_exit_2_nothing_touched(results, name):
+  r = results['cases'][name]
+  _, expected = CASES[name]
+  lines = r['stderr'].splitlines()
+  assert r['exit'] == 2, r['stderr'][-3000:]
+  assert len(lines) == 1, r['stderr'][-3000:]
+  assert lines[0].startswith('error: ') and expected in lines[0], lines[0]
+  assert r['stdout'] == ''
+  assert r['unchanged'], 'the pre-existing run folder was modified'
+
+
+def test_launch_subprocess_reports_the_same(results):
+  """The real `python -m tf_gancond.launch` gives the forked child's answer."""
+  r = results['cases'][SUBPROCESS_CASE]
+  proc = subprocess.run([sys.executable, '-m', 'tf_gancond.launch', *r['argv']],
+                        capture_output=True, text=True, timeout=120, env=ENV)
+  assert proc.returncode == 2
+  assert proc.stderr == r['stderr'] and proc.stdout == ''
+
+
+if __name__ == '__main__':
+  if sys.argv[1:2] == ['--driver']:
+    sys.path.insert(0, os.path.dirname(TESTS))
+    _driver(sys.argv[2], sys.argv[3])
