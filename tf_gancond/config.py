@@ -16,6 +16,7 @@ import os
 
 import ml_collections
 
+EXPERIMENTS = ('gan', 'vae', 'memorize', 'frozen_generator', 'frozen_g')
 DATASETS = ('mnist', 'fashion_mnist', 'cifar10', 'stl10', 'lsun_bedroom')
 LOSSES = ('non_saturating', 'minimax', 'wasserstein', 'hinge')
 ARCHITECTURES = ('dcgan', 'resnet_wgangp', 'resnet_sngan')
@@ -46,7 +47,7 @@ class ConfigError(ValueError):
 def get_config():
   """The default configuration (SPEC O1 hyperparameters, Fashion-MNIST data)."""
   c = ml_collections.ConfigDict()
-  c.experiment = 'gan'            # gan | vae | memorize | frozen_g (see configs/).
+  c.experiment = 'gan'            # gan | vae | memorize | frozen_generator (configs/).
   # --- data (SPEC 0) ---
   c.dataset = 'fashion_mnist'
   c.data_dir = ''                 # TFDS data_dir; '' = TFDS default (~/tensorflow_datasets).
@@ -180,6 +181,7 @@ def _non_negative(config, *fields):
 def validate(config):
   """Raises ConfigError (one line) for any value outside what is allowed."""
   c = config
+  _choice(c, 'experiment', EXPERIMENTS)
   _choice(c, 'dataset', DATASETS)
   _choice(c, 'loss', LOSSES)
   _choice(c, 'architecture', ARCHITECTURES)
