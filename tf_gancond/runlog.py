@@ -22,6 +22,8 @@ import os
 
 import numpy as np
 
+from tf_gancond import config as config_lib
+
 METRICS_FILE = 'metrics.jsonl'
 STATUS_FILE = 'status.json'
 CONFIG_FILE = 'config.txt'
@@ -113,3 +115,32 @@ class RunLog:
     status = dict(_jsonable(extra), state=state, step=int(step))
     atomic_write_text(os.path.join(self.workdir, STATUS_FILE),
                       json.dumps(status, indent=1, sort_keys=True) + '\n')
+
+
+# Fields that steer only bookkeeping (lengths, intervals, paths): a resumed run may
+# change them; any other difference means the directory holds another experiment.
+RESUMABLE_CHANGES = frozenset({
+    'train_steps', 'log_every', 'checkpoint_every', 'probe_every', 'eval_every',
+    'export_every', 'export_at_steps', 'max_checkpoints', 'eval_num_samples',
+    'final_eval_num_samples', 'final_eval', 'data_dir', 'manual_dir', 'classifier',
+    'strategy', 'workdir', 'deterministic', 'memorize_target_mse'})
+
+
+def check_resumable(workdir, config, may_change=()):
+  """ConfigError (one line) when `workdir` holds a run made with other settings."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    try:
+      old = config_lib.from_text(f.read())
+    except (ValueError, SyntaxError):
+      return
+  free = RESUMABLE_CHANGES | set(may_change)
+  changed = sorted(k for k in config.keys()
+                   if k in old and k not in free and old[k] != config[k])
+  if changed:
+    k = changed[0]
+    raise config_lib.ConfigError(
+        f'workdir={workdir!r} holds a run with {k}={old[k]!r}, not {config[k]!r}; '
+        'use another --workdir (or the same settings to resume)')

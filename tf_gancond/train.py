@@ -387,29 +387,6 @@ def _summarize_interval(values):
   return out, None
 
 
-def _check_resumable(workdir, config):
-  """Refuses to resume a run directory that was made with a different config."""
-  path = os.path.join(workdir, runlog.CONFIG_FILE)
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    try:
-      old = config_lib.from_text(f.read())
-    except (ValueError, SyntaxError):
-      return
-  may_change = {'train_steps', 'log_every', 'checkpoint_every', 'probe_every',
-                'eval_every', 'export_every', 'export_at_steps', 'max_checkpoints',
-                'eval_num_samples', 'final_eval_num_samples', 'final_eval', 'data_dir',
-                'manual_dir', 'classifier', 'strategy', 'workdir', 'deterministic'}
-  changed = sorted(k for k in config.keys() if k in old and k not in may_change and
-                   old[k] != config[k])
-  if changed:
-    k = changed[0]
-    raise config_lib.ConfigError(
-        f'workdir={workdir!r} holds a run with {k}={old[k]!r}, not {config[k]!r}; '
-        'use another --workdir (or the same settings to resume)')
-
-
 def _ensure_package_classifier(config):
   """Trains this package's MNIST-like classifier once if a run needs it and it is missing.
 
@@ -447,7 +424,7 @@ def train_and_evaluate(config, strategy=None):
           f'of strategy={config.strategy!r} (it is the global batch)')
   chief = distribute.is_chief(strategy)
   workdir = config.workdir
-  _check_resumable(workdir, config)
+  runlog.check_resumable(workdir, config)
   scorer = None
   wants_scores = config.eval_every > 0 or config.final_eval
   if wants_scores:

@@ -18,6 +18,7 @@ from tf_gancond import export as export_lib
 from tf_gancond import runlog
 # The launcher maps this error to exit code 3 for every experiment.
 from tf_gancond.train import DivergedError  # noqa: F401
+from tf_gancond.train import image_grid
 
 
 def prepare_config(config, workdir=None):
@@ -35,29 +36,8 @@ def prepare_config(config, workdir=None):
 
 
 def check_resumable(workdir, config, may_change=()):
-  """ConfigError when `workdir` holds a run made with other settings.
-
-  Fields that only steer bookkeeping (lengths, intervals, paths) may change.
-  """
-  path = os.path.join(workdir, runlog.CONFIG_FILE)
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    try:
-      old = config_lib.from_text(f.read())
-    except (ValueError, SyntaxError):
-      return
-  free = {'train_steps', 'log_every', 'checkpoint_every', 'probe_every', 'eval_every',
-          'export_every', 'export_at_steps', 'max_checkpoints', 'eval_num_samples',
-          'final_eval_num_samples', 'data_dir', 'manual_dir', 'classifier', 'strategy',
-          'workdir', 'deterministic', 'memorize_target_mse', *may_change}
-  changed = sorted(k for k in config.keys()
-                   if k in old and k not in free and old[k] != config[k])
-  if changed:
-    k = changed[0]
-    raise config_lib.ConfigError(
-        f'workdir={workdir!r} holds a run with {k}={old[k]!r}, not {config[k]!r}; '
-        'use another --workdir (or the same settings to resume)')
+  """See `runlog.check_resumable`."""
+  runlog.check_resumable(workdir, config, may_change)
 
 
 class RunFiles:
@@ -160,18 +140,6 @@ def probe_z(config):
   except ImportError:
     return None
   return probes.fixed_probe_z(config.latent_dim, config.probe_num_z, config.probe_seed)
-
-
-def image_grid(images, columns=8):
-  """[N, H, W, C] in [-1, 1] -> one uint8 grid image [1, rows*H, columns*W, C]."""
-  images = np.clip((np.asarray(images) + 1.0) * 127.5, 0, 255).astype(np.uint8)
-  n, h, w, c = images.shape
-  rows = -(-n // columns)
-  grid = np.zeros((rows * h, columns * w, c), np.uint8)
-  for i in range(n):
-    r, col = divmod(i, columns)
-    grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = images[i]
-  return grid[None]
 
 
 def stateless_normal(shape, seed, step, salt):
