@@ -140,6 +140,8 @@ def get_config():
 def resolve(config):
   """Fills the fields whose default depends on the dataset. Returns the config."""
   c = config
+  _choice(c, 'dataset', DATASETS)  # The lookups below need a known dataset.
+  _choice(c, 'architecture', ARCHITECTURES)
   if not c.latent_dim:
     c.latent_dim = DEFAULT_LATENT_DIM[c.dataset]
   if not c.g_base_channels:

@@ -43,12 +43,19 @@ import os
 import socket
 import threading
 import time
+import warnings
 from urllib import parse
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_gan as tfgan
-import tensorflow_hub as tfhub
+
+with warnings.catch_warnings():
+  # tensorflow_hub 0.16 imports pkg_resources, whose deprecation warning (two lines
+  # on stderr) would break the launcher's one-line errors.
+  warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
+                          category=UserWarning)
+  import tensorflow_gan as tfgan
+  import tensorflow_hub as tfhub
 
 from tf_gancond import classifier as classifier_lib
 from tf_gancond import config as config_lib

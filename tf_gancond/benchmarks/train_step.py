@@ -138,7 +138,6 @@ def main(argv):
   if 'pytorch same step' in results:
     print(f'TF / PyTorch step time:                '
           f'{base / results["pytorch same step"]:.3f}  (< 1 means TF is faster)')
-  return results
 
 
 if __name__ == '__main__':
