@@ -41,7 +41,11 @@ def test_linear_generator_known_jacobian(vectorize):
 
 
 def test_dcgan_matches_per_output_reverse_mode():
-  """Slow reference: one reverse-mode gradient per output (batch_jacobian, no pfor)."""
+  """Slow reference: one reverse-mode gradient per output (batch_jacobian, no pfor).
+
+  Also through a tf.function generator, as the training loop probes it (fused
+  BatchNorm inside a function call, where ForwardAccumulator loses the tangent).
+  """
   g = _tiny_dcgan()
   fn = lambda z: g(z, training=False)  # noqa: E731
   z = tf.random.normal([3, 6], seed=1)
@@ -49,9 +53,11 @@ def test_dcgan_matches_per_output_reverse_mode():
     tape.watch(z)
     out = tf.reshape(fn(z), [3, -1])
   reference = tape.batch_jacobian(out, z, experimental_use_pfor=False).numpy()
-  jac = probes.jacobian(fn, z, chunk_size=2).numpy()
   scale = np.abs(reference).max()
-  np.testing.assert_allclose(jac, reference, atol=1e-5 * scale)
+  assert scale > 0
+  for generate in (fn, tf.function(fn)):
+    jac = probes.jacobian(generate, z, chunk_size=2).numpy()
+    np.testing.assert_allclose(jac, reference, atol=1e-5 * scale)
 
 
 def test_central_finite_differences_float64():
@@ -123,3 +129,8 @@ def test_constant_generator_is_rejected():
   with pytest.raises(ValueError, match='does not depend on z'):
     probes.jacobian(lambda z: tf.zeros([tf.shape(z)[0], 2, 2, 1]), np.ones((1, 3),
                                                                           np.float32))
+
+
+def test_spectrum_rejects_wide_jacobian():
+  with pytest.raises(ValueError, match=r'n_x >= n_z'):
+    probes.spectrum(np.ones((1, 2, 3), np.float32))

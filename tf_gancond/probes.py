@@ -10,7 +10,14 @@ J_z is computed column by column as n_z Jacobian-vector products J e_k (forward
 mode), vectorised over k with pfor: the primal pass runs once and each column
 costs about one forward pass, far cheaper than n_x vector-Jacobian products since
 n_z (64-128) << n_x (784-6912). The JVPs use the double-backward trick (see
-`_jvp_setup`).
+`_jvp_setup`), not `tf.autodiff.ForwardAccumulator`: in TF 2.15 the accumulator
+loses the tangent of a fused BatchNorm (FusedBatchNormV3, every BatchNorm on
+images) inside a called function, so through a `tf.function` generator (the
+training loop's `generate_inference`) or a loaded SavedModel `jvp` is None or
+silently all zeros (measured; it is right only when the Keras model is traced
+inline). Where both work the double-backward JVPs are as fast as the accumulator
+vectorised over the basis tangents (`python -m tf_gancond.benchmarks.jacobian`
+times both).
 
 BatchNorm: call with a `generate_fn` in inference mode (moving averages), e.g.
 `lambda z: g(z, training=False)`; rows are then independent and J_z is exactly the
@@ -125,6 +132,9 @@ def spectrum(jac):
     log10_cond [B].
   """
   j = np.asarray(jac, np.float64)  # float64: see the module docstring.
+  if j.ndim != 3 or j.shape[1] < j.shape[2]:
+    raise ValueError(f'jac must have shape [B, n_x, n_z] with n_x >= n_z (else '
+                     f'M_z = J^T J is singular); got {j.shape}')
   s = np.linalg.svd(j, compute_uv=False)
   with np.errstate(divide='ignore'):
     log_cond = 2.0 * (np.log(s[:, 0]) - np.log(s[:, -1]))
