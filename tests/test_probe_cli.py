@@ -55,6 +55,8 @@ def test_probe_cli_writes_json(saved_generator, tmp_path):
      'its directory does not exist'),
     ([], '--saved_model=DIR is required'),
     (['--saved_model={path}', '--nope=1'], "Unknown command line flag 'nope'"),
+    (['--saved_model={path}', '--latent_dim=64'], 'latent_dim=64 does not match'),
+    (['--saved_model={path}', '--label=-1'], 'label=-1 must be >= 0'),
 ])
 def test_probe_cli_bad_input(saved_generator, capsys, args, message):
   """In-process (main raises SystemExit(2)); one line on stderr."""
@@ -78,7 +80,40 @@ def test_probe_cli_rejects_savedmodel_without_signature(tmp_path, capsys):
   assert e.value.code == 2 and 'serving_default' in capsys.readouterr().err
 
 
-def _write_run(path, q_low, q_high, score=None, log_cond=None):
+def test_probe_cli_conditional_foreign_savedmodel(tmp_path, capsys):
+  """A class-conditional SavedModel not written by this package: the label picks
+  the class embedding; a label out of range is one line and exit 2."""
+  import tensorflow as tf
+  from tf_gancond import probe
+  rng = np.random.default_rng(0)
+  module = tf.Module()
+  module.w = tf.Variable(rng.standard_normal((4, 8)).astype(np.float32))
+  module.emb = tf.Variable(rng.standard_normal((3, 4)).astype(np.float32))
+
+  @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name='z'),
+                                tf.TensorSpec([None], tf.int32, name='labels')])
+  def serving(z, labels):
+    h = tf.tanh(z + tf.gather(module.emb, labels))  # G(z, y) = tanh(z + e_y) W
+    return {'images': tf.reshape(h @ module.w, [-1, 2, 4, 1])}
+  tf.saved_model.save(module, str(tmp_path / 'm'), signatures={'serving_default': serving})
+  out = tmp_path / 'p.json'
+  probe.main(['probe', f'--saved_model={tmp_path / "m"}', '--num_z=3', '--label=2',
+              f'--output={out}'])
+  z = probes.fixed_probe_z(4, 3)
+  h = z.astype(np.float64) + module.emb.numpy()[2]
+  jac = module.w.numpy().T[None].astype(np.float64) * (1 - np.tanh(h)**2)[:, None, :]
+  np.testing.assert_allclose(json.loads(out.read_text())['log_cond'],
+                             probes.spectrum(jac)['log_cond'], rtol=1e-4)
+  capsys.readouterr()
+  with pytest.raises(SystemExit) as e:
+    probe.main(['probe', f'--saved_model={tmp_path / "m"}', '--num_z=3', '--label=7'])
+  err = capsys.readouterr().err
+  assert e.value.code == 2 and 'failed on the probe batch' in err
+  assert len(err.strip().splitlines()) == 1
+
+
+def _write_run(path, q_low, q_high, score=None, log_cond=None, score_key='classifier_score',
+               score_kind='final'):
   os.makedirs(path)
   with open(os.path.join(path, 'metrics.jsonl'), 'w') as f:
     for step in (100, 200, 300, 400, 500):
@@ -87,7 +122,7 @@ def _write_run(path, q_low, q_high, score=None, log_cond=None):
     if log_cond is not None:
       f.write(json.dumps({'kind': 'probe', 'step': 500, 'mean_log_cond': log_cond}) + '\n')
     if score is not None:
-      f.write(json.dumps({'kind': 'final', 'step': 500, 'classifier_score': score}) + '\n')
+      f.write(json.dumps({'kind': score_kind, 'step': 500, score_key: score}) + '\n')
     f.write('{"kind": "tra')  # A line cut by a crash is skipped.
 
 
@@ -111,6 +146,29 @@ def test_propose_lambda_ranks_by_log_cond_without_scores(tmp_path):
   result = propose_lambda.propose(dirs)
   assert result['good_runs'] == [dirs[1]] and result['lambda_max'] == 20.0
   assert 'log-condition' in result['criterion']
+
+
+def test_propose_lambda_frechet_from_eval_records_diverged_last(tmp_path):
+  """Eval records with a Frechet distance (lower is better); a run whose last score
+  is NaN (runlog writes the string 'nan') ranks last even with the lowest Q spread."""
+  dirs = [str(tmp_path / n) for n in 'abc']
+  kw = dict(score_key='frechet_distance', score_kind='eval')
+  _write_run(dirs[0], 0.5, 40.0, score=30.0, **kw)
+  _write_run(dirs[1], 2.0, 10.0, score='nan', **kw)
+  _write_run(dirs[2], 1.0, 16.0, score=12.0, **kw)
+  result = propose_lambda.propose(dirs, good_fraction=0.34)
+  assert result['ranked_runs'] == [dirs[2], dirs[0], dirs[1]]
+  assert result['good_runs'] == [dirs[2]]
+  assert (result['lambda_min'], result['lambda_max']) == (1.0, 16.0)
+  assert 'Frechet' in result['criterion']
+
+
+def test_propose_lambda_cli_prints_flags(tmp_path, capsys):
+  dirs = [str(tmp_path / n) for n in 'ab']
+  _write_run(dirs[0], 1.0, 18.0, score=8.0)
+  _write_run(dirs[1], 0.1, 90.0, score=2.0)
+  propose_lambda.main(['propose_lambda', f'--run_dirs={",".join(dirs)}'])
+  assert '--jc_lambda_min=1 --jc_lambda_max=18' in capsys.readouterr().out
 
 
 def test_propose_lambda_cli_errors(tmp_path, capsys):

@@ -1,7 +1,7 @@
 """Command line: Jacobian spectrum of any generator SavedModel.
 
   python -m tf_gancond.probe --saved_model=DIR [--num_z=64 --seed=1234
-      --label=0 --output=FILE.json]
+      --label=0 --latent_dim=N --output=FILE.json]
 
 Loads a SavedModel with the contract of BUILD.md (serving_default: z float32
 [None, n_z] -> {'images'}), not only ones this package wrote, probes the fixed
@@ -9,7 +9,8 @@ batch of z (`probes.fixed_probe_z(n_z, num_z, seed)`: the batch every training
 run probes, by default) and writes JSON: per-z ln cond(M_z) and log10 values,
 their mean and std, the singular values of E_z[J_z], and the settings. Loading a
 SavedModel runs the TensorFlow graph stored in it: probe only directories you
-trust. Bad input: one line on stderr, exit code 2.
+trust. `--latent_dim`, when given, must equal the SavedModel's n_z (a guard for
+scripts that expect a given generator). Bad input: one line on stderr, exit code 2.
 """
 
 import json
@@ -26,6 +27,9 @@ flags.DEFINE_integer('seed', 1234, 'Seed of the probe batch (training runs: 1234
                      flag_values=_FLAGS)
 flags.DEFINE_integer('label', 0, 'Class for class-conditional generators.',
                      flag_values=_FLAGS)
+flags.DEFINE_integer('latent_dim', None,
+                     "Expected n_z; exit 2 if the SavedModel's z size differs.",
+                     flag_values=_FLAGS)
 flags.DEFINE_integer('chunk_size', 16, 'z per vectorised pass (memory bound).',
                      flag_values=_FLAGS)
 flags.DEFINE_string('output', None, 'JSON file to write (default: stdout).',
@@ -36,8 +40,14 @@ class ProbeError(ValueError):
   """Bad input to the probe command; one line."""
 
 
-def probe_saved_model(path, num_z=64, seed=1234, label=0, chunk_size=16):
-  """Probes the SavedModel at `path`; returns the JSON-ready result dict."""
+def probe_saved_model(path, num_z=64, seed=1234, label=0, chunk_size=16,
+                      latent_dim=None):
+  """Probes the SavedModel at `path`; returns the JSON-ready result dict.
+
+  Raises ProbeError (one line) on bad input: num_z or chunk_size <= 0, label < 0,
+  a directory without the contract's signature, a z size other than
+  `latent_dim` (if given), or a graph that fails on the probe batch.
+  """
   import tensorflow as tf
   from tf_gancond import export
   from tf_gancond import probes
@@ -45,18 +55,27 @@ def probe_saved_model(path, num_z=64, seed=1234, label=0, chunk_size=16):
     raise ProbeError(f'num_z={num_z!r} must be > 0')
   if chunk_size <= 0:
     raise ProbeError(f'chunk_size={chunk_size!r} must be > 0')
+  if label < 0:
+    raise ProbeError(f'label={label!r} must be >= 0 (a class index)')
   try:
-    generate, latent_dim = export.load_generator(path)
+    generate, n_z = export.load_generator(path)
   except (ValueError, OSError, tf.errors.OpError) as e:
     raise ProbeError(str(e).splitlines()[0]) from None
+  if latent_dim is not None and latent_dim != n_z:
+    raise ProbeError(f'latent_dim={latent_dim!r} does not match the SavedModel, '
+                     f'whose serving_default takes z of shape [None, {n_z}]')
   if generate.__code__.co_argcount == 2:  # Class-conditional: fix the class.
     conditional = generate
     generate = lambda z: conditional(z, tf.fill([tf.shape(z)[0]], label))  # noqa: E731
-  z = probes.fixed_probe_z(latent_dim, num_z, seed)
-  result = probes.probe_generator(generate, z, chunk_size=chunk_size)
+  z = probes.fixed_probe_z(n_z, num_z, seed)
+  try:
+    result = probes.probe_generator(generate, z, chunk_size=chunk_size)
+  except (ValueError, tf.errors.OpError) as e:  # E.g. a label out of range.
+    raise ProbeError(f'saved_model={path!r} failed on the probe batch: '
+                     f'{str(e).strip().splitlines()[0]}') from None
   out = probes.to_json_dict(result)
   out.update(saved_model=os.path.abspath(path), num_z=num_z, seed=seed,
-             latent_dim=latent_dim, bn_mode='inference (SavedModel contract)',
+             latent_dim=n_z, bn_mode='inference (SavedModel contract)',
              log='natural: log_cond = ln cond(J^T J) = 2 ln(s_max / s_min)')
   return out
 
@@ -72,7 +91,7 @@ def main(argv):
     _fail(f'output={_FLAGS.output!r}: its directory does not exist')
   try:
     result = probe_saved_model(_FLAGS.saved_model, _FLAGS.num_z, _FLAGS.seed,
-                               _FLAGS.label, _FLAGS.chunk_size)
+                               _FLAGS.label, _FLAGS.chunk_size, _FLAGS.latent_dim)
   except ProbeError as e:
     _fail(str(e))
   text = json.dumps(result, indent=1)

@@ -44,13 +44,33 @@ class ProposeError(ValueError):
   """Bad input; one line."""
 
 
+def _as_float(value):
+  """A number of a metrics record; runlog writes NaN / Inf as the strings 'nan', 'inf'."""
+  try:
+    return float(value)
+  except (TypeError, ValueError):
+    return None
+
+
 def _final_value(records, keys):
+  """The last final/eval value of the first of `keys` found (NaN if it diverged)."""
   for record in reversed(records):
     if record.get('kind') in ('final', 'eval'):
       for key in keys:
-        if isinstance(record.get(key), (int, float)):
-          return float(record[key])
+        value = _as_float(record.get(key)) if key in record else None
+        if value is not None:
+          return value
   return None
+
+
+def _order(values, higher_is_better):
+  """Names sorted best first; a NaN or infinite value (a diverged run) ranks last."""
+  def key(name):
+    v = values[name]
+    if not np.isfinite(v):
+      return (1, 0.0)
+    return (0, -v if higher_is_better else v)
+  return sorted(values, key=key)
 
 
 def rank_runs(run_records):
@@ -61,15 +81,16 @@ def rank_runs(run_records):
                               'final Frechet distance (lower is better)')):
     values = {name: _final_value(recs, keys) for name, recs in run_records.items()}
     if all(v is not None for v in values.values()):
-      return sorted(values, key=lambda n: -values[n] if higher else values[n]), text
+      return _order(values, higher), text
   values = {}
   for name, recs in run_records.items():
     probes = [r for r in recs if r.get('kind') == 'probe' and 'mean_log_cond' in r]
     if not probes:
       raise ProposeError(f'run {name!r} has no scores and no probe records to rank it')
-    values[name] = float(probes[-1]['mean_log_cond'])
-  return sorted(values, key=values.get), ('lowest final mean log-condition number '
-                                           '(no scores recorded)')
+    value = _as_float(probes[-1]['mean_log_cond'])
+    values[name] = float('nan') if value is None else value
+  return _order(values, False), ('lowest final mean log-condition number '
+                                  '(no scores recorded)')
 
 
 def propose(run_dirs, low_pct=5, high_pct=95, good_fraction=0.5, skip_fraction=0.2):
@@ -97,8 +118,12 @@ def propose(run_dirs, low_pct=5, high_pct=95, good_fraction=0.5, skip_fraction=0
     train = [r for r in run_records[name] if r.get('kind') == 'train' and 'q_p50' in r]
     last = max(r['step'] for r in train)
     late = [r for r in train if r['step'] > skip_fraction * last] or train
-    lows += [r[f'q_p{low_pct}'] for r in late]
-    highs += [r[f'q_p{high_pct}'] for r in late]
+    lows += [_as_float(r.get(f'q_p{low_pct}')) for r in late]
+    highs += [_as_float(r.get(f'q_p{high_pct}')) for r in late]
+  lows = [v for v in lows if v is not None and np.isfinite(v)]  # Diverged steps.
+  highs = [v for v in highs if v is not None and np.isfinite(v)]
+  if not lows or not highs:
+    raise ProposeError(f'good runs {good!r} have no finite Q percentiles')
   return {'lambda_min': float(np.median(lows)), 'lambda_max': float(np.median(highs)),
           'good_runs': good, 'ranked_runs': order, 'criterion': criterion,
           'low_pct': low_pct, 'high_pct': high_pct, 'skip_fraction': skip_fraction}
