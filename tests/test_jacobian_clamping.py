@@ -34,13 +34,19 @@ def test_penalty_edges(q, expected):
   np.testing.assert_allclose(float(penalty), expected, atol=1e-6)
 
 
-def test_batch_norm_mode_uses_whole_batch_norms():
+@pytest.mark.parametrize('lambda_min,lambda_max,expected', [
+    (4.0, 20.0, (5 / np.sqrt(2) - 4) ** 2),   # Q below lambda_min.
+    (1.0, 20.0, 0.0),                         # Q inside.
+    (1.0, 2.0, (5 / np.sqrt(2) - 2) ** 2),    # Q above lambda_max.
+])
+def test_batch_norm_mode_uses_whole_batch_norms(lambda_min, lambda_max, expected):
   x, xp, z, zp = _pairs([3.0, 4.0])
-  penalty, q = regularizers.jacobian_clamping_penalty(x, xp, z, zp, 4.0, 20.0,
-                                                      norm='batch')
-  # ||dX||_F = 5, ||dZ||_F = sqrt(2): Q = 5 / sqrt(2) = 3.5355 < 4.
+  penalty, q = regularizers.jacobian_clamping_penalty(x, xp, z, zp, lambda_min,
+                                                      lambda_max, norm='batch')
+  # ||dX||_F = sqrt(3^2 + 4^2) = 5, ||dZ||_F = sqrt(2): Q = 5 / sqrt(2) = 3.5355
+  # (per example it would be [3, 4]).
   np.testing.assert_allclose(q.numpy(), [5 / np.sqrt(2)], rtol=1e-6)
-  np.testing.assert_allclose(float(penalty), (5 / np.sqrt(2) - 4) ** 2, rtol=1e-5)
+  np.testing.assert_allclose(float(penalty), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_perturbation_has_norm_epsilon_per_row():
