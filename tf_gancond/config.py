@@ -56,6 +56,7 @@ def get_config():
   c.shuffle_buffer = 10000
   c.dequantize = False            # add U[0, 1/128] noise (igul222 / Sargent).
   c.synthetic_data = False        # random in-memory images (benchmarks, smoke runs).
+  c.data_threads = 1              # tf.data's private thread pool (0 = TensorFlow's default).
   # --- model ---
   c.architecture = 'dcgan'
   c.latent_dim = 0                # 0 = per dataset (64 for MNIST-like, 100 otherwise).
@@ -196,7 +197,7 @@ def validate(config):
             'eval_num_samples', 'final_eval_num_samples', 'max_checkpoints')
   _non_negative(c, 'g_batch_size', 'latent_dim', 'probe_every', 'eval_every',
                 'gradient_penalty', 'instance_noise', 'num_missing_mode_samples',
-                'sample_grid', 'shuffle_buffer')
+                'sample_grid', 'shuffle_buffer', 'data_threads')
   if c.export_every < -1:
     raise ConfigError(f'export_every={c.export_every!r} must be -1 (at each probe), '
                       '0 (only at the end) or a positive step interval')

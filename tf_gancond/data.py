@@ -113,7 +113,12 @@ def make_dataset(config, split=None, batch_size=None, shuffle=True, repeat=True,
   ds = ds.batch(batch_size, drop_remainder=repeat)
   ds = ds.map(lambda x, y: (_to_float(x, size, config.dequantize), y),
               num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.prefetch(tf.data.AUTOTUNE)
+  options = tf.data.Options()
+  # After the first epoch the pipeline only shuffles, scales and batches cached
+  # uint8 images: one thread of its own keeps up and leaves the cores to the step.
+  options.threading.private_threadpool_size = config.data_threads
+  options.threading.max_intra_op_parallelism = 1
+  return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def _synthetic_dataset(config, batch_size):
