@@ -222,14 +222,21 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
   """All the numbers of the report (JSON-ready); sets run.cluster."""
   settings = settings_of(runs)
   score_names = sorted({k for r in runs for k in r.final_scores})
-  out = {'cluster_method': cluster_method, 'bootstrap_resamples': num_resamples,
+  # Statistics compare end points: runs still running or cut short would enter with
+  # an early log-cond (a run at step 0 is "well conditioned"), so only finished runs
+  # count while any exist; the run table and the figures still show every run.
+  all_runs = runs
+  runs = [r for r in all_runs if r.state == 'finished'] or all_runs
+  out = {'statistics_over': ('finished runs only' if runs is not all_runs or all(
+             r.state == 'finished' for r in runs) else 'all runs (none finished)'),
+         'cluster_method': cluster_method, 'bootstrap_resamples': num_resamples,
          'bootstrap_seed': seed, 'score_keys': score_names, 'settings': {},
          'clusters': {}, 'spearman': {}, 'o4_pearson': {}, 'top_k': {}, 'q': {}}
 
   # Per-setting summaries of final values.
   for s in settings:
     group = [r for r in runs if r.setting == s]
-    entry = {'runs': len(group),
+    entry = {'runs': sum(r.setting == s for r in all_runs),
              'finished': sum(r.state == 'finished' for r in group)}
     columns = {'final_log_cond': [r.final_log_cond for r in group],
                'min_class_count': [r.min_class_count for r in group]}
@@ -601,6 +608,7 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
       lines += [f'*{titles[key]}: not drawn, {missing[key]}.*', '']
 
   lines += ['## Statistics', '',
+            f'Over {analysis.get("statistics_over", "all runs")}. '
             f'Intervals: percentile bootstrap over runs, {analysis["bootstrap_resamples"]}'
             f' resamples, seed {analysis["bootstrap_seed"]}, 95%, only for groups of at '
             'least 4 runs. std and variance use ddof = 1 (inter-run variance).', '',
