@@ -134,3 +134,20 @@ def test_constant_generator_is_rejected():
 def test_spectrum_rejects_wide_jacobian():
   with pytest.raises(ValueError, match=r'n_x >= n_z'):
     probes.spectrum(np.ones((1, 2, 3), np.float32))
+
+
+def test_batch_stats_probe_restores_moving_averages():
+  """A training-mode probe updates BatchNorm's moving averages unless preserved;
+  its Jacobian differs from inference mode (batch statistics couple the rows)."""
+  g = _tiny_dcgan()
+  z = probes.fixed_probe_z(6, num_z=4, seed=2)
+  inference = probes.jacobian(lambda z: g(z, training=False), z).numpy()
+  before = [v.numpy().copy() for v in g.non_trainable_variables]
+  train_fn = lambda z: g(z, training=True)  # noqa: E731
+  with probes.preserved(g.non_trainable_variables):
+    batch_stats = probes.jacobian(train_fn, z).numpy()
+    assert any(np.abs(v.numpy() - b).max() > 0
+               for v, b in zip(g.non_trainable_variables, before))
+  for v, b in zip(g.non_trainable_variables, before):
+    np.testing.assert_array_equal(v.numpy(), b)
+  assert np.abs(batch_stats - inference).max() > 1e-3 * np.abs(inference).max()

@@ -31,6 +31,8 @@ number) and the SVD returns sigma_min = 0 from ln cond ~ 27, while trained
 generators reach 12-20 and beyond.
 """
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -41,6 +43,24 @@ def fixed_probe_z(latent_dim, num_z=64, seed=1234):
   """The probe batch: float32 [num_z, latent_dim] ~ N(0, I), the same for every run."""
   return np.random.default_rng(seed).standard_normal(
       (num_z, latent_dim)).astype(np.float32)
+
+
+@contextlib.contextmanager
+def preserved(variables):
+  """Restores `variables` (e.g. `generator.non_trainable_variables`) on exit.
+
+  Probing with BatchNorm in training mode (batch statistics), e.g.
+  `lambda z: g(z, training=True)`, runs G's forward pass, which updates the
+  moving averages (measured: the probe moves them); wrap such a probe in this so
+  it leaves the generator as it found it.
+  """
+  variables = list(variables)
+  saved = [tf.identity(v) for v in variables]  # Snapshots (copies) of the values.
+  try:
+    yield
+  finally:
+    for v, value in zip(variables, saved):
+      v.assign(value)
 
 
 def _jvp_setup(generate_fn, z):
