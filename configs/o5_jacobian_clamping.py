@@ -19,17 +19,15 @@ Duration per run: about 1.4x an O2 run (G sees 2B): ~2.2 h on 2 CPU cores for MN
 10-20 minutes on one GPU.
 """
 
-import importlib.util
 import os
+
+from tf_gancond import config as config_lib
 
 
 def _o2_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      'o2_conditioning_predicts_scores.py')
-  spec = importlib.util.spec_from_file_location('_o2_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return config_lib.load_config_file(
+      os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                   'o2_conditioning_predicts_scores.py'))
 
 
 def get_config():

@@ -15,16 +15,14 @@ Duration: an S0 run plus one conv and one transposed conv at batch 1 per D conv 
 forward pass: about 1.2x S0 (estimate).
 """
 
-import importlib.util
 import os
+
+from tf_gancond import config as config_lib
 
 
 def _s0_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py')
-  spec = importlib.util.spec_from_file_location('_s0_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return config_lib.load_config_file(
+      os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py'))
 
 
 def get_config():

@@ -14,16 +14,14 @@ collapse); at lambda = 0.1 the G spectra collapse (Figs B.1/B.2; see s5_spectra.
 Duration: as S0 (the penalty costs a few matrix-vector products per G update).
 """
 
-import importlib.util
 import os
+
+from tf_gancond import config as config_lib
 
 
 def _s0_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py')
-  spec = importlib.util.spec_from_file_location('_s0_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return config_lib.load_config_file(
+      os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py'))
 
 
 def get_config():

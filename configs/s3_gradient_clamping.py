@@ -18,16 +18,14 @@ of 30" early and "around 3" later.
 Duration: as S0 plus a few matrix-vector products per kernel per update.
 """
 
-import importlib.util
 import os
+
+from tf_gancond import config as config_lib
 
 
 def _s0_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py')
-  spec = importlib.util.spec_from_file_location('_s0_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return config_lib.load_config_file(
+      os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py'))
 
 
 def get_config():

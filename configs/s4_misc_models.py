@@ -13,8 +13,9 @@
 Duration: as S0 each; sn_4x about 4x per iteration (4x the batch, same 50k updates).
 """
 
-import importlib.util
 import os
+
+from tf_gancond import config as config_lib
 
 SETTINGS = {
     'baseline': {},
@@ -26,11 +27,8 @@ SETTINGS = {
 
 
 def _s0_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py')
-  spec = importlib.util.spec_from_file_location('_s0_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return config_lib.load_config_file(
+      os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py'))
 
 
 def get_config():

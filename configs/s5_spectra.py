@@ -23,8 +23,9 @@ Duration: the plots take seconds per run; the runs are S0-S4 runs (about 6 GPU-h
 each, estimate).
 """
 
-import importlib.util
 import os
+
+from tf_gancond import config as config_lib
 
 # Setting name -> overrides of the S0 config (the figure pairs of App. B).
 SETTINGS = {
@@ -38,11 +39,8 @@ SETTINGS = {
 
 
 def get_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py')
-  spec = importlib.util.spec_from_file_location('_s0_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()  # The baseline, drawn in red.
+  return config_lib.load_config_file(  # The baseline, drawn in red.
+      os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py'))
 
 
 def sweep(num_seeds=1):

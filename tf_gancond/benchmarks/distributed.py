@@ -14,8 +14,6 @@ Every figure includes fetching the step's scalars, as the training loop does.
 """
 
 import os
-import statistics
-import time
 
 from absl import app
 from absl import flags
@@ -55,21 +53,8 @@ def _config(batch_size):
 
 def time_strategy(config, strategy, steps, repeats):
   """Median seconds per train step of GANTrainer under `strategy`."""
-  from tf_gancond import data as data_lib
-  from tf_gancond import train
-  tf.keras.utils.set_random_seed(config.seed)
-  trainer = train.GANTrainer(config, strategy)
-  iterator = iter(strategy.experimental_distribute_dataset(
-      data_lib.make_dataset(config)))
-  for _ in range(3):  # Warm-up: tracing.
-    {k: v.numpy() for k, v in trainer.train_step(iterator).items()}
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    for _ in range(steps):
-      {k: v.numpy() for k, v in trainer.train_step(iterator).items()}
-    times.append((time.perf_counter() - start) / steps)
-  return statistics.median(times)
+  from tf_gancond import benchmarks
+  return benchmarks.time_train_step(config, strategy, steps, repeats, warmup=3)
 
 
 def run_benchmark():

@@ -22,12 +22,11 @@ from absl import flags
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tf_gancond import config as config_lib  # noqa: E402
 from tf_gancond import data as data_lib  # noqa: E402
-from tf_gancond import train  # noqa: E402
+from tf_gancond import benchmarks  # noqa: E402
 
 flags.DEFINE_integer('steps', 60, 'Timed steps per repeat.')
 flags.DEFINE_integer('repeats', 3, 'Repeats per variant (median reported).')
@@ -45,19 +44,9 @@ def _config(**overrides):
 
 
 def time_tf(config, steps, repeats):
-  """Median seconds per iteration of GANTrainer.train_step for `config`."""
-  tf.keras.utils.set_random_seed(config.seed)
-  trainer = train.GANTrainer(config, tf.distribute.get_strategy())
-  iterator = iter(data_lib.make_dataset(config))
-  for _ in range(5):  # Warm-up: tracing, and the first pass over the cache.
-    {k: v.numpy() for k, v in trainer.train_step(iterator).items()}
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    for _ in range(steps):
-      {k: v.numpy() for k, v in trainer.train_step(iterator).items()}
-    times.append((time.perf_counter() - start) / steps)
-  return statistics.median(times)
+  """Median seconds per iteration of GANTrainer.train_step on one device."""
+  return benchmarks.time_train_step(config, tf.distribute.get_strategy(), steps,
+                                    repeats)
 
 
 def time_torch(steps, repeats, batch_size):
