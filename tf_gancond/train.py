@@ -51,6 +51,12 @@ def _learning_rate(base, decay, total_updates):
   return base
 
 
+def _class_cross_entropy(labels, class_logits):
+  """ACGAN head loss: mean softmax cross-entropy, labels int [B], logits [B, K]."""
+  return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=labels, logits=class_logits))
+
+
 def _bn_moving_variables(model):
   return [v for v in model.variables if 'moving_' in v.name]
 
@@ -134,6 +140,16 @@ class GANTrainer(tf.Module):
   def _generate(self, z, labels):
     return self.generator(z, labels=labels, training=True)
 
+  def _generate_for_g(self, z, labels, step):
+    """G in training mode for the G step: (G(z), None), or under Jacobian Clamping
+    (G([z; z']), z') in one pass ("feed 2 mini-batches"), z' keeping z's labels."""
+    if not self.config.jacobian_clamping:
+      return self._generate(z, labels), None
+    z_prime = self._jc_inputs(z, step)
+    if labels is not None:
+      labels = tf.concat([labels, labels], 0)  # z' keeps the labels of z (SPEC O6).
+    return self._generate(tf.concat([z, z_prime], 0), labels), z_prime
+
   def _d_update(self, real, labels, fake, step, sub_step):
     """One D step on real [B,...] and fake [B,...]; returns metrics and nothing else."""
     c = self.config
@@ -150,8 +166,7 @@ class GANTrainer(tf.Module):
         metrics['d_input_grad_norm'] = tf.reduce_mean(gp_norms)
       if real_class is not None:
         # ACGAN: cross-entropy of the class head on real images only (igul222).
-        acgan = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=labels, logits=real_class))
+        acgan = _class_cross_entropy(labels, real_class)
         total += c.acgan_d_weight * acgan
         metrics['d_acgan_loss'] = acgan
       scaled = total / self.num_replicas
@@ -234,8 +249,7 @@ class GANTrainer(tf.Module):
       total += c.rw_lambda * penalty
       metrics['rw_mean'] = tf.reduce_mean(ratios)
     if fake_class is not None:
-      acgan = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-          labels=labels, logits=fake_class))
+      acgan = _class_cross_entropy(labels, fake_class)
       total += c.acgan_g_weight * acgan
       metrics['g_acgan_loss'] = acgan
     metrics['g_loss'] = g_loss
@@ -265,11 +279,7 @@ class GANTrainer(tf.Module):
       cond = labels if self.num_classes else None
       with tf.GradientTape(watch_accessed_variables=False) as g_tape:
         g_tape.watch(self.generator.trainable_variables)
-        z_prime = self._jc_inputs(z, step) if c.jacobian_clamping else None
-        z_in = z if z_prime is None else tf.concat([z, z_prime], 0)
-        cond_in = cond if (z_prime is None or cond is None) else tf.concat(
-            [cond, cond], 0)  # z' keeps the labels of z (SPEC O6).
-        x_all = self._generate(z_in, cond_in)
+        x_all, z_prime = self._generate_for_g(z, cond, step)
         fake = x_all[:local]
         metrics.update(self._d_update(real, cond, tf.stop_gradient(fake), step, 0))
         g_scaled, g_metrics = self._g_loss(x_all, z, z_prime, cond, step)
@@ -285,10 +295,7 @@ class GANTrainer(tf.Module):
     z = self._normal(c.g_batch_size, c.latent_dim, step, _SALT_G_Z)
     cond = self._labels_for_g(c.g_batch_size, step)
     with tf.GradientTape() as g_tape:
-      z_prime = self._jc_inputs(z, step) if c.jacobian_clamping else None
-      z_in = z if z_prime is None else tf.concat([z, z_prime], 0)
-      cond_in = cond if (z_prime is None or cond is None) else tf.concat([cond, cond], 0)
-      x_all = self._generate(z_in, cond_in)
+      x_all, z_prime = self._generate_for_g(z, cond, step)
       g_scaled, g_metrics = self._g_loss(x_all, z, z_prime, cond, step)
     metrics.update(g_metrics)
     metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled, metrics)
@@ -305,10 +312,8 @@ class GANTrainer(tf.Module):
     for name, value in per_replica.items():
       if name == 'q':
         out['q'] = self.strategy.gather(value, axis=0)
-      elif name.endswith('loss') or name in ('jc_penalty', 'gradient_penalty'):
-        # Per-replica means of equal local batches: their mean is the global mean.
-        out[name] = self.strategy.reduce('MEAN', value, axis=None)
       else:
+        # Per-replica means of equal local batches: their mean is the global mean.
         out[name] = self.strategy.reduce('MEAN', value, axis=None)
     return out
 
