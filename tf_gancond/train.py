@@ -335,6 +335,11 @@ class GANTrainer(tf.Module):
       return tf.identity(q)
 
   @tf.function
+  def generate_batch_stats(self, z):
+    """G(z) with BatchNorm on batch statistics (probe_bn_mode='batch_stats')."""
+    return self.generator(z, training=True)
+
+  @tf.function
   def generate_inference(self, z, labels=None):
     """G(z) with BatchNorm in inference mode (probes, samples, scores, exports)."""
     return self.generator(z, labels=labels, training=False)
@@ -513,10 +518,11 @@ def train_and_evaluate(config, strategy=None):
 
   def probe(step):
     if config.probe_bn_mode == 'inference':
-      fn = trainer.generate_inference
+      result = probes.probe_generator(trainer.generate_inference, probe_z)
     else:
-      fn = lambda z: trainer.generator(z, training=True)  # noqa: E731
-    result = probes.probe_generator(fn, probe_z)
+      # Batch statistics: the forward passes would move BatchNorm's moving averages.
+      with probes.preserved(trainer.generator.non_trainable_variables):
+        result = probes.probe_generator(trainer.generate_batch_stats, probe_z)
     log.append('probe', step, bn_mode=config.probe_bn_mode,
                **probes.to_json_dict(result))
     with writer.as_default(step=step):
