@@ -8,6 +8,11 @@ The DCGAN of Radford et al. (2015) with the non-saturating loss, n_z = 64, batch
 25 epochs (23,440 generator steps), the fixed batch of 64 probe z probed every 250
 steps (BN in inference mode), no scores.
 
+BatchNorm (G and D): momentum 0.9 in Keras terms (PyTorch's 0.1) and epsilon 1e-5, as
+in dcgan.torch, the PyTorch DCGAN example and DCGAN-tensorflow (`bn_momentum`,
+`bn_epsilon`); Keras's own defaults (0.99, 1e-3) give other moving statistics, and so
+other inference-mode probes, exports and scores.
+
 Targets (SPEC checklist, O1): ln cond(M_z) "starts off well-conditioned everywhere and
 quickly becomes poorly conditioned everywhere", ranging from ~12 to ~20 after the
 initial rise (natural log, M_z = J_z^T J_z).

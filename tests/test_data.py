@@ -46,6 +46,17 @@ def test_dequantize_noise_bounds():
   assert np.all(y >= -1.0) and np.all(y <= -1.0 + 1.0 / 128) and y.std() > 0
 
 
+def test_dequantized_images_stay_below_one():
+  """igul222: 2 (x/256 - 0.5) + U[0, 1/128] lies in [-1, 1) for every byte x."""
+  import tensorflow as tf
+  x = tf.reshape(tf.tile(tf.range(256, dtype=tf.int32), [64]), [1, 128, 128, 1])
+  y = data._to_float(tf.cast(x, tf.uint8), 128, dequantize=True).numpy().ravel()
+  assert y.min() >= -1.0 and y.max() < 1.0
+  brightest = y[x.numpy().ravel() == 255]
+  # 255 maps to 1 - 1/128, plus noise of mean 1/256 (64 draws: std 2.8e-4).
+  np.testing.assert_allclose(brightest.mean(), 1 - 1 / 256, atol=1.2e-3)
+
+
 def test_missing_split_is_clear(monkeypatch):
   class FakeInfo:
     splits = {'train': None, 'test': None}

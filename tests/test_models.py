@@ -51,3 +51,36 @@ def test_initialization_std():
   c = config_lib.resolve(config_lib.get_config())
   g, _ = models.build_gan(c)
   assert abs(np.std(g.dense.kernel.numpy()) - 0.02) < 0.001
+
+
+def _batch_norms(model):
+  return [l for l in model.submodules
+          if isinstance(l, tf.keras.layers.BatchNormalization)]
+
+
+def test_dcgan_batch_norm_follows_dcgan_torch_by_default():
+  """dcgan.torch / DCGAN-tensorflow BN: PyTorch momentum 0.1 = Keras 0.9, eps 1e-5."""
+  g, d = models.build_gan(config_lib.resolve(config_lib.get_config()))
+  norms = _batch_norms(g) + _batch_norms(d)
+  assert len(norms) == 2 + 2  # G: stem + 1 upsampling; D: on all but the first conv.
+  assert all(bn.momentum == 0.9 and bn.epsilon == 1e-5 for bn in norms)
+
+
+def test_dcgan_batch_norm_fields_reach_every_layer():
+  c = config_lib.get_config()
+  c.bn_momentum, c.bn_epsilon = 0.5, 1e-3
+  g, d = models.build_gan(config_lib.resolve(c))
+  assert all(bn.momentum == 0.5 and bn.epsilon == 1e-3
+             for bn in _batch_norms(g) + _batch_norms(d))
+
+
+def test_dcgan_moving_mean_moves_by_one_minus_momentum():
+  """One training call moves the moving mean 10 % of the way to the batch mean."""
+  c = config_lib.resolve(config_lib.get_config())
+  g, _ = models.build_gan(c)
+  z = tf.random.stateless_normal([16, c.latent_dim], seed=[1, 2])
+  h = tf.reshape(g.dense(z), [-1, g.stem_size, g.stem_size, g.stem_channels])
+  batch_mean = tf.reduce_mean(h, axis=[0, 1, 2]).numpy()
+  g(z, training=True)
+  np.testing.assert_allclose(g.stem_bn.moving_mean.numpy(), 0.1 * batch_mean,
+                             rtol=1e-4, atol=1e-7)

@@ -194,3 +194,20 @@ def test_probes_during_training_write_events_and_records(tiny_config):
           'samples', 'train/q', 'train/jc_penalty'} <= tags
   assert runlog.read_records(c.workdir, 'final')[-1]['mean_log_cond'] == probes_[-1][
       'mean_log_cond']
+
+
+def test_every_start_records_the_package_commit(tiny_config):
+  """Provenance: a 'start' record per start and resume, with the commit run under."""
+  import subprocess
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  head = subprocess.run(['git', '-C', root, 'rev-parse', 'HEAD'], capture_output=True,
+                        text=True).stdout.strip()
+  c = tiny_config
+  c.train_steps, c.probe_every = 2, 0
+  _run(c)
+  c.train_steps = 4
+  _run(c)
+  starts = runlog.read_records(c.workdir, 'start')
+  assert [r['step'] for r in starts] == [0, 2]
+  assert all(r['commit'] == head and r['tensorflow'] == tf.__version__
+             for r in starts)

@@ -63,6 +63,8 @@ def get_config():
   c.g_base_channels = 0           # 0 = per dataset (256 for 28x28, 512 otherwise).
   c.d_base_channels = 0           # 0 = per architecture (DCGAN 64, ResNets 128).
   c.conditional = False           # class-conditional G (O6).
+  c.bn_momentum = 0.9             # DCGAN BatchNorm, Keras convention (dcgan.torch: PyTorch 0.1).
+  c.bn_epsilon = 1e-5             # DCGAN BatchNorm epsilon (dcgan.torch, DCGAN-tensorflow).
   # --- loss and optimisation (Radford et al. 2015, inherited) ---
   c.loss = 'non_saturating'
   c.batch_size = 64               # global batch (all replicas together).
@@ -201,6 +203,10 @@ def validate(config):
   if c.export_every < -1:
     raise ConfigError(f'export_every={c.export_every!r} must be -1 (at each probe), '
                       '0 (only at the end) or a positive step interval')
+  if not 0.0 <= c.bn_momentum < 1.0:
+    raise ConfigError(f'bn_momentum={c.bn_momentum!r} must lie in [0, 1) '
+                      '(Keras convention: 0.9 = PyTorch momentum 0.1)')
+  _positive(c, 'bn_epsilon')
   if not 0.0 <= c.beta1 < 1.0 or not 0.0 <= c.beta2 < 1.0:
     raise ConfigError(f'beta1={c.beta1!r}, beta2={c.beta2!r} must lie in [0, 1)')
   if c.jacobian_clamping:

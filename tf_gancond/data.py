@@ -65,11 +65,12 @@ def _to_float(images, image_size, dequantize):
   if images.shape[1] != image_size:
     # STL-10 96x96 -> 48x48: area averaging is exact for the factor 2.
     x = tf.image.resize(x, (image_size, image_size), method='area')
-  x = x / 127.5 - 1.0
   if dequantize:
-    # igul222 / Sargent: U[0, 1/128] noise on the [-1, 1] scale.
-    x = x + tf.random.uniform(tf.shape(x), 0.0, 1.0 / 128.0)
-  return x
+    # igul222 / Sargent: 2 (x/256 - 0.5) + U[0, 1/128]: byte x covers
+    # [2x/256 - 1, 2(x+1)/256 - 1), so the images fill [-1, 1) with no value >= 1.
+    x = 2.0 * (x / 256.0 - 0.5)
+    return x + tf.random.uniform(tf.shape(x), 0.0, 1.0 / 128.0)
+  return x / 127.5 - 1.0
 
 
 def make_dataset(config, split=None, batch_size=None, shuffle=True, repeat=True,

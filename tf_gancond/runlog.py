@@ -8,7 +8,9 @@
                     avg_jacobian_singular_values;
       kind "eval":  scores with their settings (sample count, splits, real split,
                     classifier identity);
-      kind "final": end-of-run results (missing modes, final scores).
+      kind "final": end-of-run results (missing modes, final scores);
+      kind "start": provenance of each start and resume (package commit, whether
+                    the work tree had uncommitted changes, TensorFlow version).
   <workdir>/status.json    {"state": running|finished|diverged|failed, "step", ...}.
 
 Appends are flushed line by line; a crash can cut at most the last line, which
@@ -19,6 +21,7 @@ after the restored checkpoint, so no step appears twice.
 import json
 import math
 import os
+import subprocess
 
 import numpy as np
 
@@ -84,6 +87,26 @@ def read_status(workdir):
       return json.load(f)
   except (json.JSONDecodeError, OSError):
     return {}
+
+
+def provenance():
+  """{'commit', 'dirty', 'tensorflow'}: what code a run starts or resumes under.
+
+  The commit is read from the git work tree that holds this package ('' when it is
+  installed from elsewhere); `dirty` says whether tracked files had changes.
+  """
+  import tensorflow as tf
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  def git(*args):
+    try:
+      return subprocess.run(('git', '-C', root) + args, capture_output=True,
+                            text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+      return None
+  commit = git('rev-parse', 'HEAD')
+  status = git('status', '--porcelain', '--untracked-files=no')
+  return {'commit': commit or '', 'dirty': bool(status),
+          'tensorflow': tf.__version__}
 
 
 class RunLog:

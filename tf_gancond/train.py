@@ -479,6 +479,7 @@ def train_and_evaluate(config, strategy=None):
     runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
                              config_lib.to_text(config))
     log.truncate_after(start)
+    log.append('start', start, **runlog.provenance())
     log.set_status('running', start, train_steps=config.train_steps)
   writer = (tf.summary.create_file_writer(workdir) if chief else
             tf.summary.create_noop_writer())

@@ -72,6 +72,7 @@ class RunFiles:
     runlog.atomic_write_text(os.path.join(self.workdir, runlog.CONFIG_FILE),
                              config_lib.to_text(self.config))
     self.log.truncate_after(start)
+    self.log.append('start', start, **runlog.provenance())
     self.log.set_status('running', start, experiment=self.config.experiment,
                         train_steps=self.config.train_steps)
     return start

@@ -10,6 +10,11 @@ Discriminator: (5x5 stride-2 conv, 64, 128, 256, ... filters) with BN on all but
 first, LeakyReLU 0.2, then one logit [B]. BN after the reshape is per channel, as
 in DCGAN-tensorflow and dcgan.torch. Weights ~ N(0, 0.02) (Radford et al.).
 
+BatchNorm constants are those of dcgan.torch, the PyTorch DCGAN example and
+DCGAN-tensorflow: moving-average momentum 0.9 in Keras terms (PyTorch's momentum 0.1)
+and epsilon 1e-5, not Keras's 0.99 and 1e-3. They set the moving statistics that
+every inference-mode probe, sample, score and export uses.
+
 `sync_batch_norm=True` (used when the strategy has more than one replica) makes
 every BatchNorm compute its batch statistics over the global batch (all-reduced
 sums across replicas), so N replicas train as one device on the global batch
@@ -23,9 +28,14 @@ def _init():
   return tf.keras.initializers.RandomNormal(stddev=0.02)
 
 
-def _batch_norm(sync):
+BN_MOMENTUM = 0.9  # Keras convention: moving = 0.9 moving + 0.1 batch (PyTorch 0.1).
+BN_EPSILON = 1e-5  # PyTorch / torch7 BatchNorm default, used by dcgan.torch.
+
+
+def _batch_norm(sync, momentum, epsilon):
   """Keras BatchNormalization; `sync`: statistics over all replicas' batches."""
-  return tf.keras.layers.BatchNormalization(synchronized=sync)
+  return tf.keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon,
+                                            synchronized=sync)
 
 
 def num_upsamplings(image_size):
@@ -37,7 +47,8 @@ class DCGANGenerator(tf.keras.Model):
   """z [B, latent_dim] float32 -> images [B, size, size, channels] in [-1, 1]."""
 
   def __init__(self, image_size, channels, latent_dim, base_channels=256,
-               name='generator', sync_batch_norm=False):
+               name='generator', sync_batch_norm=False, bn_momentum=BN_MOMENTUM,
+               bn_epsilon=BN_EPSILON):
     super().__init__(name=name)
     self.latent_dim = latent_dim
     self.image_size = image_size
@@ -47,7 +58,8 @@ class DCGANGenerator(tf.keras.Model):
     self.stem_channels = base_channels
     self.dense = tf.keras.layers.Dense(
         self.stem_size**2 * base_channels, use_bias=False, kernel_initializer=_init())
-    self.stem_bn = _batch_norm(sync_batch_norm)
+    bn = (sync_batch_norm, bn_momentum, bn_epsilon)
+    self.stem_bn = _batch_norm(*bn)
     self.ups, self.bns = [], []
     width = base_channels
     for _ in range(n_up - 1):
@@ -55,7 +67,7 @@ class DCGANGenerator(tf.keras.Model):
       self.ups.append(tf.keras.layers.Conv2DTranspose(
           width, 5, strides=2, padding='same', use_bias=False,
           kernel_initializer=_init()))
-      self.bns.append(_batch_norm(sync_batch_norm))
+      self.bns.append(_batch_norm(*bn))
     self.out = tf.keras.layers.Conv2DTranspose(
         channels, 5, strides=2, padding='same', kernel_initializer=_init())
 
@@ -73,7 +85,7 @@ class DCGANDiscriminator(tf.keras.Model):
   """images [B, size, size, c] -> logits [B] (no BN on the input layer)."""
 
   def __init__(self, image_size, base_channels=64, name='discriminator',
-               sync_batch_norm=False):
+               sync_batch_norm=False, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON):
     super().__init__(name=name)
     n_down = num_upsamplings(image_size) + 1
     self.convs, self.bns = [], []
@@ -81,7 +93,8 @@ class DCGANDiscriminator(tf.keras.Model):
       self.convs.append(tf.keras.layers.Conv2D(
           base_channels * 2**i, 5, strides=2, padding='same', use_bias=(i == 0),
           kernel_initializer=_init()))
-      self.bns.append(_batch_norm(sync_batch_norm) if i > 0 else None)
+      self.bns.append(_batch_norm(sync_batch_norm, bn_momentum, bn_epsilon)
+                      if i > 0 else None)
     self.flatten = tf.keras.layers.Flatten()
     self.logit = tf.keras.layers.Dense(1, kernel_initializer=_init())
 

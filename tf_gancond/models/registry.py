@@ -21,10 +21,10 @@ def build_gan(config, sync_batch_norm=False):
   """
   h, _, c = image_shape(config)
   if config.architecture == 'dcgan':
-    g = dcgan.DCGANGenerator(h, c, config.latent_dim, config.g_base_channels,
-                             sync_batch_norm=sync_batch_norm)
-    d = dcgan.DCGANDiscriminator(h, config.d_base_channels,
-                                 sync_batch_norm=sync_batch_norm)
+    bn = dict(sync_batch_norm=sync_batch_norm, bn_momentum=config.bn_momentum,
+              bn_epsilon=config.bn_epsilon)
+    g = dcgan.DCGANGenerator(h, c, config.latent_dim, config.g_base_channels, **bn)
+    d = dcgan.DCGANDiscriminator(h, config.d_base_channels, **bn)
   elif config.architecture in ('resnet_wgangp', 'resnet_sngan'):
     from tf_gancond.models import resnet  # SPEC O6 / S0-S4; builds its weights.
     return resnet.build(config)
