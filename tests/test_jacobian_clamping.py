@@ -49,11 +49,42 @@ def test_batch_norm_mode_uses_whole_batch_norms(lambda_min, lambda_max, expected
   np.testing.assert_allclose(float(penalty), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_perturbation_has_norm_epsilon_per_row():
-  z = tf.random.normal([50, 64], seed=3)
+def test_perturbation_has_norm_epsilon_along_the_direction():
+  z = tf.random.stateless_normal([50, 64], seed=[3, 0])
+  direction = tf.random.stateless_normal([50, 64], seed=[4, 0])
   for eps in (1.0, 0.25):
-    z_prime = regularizers.jacobian_clamping_perturb(z, eps, seed=4)
-    np.testing.assert_allclose(tf.norm(z_prime - z, axis=1).numpy(), eps, rtol=1e-5)
+    dz = regularizers.jacobian_clamping_perturb(z, direction, eps) - z
+    np.testing.assert_allclose(tf.norm(dz, axis=1).numpy(), eps, rtol=1e-5)
+    cosine = tf.reduce_sum(dz * direction, 1) / (eps * tf.norm(direction, axis=1))
+    np.testing.assert_allclose(cosine.numpy(), 1.0, rtol=1e-5)
+
+
+def test_train_step_perturbs_z_by_epsilon():
+  """The trainer's z' (the code the step runs) is z moved by jc_epsilon per row."""
+  from tf_gancond import config as config_lib
+  from tf_gancond import train
+  c = config_lib.get_config()
+  c.update(dict(dataset='mnist', g_base_channels=8, d_base_channels=4, latent_dim=5,
+                jacobian_clamping=True, jc_epsilon=0.3))
+  trainer = train.GANTrainer(config_lib.resolve(c), tf.distribute.get_strategy())
+  z = tf.random.stateless_normal([6, 5], seed=[1, 1])
+  z_prime = trainer._jc_inputs(z, tf.constant(7, tf.int64))
+  np.testing.assert_allclose(tf.norm(z_prime - z, axis=1).numpy(), 0.3, rtol=1e-5)
+  other = trainer._jc_inputs(z, tf.constant(8, tf.int64))
+  assert not np.allclose(z_prime.numpy(), other.numpy())  # A new direction each step.
+
+
+def test_gradient_penalty_of_a_linear_critic():
+  """D(x) = <w, x> has input gradient w everywhere: penalty (||w|| - 1)^2 exactly."""
+  w = tf.constant(np.arange(1, 5, dtype=np.float32).reshape(1, 2, 2, 1) / 10)
+  critic = lambda x: tf.reduce_sum(x * w, axis=[1, 2, 3])
+  real = tf.random.stateless_normal([3, 2, 2, 1], seed=[0, 1])
+  fake = tf.random.stateless_normal([3, 2, 2, 1], seed=[0, 2])
+  alpha = tf.constant([0.0, 0.5, 1.0], shape=[3, 1, 1, 1])
+  penalty, norms = regularizers.gradient_penalty(critic, real, fake, alpha)
+  norm_w = np.sqrt(0.01 + 0.04 + 0.09 + 0.16)
+  np.testing.assert_allclose(norms.numpy(), norm_w, rtol=1e-6)
+  np.testing.assert_allclose(float(penalty), (norm_w - 1) ** 2, rtol=1e-5)
 
 
 def test_penalty_gradient_pushes_q_into_range():

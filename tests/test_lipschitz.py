@@ -174,3 +174,23 @@ def test_spectra_cli_bad_run_exits_2(tmp_path):
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1].startswith('error: run=')
+
+
+def test_gradient_clamp_lets_rank_one_kernels_pass():
+  """A [F, 1] kernel (D's output layer) has sigma1 = 0: clamping would zero its
+  gradient, so kernels with min(m, n) = 1 pass unclamped."""
+  head = tf.Variable(np.zeros((6, 1), np.float32), name='kernel')
+  body = tf.Variable(np.zeros((6, 4), np.float32), name='kernel')
+  clamp = lipschitz.SpectralGradientClamp([head, body], ratio=2.0)
+  assert clamp.layer_names == [body.name]
+  head_grad = tf.constant(np.arange(1, 7, dtype=np.float32).reshape(6, 1))
+  body_grad = tf.constant(_matrix([10.0, 2.0, 1.0, 0.5], 6, 4, 0).astype(np.float32))
+  (head_out, body_out), ratios = clamp.apply([head_grad, body_grad])
+  np.testing.assert_array_equal(head_out.numpy(), head_grad.numpy())
+  assert ratios.shape == (1,)
+
+
+def test_gradient_clamp_needs_a_kernel_of_rank_two():
+  head = tf.Variable(np.zeros((6, 1), np.float32), name='kernel')
+  with pytest.raises(ValueError, match='min'):
+    lipschitz.SpectralGradientClamp([head], ratio=2.0)

@@ -153,7 +153,10 @@ class SpectralGradientClamp(tf.Module):
     A <- A - max(0, sigma0 - r sigma1) u0 v0^T
   so that sigma0 of the returned gradient is at most r sigma1 (the thesis's
   min(0, .) raises sigma0, a sign error; SPEC S3). Apply to the raw gradients,
-  before the optimizer. Non-kernel gradients (biases, BN) pass through.
+  before the optimizer. Non-kernel gradients (biases, BN) pass through, and so do
+  kernels with min(m, n) = 1 (such as D's output layer [F, 1]): their gradient is
+  rank 1, sigma1 = 0, and the clamp would remove it whole, so the layer would never
+  train.
 
   Usage: clamp = SpectralGradientClamp(model.trainable_variables, ratio) inside
   strategy.scope(); then grads, ratios = clamp.apply(grads) in the step, with
@@ -169,9 +172,11 @@ class SpectralGradientClamp(tf.Module):
     self.ratio = float(ratio)
     variables = list(variables)
     self.num_variables = len(variables)
-    self.index = [i for i, v in enumerate(variables) if is_kernel(v)]
+    self.index = [i for i, v in enumerate(variables)
+                  if is_kernel(v) and min(kernel_matrix(v).shape) > 1]
     if not self.index:
-      raise ValueError('SpectralGradientClamp: no kernel among the given variables')
+      raise ValueError('SpectralGradientClamp: no kernel with min(m, n) > 1 among the '
+                       'given variables')
     self.layer_names = [variables[i].name for i in self.index]
     rng = np.random.default_rng(seed)
     self.vectors = []
@@ -220,7 +225,7 @@ class SpectralGradientClamp(tf.Module):
       g = tf.convert_to_tensor(g)
       clamped, s0, s1 = self.clamp_matrix(kernel_matrix(g), vectors)
       grads[i] = tf.reshape(clamped, tf.shape(g))
-      # 1e-30 keeps the logged ratio finite for a rank-1 gradient (sigma1 = 0).
+      # 1e-30 keeps the logged ratio finite for a gradient of rank 1 (sigma1 = 0).
       ratios.append(s0 / tf.maximum(s1, 1e-30))
     return grads, tf.stack(ratios)
 

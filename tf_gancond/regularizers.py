@@ -7,18 +7,18 @@ the train step logs.
 import tensorflow as tf
 
 
-def jacobian_clamping_perturb(z, epsilon, seed=None):
-  """z' = z + eps * d / ||d||, d ~ N(0, I) per example (Odena et al. 2018, Alg. 1).
+def jacobian_clamping_perturb(z, direction, epsilon):
+  """z' = z + eps * d / ||d|| per row (Odena et al. 2018, Algorithm 1).
 
   Args:
     z: float32 [B, n_z].
+    direction: d [B, n_z], drawn N(0, I) by the caller (a stateless stream in the
+      train step), so that the perturbation is uniform on the sphere of radius eps.
     epsilon: norm of each perturbation (paper: 1).
   Returns:
     z' [B, n_z] with ||z'_i - z_i|| = epsilon for every row i.
   """
-  delta = tf.random.normal(tf.shape(z), seed=seed)
-  delta = epsilon * tf.math.l2_normalize(delta, axis=-1)
-  return z + delta
+  return z + epsilon * tf.math.l2_normalize(direction, axis=-1)
 
 
 def jacobian_clamping_penalty(x, x_prime, z, z_prime, lambda_min, lambda_max,
@@ -49,20 +49,22 @@ def jacobian_clamping_penalty(x, x_prime, z, z_prime, lambda_min, lambda_max,
   return tf.reduce_mean(l_max + l_min), q
 
 
-def gradient_penalty(discriminator, real, fake, training=True):
-  """WGAN-GP: E (||grad_x D(x_hat)||_2 - 1)^2, x_hat = real + a (fake - real).
+def gradient_penalty(critic, real, fake, alpha):
+  """WGAN-GP: mean_i (||grad_x D(x_hat_i)||_2 - 1)^2, x_hat = real + alpha (fake - real).
 
-  Gulrajani et al. 2017: one alpha ~ U[0, 1] per example (not per batch). The
-  1e-12 inside the sqrt keeps its gradient finite where the input gradient is 0.
-  Returns (penalty scalar, gradient norms [B]).
+  Gulrajani et al. 2017: one alpha ~ U[0, 1] per example, drawn by the caller.
+  Args:
+    critic: images [B, H, W, C] -> critic values [B].
+    real, fake: [B, H, W, C].
+    alpha: [B, 1, 1, 1] in [0, 1].
+  Returns:
+    (penalty scalar, input-gradient norms [B]).
   """
-  alpha = tf.random.uniform([tf.shape(real)[0], 1, 1, 1], 0.0, 1.0)
   x_hat = real + alpha * (fake - real)
   with tf.GradientTape() as tape:
     tape.watch(x_hat)
-    out = discriminator(x_hat, training=training)
-    if isinstance(out, (tuple, list)):
-      out = out[0]
-  grads = tape.gradient(out, x_hat)
+    values = critic(x_hat)
+  grads = tape.gradient(values, x_hat)
+  # 1e-12 inside the sqrt keeps its gradient finite where the input gradient is 0.
   norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
   return tf.reduce_mean(tf.square(norms - 1.0)), norms

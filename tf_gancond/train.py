@@ -11,11 +11,13 @@ Distribution: models and optimizers live in `strategy.scope()`; the step runs
 in `strategy.run` inside one `tf.function`. Each replica's loss is the mean
 over its local batch divided by the number of replicas, so the all-reduced
 (summed) gradient is the gradient of the global-batch mean. Random numbers are
-stateless functions of (seed, step, purpose), drawn for the global batch and
-sliced per replica: a run gives the same z on 1 or N replicas, and after a
-resume the same z as an uninterrupted run.
+stateless functions of (seed, step, sub-step, purpose) (`stream_seed`), drawn for
+the global batch and sliced per replica: a run gives the same z on 1 or N
+replicas, after a resume the same z as an uninterrupted run, and no two draws of
+a run share a stream.
 """
 
+import enum
 import io
 import os
 import shutil
@@ -34,10 +36,22 @@ from tf_gancond import losses as losses_lib
 from tf_gancond import models
 from tf_gancond import regularizers
 from tf_gancond import runlog
+from tf_gancond.rng import stream_seed
 
-# Salts that make the stateless random streams of one step independent.
-_SALT_D_Z, _SALT_G_Z, _SALT_JC, _SALT_GP, _SALT_NOISE, _SALT_LABELS = range(6)
 _Q_PERCENTILES = (5, 25, 50, 75, 95)
+
+
+class Stream(enum.IntEnum):
+  """What a stateless random draw of a step is for (the purpose key of `stream_seed`)."""
+  D_Z = 1          # z of a critic step's fakes.
+  G_Z = 2          # z of the generator step.
+  JC_DIRECTION = 3  # Jacobian Clamping's perturbation direction.
+  GP_ALPHA = 4     # WGAN-GP interpolation weights.
+  G_LABELS = 5     # class labels of the generator step.
+  NOISE_REAL = 6   # instance noise on D's real input,
+  NOISE_FAKE = 7   # on its fake input,
+  NOISE_G = 8      # on the fakes of the G step,
+  NOISE_GP = 9     # on the gradient-penalty interpolates.
 
 
 class DivergedError(RuntimeError):
@@ -99,14 +113,15 @@ class GANTrainer(tf.Module):
     self.num_classes = config_lib.NUM_CLASSES[config.dataset] if config.conditional else 0
 
   # ----- random numbers (stateless, see the module docstring) -----
-  def _normal(self, global_rows, cols, step, salt):
+  def _normal(self, global_rows, cols, step, purpose, sub_step=0):
     """N(0, 1) [global_rows / replicas, cols]: this replica's slice of a global draw."""
-    seed = tf.stack([tf.cast(self.config.seed, tf.int64), step * 16 + salt])
+    seed = stream_seed(self.config.seed, step, sub_step, purpose)
     full = tf.random.stateless_normal([global_rows, cols], seed=seed)
     return self._replica_slice(full, global_rows)
 
-  def _uniform(self, global_rows, step, salt, shape=(), maxval=1.0, dtype=tf.float32):
-    seed = tf.stack([tf.cast(self.config.seed, tf.int64), step * 16 + salt])
+  def _uniform(self, global_rows, step, purpose, sub_step=0, shape=(), maxval=1.0,
+               dtype=tf.float32):
+    seed = stream_seed(self.config.seed, step, sub_step, purpose)
     if dtype.is_integer:
       full = tf.random.stateless_uniform([global_rows, *shape], seed=seed,
                                          minval=0, maxval=maxval, dtype=dtype)
@@ -123,14 +138,16 @@ class GANTrainer(tf.Module):
     return full[replica * local:(replica + 1) * local]
 
   # ----- pieces of a step -----
-  def _discriminate(self, x, labels, step, salt):
-    """D logits [B] (and ACGAN class logits) with optional instance noise (A3)."""
+  def _discriminate(self, x, labels, step, noise, sub_step=0):
+    """D logits [B] (and ACGAN class logits) with optional instance noise (A3).
+
+    `noise`: the Stream of the instance noise on this input (NOISE_REAL, ...).
+    """
     if self.config.instance_noise > 0:
       # Annealed linearly to 0 over the run (Arjovsky & Bottou 2017, Sec. 3).
       frac = 1.0 - tf.cast(step, tf.float32) / float(self.config.train_steps)
       sigma = self.config.instance_noise * tf.maximum(frac, 0.0)
-      seed = tf.stack([tf.cast(self.config.seed, tf.int64), step * 16 + _SALT_NOISE])
-      seed = tf.random.experimental.stateless_fold_in(seed, salt)
+      seed = stream_seed(self.config.seed, step, sub_step, noise)
       x = x + sigma * tf.random.stateless_normal(tf.shape(x), seed=seed)
     out = self.discriminator(x, labels=labels, training=True)
     if isinstance(out, (tuple, list)):
@@ -154,8 +171,10 @@ class GANTrainer(tf.Module):
     """One D step on real [B,...] and fake [B,...]; returns metrics and nothing else."""
     c = self.config
     with tf.GradientTape() as tape:
-      real_logits, real_class = self._discriminate(real, labels, step, 2 * sub_step)
-      fake_logits, _ = self._discriminate(fake, labels, step, 2 * sub_step + 1)
+      real_logits, real_class = self._discriminate(real, labels, step,
+                                                   Stream.NOISE_REAL, sub_step)
+      fake_logits, _ = self._discriminate(fake, labels, step, Stream.NOISE_FAKE,
+                                          sub_step)
       d_loss = self.loss.discriminator(real_logits, fake_logits)
       total = d_loss
       metrics = {}
@@ -198,8 +217,8 @@ class GANTrainer(tf.Module):
                                 skip_gradients_aggregation=self.num_replicas > 1)
       return tf.linalg.global_norm(grads)
     grads, ratios = clamp.apply(grads)
-    # Median over layers (S3: ~30 early, ~3 later in D); a mean would be swamped by
-    # rank-1 kernels such as the final Dense [F, 1], whose sigma1 is 0.
+    # Median over layers (S3: ~30 early, ~3 later in D): robust to the one layer
+    # whose gradient is momentarily near rank 1 (sigma1 ~ 0).
     metrics[ratio_name] = tf.sort(ratios)[(len(clamp.layer_names) - 1) // 2]
     optimizer.apply_gradients(zip(grads, variables),
                               skip_gradients_aggregation=self.num_replicas > 1)
@@ -207,24 +226,16 @@ class GANTrainer(tf.Module):
 
   def _gradient_penalty(self, real, fake, labels, step, sub_step):
     """WGAN-GP with stateless alpha (same draw on 1 or N replicas)."""
-    alpha = self._uniform(self.config.batch_size, step, _SALT_GP + 16 * sub_step,
+    alpha = self._uniform(self.config.batch_size, step, Stream.GP_ALPHA, sub_step,
                           shape=(1, 1, 1))
-    x_hat = real + alpha * (fake - real)
-    with tf.GradientTape() as tape:
-      tape.watch(x_hat)
-      logits, _ = self._discriminate(x_hat, labels, step, 1000 + sub_step)
-    grads = tape.gradient(logits, x_hat)
-    # 1e-12 inside the sqrt keeps its gradient finite where the input gradient is 0.
-    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
-    return tf.reduce_mean(tf.square(norms - 1.0)), norms
+    critic = lambda x: self._discriminate(x, labels, step, Stream.NOISE_GP, sub_step)[0]
+    return regularizers.gradient_penalty(critic, real, fake, alpha)
 
   def _jc_inputs(self, z, step):
-    """[z; z'] with z' = z + eps d/||d|| per row (Algorithm 1)."""
-    c = self.config
-    delta = self._normal(tf.shape(z)[0] * self.num_replicas, c.latent_dim, step,
-                         _SALT_JC)
-    z_prime = z + c.jc_epsilon * tf.math.l2_normalize(delta, axis=-1)
-    return z_prime
+    """z' = z + eps d/||d|| per row of z (Algorithm 1), d from its own stream."""
+    direction = self._normal(tf.shape(z)[0] * self.num_replicas,
+                             self.config.latent_dim, step, Stream.JC_DIRECTION)
+    return regularizers.jacobian_clamping_perturb(z, direction, self.config.jc_epsilon)
 
   def _g_loss(self, x_all, z, z_prime, labels, step):
     """Generator loss from G outputs (x_all = G([z; z']) under JC, else G(z))."""
@@ -237,7 +248,7 @@ class GANTrainer(tf.Module):
       metrics.update(jc_penalty=jc, q=q)
     else:
       fake, jc = x_all, 0.0
-    fake_logits, fake_class = self._discriminate(fake, labels, step, 100)
+    fake_logits, fake_class = self._discriminate(fake, labels, step, Stream.NOISE_G)
     g_loss = self.loss.generator(fake_logits)
     if c.debug_nan_at_step:
       # Test hook (tests/test_reliability.py): a NaN loss, and so NaN gradients and
@@ -264,7 +275,7 @@ class GANTrainer(tf.Module):
   def _labels_for_g(self, global_rows, step):
     if not self.num_classes:
       return None
-    return self._uniform(global_rows, step, _SALT_LABELS, maxval=self.num_classes,
+    return self._uniform(global_rows, step, Stream.G_LABELS, maxval=self.num_classes,
                          dtype=tf.int32)
 
   # ----- the step -----
@@ -275,7 +286,7 @@ class GANTrainer(tf.Module):
     if self.reuse_fake:
       real, labels = batches[0]
       local = tf.shape(real)[0]
-      z = self._normal(c.batch_size, c.latent_dim, step, _SALT_G_Z)
+      z = self._normal(c.batch_size, c.latent_dim, step, Stream.G_Z)
       cond = labels if self.num_classes else None
       with tf.GradientTape(watch_accessed_variables=False) as g_tape:
         g_tape.watch(self.generator.trainable_variables)
@@ -287,12 +298,12 @@ class GANTrainer(tf.Module):
       metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled, metrics)
       return metrics
     for k, (real, labels) in enumerate(batches):
-      z = self._normal(c.batch_size, c.latent_dim, step, _SALT_D_Z + 16 * (k + 1))
+      z = self._normal(c.batch_size, c.latent_dim, step, Stream.D_Z, sub_step=k)
       cond = labels if self.num_classes else None
       # Critic fakes use the real batch's labels (igul222).
       fake = self._generate(z, cond)
       metrics.update(self._d_update(real, cond, fake, step, k))
-    z = self._normal(c.g_batch_size, c.latent_dim, step, _SALT_G_Z)
+    z = self._normal(c.g_batch_size, c.latent_dim, step, Stream.G_Z)
     cond = self._labels_for_g(c.g_batch_size, step)
     with tf.GradientTape() as g_tape:
       x_all, z_prime = self._generate_for_g(z, cond, step)

@@ -1,0 +1,84 @@
+"""The GAN train step's random streams and updates, observed eagerly."""
+
+import contextlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_gancond import config as config_lib
+from tf_gancond import data as data_lib
+from tf_gancond import train
+
+
+def _config(**overrides):
+  c = config_lib.get_config()
+  c.update(dict(dataset='mnist', batch_size=4, g_base_channels=8, d_base_channels=4,
+                latent_dim=4, synthetic_data=True, train_steps=10, probe_every=0))
+  c.update(overrides)
+  return config_lib.validate(config_lib.resolve(c))
+
+
+@contextlib.contextmanager
+def _eager():
+  tf.config.run_functions_eagerly(True)
+  try:
+    yield
+  finally:
+    tf.config.run_functions_eagerly(False)
+
+
+@contextlib.contextmanager
+def _recorded_stateless_seeds(monkeypatch):
+  """Yields a list that collects the seed of every stateless normal/uniform draw."""
+  seeds = []
+  for name in ('stateless_normal', 'stateless_uniform'):
+    original = getattr(tf.random, name)
+
+    def wrapped(shape, seed, *args, _original=original, **kwargs):
+      seeds.append(tuple(np.asarray(seed).tolist()))
+      return _original(shape, seed, *args, **kwargs)
+    monkeypatch.setattr(tf.random, name, wrapped)
+  yield seeds
+
+
+@pytest.mark.parametrize('overrides', [
+    # WGAN-GP with 3 critic steps: z per critic step, alpha per critic step, G's z,
+    # JC's perturbation and instance noise on every D input.
+    dict(loss='wasserstein', gradient_penalty=10.0, n_critic=3, jacobian_clamping=True,
+         instance_noise=0.1),
+    # DCGAN's reused G(z) path with JC.
+    dict(jacobian_clamping=True, instance_noise=0.1),
+])
+def test_no_two_draws_of_a_run_share_a_stream(monkeypatch, overrides):
+  """Every random draw of a run has its own (step, sub-step, purpose) stream."""
+  config = _config(**overrides)
+  trainer = train.GANTrainer(config, tf.distribute.get_strategy())
+  iterator = iter(data_lib.make_dataset(config))
+  with _eager(), _recorded_stateless_seeds(monkeypatch) as seeds:
+    for _ in range(4):
+      trainer.train_step(iterator)
+  per_step = 3 * 4 + 2 if config.n_critic == 3 else 4  # z, alpha, 2-3 noises per D step.
+  assert len(seeds) >= 4 * per_step
+  assert len(set(seeds)) == len(seeds)
+
+
+def test_critic_steps_see_distinct_z_and_alpha(monkeypatch):
+  """z and alpha of critic step k of iteration s differ from every other draw's."""
+  config = _config(loss='wasserstein', gradient_penalty=10.0, n_critic=5)
+  trainer = train.GANTrainer(config, tf.distribute.get_strategy())
+  values = []
+  for name in ('stateless_normal', 'stateless_uniform'):
+    original = getattr(tf.random, name)
+
+    def wrapped(shape, seed, *args, _original=original, **kwargs):
+      out = _original(shape, seed, *args, **kwargs)
+      values.append(out.numpy().tobytes())
+      return out
+    monkeypatch.setattr(tf.random, name, wrapped)
+  iterator = iter(data_lib.make_dataset(config))
+  with _eager():
+    for _ in range(3):
+      trainer.train_step(iterator)
+  assert len(values) == 3 * (5 * 2 + 1)  # Per iteration: 5 x (z, alpha), G's z.
+  assert len(set(values)) == len(values)
