@@ -19,10 +19,15 @@ directory works anywhere a TF-Hub handle does, e.g. `tfgan.eval.classifier_fn_fr
   * `CLASSIFIER_METADATA_FILE` beside `saved_model.pb` records dataset, image size,
     test accuracy, epochs and training time.
 
-Targets (issue 4): test accuracy >= 0.90 on Fashion-MNIST, >= 0.99 on MNIST.
-Exit codes: 0 done, 2 bad input (one line on stderr), 3 accuracy below target.
+Targets (issue 4): test accuracy >= 0.90 on Fashion-MNIST, >= 0.99 on MNIST. A new
+classifier is trained into `<output_dir>.candidate` and moved to `output_dir` only if
+it meets the target, so a classifier there (which scores already depend on) is never
+replaced by a worse one; `ensure_classifier` refuses a cached one below the target.
+Exit codes: 0 done, 2 bad input (one line on stderr), 3 accuracy below target (the
+new classifier stays at `<output_dir>.candidate`).
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -60,6 +65,34 @@ def default_classifier_path(dataset):
 
 def is_saved_model_dir(path):
   return os.path.isdir(path) and os.path.isfile(os.path.join(path, 'saved_model.pb'))
+
+
+def fingerprint(path):
+  """First 16 hex digits of a sha256 over the files that define a SavedModel's outputs.
+
+  Hashes `saved_model.pb` and every file under `variables/`, in sorted order, each as
+  its path relative to `path`, its size and its bytes: a copy elsewhere has the same
+  fingerprint, any change of graph or weights gives another. Other files (this
+  package's metadata JSON) do not change the outputs and are left out.
+
+  Returns '' when `path` is not a local directory: tensorflow_hub resolves a handle to
+  a remote gs:// location when TFHUB_MODEL_LOAD_FORMAT=UNCOMPRESSED and reads the
+  module from there, and hashing it would download the whole module.
+  """
+  if not os.path.isdir(path):
+    return ''
+  variables = os.path.join(path, 'variables')
+  names = ['saved_model.pb'] + sorted(
+      os.path.relpath(os.path.join(d, f), path)
+      for d, _, files in os.walk(variables) for f in files)
+  digest = hashlib.sha256()
+  for name in names:
+    full = os.path.join(path, name)
+    digest.update(f'{name}\0{os.path.getsize(full)}\0'.encode())
+    with open(full, 'rb') as f:
+      for chunk in iter(lambda: f.read(1 << 20), b''):
+        digest.update(chunk)
+  return digest.hexdigest()[:16]
 
 
 def read_metadata(path):
@@ -143,13 +176,29 @@ def _check_dataset(dataset):
         f'{", ".join(CLASSIFIER_DATASETS)} (cifar10/stl10 use Inception)')
 
 
-def train_classifier(config, output_dir=None, epochs=DEFAULT_EPOCHS, batch_size=128,
+def classification_accuracy(logits_fn, batches):
+  """(accuracy, count): the fraction of all examples whose argmax logit is the label.
+
+  `logits_fn` maps images [B, ...] to logits [B, K]; `batches` yields (images, int
+  labels [B]). Counted over examples, so a short last batch weighs what it holds.
+  """
+  correct = total = 0
+  for x, y in batches:
+    predicted = tf.argmax(logits_fn(x), axis=1, output_type=tf.int32)
+    correct += int(tf.reduce_sum(tf.cast(predicted == tf.cast(y, tf.int32), tf.int32)))
+    total += int(tf.size(y))
+  return correct / max(total, 1), total
+
+
+def train_classifier(config, output_dir, epochs=DEFAULT_EPOCHS, batch_size=128,
                      steps_per_epoch=0, learning_rate=1e-3, log=print):
   """Trains `ConvClassifier` on `config.dataset` and saves it; returns the metadata.
 
+  Saves whatever accuracy it reaches; `train_and_install` decides where it may go.
+
   Args:
     config: a config (dataset, data_dir, manual_dir, seed are read).
-    output_dir: where the SavedModel goes; default `default_classifier_path`.
+    output_dir: where the SavedModel goes (replaced if present).
     epochs: passes over the training split.
     batch_size: training batch.
     steps_per_epoch: 0 = the split size / batch_size (tests pass a few steps).
@@ -170,7 +219,6 @@ def train_classifier(config, output_dir=None, epochs=DEFAULT_EPOCHS, batch_size=
   c.shuffle_buffer = 60000  # Whole MNIST-like training split: a full shuffle.
   c.split = 'train'
   c = config_lib.resolve(c)
-  output_dir = output_dir or default_classifier_path(c.dataset)
   steps_per_epoch = steps_per_epoch or config_lib.TRAIN_EXAMPLES[c.dataset] // batch_size
   tf.keras.utils.set_random_seed(c.seed)
 
@@ -188,12 +236,8 @@ def train_classifier(config, output_dir=None, epochs=DEFAULT_EPOCHS, batch_size=
   model.fit(train_ds.map(lambda x, y: (x, {LOGITS: y})), epochs=epochs,
             steps_per_epoch=steps_per_epoch, verbose=2)
   train_seconds = time.perf_counter() - start
-  correct = total = 0
-  for x, y in test_ds:
-    pred = tf.argmax(model(x, training=False)[LOGITS], axis=1, output_type=tf.int32)
-    correct += int(tf.reduce_sum(tf.cast(pred == y, tf.int32)))
-    total += int(tf.size(y))
-  accuracy = correct / max(total, 1)
+  accuracy, total = classification_accuracy(
+      lambda x: model(x, training=False)[LOGITS], test_ds)
   metadata = {
       'dataset': c.dataset, 'image_size': size, 'image_shape': list(image_shape),
       'num_classes': config_lib.NUM_CLASSES[c.dataset], 'feature_dim': FEATURE_DIM,
@@ -208,13 +252,52 @@ def train_classifier(config, output_dir=None, epochs=DEFAULT_EPOCHS, batch_size=
   return dict(metadata, path=output_dir)
 
 
+def below_target(dataset, accuracy):
+  """The one-line reason a classifier of `accuracy` is not used, or None if it may be."""
+  target = TARGET_ACCURACY[dataset]
+  if accuracy is None:
+    return f'no test accuracy is recorded ({CLASSIFIER_METADATA_FILE})'
+  if accuracy < target:
+    return f'test accuracy {accuracy:.4f} is below the target {target} for {dataset}'
+  return None
+
+
+def train_and_install(config, output_dir=None, log=print, **train_kwargs):
+  """Trains a classifier and puts it at `output_dir` only if it meets the target.
+
+  Training goes to `<output_dir>.candidate`; a classifier that reaches
+  TARGET_ACCURACY[dataset] then replaces whatever is at `output_dir` (default
+  `default_classifier_path`), one that misses it stays at the candidate path and
+  `output_dir` is left as it was. Returns the metadata with 'path' (where the new
+  classifier is), 'installed' (bool) and, if not installed, 'reason' (one line).
+  `log` and `train_kwargs` go to `train_classifier`.
+  """
+  _check_dataset(config.dataset)
+  output_dir = (output_dir or default_classifier_path(config.dataset)).rstrip('/')
+  result = train_classifier(config, output_dir + '.candidate', log=log, **train_kwargs)
+  reason = below_target(config.dataset, result['test_accuracy'])
+  if reason:
+    kept = ('kept the classifier at' if is_saved_model_dir(output_dir) else
+            'nothing installed at')
+    return dict(result, installed=False,
+                reason=f'{reason}: {kept} {output_dir}; the new one is at '
+                       f'{result["path"]}')
+  if os.path.exists(output_dir):
+    shutil.rmtree(output_dir)
+  os.replace(result['path'], output_dir)
+  log(f'installed at {output_dir}')
+  return dict(result, path=output_dir, installed=True)
+
+
 def ensure_classifier(config, train_if_missing=True, **train_kwargs):
   """The path of the classifier the scores of `config` use, trained here if missing.
 
   For mnist/fashion_mnist with `config.classifier` empty, the package classifier at
-  `default_classifier_path(dataset)` is trained when it is missing and
-  `train_if_missing` (`train_kwargs` go to `train_classifier`; default DEFAULT_EPOCHS).
-  An explicit `config.classifier` is never trained into: a missing one raises. Other
+  `default_classifier_path(dataset)` is used if its recorded test accuracy meets
+  TARGET_ACCURACY (else refused), and trained when it is missing and
+  `train_if_missing` (`train_kwargs` go to `train_classifier`; default DEFAULT_EPOCHS;
+  installed only if it meets the target). An explicit `config.classifier` is never
+  trained into and not checked against the target: a missing one raises. Other
   datasets return `config.classifier` ('' = TF-Hub Inception; `scores.check_classifier`
   checks it). Raises ClassifierUnavailableError.
   """
@@ -228,11 +311,24 @@ def ensure_classifier(config, train_if_missing=True, **train_kwargs):
     return ''  # Inception through TF-Hub: `scores.check_classifier` decides.
   path = default_classifier_path(config.dataset)
   if is_saved_model_dir(path):
+    reason = below_target(config.dataset, read_metadata(path).get('test_accuracy'))
+    if reason:
+      raise ClassifierUnavailableError(
+          f'the {config.dataset} classifier at {path}: {reason}; '
+          f'{_retrain_hint(config.dataset)}')
     return path
   if not train_if_missing:
     raise ClassifierUnavailableError(missing_message(config.dataset, path))
-  train_classifier(config, output_dir=path, **train_kwargs)
+  result = train_and_install(config, path, **train_kwargs)
+  if not result['installed']:
+    raise ClassifierUnavailableError(
+        f'{result["reason"]}; {_retrain_hint(config.dataset)}')
   return path
+
+
+def _retrain_hint(dataset):
+  return (f'train one with `python -m tf_gancond.classifier --dataset={dataset}` '
+          '(more --epochs if it missed the target) or give --classifier=DIR')
 
 
 def missing_message(dataset, path):
@@ -263,8 +359,6 @@ def define_flags(fv):
                       flag_values=fv)
   flags.DEFINE_string('manual_dir', '', 'TFDS manual_dir ("" = Debian Fashion-MNIST '
                       'if installed).', flag_values=fv)
-  flags.DEFINE_bool('check_target', True, 'Exit 3 when the test accuracy is below '
-                    'the target (0.99 MNIST, 0.90 Fashion-MNIST).', flag_values=fv)
 
 
 def _fail(message, code=2):
@@ -273,7 +367,11 @@ def _fail(message, code=2):
 
 
 def main(argv):
-  """Parses argv (argv[0] is the program) and trains; exits 2 on bad input."""
+  """Parses argv (argv[0] is the program), trains and installs; returns the metadata.
+
+  Exits 2 on bad input, 3 when the new classifier misses the target (then it is not
+  installed: see `train_and_install`).
+  """
   from absl import flags
   from tf_gancond import data
   fv = flags.FlagValues()
@@ -290,17 +388,14 @@ def main(argv):
   c.manual_dir = fv.manual_dir
   c.seed = fv.seed
   try:
-    _check_dataset(c.dataset)
-    result = train_classifier(
+    result = train_and_install(
         c, output_dir=fv.output_dir or None, epochs=fv.epochs,
         batch_size=fv.batch_size, steps_per_epoch=fv.steps_per_epoch,
         learning_rate=fv.learning_rate)
   except (config_lib.ConfigError, data.DataUnavailableError) as e:
     _fail(str(e).splitlines()[0])
-  target = TARGET_ACCURACY[c.dataset]
-  if fv.check_target and result['test_accuracy'] < target:
-    _fail(f'test accuracy {result["test_accuracy"]:.4f} is below the target '
-          f'{target} for {c.dataset}; try more --epochs', code=3)
+  if not result['installed']:
+    _fail(f'{result["reason"]} (try more --epochs)', code=3)
   return result
 
 
