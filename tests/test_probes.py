@@ -106,9 +106,18 @@ def test_probe_result_fields_and_json():
   z = probes.fixed_probe_z(6, num_z=4, seed=5)
   np.testing.assert_array_equal(z, probes.fixed_probe_z(6, num_z=4, seed=5))
   result = probes.probe_generator(lambda z: g(z, training=False), z, chunk_size=3)
-  assert result['log_cond'].shape == (4,)
-  assert np.all(result['log_cond'] >= 0)
+  with tf.GradientTape() as tape:  # Reverse-mode reference, float64 spectra.
+    zt = tf.constant(z)
+    tape.watch(zt)
+    x = tf.reshape(g(zt, training=False), [4, -1])
+  reference = tape.batch_jacobian(x, zt).numpy().astype(np.float64)
+  s = np.linalg.svd(reference, compute_uv=False)
+  np.testing.assert_allclose(result['log_cond'], 2 * np.log(s[:, 0] / s[:, -1]),
+                             rtol=1e-4)
   np.testing.assert_allclose(result['mean_log_cond'], result['log_cond'].mean())
+  np.testing.assert_allclose(result['avg_jacobian_singular_values'],
+                             np.linalg.svd(reference.mean(0), compute_uv=False),
+                             rtol=1e-4)
   sv = result['avg_jacobian_singular_values']
   assert sv.shape == (6,) and np.all(np.diff(sv) <= 0)
   js = probes.to_json_dict(result)
@@ -151,3 +160,125 @@ def test_batch_stats_probe_restores_moving_averages():
   for v, b in zip(g.non_trainable_variables, before):
     np.testing.assert_array_equal(v.numpy(), b)
   assert np.abs(batch_stats - inference).max() > 1e-3 * np.abs(inference).max()
+
+
+def _batch_norm_layers(g):
+  from tf_gancond.models import layers
+  return [l for l in g.submodules
+          if isinstance(l, (tf.keras.layers.BatchNormalization,
+                            layers.ConditionalBatchNorm))]
+
+
+def _held_statistics_reference(g, z, labels):
+  """Per-sample Jacobians [B, n_x, n_z] with every BatchNorm normalising by the
+  statistics of the whole batch (z, labels), held constant; brute force.
+
+  Each BN layer's `call` is replaced: on one pass over the batch it records the
+  biased moments of its input, then G runs on each z_i alone with those moments
+  as constants and tf GradientTape gives the full Jacobian of that one sample.
+  """
+  norms = _batch_norm_layers(g)
+  moments = {}
+
+  def held_call(layer, record):
+    def call(x, labels=None, training=None, **unused):
+      if record:
+        moments[id(layer)] = [tf.stop_gradient(m) for m in tf.nn.moments(x, [0, 1, 2])]
+      mean, var = moments[id(layer)]
+      gamma, beta = layer.gamma, layer.beta
+      if getattr(layer, 'num_classes', 0):
+        gamma = tf.gather(gamma, labels)[:, None, None, :]
+        beta = tf.gather(beta, labels)[:, None, None, :]
+      return (x - mean) * tf.math.rsqrt(var + layer.epsilon) * gamma + beta
+    return call
+
+  try:
+    for layer in norms:
+      layer.call = held_call(layer, record=True)
+    g(z, labels=labels, training=True)
+    for layer in norms:
+      layer.call = held_call(layer, record=False)
+    blocks = []
+    for i in range(len(z)):
+      zi = tf.constant(z[i:i + 1])
+      li = None if labels is None else tf.constant(labels[i:i + 1])
+      with tf.GradientTape() as tape:
+        tape.watch(zi)
+        out = tf.reshape(g(zi, labels=li, training=True), [-1])
+      blocks.append(tape.jacobian(out, zi)[:, 0, :].numpy())
+  finally:
+    for layer in norms:
+      del layer.call  # The class's own call again.
+  return np.stack(blocks)
+
+
+def _always_batch_stats_generator():
+  """The O6 generator (conditional BN on batch statistics always), tiny."""
+  from tf_gancond.models import resnet
+  g = resnet.ResNetGenerator(channels=8, latent_dim=5, num_classes=10,
+                             always_batch_stats=True)
+  z = probes.fixed_probe_z(5, num_z=4, seed=3)
+  labels = probes.probe_labels(10, 4, seed=3)
+  g(tf.constant(z), labels=tf.constant(labels), training=True)
+  return g, z, labels
+
+
+def test_probe_labels_are_fixed_and_cover_the_classes():
+  a = probes.probe_labels(10, 1000, seed=7)
+  np.testing.assert_array_equal(a, probes.probe_labels(10, 1000, seed=7))
+  assert a.dtype == np.int32 and set(a.tolist()) == set(range(10))
+  assert np.bincount(a).min() > 60  # Uniform: ~100 of each class.
+
+
+def test_always_batch_stats_jacobian_is_per_sample_with_statistics_held():
+  g, z, labels = _always_batch_stats_generator()
+  reference = _held_statistics_reference(g, z, labels)
+  before = [v.numpy().copy() for v in g.variables]
+  with probes.held_batch_statistics(g, z, labels) as generate:
+    jac = probes.jacobian(generate, z, labels=labels, chunk_size=3).numpy()
+  scale = np.abs(reference).max()
+  np.testing.assert_allclose(jac, reference, atol=1e-4 * scale)
+  for v, b in zip(g.variables, before):  # The probe leaves G as it found it.
+    np.testing.assert_array_equal(v.numpy(), b)
+  # Pushing e_k through every row of the batch at once mixes the rows: that sum
+  # over j of dG(z_i)/dz_j is not J_z, and the test can tell the two apart.
+  mixed = probes.jacobian(lambda z, y: g(z, labels=y, training=True), z,
+                          labels=labels, chunk_size=4).numpy()
+  assert np.abs(mixed - reference).max() > 0.05 * scale
+
+
+def test_dcgan_batch_stats_probe_holds_the_probe_batch_statistics():
+  g = _tiny_dcgan()
+  z = probes.fixed_probe_z(6, num_z=4, seed=2)
+  g(tf.constant(z), training=True)  # Moving averages away from their initial values.
+  reference = _held_statistics_reference(g, z, None)
+  with probes.held_batch_statistics(g, z) as generate:
+    jac = probes.jacobian(generate, z, chunk_size=3).numpy()
+  np.testing.assert_allclose(jac, reference, atol=1e-4 * np.abs(reference).max())
+
+
+def test_o6_run_probes_with_held_batch_statistics_and_fixed_labels(tmp_path):
+  """The O6 generator (batch statistics always) is probed, and its Q measured, on
+  uniform labels; the records say so."""
+  import os
+  import tensorflow_datasets as tfds
+  from tf_gancond import runlog
+  from tf_gancond import train
+  path = os.path.join(os.path.dirname(__file__), '..', 'configs', 'o6_cifar_wgangp_jc.py')
+  c = config_lib.load_config_file(path)
+  c.update(dict(batch_size=4, g_batch_size=8, n_critic=1, train_steps=1,
+                g_base_channels=8, d_base_channels=8, latent_dim=4, log_every=1,
+                checkpoint_every=1, probe_every=1, probe_num_z=10, eval_every=0,
+                export_every=0, sample_grid=4, shuffle_buffer=8,
+                jacobian_clamping=False, workdir=str(tmp_path / 'run')))
+  c = config_lib.validate(config_lib.resolve(c))
+  with tfds.testing.mock_data(num_examples=16):
+    train.train_and_evaluate(c)
+  records = runlog.read_records(c.workdir, 'probe')
+  assert [r['step'] for r in records] == [0, 1]
+  expected = probes.probe_labels(10, 10, c.probe_seed).tolist()
+  assert all(r['bn_mode'] == 'batch_stats' and r['labels'] == expected
+             for r in records)
+  (train_record,) = runlog.read_records(c.workdir, 'train')
+  q_labels = train_record['q_labels']
+  assert len(q_labels) == c.batch_size and len(set(q_labels)) > 1

@@ -329,13 +329,16 @@ class GANTrainer(tf.Module):
     return out
 
   @tf.function
-  def measure_q(self, z, z_prime):
+  def measure_q(self, z, z_prime, labels=None):
     """Q [B] of Algorithm 1 without a penalty, for runs without JC (SPEC O5: log Q
-    in every run). G runs in training mode, as under JC, and the BatchNorm moving
-    statistics are restored afterwards so the measurement leaves no trace."""
+    in every run). G runs in training mode on [z; z'], z' keeping z's labels, as
+    under JC, and the BatchNorm moving statistics are restored afterwards so the
+    measurement leaves no trace."""
     moving = _bn_moving_variables(self.generator)
     saved = [tf.identity(v) for v in moving]
-    x = self.generator(tf.concat([z, z_prime], 0), training=True)
+    if labels is not None:
+      labels = tf.concat([labels, labels], 0)
+    x = self.generator(tf.concat([z, z_prime], 0), labels=labels, training=True)
     fake, fake_prime = tf.split(x, 2, axis=0)
     _, q = regularizers.jacobian_clamping_penalty(
         fake, fake_prime, z, z_prime, self.config.jc_lambda_min,
@@ -344,11 +347,6 @@ class GANTrainer(tf.Module):
       restores = [v.assign(s) for v, s in zip(moving, saved)]
     with tf.control_dependencies(restores):
       return tf.identity(q)
-
-  @tf.function
-  def generate_batch_stats(self, z):
-    """G(z) with BatchNorm on batch statistics (probe_bn_mode='batch_stats')."""
-    return self.generator(z, training=True)
 
   @tf.function
   def generate_inference(self, z, labels=None):
@@ -502,12 +500,20 @@ def train_and_evaluate(config, strategy=None):
   dataset = data_lib.make_dataset(data_config)
   iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
+  num_classes = trainer.num_classes
   if config.probe_every:
     from tf_gancond import probes  # Imported only when probes are asked for.
     probe_z = probes.fixed_probe_z(config.latent_dim, config.probe_num_z,
                                    config.probe_seed)
+    probe_labels = (probes.probe_labels(num_classes, config.probe_num_z,
+                                        config.probe_seed) if num_classes else None)
+  # A generator that normalises with batch statistics even in inference (O6) is
+  # probed with the probe batch's statistics held fixed, whatever probe_bn_mode says.
+  probe_bn_mode = ('batch_stats' if config.g_bn_always_batch_stats else
+                   config.probe_bn_mode)
   sample_z = tf.constant(np.random.default_rng(config.probe_seed + 1).standard_normal(
       (config.sample_grid, config.latent_dim)).astype(np.float32))
+  sample_labels = (tf.range(config.sample_grid) % num_classes if num_classes else None)
   q_rng = np.random.default_rng(config.seed + 7919 * (start + 1))
   export_steps = set(config_lib.parse_steps(config.export_at_steps))
   h, w, ch = models.image_shape(config)
@@ -529,13 +535,14 @@ def train_and_evaluate(config, strategy=None):
     return path
 
   def probe(step):
-    if config.probe_bn_mode == 'inference':
-      result = probes.probe_generator(trainer.generate_inference, probe_z)
+    if probe_bn_mode == 'inference':
+      result = probes.probe_generator(trainer.generate_inference, probe_z,
+                                      labels=probe_labels)
     else:
-      # Batch statistics: the forward passes would move BatchNorm's moving averages.
-      with probes.preserved(trainer.generator.non_trainable_variables):
-        result = probes.probe_generator(trainer.generate_batch_stats, probe_z)
-    log.append('probe', step, bn_mode=config.probe_bn_mode,
+      with probes.held_batch_statistics(trainer.generator, probe_z,
+                                        probe_labels) as generate:
+        result = probes.probe_generator(generate, probe_z, labels=probe_labels)
+    log.append('probe', step, bn_mode=probe_bn_mode, labels=probe_labels,
                **probes.to_json_dict(result))
     with writer.as_default(step=step):
       tf.summary.scalar('probe/mean_log_cond', result['mean_log_cond'])
@@ -544,7 +551,8 @@ def train_and_evaluate(config, strategy=None):
       sv = result['avg_jacobian_singular_values']
       tf.summary.histogram('probe/log_avg_jacobian_singular_values', np.log(sv))
       tf.summary.image('probe/avg_jacobian_spectrum', _spectrum_plot(sv, step))
-      tf.summary.image('samples', image_grid(trainer.generate_inference(sample_z)))
+      tf.summary.image('samples', image_grid(
+          trainer.generate_inference(sample_z, sample_labels)))
     return result
 
   def evaluate(step, num_samples):
@@ -581,19 +589,26 @@ def train_and_evaluate(config, strategy=None):
       if step % config.log_every == 0 or step == config.train_steps:
         elapsed = time.perf_counter() - t_last
         summary, q = _summarize_interval(interval)
+        extra = {}  # Logged to metrics.jsonl only (not scalars).
         if q is None:
           z = q_rng.standard_normal((config.batch_size, config.latent_dim)).astype(
               np.float32)
           d = q_rng.standard_normal(z.shape).astype(np.float32)
           z_prime = z + config.jc_epsilon * d / np.linalg.norm(d, axis=1,
                                                                keepdims=True)
-          q = trainer.measure_q(tf.constant(z), tf.constant(z_prime)).numpy()
+          # Uniform labels, as the JC generator step draws them (Stream.G_LABELS).
+          q_labels = (q_rng.integers(0, num_classes, len(z)).astype(np.int32)
+                      if num_classes else None)
+          q = trainer.measure_q(tf.constant(z), tf.constant(z_prime),
+                                q_labels).numpy()
+          if num_classes:
+            extra['q_labels'] = q_labels
           summary['q_mean'] = float(q.mean())
           for p, v in zip(_Q_PERCENTILES, np.percentile(q, _Q_PERCENTILES)):
             summary[f'q_p{p}'] = float(v)
         summary['steps_per_sec'] = len(interval) / elapsed
         summary['step_time'] = elapsed / len(interval)
-        log.append('train', step, **summary)
+        log.append('train', step, **summary, **extra)
         with writer.as_default(step=step):
           for k, v in summary.items():
             tf.summary.scalar(f'train/{k}', v)
