@@ -1,6 +1,7 @@
 """The sweep report on synthetic per-run files with known statistics."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -11,24 +12,41 @@ import pytest
 from tf_gancond import config as config_lib
 from tf_gancond import report
 from tf_gancond import runlog
+from tf_gancond import stats
 
-# Final mean log-cond per run: baseline in two clusters, JC all low.
-BASELINE_LC = [13.0, 14.0, 19.0, 20.0]
-JC_LC = [12.0, 12.2, 12.5, 12.8]
-# Scores strictly decreasing in log-cond over all 8 runs (Spearman exactly -1),
-# distances strictly increasing (+1), min class count linear in log-cond (Pearson -1).
-SCORE = {13.0: 8.0, 14.0: 7.5, 19.0: 3.0, 20.0: 2.0,
-         12.0: 8.8, 12.2: 8.6, 12.5: 8.4, 12.8: 8.2}
+# Final mean log-cond per seed. Baseline seed 9 diverges at step 250 (after finite
+# probes); JC seed 9 ends with ln cond = inf (after finite probes of 12.5); JC seed 10
+# failed (sweep_status.json).
+BASELINE_LC = [13.0, 13.5, 14.0, 14.5, 15.0, 19.0, 19.5, 20.0, 20.5]
+JC_LC = [12.0, 12.2, 12.4, 12.6, 12.8, 13.0, 13.2, 13.4, 13.6]
+# Classifier scores: decreasing in log-cond except seeds 2 and 3 (one discordant
+# pair); JC seed 9 has the lowest score, so with its ln cond ranked worst the JC
+# Spearman rho is exactly -1 over 10 runs.
+BASELINE_CS = [8.0, 7.6, 7.0, 7.2, 6.5, 3.0, 2.8, 2.5, 2.0]
+JC_CS = [8.8, 8.7, 8.6, 8.5, 8.4, 8.3, 8.2, 8.1, 8.0, 7.0]
+# Spearman rho of BASELINE_LC vs BASELINE_CS by hand: rank differences
+# d = (-8, -6, -3, -3, 0, 2, 4, 6, 8), sum d^2 = 238, rho = 1 - 6*238/(9*80) = -59/60.
+BASELINE_RHO = -59.0 / 60.0
+PROBE_STEPS = (0, 100, 200, 300, 400, 500)
 
 
-def _min_class(lc):
-  return 60.0 - 3.0 * lc
+def _min_class(setting, lc):
+  # Baseline: linear in log-cond (Pearson -1); JC: constant 36.
+  return 90.0 - 4.0 * lc if setting == 'baseline' else 36.0
 
 
-def _write_run(workdir, setting, seed, final_lc, scores=True, state='finished',
-               reason=None, probes=True):
+def _write_run(workdir, setting, seed, final_lc, score=None, state='finished',
+               reason=None, probes=PROBE_STEPS, dataset='mnist', last_step=500,
+               final=None, score_settings=None, evals=(), end_lc=None):
+  """A run directory as train.py writes it.
+
+  Probes: ln cond 2 at step 0, then final_lc; end_lc (if given) at the last probe
+  and in the final record. score: the final classifier score (Frechet distance
+  100 - 10 * score). final: extra fields of the final record.
+  """
   os.makedirs(workdir)
   c = config_lib.get_config()
+  c.dataset = dataset
   c.seed = seed
   c.jacobian_clamping = setting == 'jacobian_clamping'
   c.train_steps = 500
@@ -37,86 +55,183 @@ def _write_run(workdir, setting, seed, final_lc, scores=True, state='finished',
                            config_lib.to_text(config_lib.resolve(c)))
   log = runlog.RunLog(str(workdir))
   rng = np.random.default_rng(seed)
-  for step in range(50, 501, 50):
+  for step in range(50, last_step + 1, 50):
     q = 2.0 + rng.random() if setting == 'jacobian_clamping' else 30.0 + rng.random()
     log.append('train', step, d_loss=0.5, q_mean=q, q_p5=q / 2, q_p50=q, q_p95=2 * q)
-  if probes:
-    for step, lc in ((0, 2.0), (250, (2.0 + final_lc) / 2), (500, final_lc)):
-      per_z = lc + np.linspace(-1.0, 1.0, 8)  # Mean exactly lc.
-      sv = np.exp(-np.arange(8.0)) * (1 + lc / 10)
-      log.append('probe', step, mean_log_cond=float(per_z.mean()), log_cond=per_z,
-                 avg_jacobian_singular_values=sv)
-  if scores:
-    score = SCORE[final_lc]
-    for step in (250, 500):
-      log.append('eval', step, classifier_score=score - (500 - step) / 1000,
-                 frechet_distance=100.0 - 10 * score, num_samples=1000, splits=10,
-                 classifier='fake')
-    log.append('final', 500, mean_log_cond=final_lc, classifier_score=score,
-               classifier_score_std=0.1, frechet_distance=100.0 - 10 * score,
-               min_class_count=_min_class(final_lc), class_counts=[36] * 10)
-  log.set_status(state, 500 if state == 'finished' else 120,
-                 **({'reason': reason} if reason else {}))
+  for step in probes:
+    lc = 2.0 if step == 0 else final_lc
+    if end_lc is not None and step == probes[-1]:
+      lc = end_lc
+    per_z = lc + np.linspace(-1.0, 1.0, 8)  # Mean exactly lc.
+    sv = np.exp(-np.arange(8.0)) * (1 + min(lc, 30.0) / 10)
+    log.append('probe', step, mean_log_cond=float(per_z.mean()), log_cond=per_z,
+               avg_jacobian_singular_values=sv)
+  settings = dict(num_samples=1000, splits=10, real_split='test', classifier='fake')
+  settings.update(score_settings or {})
+  for step, value in evals:
+    log.append('eval', step, classifier_score=value, **settings)
+  if state == 'finished':
+    record = dict(final or {})
+    if probes:
+      record['mean_log_cond'] = final_lc if end_lc is None else end_lc
+    if score is not None:
+      record.update(classifier_score=score, classifier_score_std=0.1,
+                    frechet_distance=100.0 - 10 * score, **settings,
+                    min_class_count=_min_class(setting, final_lc),
+                    class_histogram=[36] * 10, missing_modes_num_samples=360)
+    log.append('final', last_step, **record)
+  log.set_status(state, last_step, **({'reason': reason} if reason else {}))
 
 
 @pytest.fixture
 def sweep_dir(tmp_path):
   d = tmp_path / 'sweep'
   manifest = []
-  for setting, values in (('baseline', BASELINE_LC), ('jacobian_clamping', JC_LC)):
-    for seed, lc in enumerate(values):
-      name = f'{setting}_seed{seed}'
-      _write_run(d / name, setting, seed, lc)
-      manifest.append({'name': name, 'setting': setting, 'seed': seed})
-  # Not in the manifest: found by its directory; diverged before any probe.
-  _write_run(d / 'baseline_seed9', 'baseline', 9, None, scores=False, probes=False,
-             state='diverged', reason='non-finite d_loss at step 120')
+
+  def add(setting, seed, lc, score, **kwargs):
+    name = f'{setting}_seed{seed}'
+    _write_run(d / name, setting, seed, lc, score, **kwargs)
+    manifest.append({'name': name, 'setting': setting, 'seed': seed})
+
+  for seed, (lc, cs) in enumerate(zip(BASELINE_LC, BASELINE_CS)):
+    add('baseline', seed, lc, cs)
+  add('baseline', 9, 14.0, None, state='diverged', probes=(0, 100, 200),
+      last_step=250, reason='non-finite d_loss at step 250')
+  for seed, (lc, cs) in enumerate(zip(JC_LC, JC_CS)):
+    add('jacobian_clamping', seed, lc, cs)
+  add('jacobian_clamping', 9, 12.5, JC_CS[9], end_lc=float('inf'))
+  add('jacobian_clamping', 10, 12.0, None, state='running', probes=(0,),
+      last_step=100)
   (d / 'sweep.json').write_text(json.dumps({'sweep': 'synthetic', 'runs': manifest}))
+  (d / 'sweep_status.json').write_text(json.dumps({'runs': {
+      'jacobian_clamping_seed10': {'state': 'failed', 'reason': 'exit code 1'}}}))
   return d
+
+
+def _analysis(out_dir):
+  with open(os.path.join(out_dir, report.JSON_FILE)) as f:
+    return json.load(f)
+
+
+def _table(text, header_start):
+  """{first cell: {column: cell}} of the Markdown table whose header starts so."""
+  lines = text.splitlines()
+  start = next(i for i, l in enumerate(lines) if l.startswith('| ' + header_start))
+  header = [c.strip() for c in lines[start].strip('|').split('|')]
+  rows = {}
+  for line in lines[start + 2:]:
+    if not line.startswith('|'):
+      break
+    cells = [c.strip() for c in line.strip('|').split('|')]
+    rows[cells[0] if header[0] != 'setting' else ' / '.join(cells[:2])] = dict(
+        zip(header, cells))
+  return rows
 
 
 def test_report_statistics_have_the_known_answers(sweep_dir):
   path = report.write_report(str(sweep_dir))
-  out = json.load(open(sweep_dir / 'report' / report.JSON_FILE))
+  out = _analysis(sweep_dir / 'report')
   assert path == str(sweep_dir / 'report' / report.REPORT_FILE)
   assert out['score_keys'] == ['classifier_score', 'frechet_distance']
-  pooled = out['spearman']['all GAN runs']
-  assert pooled['classifier_score']['rho'] == -1.0
-  assert pooled['frechet_distance']['rho'] == 1.0
-  assert pooled['classifier_score']['n'] == 8
-  assert pooled['classifier_score']['ci']['low'] == -1.0  # Every resample is -1.
-  assert out['o4_pearson']['all GAN runs']['r'] == pytest.approx(-1.0, abs=1e-12)
-  clusters = out['clusters']['all GAN runs']
-  assert sorted(clusters['high']) == ['baseline_seed2', 'baseline_seed3']
-  assert len(clusters['low']) == 6
-  assert clusters['threshold'] == pytest.approx(16.5)
-  lc = np.array(BASELINE_LC + JC_LC)
-  low, high = lc[lc < 16.5], lc[lc > 16.5]
-  within = np.sum((low - low.mean()) ** 2) + np.sum((high - high.mean()) ** 2)
-  assert clusters['between_fraction'] == pytest.approx(
-      1 - within / np.sum((lc - lc.mean()) ** 2))
-  assert clusters['good_by_setting'] == {'baseline': 2, 'jacobian_clamping': 4}
-  assert out['top_k']['baseline']['classifier_score'] == {'k': 2, 'overlap': 2}
   base = out['settings']['baseline']
-  assert base['runs'] == 5 and base['finished'] == 4
-  assert base['final_log_cond']['n'] == 4
+  assert base['runs'] == 10 and base['finished'] == 9
+  assert base['final_log_cond']['n'] == 9
   assert base['final_log_cond']['mean'] == pytest.approx(np.mean(BASELINE_LC))
   assert base['final_log_cond']['var'] == pytest.approx(np.var(BASELINE_LC, ddof=1))
   ci = base['final_log_cond']['ci_mean']
-  assert min(BASELINE_LC) <= ci['low'] < np.mean(BASELINE_LC) < ci['high'] <= max(
+  assert min(BASELINE_LC) < ci['low'] < np.mean(BASELINE_LC) < ci['high'] < max(
       BASELINE_LC)
+  # The Spearman interval over the 9 finished baseline runs: one discordant pair
+  # makes rho = -59/60; resamples without it give -1, resamples that weigh it more
+  # give rho above -59/60, so the interval has width and brackets the estimate.
+  rho = out['spearman']['baseline']['classifier_score']
+  assert rho['n'] == 9
+  assert rho['rho'] == pytest.approx(BASELINE_RHO, abs=1e-12)
+  assert rho['ci']['low'] == -1.0
+  assert BASELINE_RHO < rho['ci']['high'] < 0
+  fd = out['spearman']['baseline']['frechet_distance']
+  assert fd['rho'] == pytest.approx(-BASELINE_RHO, abs=1e-12)
+  assert fd['ci']['low'] == pytest.approx(-rho['ci']['high'], abs=1e-12)
   # Q: baseline medians (~30) lie outside [1, 20], JC medians (~2.5) inside.
-  assert out['q']['baseline']['good']['mean_share_in_range'] == 0.0
-  assert out['q']['jacobian_clamping']['good']['mean_share_in_range'] == 1.0
-  runs = {r['name']: r for r in out['runs']}
+  shares = {s: [v['mean_share_in_range'] for v in per.values()]
+            for s, per in out['q'].items()}
+  assert shares == {'baseline': [0.0] * len(shares['baseline']),
+                    'jacobian_clamping': [1.0] * len(shares['jacobian_clamping'])}
+
+
+def test_last_non_finite_values_and_unfinished_states_are_shown(sweep_dir):
+  report.write_report(str(sweep_dir))
+  text = (sweep_dir / 'report' / report.REPORT_FILE).read_text()
+  runs = _table(text, 'run |')
+  # JC seed 9: probes of 12.5 up to step 400, then inf: never shown as 12.5.
+  assert runs['jacobian_clamping_seed9']['final log-cond'] == 'non-finite'
+  assert runs['jacobian_clamping_seed9']['classifier score'] == '7.000'
   assert runs['baseline_seed9']['state'] == 'diverged'
-  assert runs['baseline_seed9']['final_log_cond'] is None
+  assert runs['baseline_seed9']['final log-cond'] == 'diverged'  # Not 14.00.
+  assert runs['baseline_seed9']['classifier score'] == 'diverged'
+  assert runs['jacobian_clamping_seed10']['state'] == 'failed'
+  assert runs['jacobian_clamping_seed10']['final log-cond'] == 'failed'
+  assert runs['baseline_seed0']['final log-cond'] == '13.00'
+  out = {r['name']: r for r in _analysis(sweep_dir / 'report')['runs']}
+  assert out['jacobian_clamping_seed9']['final_log_cond'] == 'inf'
+  assert out['jacobian_clamping_seed9']['outcome'] == 'non-finite'
+  assert out['baseline_seed9']['final_log_cond'] is None
+  assert out['baseline_seed9']['outcome'] == 'diverged'
+  assert out['jacobian_clamping_seed10']['outcome'] == 'failed'
+
+
+def test_non_finite_runs_rank_worst_and_every_statistic_counts_exclusions(sweep_dir):
+  report.write_report(str(sweep_dir))
+  out = _analysis(sweep_dir / 'report')
+  # JC seed 9 (ln cond inf, lowest score) ranked worst: rho = -1 over 10 runs; at
+  # its last finite value 12.5 it would rank 4th and rho would be above -1.
+  jc = out['spearman']['jacobian_clamping']['classifier_score']
+  assert jc['n'] == 10 and jc['rho'] == pytest.approx(-1.0, abs=1e-12)
+  assert jc['excluded'] == {'failed': 1}
+  assert jc['ranked_worst'] == {'non-finite': 1}
+  base = out['spearman']['baseline']['classifier_score']
+  assert base['excluded'] == {'diverged': 1} and base['ranked_worst'] == {}
+  settings = out['settings']
+  assert settings['baseline']['final_log_cond']['excluded'] == {'diverged': 1}
+  assert settings['jacobian_clamping']['final_log_cond']['n'] == 9
+  assert settings['jacobian_clamping']['final_log_cond']['excluded'] == {
+      'failed': 1, 'non-finite': 1}
+  assert settings['jacobian_clamping']['classifier_score']['n'] == 10
+  assert settings['jacobian_clamping']['classifier_score']['excluded'] == {'failed': 1}
+  text = (sweep_dir / 'report' / report.REPORT_FILE).read_text()
+  per_setting = _table(text, 'setting | quantity')
+  assert per_setting['jacobian_clamping / final log cond']['excluded'] == (
+      '1 failed, 1 non-finite')
+  assert per_setting['baseline / classifier score']['excluded'] == '1 diverged'
+  spearman = _table(text, 'runs | score')
+  assert spearman['baseline']['excluded'] == '1 diverged'
+
+
+def test_nan_score_and_collapsed_generator_are_labelled(tmp_path):
+  d = tmp_path / 'sweep'
+  _write_run(d / 'baseline_seed0', 'baseline', 0, 13.0, float('nan'),
+             evals=[(250, 5.0)])
+  _write_run(d / 'baseline_seed1', 'baseline', 1, 14.0, 1.1)
+  _write_run(d / 'baseline_seed2', 'baseline', 2, 15.0, 6.0)
+  report.write_report(str(d))
+  text = (d / 'report' / report.REPORT_FILE).read_text()
+  runs = _table(text, 'run |')
+  assert runs['baseline_seed0']['final log-cond'] == 'non-finite'
+  assert runs['baseline_seed0']['classifier score'] == 'non-finite'  # Not 5.000.
+  assert runs['baseline_seed1']['final log-cond'] == 'collapsed'
+  assert runs['baseline_seed1']['classifier score'] == '1.100'
+  assert 'classifier_score 1.100 < 1.5' in runs['baseline_seed1']['note']
+  assert runs['baseline_seed2']['final log-cond'] == '15.00'
+  out = {r['name']: r for r in _analysis(d / 'report')['runs']}
+  assert out['baseline_seed0']['final_scores']['classifier_score'] == 'nan'
+  assert [out[f'baseline_seed{i}']['outcome'] for i in range(3)] == [
+      'non-finite', 'collapsed', 'ok']
 
 
 def test_report_renders_every_figure_it_lists(sweep_dir):
   report.write_report(str(sweep_dir), str(sweep_dir / 'out'))
   text = (sweep_dir / 'out' / report.REPORT_FILE).read_text()
-  figures = json.load(open(sweep_dir / 'out' / report.JSON_FILE))['figures']
+  figures = _analysis(sweep_dir / 'out')['figures']
   assert set(figures) == {'over_time', 'per_z', 'spectra', 'q', 'scatter', 'o4'}
   for name in figures.values():
     assert name, figures
@@ -124,19 +239,18 @@ def test_report_renders_every_figure_it_lists(sweep_dir):
       assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     assert f']({name})' in text
   assert 'for one run (baseline_seed0)' in text
-  assert '| all GAN runs | classifier score | 8 | -1.000 | [-1.000, -1.000] |' in text
   assert 'exact 1-D 2-means' in text
-  assert 'non-finite d_loss at step 120' in text
+  assert 'non-finite d_loss at step 250' in text
   assert 'No scores recorded' not in text
 
 
 def test_report_without_scores_says_so(tmp_path):
   d = tmp_path / 'sweep'
   for seed, lc in enumerate([13.0, 19.0]):
-    _write_run(d / f'baseline_seed{seed}', 'baseline', seed, lc, scores=False)
+    _write_run(d / f'baseline_seed{seed}', 'baseline', seed, lc)
   report.write_report(str(d))
   text = (d / 'report' / report.REPORT_FILE).read_text()
-  figures = json.load(open(d / 'report' / report.JSON_FILE))['figures']
+  figures = _analysis(d / 'report')['figures']
   assert 'No scores recorded' in text
   assert 'No least-sampled class counts recorded' in text
   assert figures['scatter'] is None and figures['o4'] is None
@@ -147,7 +261,7 @@ def test_report_without_scores_says_so(tmp_path):
 def test_report_of_a_single_run_directory(tmp_path):
   _write_run(tmp_path / 'one', 'jacobian_clamping', 0, 12.0)
   report.write_report(str(tmp_path / 'one'), str(tmp_path / 'r'))
-  out = json.load(open(tmp_path / 'r' / report.JSON_FILE))
+  out = _analysis(tmp_path / 'r')
   assert [r['setting'] for r in out['runs']] == ['jacobian_clamping']
   assert out['clusters'] == {}
 

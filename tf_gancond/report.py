@@ -53,6 +53,12 @@ CLUSTER_COLORS = {'good': 'tab:blue', 'bad': 'tab:red', None: 'tab:gray'}
 _SCORE_NAME = re.compile(r'(score|distance|fid|kid|^is$)')
 _NOT_SCORE = re.compile(r'(std|num_|split|seconds|time|_p\d+$|count)')
 _LOWER_BETTER = re.compile(r'(distance|fid|kid)')
+_HIGHER_BETTER = re.compile(r'(classifier_score|inception_score|^is)$')
+_NON_FINITE = ('inf', '-inf', 'nan')
+# A final classifier / Inception score below this marks a collapsed generator: the
+# score is at most exp H(p(y)), so its samples span fewer effective classes.
+COLLAPSE_SCORE = 1.5
+RANKED_WORST = ('diverged', 'non-finite', 'collapsed')
 
 
 class ReportError(ValueError):
@@ -67,10 +73,20 @@ def _number(v):
   return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _value(v):
+  """A recorded number as float, non-finite ones included (runlog writes them as the
+  strings 'inf', '-inf', 'nan'); None for anything else."""
+  if isinstance(v, (int, float)) and not isinstance(v, bool):
+    return float(v)
+  if v in _NON_FINITE:
+    return float(v)
+  return None
+
+
 def score_keys(record):
-  """The score fields of an eval or final record, sorted."""
-  return sorted(k for k, v in record.items()
-                if _number(v) and _SCORE_NAME.search(k) and not _NOT_SCORE.search(k))
+  """The score fields of an eval or final record (finite or not), sorted."""
+  return sorted(k for k, v in record.items() if _value(v) is not None and
+                _SCORE_NAME.search(k) and not _NOT_SCORE.search(k))
 
 
 def lower_is_better(key):
@@ -108,9 +124,20 @@ def _seed_from_name(name):
 
 
 class RunData:
-  """Everything the report uses about one run."""
+  """Everything the report uses about one run.
 
-  def __init__(self, name, workdir, setting=None, seed=None, sweep_state=None):
+  outcome: what the run's end point is worth to the statistics.
+    'ok'          finished with a finite final log-cond and finite scores;
+    'non-finite'  finished, but its final log-cond or a final score is inf or nan;
+    'collapsed'   finished, with a classifier / Inception score below
+                  `collapse_score` (fewer than that many effective classes);
+    'diverged'    stopped by non-finite losses or weights (status.json);
+    any other state ('failed', 'interrupted', 'running', 'not started'): no end point.
+  outcome_reason says why, in a few words.
+  """
+
+  def __init__(self, name, workdir, setting=None, seed=None, sweep_state=None,
+               collapse_score=COLLAPSE_SCORE):
     self.name, self.workdir = name, workdir
     self.config = _read_config(workdir)
     self.setting = setting or _infer_setting(self.config)
@@ -118,8 +145,7 @@ class RunData:
                                                               _seed_from_name(name))
     records = runlog.read_records(workdir) if os.path.isdir(workdir) else []
     self.train = [r for r in records if r.get('kind') == 'train']
-    self.probes = [r for r in records if r.get('kind') == 'probe' and
-                   _number(r.get('mean_log_cond'))]
+    self.probes = [r for r in records if r.get('kind') == 'probe']
     self.evals = [r for r in records if r.get('kind') == 'eval']
     finals = [r for r in records if r.get('kind') == 'final']
     self.final = finals[-1] if finals else {}
@@ -133,25 +159,52 @@ class RunData:
     steps = [r.get('step', 0) for r in records]
     self.step = max(steps + [status.get('step', 0) or 0])
     self.train_steps = self.config.get('train_steps', status.get('train_steps'))
+    self.outcome, self.outcome_reason = self._outcome(collapse_score)
     self.cluster = None  # 'good' | 'bad', set by the analysis.
+
+  def _outcome(self, collapse_score):
+    if self.state != 'finished':
+      return self.state, self.reason
+    values = dict(self.final_scores, mean_log_cond=self.final_log_cond)
+    bad = [f'{k} = {v}' for k, v in sorted(values.items())
+           if v is not None and not math.isfinite(v)]
+    if bad:
+      return 'non-finite', ', '.join(bad)
+    low = [f'{k} {v:.3f} < {collapse_score:g}' for k, v in sorted(
+        self.final_scores.items()) if _HIGHER_BETTER.search(k) and v < collapse_score]
+    if low:
+      return 'collapsed', ', '.join(low)
+    return 'ok', ''
+
+  @property
+  def counted(self):
+    """Whether the run has an end point: finished, or diverged (ranked worst)."""
+    return self.state in ('finished', 'diverged')
 
   @property
   def final_log_cond(self):
-    if _number(self.final.get('mean_log_cond')):
-      return float(self.final['mean_log_cond'])
-    return float(self.probes[-1]['mean_log_cond']) if self.probes else None
+    """Mean log-cond at the end of a finished run (final record, else last probe),
+    inf or nan as recorded; None for an unfinished run or one without probes."""
+    if self.state != 'finished':
+      return None
+    source = self.final if 'mean_log_cond' in self.final else (
+        self.probes[-1] if self.probes else {})
+    return _value(source.get('mean_log_cond'))
+
+  @property
+  def rank_log_cond(self):
+    """The log-cond that ranks the run: +inf (worst) when the outcome is diverged,
+    non-finite or collapsed, else final_log_cond."""
+    return math.inf if self.outcome in RANKED_WORST else self.final_log_cond
 
   @property
   def final_scores(self):
-    """{score key: value} of the final record, else of the last eval record."""
-    source = self.final if score_keys(self.final) else (
-        self.evals[-1] if self.evals else {})
-    return {k: float(source[k]) for k in score_keys(source)}
+    """{score key: value} of the final record (inf or nan as recorded)."""
+    return {k: _value(self.final[k]) for k in score_keys(self.final)}
 
   @property
   def min_class_count(self):
-    v = self.final.get('min_class_count')
-    return float(v) if _number(v) else None
+    return _value(self.final.get('min_class_count'))
 
   @property
   def spectrum(self):
@@ -173,7 +226,7 @@ def _is_run_dir(path):
       runlog.METRICS_FILE, runlog.CONFIG_FILE, runlog.STATUS_FILE))
 
 
-def load_sweep(sweep_dir):
+def load_sweep(sweep_dir, collapse_score=COLLAPSE_SCORE):
   """(sweep name, [RunData]) of a sweep directory or of a single run directory."""
   if not os.path.exists(sweep_dir):
     raise ReportError(f'sweep_dir={sweep_dir!r} does not exist')
@@ -190,13 +243,16 @@ def load_sweep(sweep_dir):
     seen.add(run_name)
     runs.append(RunData(run_name, os.path.join(sweep_dir, run_name),
                         setting=entry.get('setting'), seed=entry.get('seed'),
-                        sweep_state=sweep_status.get(run_name)))
+                        sweep_state=sweep_status.get(run_name),
+                        collapse_score=collapse_score))
   for entry in sorted(os.listdir(sweep_dir)):
     path = os.path.join(sweep_dir, entry)
     if entry not in seen and _is_run_dir(path):
-      runs.append(RunData(entry, path, sweep_state=sweep_status.get(entry)))
+      runs.append(RunData(entry, path, sweep_state=sweep_status.get(entry),
+                          collapse_score=collapse_score))
   if not runs and _is_run_dir(sweep_dir):  # A single run directory.
-    runs.append(RunData(os.path.basename(os.path.abspath(sweep_dir)), sweep_dir))
+    runs.append(RunData(os.path.basename(os.path.abspath(sweep_dir)), sweep_dir,
+                        collapse_score=collapse_score))
   if not runs:
     raise ReportError(f'sweep_dir={sweep_dir!r} holds no runs (no sweep.json and no '
                       'subdirectory with metrics.jsonl, config.txt or status.json)')
@@ -217,46 +273,104 @@ def _ci(statistic, *samples, num_resamples, seed):
   return stats.bootstrap_ci(statistic, *samples, num_resamples=num_resamples, seed=seed)
 
 
+def _count(reasons):
+  return {k: reasons.count(k) for k in sorted(set(reasons))}
+
+
+def _finite_rows(runs, *columns):
+  """Rows of finite values for means and Pearson r, and the runs left out.
+
+  columns: (value_of(run), is_log_cond) pairs. A run is left out, with the first
+  reason that applies: its outcome, when the run has no end point (diverged, failed,
+  interrupted, running, not started) or, for a log-cond column, when its log-cond
+  ranks worst (non-finite, collapsed); 'not recorded'; 'non-finite'.
+  Returns ([[one value per column] per run kept], {reason: number of runs}).
+  """
+  rows, reasons = [], []
+  for r in runs:
+    row, reason = [], None
+    for value_of, is_log_cond in columns:
+      v = value_of(r)
+      if r.outcome not in ('ok', 'non-finite', 'collapsed') or (
+          is_log_cond and r.outcome != 'ok'):
+        reason = r.outcome
+      elif v is None:
+        reason = 'not recorded'
+      elif not math.isfinite(v):
+        reason = 'non-finite'
+      if reason:
+        break
+      row.append(v)
+    if reason:
+      reasons.append(reason)
+    else:
+      rows.append(row)
+  return rows, _count(reasons)
+
+
+def _rank_rows(runs, score_key):
+  """Final log-cond and a final score per run, for rank statistics.
+
+  x = run.rank_log_cond (+inf for diverged, non-finite and collapsed runs); y = the
+  final score, a non-finite one replaced by the worst value (-inf; +inf for a
+  distance). Runs without an end point, a probe or the score are left out.
+  Returns (x, y, {reason left out: runs}, {reason ranked worst: runs}).
+  """
+  worst = math.inf if lower_is_better(score_key) else -math.inf
+  x, y, left_out, ranked_worst = [], [], [], []
+  for r in runs:
+    score = r.final_scores.get(score_key)
+    if not r.counted or r.rank_log_cond is None or score is None:
+      left_out.append('not recorded' if r.outcome in ('ok', 'non-finite', 'collapsed')
+                      else r.outcome)
+      continue
+    if r.outcome in RANKED_WORST:
+      ranked_worst.append(r.outcome)
+    x.append(r.rank_log_cond)
+    y.append(score if math.isfinite(score) else worst)
+  return (np.array(x, np.float64), np.array(y, np.float64), _count(left_out),
+          _count(ranked_worst))
+
+
 def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP,
             seed=0):
-  """All the numbers of the report (JSON-ready); sets run.cluster."""
+  """All the numbers of the report (JSON-ready); sets run.cluster.
+
+  Statistics use each run's end point (RunData.outcome): means and Pearson r leave
+  out runs without a finite value, rank statistics rank diverged, non-finite and
+  collapsed runs worst by log-cond; each statistic lists what it left out
+  ('excluded') and ranked worst ('ranked_worst').
+  """
   settings = settings_of(runs)
   score_names = sorted({k for r in runs for k in r.final_scores})
-  # Statistics compare end points: runs still running or cut short would enter with
-  # an early log-cond (a run at step 0 is "well conditioned"), so only finished runs
-  # count while any exist; the run table and the figures still show every run.
-  all_runs = runs
-  runs = [r for r in all_runs if r.state == 'finished'] or all_runs
-  out = {'statistics_over': ('finished runs only' if runs is not all_runs or all(
-             r.state == 'finished' for r in runs) else 'all runs (none finished)'),
-         'cluster_method': cluster_method, 'bootstrap_resamples': num_resamples,
+  out = {'cluster_method': cluster_method, 'bootstrap_resamples': num_resamples,
          'bootstrap_seed': seed, 'score_keys': score_names, 'settings': {},
          'clusters': {}, 'spearman': {}, 'o4_pearson': {}, 'top_k': {}, 'q': {}}
 
   # Per-setting summaries of final values.
   for s in settings:
     group = [r for r in runs if r.setting == s]
-    entry = {'runs': sum(r.setting == s for r in all_runs),
-             'finished': sum(r.state == 'finished' for r in group)}
-    columns = {'final_log_cond': [r.final_log_cond for r in group],
-               'min_class_count': [r.min_class_count for r in group]}
+    entry = {'runs': len(group), 'finished': sum(r.state == 'finished' for r in group)}
+    columns = {'final_log_cond': (lambda r: r.final_log_cond, True)}
     for k in score_names:
-      columns[k] = [r.final_scores.get(k) for r in group]
-    for key, values in columns.items():
-      values = [v for v in values if v is not None]
-      if not values:
+      columns[k] = (lambda r, k=k: r.final_scores.get(k), False)
+    columns['min_class_count'] = (lambda r: r.min_class_count, False)
+    for key, (value_of, is_log_cond) in columns.items():
+      if all(value_of(r) is None for r in group):
         continue
+      rows, excluded = _finite_rows(group, (value_of, is_log_cond))
+      values = [v for v, in rows]
       summary = stats.mean_std(values)
       summary['ci_mean'] = _ci(np.mean, values, num_resamples=num_resamples, seed=seed)
+      summary['excluded'] = excluded
       entry[key] = summary
     out['settings'][s] = entry
 
   # Cluster split by final log-cond: pooled over the GAN runs, and per setting.
-  gan_runs = [r for r in runs if r.final_log_cond is not None and
-              r.config.get('experiment', 'gan') == 'gan']
+  finite = [r for r in runs if r.outcome == 'ok' and r.final_log_cond is not None]
+  gan_runs = [r for r in finite if r.config.get('experiment', 'gan') == 'gan']
   groups = [('all GAN runs', gan_runs)] + [
-      (s, [r for r in runs if r.setting == s and r.final_log_cond is not None])
-      for s in settings]
+      (s, [r for r in finite if r.setting == s]) for s in settings]
   for label, group in groups:
     split = stats.two_cluster_split([r.final_log_cond for r in group], cluster_method)
     if split is None:
@@ -277,29 +391,28 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
     out['clusters'][label] = entry
 
   # Rank correlation of final log-cond with each score; O2 top-k agreement.
-  for label, group in [('all GAN runs', gan_runs)] + [
-      (s, [r for r in gan_runs if r.setting == s]) for s in settings]:
+  for s in settings:
+    group = [r for r in runs if r.setting == s]
     for k in score_names:
-      pairs = [(r.final_log_cond, r.final_scores[k]) for r in group
-               if k in r.final_scores]
-      if len(pairs) < 2:
+      x, y, excluded, ranked_worst = _rank_rows(group, k)
+      if x.size < 2:
         continue
-      x, y = np.array(pairs).T
-      out['spearman'].setdefault(label, {})[k] = {
-          'n': len(pairs), 'rho': stats.spearman(x, y),
-          'ci': _ci(stats.spearman, x, y, num_resamples=num_resamples, seed=seed)}
-      own = out['clusters'].get(label)
-      if own and label != 'all GAN runs':
-        k_low = min(len(own['low']), len(pairs))
+      out['spearman'].setdefault(s, {})[k] = {
+          'n': int(x.size), 'rho': stats.spearman(x, y),
+          'ci': _ci(stats.spearman, x, y, num_resamples=num_resamples, seed=seed),
+          'excluded': excluded, 'ranked_worst': ranked_worst}
+      own = out['clusters'].get(s)
+      if own:
+        k_low = min(len(own['low']), x.size)
         badness = y if lower_is_better(k) else -y
-        out['top_k'].setdefault(label, {})[k] = {
+        out['top_k'].setdefault(s, {})[k] = {
             'k': k_low, 'overlap': stats.top_k_overlap(x, badness, k_low)}
-    pairs = [(r.final_log_cond, r.min_class_count) for r in group
-             if r.min_class_count is not None]
-    if len(pairs) >= 2:
-      x, y = np.array(pairs).T
-      out['o4_pearson'][label] = {
-          'n': len(pairs), 'r': stats.pearson(x, y),
+    rows, excluded = _finite_rows(group, (lambda r: r.final_log_cond, True),
+                                  (lambda r: r.min_class_count, False))
+    if len(rows) >= 2:
+      x, y = np.array(rows).T
+      out['o4_pearson'][s] = {
+          'n': len(rows), 'r': stats.pearson(x, y), 'excluded': excluded,
           'ci': _ci(stats.pearson, x, y, num_resamples=num_resamples, seed=seed)}
 
   # Q: share of logged intervals with median Q inside [lambda_min, lambda_max].
@@ -307,7 +420,7 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
     for cluster in ('good', 'bad', None):
       shares = []
       for r in runs:
-        if r.setting != s or r.cluster != cluster:
+        if r.setting != s or r.cluster != cluster or not r.counted:
           continue
         q = [t['q_p50'] for t in r.train if _number(t.get('q_p50'))]
         if q:
@@ -315,7 +428,9 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
           shares.append(float(np.mean([lo <= v <= hi for v in q])))
       if shares:
         out['q'].setdefault(s, {})[cluster or 'unclustered'] = {
-            'runs': len(shares), 'mean_share_in_range': float(np.mean(shares))}
+            'runs': len(shares), 'mean_share_in_range': float(np.mean(shares)),
+            'excluded': _count([r.outcome for r in runs if r.setting == s and
+                                not r.counted])}
   return out
 
 
@@ -480,7 +595,8 @@ def _markers(settings):
 def fig_final_scatter(runs, settings, score_names, output):
   """Final log-cond against each final score (the rank-correlation claim)."""
   keys = [k for k in score_names if sum(
-      1 for r in runs if k in r.final_scores and r.final_log_cond is not None) >= 2]
+      1 for r in runs if _number(r.final_scores.get(k)) and
+      _number(r.final_log_cond)) >= 2]
   if not keys:
     return None
   plt = _pyplot()
@@ -490,7 +606,7 @@ def fig_final_scatter(runs, settings, score_names, output):
     ax = axes[0][j]
     for s in settings:
       pts = [(r.final_log_cond, r.final_scores[k]) for r in runs if r.setting == s and
-             k in r.final_scores and r.final_log_cond is not None]
+             _number(r.final_scores.get(k)) and _number(r.final_log_cond)]
       if pts:
         x, y = zip(*pts)
         ax.scatter(x, y, marker=markers[s], label=s, alpha=0.8)
@@ -504,7 +620,7 @@ def fig_final_scatter(runs, settings, score_names, output):
 
 def fig_o4(runs, settings, output):
   """O4: final log-cond against the least-sampled class count."""
-  pts = [r for r in runs if r.min_class_count is not None and r.final_log_cond is not None]
+  pts = [r for r in runs if _number(r.min_class_count) and _number(r.final_log_cond)]
   if len(pts) < 2:
     return None
   plt = _pyplot()
@@ -546,6 +662,21 @@ def _fmt_summary(summary, digits=3):
           f'{_fmt(summary["var"], digits)} | {_fmt_ci(summary["ci_mean"], digits)}')
 
 
+def _fmt_counts(counts):
+  """{reason: runs} as '1 diverged, 2 failed' ('-' when empty)."""
+  return ', '.join(f'{n} {reason}' for reason, n in counts.items()) or '-'
+
+
+def _fmt_end(run, value, digits=3):
+  """A final value of `run` for a table: its state when the run did not finish,
+  'non-finite' for inf or nan; never a value from before the end."""
+  if run.state != 'finished':
+    return run.state
+  if value is not None and not math.isfinite(value):
+    return 'non-finite'
+  return _fmt(value, digits)
+
+
 def render_markdown(name, sweep_dir, runs, analysis, figures):
   settings = settings_of(runs)
   score_names = analysis['score_keys']
@@ -567,11 +698,12 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
   lines += ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for r in sorted(runs, key=lambda r: (settings.index(r.setting),
                                        r.seed if r.seed is not None else 0, r.name)):
+    log_cond = _fmt(r.final_log_cond, 2) if r.outcome == 'ok' else r.outcome
     row = [r.name, r.setting, _fmt(r.seed), r.state,
-           f'{r.step}/{_fmt(r.train_steps)}', _fmt(r.final_log_cond, 2),
-           r.cluster or '-']
-    row += [_fmt(r.final_scores.get(k)) for k in score_names]
-    row += [_fmt(r.min_class_count, 0), (r.reason or '').replace('|', '/')[:120]]
+           f'{r.step}/{_fmt(r.train_steps)}', log_cond, r.cluster or '-']
+    row += [_fmt_end(r, r.final_scores.get(k)) for k in score_names]
+    row += [_fmt_end(r, r.min_class_count, 0),
+            r.outcome_reason.replace('|', '/')[:120]]
     lines.append('| ' + ' | '.join(str(c) for c in row) + ' |')
   lines.append('')
   if not score_names:
@@ -608,15 +740,23 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
       lines += [f'*{titles[key]}: not drawn, {missing[key]}.*', '']
 
   lines += ['## Statistics', '',
-            f'Over {analysis.get("statistics_over", "all runs")}. '
+            'Each statistic uses the end points of the runs. Means and Pearson r leave '
+            'out runs without a finite value: diverged, failed, interrupted or '
+            'unfinished runs, and for log-cond also runs whose final log-cond or '
+            'scores are non-finite or whose generator collapsed (final classifier / '
+            'Inception score below the collapse threshold). Rank statistics (Spearman ρ, '
+            'the top-k check, the cluster split) rank diverged, non-finite and collapsed '
+            'runs worst by log-cond and a non-finite score worst among the scores. '
+            'Every statistic lists the runs it left out ("excluded") and ranked worst. '
             f'Intervals: percentile bootstrap over runs, {analysis["bootstrap_resamples"]}'
             f' resamples, seed {analysis["bootstrap_seed"]}, 95%, only for groups of at '
             'least 4 runs. std and variance use ddof = 1 (inter-run variance).', '',
             '### Final values per setting', '',
-            '| setting | quantity | n | mean ± std | variance | 95% CI of mean |',
-            '|---|---|---|---|---|---|']
+            '| setting | quantity | n | mean ± std | variance | 95% CI of mean | '
+            'excluded |', '|---|---|---|---|---|---|---|']
   rows = [f'| {s} | {_label(key)} | {analysis["settings"][s][key]["n"]} | '
-          f'{_fmt_summary(analysis["settings"][s][key])} |'
+          f'{_fmt_summary(analysis["settings"][s][key])} | '
+          f'{_fmt_counts(analysis["settings"][s][key]["excluded"])} |'
           for s in settings
           for key in ['final_log_cond'] + score_names + ['min_class_count']
           if key in analysis['settings'][s]]
@@ -655,11 +795,13 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
   if not analysis['spearman']:
     lines += ['No scores recorded: no correlation to compute.', '']
   else:
-    lines += ['| runs | score | n | Spearman ρ | 95% CI |', '|---|---|---|---|---|']
+    lines += ['| runs | score | n | Spearman ρ | 95% CI | ranked worst | excluded |',
+              '|---|---|---|---|---|---|---|']
     for label, per_key in analysis['spearman'].items():
       for k, v in per_key.items():
         lines.append(f'| {label} | {_label(k)} | {v["n"]} | {_fmt(v["rho"])} | '
-                     f'{_fmt_ci(v["ci"])} |')
+                     f'{_fmt_ci(v["ci"])} | {_fmt_counts(v["ranked_worst"])} | '
+                     f'{_fmt_counts(v["excluded"])} |')
     lines.append('')
     if analysis['top_k']:
       lines += ['O2 check ("the 4 runs with the lowest condition number also have the 4 '
@@ -676,9 +818,10 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
               'record; it needs the final evaluation).', '']
   else:
     lines += ['Paper: r = -0.86 over the 10 unregularized MNIST runs.', '',
-              '| runs | n | Pearson r | 95% CI |', '|---|---|---|---|']
+              '| runs | n | Pearson r | 95% CI | excluded |', '|---|---|---|---|---|']
     for label, v in analysis['o4_pearson'].items():
-      lines.append(f'| {label} | {v["n"]} | {_fmt(v["r"])} | {_fmt_ci(v["ci"])} |')
+      lines.append(f'| {label} | {v["n"]} | {_fmt(v["r"])} | {_fmt_ci(v["ci"])} | '
+                   f'{_fmt_counts(v["excluded"])} |')
     lines.append('')
 
   if analysis['q']:
@@ -686,24 +829,27 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
               'Mean over runs of the share of logged intervals whose median Q lies in '
               '[λmin, λmax] (the paper chose λ so that good unregularized runs have Q '
               '"mostly lying between those two values").', '',
-              '| setting | cluster | runs | share in range |', '|---|---|---|---|']
+              '| setting | cluster | runs | share in range | excluded |',
+              '|---|---|---|---|---|']
     for s, per in analysis['q'].items():
       for cluster, v in per.items():
         lines.append(f'| {s} | {cluster} | {v["runs"]} | '
-                     f'{_fmt(v["mean_share_in_range"], 2)} |')
+                     f'{_fmt(v["mean_share_in_range"], 2)} | '
+                     f'{_fmt_counts(v["excluded"])} |')
     lines.append('')
   return '\n'.join(lines)
 
 
 def write_report(sweep_dir, output=None, cluster_method='kmeans',
-                 num_resamples=stats.DEFAULT_BOOTSTRAP, seed=0):
+                 num_resamples=stats.DEFAULT_BOOTSTRAP, seed=0,
+                 collapse_score=COLLAPSE_SCORE):
   """Writes report.md, report.json and the figures; returns the report.md path."""
   if cluster_method not in stats.CLUSTER_METHODS:
     raise ReportError(f'cluster_method={cluster_method!r} is not allowed; choose one '
                       f'of: {", ".join(stats.CLUSTER_METHODS)}')
   if not isinstance(num_resamples, int) or num_resamples < 1:
     raise ReportError(f'num_resamples={num_resamples!r} must be a positive integer')
-  name, runs = load_sweep(sweep_dir)
+  name, runs = load_sweep(sweep_dir, collapse_score)
   output = output or os.path.join(sweep_dir, 'report')
   if os.path.exists(output) and not os.path.isdir(output):
     raise ReportError(f'output={output!r} exists and is not a directory')
@@ -724,7 +870,8 @@ def write_report(sweep_dir, output=None, cluster_method='kmeans',
   analysis['figures'] = {k: v[0] for k, v in figures.items()}
   analysis['runs'] = [{
       'name': r.name, 'setting': r.setting, 'seed': r.seed, 'state': r.state,
-      'step': r.step, 'final_log_cond': r.final_log_cond, 'cluster': r.cluster,
+      'step': r.step, 'outcome': r.outcome, 'outcome_reason': r.outcome_reason,
+      'final_log_cond': r.final_log_cond, 'cluster': r.cluster,
       'final_scores': r.final_scores, 'min_class_count': r.min_class_count}
       for r in runs]
   runlog.atomic_write_text(os.path.join(output, JSON_FILE), json.dumps(
@@ -745,6 +892,8 @@ def define_flags():
                     'Cluster split of runs by final log-cond.')
   flags.DEFINE_integer('bootstrap', stats.DEFAULT_BOOTSTRAP, 'Bootstrap resamples.')
   flags.DEFINE_integer('bootstrap_seed', 0, 'Seed of the bootstrap resampling.')
+  flags.DEFINE_float('collapse_score', COLLAPSE_SCORE, 'A finished run whose final '
+                     'classifier / Inception score is below this is "collapsed".')
 
 
 def _fail(message):
@@ -761,7 +910,7 @@ def main(argv):
     _fail('--sweep_dir is required')
   try:
     path = write_report(flags_.sweep_dir, flags_.output, flags_.cluster_method,
-                        flags_.bootstrap, flags_.bootstrap_seed)
+                        flags_.bootstrap, flags_.bootstrap_seed, flags_.collapse_score)
   except ReportError as e:
     _fail(str(e))
   print(f'report: {path}')
