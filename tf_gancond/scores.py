@@ -18,7 +18,10 @@ outputs of N generated images (and of the real images of `config.eval_real_split
     `tfgan.eval.kernel_classifier_distance_and_std_from_activations`: the unbiased
     MMD^2 with kernel k(x, y) = (x.y / d + 1)^3 on the same activations; 'kid', 'kid_std'.
 Every result carries its settings: 'num_samples', 'splits', 'real_split', 'num_real',
-'classifier' (the handle or path), because scores are comparable only at equal settings.
+'classifier' (the handle or path) and 'classifier_fingerprint' (`classifier.fingerprint`
+of the loaded SavedModel's files: the same handle or path may hold another model
+later), because scores are comparable only at equal settings. `check_resume` keeps a
+run's later scores comparable with its earlier ones.
 
 Classifier injection: a classifier is a TF-Hub handle or a local SavedModel directory
 whose call maps float32 images [B, H, W, C] in [-1, 1] to a dict with 'logits' [B, K]
@@ -59,6 +62,7 @@ with warnings.catch_warnings():
 
 from tf_gancond import classifier as classifier_lib
 from tf_gancond import config as config_lib
+from tf_gancond import runlog
 
 ClassifierUnavailableError = classifier_lib.ClassifierUnavailableError
 LOGITS = tfgan.eval.INCEPTION_OUTPUT        # 'logits'
@@ -262,6 +266,44 @@ def check_scores(config):
   return spec
 
 
+def check_resume(config):
+  """Refuses a restart in `config.workdir` that would make its scores incomparable.
+
+  A run's scores are comparable only when made by the same classifier at the same
+  sample counts. Once the workdir holds score records ('eval' or 'final' records
+  with 'num_samples'), `eval_num_samples` and `final_eval_num_samples` (the latter
+  also sets how many real images the distances use) must equal those of its
+  config.txt, and the classifier's fingerprint those the records carry (a record
+  with no or an empty fingerprint is not compared). A run without score records may
+  change all three. Raises config_lib.ConfigError (one line).
+  """
+  records = [r for r in runlog.read_records(config.workdir)
+             if r.get('kind') in ('eval', 'final') and 'num_samples' in r]
+  if not records:
+    return
+  where = f'workdir={config.workdir!r} holds scores made'
+  old = {}
+  config_path = os.path.join(config.workdir, runlog.CONFIG_FILE)
+  if os.path.exists(config_path):
+    with open(config_path) as f:
+      old = config_lib.from_text(f.read())
+  for field in ('eval_num_samples', 'final_eval_num_samples'):
+    if field in old and old[field] != config[field]:
+      raise config_lib.ConfigError(
+          f'{where} with {field}={old[field]!r}, not {config[field]!r}; scores at '
+          f'another sample count are not comparable: resume with {field}='
+          f'{old[field]!r} (or use another --workdir)')
+  spec = resolve_classifier(config)
+  fingerprint = classifier_lib.fingerprint(spec.path)
+  for r in records:
+    if r.get('classifier_fingerprint') and r['classifier_fingerprint'] != fingerprint:
+      raise config_lib.ConfigError(
+          f'{where} by a classifier with fingerprint {r["classifier_fingerprint"]}, '
+          f'not {fingerprint or "unknown"} ({spec.identity}); scores of another '
+          f'classifier are not comparable: resume with the classifier that made them '
+          f'({r.get("classifier")}) or use another --workdir')
+
+
 def score_keys(dataset):
   """(score key, distance key): the paper's names for MNIST-like data, IS/FID else."""
   if dataset in MNIST_LIKE:
@@ -292,8 +334,9 @@ def generate_batches(generate_fn, latent_dim, num_samples, batch_size, seed,
 class Scorer:
   """Scores generators against the real images of one split, with one classifier.
 
-  The classifier is loaded and the real activations are computed once (at the first
-  score) and kept. `classify(images) -> logits` serves `missing_modes`.
+  The classifier is loaded and fingerprinted at construction, the real activations
+  are computed once (at the first score) and kept. `classify(images) -> logits`
+  serves `missing_modes`.
   """
 
   def __init__(self, config, spec=None, num_real=None, batch_size=None):
@@ -310,6 +353,7 @@ class Scorer:
     self.config = config
     self.spec = spec or check_classifier(config)
     self._classify = _make_classify(self.spec, config.dataset)
+    self.fingerprint = classifier_lib.fingerprint(self.spec.path)
     self.num_real = num_real or config.final_eval_num_samples
     self.batch_size = batch_size or (100 if (self.spec.image_size or 0) >= 128 else 500)
     self._real = None
@@ -383,7 +427,7 @@ class Scorer:
         'kid_std': kid_std if np.isfinite(kid_std) else None,
         'num_samples': int(n), 'splits': int(splits),
         'real_split': self.config.eval_real_split, 'num_real': int(len(real)),
-        'classifier': self.spec.identity,
+        'classifier': self.spec.identity, 'classifier_fingerprint': self.fingerprint,
     }
 
   def score(self, generate_fn, num_samples, splits, batch_size=None,

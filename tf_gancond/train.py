@@ -450,6 +450,7 @@ def train_and_evaluate(config, strategy=None):
     from tf_gancond import scores  # Imports TF-GAN: only when scores are asked for.
     _ensure_package_classifier(config)
     scores.check_scores(config)  # Classifier and real split: fails now, not hours later.
+    scores.check_resume(config)  # Same classifier and sample counts as earlier scores.
   local_dir = distribute.worker_dir(workdir, strategy)
   os.makedirs(local_dir, exist_ok=True)
 
