@@ -228,6 +228,65 @@ def test_nan_score_and_collapsed_generator_are_labelled(tmp_path):
       'non-finite', 'collapsed', 'ok']
 
 
+def test_clusters_split_the_unregularized_runs_and_place_jc_runs(sweep_dir):
+  report.write_report(str(sweep_dir))
+  out = _analysis(sweep_dir / 'report')
+  c = out['clusters']
+  # 2-means over the 9 finite baseline values: 13..15 | 19..20.5, threshold 17;
+  # within-cluster SS 2.5 + 1.25, s_p = sqrt(3.75 / 7) = 0.732, gap 4 > 2 s_p.
+  assert c['n'] == 10
+  assert c['threshold'] == pytest.approx(17.0)
+  assert c['gap'] == pytest.approx(4.0)
+  assert c['pooled_std'] == pytest.approx(math.sqrt(3.75 / 7))
+  assert c['separated'] is True
+  assert c['good'] == [f'baseline_seed{i}' for i in range(5)]
+  assert c['bad'] == [f'baseline_seed{i}' for i in range(5, 10)]  # 9 diverged.
+  assert c['ranked_worst'] == {'diverged': 1}
+  assert c['placed']['jacobian_clamping'] == {'good': 9, 'bad': 1, 'runs': 10,
+                                             'excluded': {'failed': 1}}
+  runs = {r['name']: r['cluster'] for r in out['runs']}
+  assert runs['jacobian_clamping_seed9'] == 'bad'  # inf, not its earlier 12.5.
+  assert runs['jacobian_clamping_seed10'] is None
+  text = (sweep_dir / 'report' / report.REPORT_FILE).read_text()
+  assert 'gap 4.00 > 2 × s_p = 1.46: separated' in text
+  # O2: k = round(0.4 n) over the 9 baseline runs with scores; O4 over baseline only
+  # (the JC runs' constant class count would pull r above -1).
+  assert out['top_k']['classifier_score'] == {
+      'n': 9, 'k': 4, 'overlap': 4, 'excluded': {'diverged': 1}, 'ranked_worst': {}}
+  assert 'k = round(0.4 × 9) = 4' in text
+  o4 = out['o4_pearson']
+  assert o4['n'] == 9 and o4['r'] == pytest.approx(-1.0, abs=1e-12)
+  assert o4['excluded'] == {'diverged': 1}
+
+
+def test_jc_runs_are_placed_by_the_baseline_threshold(tmp_path):
+  d = tmp_path / 'sweep'
+  for seed, lc in enumerate([10.0, 10.5, 11.0, 20.0, 20.5, 21.0]):
+    _write_run(d / f'baseline_seed{seed}', 'baseline', seed, lc)
+  for seed, lc in enumerate([14.2, 14.6, 15.0, 15.8, 16.2, 16.6]):
+    _write_run(d / f'jacobian_clamping_seed{seed}', 'jacobian_clamping', seed, lc)
+  report.write_report(str(d))
+  c = _analysis(d / 'report')['clusters']
+  assert c['threshold'] == pytest.approx(15.5) and c['n'] == 6
+  assert c['placed']['jacobian_clamping'] == {'good': 3, 'bad': 3, 'runs': 6,
+                                             'excluded': {}}
+
+
+def test_noise_is_not_split_into_clusters(tmp_path):
+  d = tmp_path / 'sweep'
+  for seed, lc in enumerate([10.0, 11.0, 12.0, 13.0, 14.0]):
+    _write_run(d / f'baseline_seed{seed}', 'baseline', seed, lc)
+  _write_run(d / 'jacobian_clamping_seed0', 'jacobian_clamping', 0, 9.0)
+  report.write_report(str(d))
+  out = _analysis(d / 'report')
+  assert out['clusters']['separated'] is False
+  assert 'good' not in out['clusters'] and 'placed' not in out['clusters']
+  assert all(r['cluster'] is None for r in out['runs'])
+  text = (d / 'report' / report.REPORT_FILE).read_text()
+  assert 'gap 1.00 ≤ 2 × s_p = 1.83: no separation' in text
+  assert _table(text, 'run |')['baseline_seed0']['cluster'] == '-'
+
+
 def test_report_renders_every_figure_it_lists(sweep_dir):
   report.write_report(str(sweep_dir), str(sweep_dir / 'out'))
   text = (sweep_dir / 'out' / report.REPORT_FILE).read_text()

@@ -90,6 +90,29 @@ def test_kmeans_split_is_the_global_optimum():
   assert split['within_ss'] == pytest.approx(best, rel=1e-12)
 
 
+def test_split_is_separated_when_the_gap_exceeds_twice_the_pooled_std():
+  # Cut 14 | 19: within-cluster SS = 0.5 + 0.5, s_p = sqrt(1 / (4 - 2)); gap 5.
+  split = stats.two_cluster_split([19.0, 13.0, 20.0, 14.0])
+  assert split['pooled_std'] == pytest.approx(np.sqrt(0.5))
+  assert split['separated'] is True
+  # Evenly spaced: cut 11 | 12 (SS 0.5 + 2 = 2.5, tied with 12 | 13, first kept),
+  # s_p = sqrt(2.5 / 3) = 0.913; the gap 1 is below 2 s_p = 1.826.
+  split = stats.two_cluster_split([10.0, 11.0, 12.0, 13.0, 14.0])
+  assert split['low'] == [0, 1] and split['gap'] == 1.0
+  assert split['pooled_std'] == pytest.approx(np.sqrt(2.5 / 3))
+  assert split['separated'] is False
+  # Two values: no within-cluster spread to compare with.
+  split = stats.two_cluster_split([1.0, 9.0])
+  assert np.isnan(split['pooled_std']) and split['separated'] is False
+  # Two tight groups: s_p = 0, any gap separates.
+  assert stats.two_cluster_split([1.0, 1.0, 5.0, 5.0])['separated'] is True
+
+
+def test_top_k_size_is_0_4_n_rounded():
+  assert [stats.top_k_size(n) for n in (4, 5, 6, 9, 10, 11, 20)] == [
+      2, 2, 2, 4, 4, 4, 8]
+
+
 def test_gap_and_kmeans_can_differ():
   # Largest gap (3) isolates the zeros; 2-means balances the spread tail.
   v = [0, 0, 0, 0, 3, 4.5, 6, 7.5, 9]

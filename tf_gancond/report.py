@@ -21,11 +21,16 @@ Figures, in the shape of Odena et al. (2018):
   Scatter     final log-cond against each final score.
 
 Statistics (tf_gancond.stats): per-setting mean, std and variance of the final
-log-cond and scores with bootstrap intervals of the mean; the split of runs into a
-good (low log-cond) and a bad cluster; the Spearman rank correlation of final
-log-cond with each score; the Pearson r of final log-cond with the least-sampled
-class count (O4: -0.86 in the paper). Percentile bootstrap, seeded, B = 2000
-resamples of runs, where a group has at least 4 runs.
+log-cond and scores with bootstrap intervals of the mean; the split of the
+unregularized runs into a good (low log-cond) and a bad cluster, or "no separation"
+(cluster_split), with the Jacobian Clamping runs placed by the same threshold; the
+Spearman rank correlation of final log-cond with each score; the O2 check over the
+unregularized runs (the k = round(0.4 n) lowest-log-cond runs against the k best
+scores); the Pearson r of final log-cond with the least-sampled class count over the
+unregularized runs (O4: -0.86 in the paper). Percentile bootstrap, seeded, B = 2000
+resamples of runs, where a group has at least 4 runs. Runs enter by their end point
+(RunData.outcome): diverged, non-finite and collapsed runs rank worst by log-cond;
+each statistic lists the runs it left out.
 
 "log-cond" is ln cond(M_z) = 2 ln(sigma_max / sigma_min of J_z), natural log, averaged
 over the fixed probe batch (SPEC 0).
@@ -59,6 +64,8 @@ _NON_FINITE = ('inf', '-inf', 'nan')
 # score is at most exp H(p(y)), so its samples span fewer effective classes.
 COLLAPSE_SCORE = 1.5
 RANKED_WORST = ('diverged', 'non-finite', 'collapsed')
+UNREGULARIZED = ('baseline', 'gan')  # Settings of runs without a regularizer.
+JACOBIAN_CLAMPING = 'jacobian_clamping'
 
 
 class ReportError(ValueError):
@@ -277,6 +284,11 @@ def _count(reasons):
   return {k: reasons.count(k) for k in sorted(set(reasons))}
 
 
+def _missing(run):
+  """Why a run has no value: its state when it did not finish, else 'not recorded'."""
+  return 'not recorded' if run.state == 'finished' else run.outcome
+
+
 def _finite_rows(runs, *columns):
   """Rows of finite values for means and Pearson r, and the runs left out.
 
@@ -291,8 +303,7 @@ def _finite_rows(runs, *columns):
     row, reason = [], None
     for value_of, is_log_cond in columns:
       v = value_of(r)
-      if r.outcome not in ('ok', 'non-finite', 'collapsed') or (
-          is_log_cond and r.outcome != 'ok'):
+      if r.state != 'finished' or (is_log_cond and r.outcome != 'ok'):
         reason = r.outcome
       elif v is None:
         reason = 'not recorded'
@@ -321,8 +332,7 @@ def _rank_rows(runs, score_key):
   for r in runs:
     score = r.final_scores.get(score_key)
     if not r.counted or r.rank_log_cond is None or score is None:
-      left_out.append('not recorded' if r.outcome in ('ok', 'non-finite', 'collapsed')
-                      else r.outcome)
+      left_out.append(_missing(r))
       continue
     if r.outcome in RANKED_WORST:
       ranked_worst.append(r.outcome)
@@ -330,6 +340,54 @@ def _rank_rows(runs, score_key):
     y.append(score if math.isfinite(score) else worst)
   return (np.array(x, np.float64), np.array(y, np.float64), _count(left_out),
           _count(ranked_worst))
+
+
+def cluster_split(runs, method='kmeans'):
+  """The good and bad clusters of Odena et al. (2018), Sec. 4; sets run.cluster.
+
+  The unregularized runs (settings UNREGULARIZED) with a finite final log-cond are
+  split in two by stats.two_cluster_split; their diverged, non-finite and collapsed
+  runs join the high ("bad") cluster. When the split is separated (gap > 2 pooled
+  within-cluster std), every unregularized and Jacobian Clamping run with an end
+  point is placed by the same threshold: good below it, bad otherwise. When it is
+  not, no run is labelled.
+
+  Returns {} when fewer than two unregularized runs have a finite final log-cond,
+  else {'method', 'n', 'threshold', 'gap', 'pooled_std', 'separated',
+  'between_fraction', 'agrees_with_<other method>', 'ranked_worst', 'excluded'} and,
+  when separated, 'good' and 'bad' (unregularized run names) and 'placed'
+  ({setting: {'runs', 'good', 'bad', 'excluded'}}).
+  """
+  unregularized = [r for r in runs if r.setting in UNREGULARIZED]
+  ranked = [r for r in unregularized if r.counted and r.rank_log_cond is not None]
+  finite = [r for r in ranked if math.isfinite(r.rank_log_cond)]
+  split = stats.two_cluster_split([r.rank_log_cond for r in finite], method)
+  if split is None:
+    return {}
+  other = 'gap' if method == 'kmeans' else 'kmeans'
+  alt = stats.two_cluster_split([r.rank_log_cond for r in finite], other)
+  out = {k: split[k] for k in ('method', 'threshold', 'gap', 'pooled_std', 'separated',
+                               'between_fraction')}
+  out.update({'n': len(ranked), 'agrees_with_' + other: alt['low'] == split['low'],
+              'ranked_worst': _count([r.outcome for r in ranked
+                                      if r.outcome in RANKED_WORST]),
+              'excluded': _count([_missing(r) for r in unregularized
+                                  if r not in ranked])})
+  if not split['separated']:
+    return out
+  out['placed'] = {}
+  for s in [s for s in settings_of(runs) if s in UNREGULARIZED + (JACOBIAN_CLAMPING,)]:
+    group = [r for r in runs if r.setting == s]
+    placed = [r for r in group if r.counted and r.rank_log_cond is not None]
+    for r in placed:
+      r.cluster = 'good' if r.rank_log_cond < split['threshold'] else 'bad'
+    out['placed'][s] = {
+        'runs': len(placed), 'good': sum(r.cluster == 'good' for r in placed),
+        'bad': sum(r.cluster == 'bad' for r in placed),
+        'excluded': _count([_missing(r) for r in group if r not in placed])}
+  out['good'] = [r.name for r in ranked if r.cluster == 'good']
+  out['bad'] = [r.name for r in ranked if r.cluster == 'bad']
+  return out
 
 
 def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP,
@@ -366,31 +424,10 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
       entry[key] = summary
     out['settings'][s] = entry
 
-  # Cluster split by final log-cond: pooled over the GAN runs, and per setting.
-  finite = [r for r in runs if r.outcome == 'ok' and r.final_log_cond is not None]
-  gan_runs = [r for r in finite if r.config.get('experiment', 'gan') == 'gan']
-  groups = [('all GAN runs', gan_runs)] + [
-      (s, [r for r in finite if r.setting == s]) for s in settings]
-  for label, group in groups:
-    split = stats.two_cluster_split([r.final_log_cond for r in group], cluster_method)
-    if split is None:
-      continue
-    entry = dict(split, low=[group[i].name for i in split['low']],
-                 high=[group[i].name for i in split['high']])
-    other = 'gap' if cluster_method == 'kmeans' else 'kmeans'
-    alt = stats.two_cluster_split([r.final_log_cond for r in group], other)
-    entry['agrees_with_' + other] = sorted(alt['low']) == sorted(split['low'])
-    if label == 'all GAN runs':
-      for i, r in enumerate(group):
-        r.cluster = 'good' if i in split['low'] else 'bad'
-      entry['good_by_setting'] = {
-          s: sum(1 for r in group if r.setting == s and r.cluster == 'good')
-          for s in settings}
-      entry['runs_by_setting'] = {s: sum(1 for r in group if r.setting == s)
-                                  for s in settings}
-    out['clusters'][label] = entry
+  out['clusters'] = cluster_split(runs, cluster_method)
+  unregularized = [r for r in runs if r.setting in UNREGULARIZED]
 
-  # Rank correlation of final log-cond with each score; O2 top-k agreement.
+  # Rank correlation of final log-cond with each score, per setting.
   for s in settings:
     group = [r for r in runs if r.setting == s]
     for k in score_names:
@@ -401,19 +438,27 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
           'n': int(x.size), 'rho': stats.spearman(x, y),
           'ci': _ci(stats.spearman, x, y, num_resamples=num_resamples, seed=seed),
           'excluded': excluded, 'ranked_worst': ranked_worst}
-      own = out['clusters'].get(s)
-      if own:
-        k_low = min(len(own['low']), x.size)
-        badness = y if lower_is_better(k) else -y
-        out['top_k'].setdefault(s, {})[k] = {
-            'k': k_low, 'overlap': stats.top_k_overlap(x, badness, k_low)}
-    rows, excluded = _finite_rows(group, (lambda r: r.final_log_cond, True),
-                                  (lambda r: r.min_class_count, False))
-    if len(rows) >= 2:
-      x, y = np.array(rows).T
-      out['o4_pearson'][s] = {
-          'n': len(rows), 'r': stats.pearson(x, y), 'excluded': excluded,
-          'ci': _ci(stats.pearson, x, y, num_resamples=num_resamples, seed=seed)}
+
+  # O2: the k = round(0.4 n) unregularized runs with the lowest log-cond against the
+  # k best by each score.
+  for k in score_names:
+    x, y, excluded, ranked_worst = _rank_rows(unregularized, k)
+    if x.size < 2:
+      continue
+    size = stats.top_k_size(x.size)
+    badness = y if lower_is_better(k) else -y
+    out['top_k'][k] = {'n': int(x.size), 'k': size,
+                       'overlap': stats.top_k_overlap(x, badness, size),
+                       'excluded': excluded, 'ranked_worst': ranked_worst}
+
+  # O4: Pearson r of final log-cond with the least-sampled class count.
+  rows, excluded = _finite_rows(unregularized, (lambda r: r.final_log_cond, True),
+                                (lambda r: r.min_class_count, False))
+  if len(rows) >= 2:
+    x, y = np.array(rows).T
+    out['o4_pearson'] = {
+        'n': len(rows), 'r': stats.pearson(x, y), 'excluded': excluded,
+        'ci': _ci(stats.pearson, x, y, num_resamples=num_resamples, seed=seed)}
 
   # Q: share of logged intervals with median Q inside [lambda_min, lambda_max].
   for s in settings:
@@ -771,24 +816,36 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
             if analysis['cluster_method'] == 'kmeans' else
             'the largest gap between consecutive sorted final log-cond values')
   lines += ['### Cluster split (good = low final log-cond)', '',
-            f'Method: {method}; threshold = midpoint of the cut. Two clusters are '
-            'always found; the between-cluster share of variance (1 - within-cluster / '
-            'total sum of squares) says how separated they are (near 1: two tight '
-            'groups).', '']
-  if not analysis['clusters']:
-    lines += ['Not computed: fewer than two runs with a final log-cond.', '']
-  for label, c in analysis['clusters'].items():
+            f'Method: {method}, over the unregularized runs ({", ".join(UNREGULARIZED)}) '
+            'with a finite final log-cond; their diverged, non-finite and collapsed runs '
+            'join the bad cluster. Threshold = midpoint of the cut. The split counts as '
+            f'a separation when the gap between the clusters exceeds '
+            f'{stats.SEPARATION_FACTOR:g} × s_p, s_p = sqrt(within-cluster sum of '
+            'squares / (n − 2)) the pooled within-cluster standard deviation; otherwise '
+            'no run is labelled ("no separation"). When separated, Jacobian Clamping runs '
+            'are placed by the same threshold.', '']
+  c = analysis['clusters']
+  if not c:
+    lines += ['Not computed: fewer than two unregularized runs with a finite final '
+              'log-cond.', '']
+  else:
     other = [k for k in c if k.startswith('agrees_with_')][0]
-    lines.append(f'- **{label}**: threshold {_fmt(c["threshold"], 2)}, gap '
-                 f'{_fmt(c["gap"], 2)}, between-cluster share of variance '
-                 f'{_fmt(c["between_fraction"], 2)}; '
-                 f'good ({len(c["low"])}): {", ".join(c["low"])}; '
-                 f'bad ({len(c["high"])}): {", ".join(c["high"])}; same split by '
-                 f'{other[len("agrees_with_"):]}: {"yes" if c[other] else "no"}.')
-    if 'good_by_setting' in c:
-      lines.append('  Good-cluster runs per setting: ' + ', '.join(
-          f'{s} {c["good_by_setting"][s]}/{c["runs_by_setting"][s]}' for s in settings
-          if c['runs_by_setting'][s]) + '.')
+    verdict = 'separated' if c['separated'] else 'no separation'
+    relation = '>' if c['separated'] else '≤'
+    lines.append(f'- {c["n"]} unregularized runs (ranked worst: '
+                 f'{_fmt_counts(c["ranked_worst"])}; excluded: '
+                 f'{_fmt_counts(c["excluded"])}): threshold {_fmt(c["threshold"], 2)}, '
+                 f'gap {_fmt(c["gap"], 2)} {relation} {stats.SEPARATION_FACTOR:g} × s_p = '
+                 f'{_fmt(stats.SEPARATION_FACTOR * c["pooled_std"], 2)}: {verdict}; '
+                 f'between-cluster share of variance {_fmt(c["between_fraction"], 2)}; '
+                 f'same split by {other[len("agrees_with_"):]}: '
+                 f'{"yes" if c[other] else "no"}.')
+    if c['separated']:
+      lines.append(f'- good ({len(c["good"])}): {", ".join(c["good"])}; '
+                   f'bad ({len(c["bad"])}): {", ".join(c["bad"])}.')
+      lines.append('- Good-cluster runs per setting: ' + '; '.join(
+          f'{s} {v["good"]}/{v["runs"]} (excluded: {_fmt_counts(v["excluded"])})'
+          for s, v in c['placed'].items()) + '.')
   lines.append('')
 
   lines += ['### Rank correlation of final log-cond with each score (Spearman)', '']
@@ -805,11 +862,12 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
     lines.append('')
     if analysis['top_k']:
       lines += ['O2 check ("the 4 runs with the lowest condition number also have the 4 '
-                'best scores"), with k = the size of the setting\'s own good cluster:', '']
-      for label, per_key in analysis['top_k'].items():
-        lines.append(f'- {label}: ' + '; '.join(
-            f'{_label(k)}: {v["overlap"]} of the {v["k"]} lowest-log-cond runs are '
-            f'among the {v["k"]} best' for k, v in per_key.items()))
+                'best scores"), over the unregularized runs, k = round(0.4 n):', '']
+      for key, v in analysis['top_k'].items():
+        lines.append(f'- {_label(key)}: k = round(0.4 × {v["n"]}) = {v["k"]}; '
+                     f'{v["overlap"]} of the {v["k"]} lowest-log-cond runs are among '
+                     f'the {v["k"]} best (ranked worst: {_fmt_counts(v["ranked_worst"])};'
+                     f' excluded: {_fmt_counts(v["excluded"])}).')
       lines.append('')
 
   lines += ['### O4: final log-cond vs least-sampled class count (Pearson)', '']
@@ -817,11 +875,12 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
     lines += ['No least-sampled class counts recorded (`min_class_count` in the final '
               'record; it needs the final evaluation).', '']
   else:
-    lines += ['Paper: r = -0.86 over the 10 unregularized MNIST runs.', '',
-              '| runs | n | Pearson r | 95% CI | excluded |', '|---|---|---|---|---|']
-    for label, v in analysis['o4_pearson'].items():
-      lines.append(f'| {label} | {v["n"]} | {_fmt(v["r"])} | {_fmt_ci(v["ci"])} | '
-                   f'{_fmt_counts(v["excluded"])} |')
+    v = analysis['o4_pearson']
+    lines += ['Over the unregularized runs (paper: r = -0.86 over the 10 unregularized '
+              'MNIST runs).', '',
+              '| n | Pearson r | 95% CI | excluded |', '|---|---|---|---|',
+              f'| {v["n"]} | {_fmt(v["r"])} | {_fmt_ci(v["ci"])} | '
+              f'{_fmt_counts(v["excluded"])} |']
     lines.append('')
 
   if analysis['q']:

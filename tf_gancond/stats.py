@@ -10,7 +10,10 @@ bootstrap intervals for them.
   spearman(x, y)         Spearman rho = Pearson r of the ranks (ties: average ranks).
   bootstrap_ci(...)      percentile bootstrap interval, seeded.
   two_cluster_split(v)   split 1-D values into a low and a high cluster
-                         ('kmeans': exact 1-D 2-means; 'gap': largest gap).
+                         ('kmeans': exact 1-D 2-means; 'gap': largest gap), and
+                         whether the split is a separation or noise.
+  top_k_overlap(a, b, k) how many of the k smallest by a are among the k smallest by b.
+  top_k_size(n)          k = round(0.4 n) of the O2 check (4 of 10 runs).
   mean_std(v)            mean, sample std (ddof=1) and variance.
 """
 
@@ -19,6 +22,8 @@ import numpy as np
 MIN_BOOTSTRAP_N = 4     # Fewer runs: too few distinct resamples for an interval.
 DEFAULT_BOOTSTRAP = 2000
 CLUSTER_METHODS = ('kmeans', 'gap')
+SEPARATION_FACTOR = 2.0  # A split separates when gap > SEPARATION_FACTOR * pooled std.
+TOP_K_FRACTION = 0.4     # Odena et al. (2018): "the 4 runs" of 10.
 
 
 def _pair(x, y):
@@ -121,10 +126,17 @@ def two_cluster_split(values, method='kmeans'):
   'gap': cut at the largest gap between consecutive sorted values.
 
   Returns {'method', 'threshold' (midpoint of the cut), 'low' and 'high' (index
-  lists into `values`), 'within_ss', 'gap', 'between_fraction'} or None for fewer
-  than 2 values or all values equal. A split always exists; between_fraction =
-  1 - within_ss / total_ss (1: two tight, separated groups; near 0: no structure)
-  says whether it means anything.
+  lists into `values`), 'within_ss', 'gap', 'between_fraction', 'pooled_std',
+  'separated'} or None for fewer than 2 values or all values equal.
+
+  A split always exists; whether it means anything:
+    gap         the distance between the highest low and the lowest high value;
+    pooled_std  s_p = sqrt(within_ss / (n - 2)), the pooled within-cluster standard
+                deviation (nan for n = 2);
+    separated   gap > SEPARATION_FACTOR * s_p (False when s_p is nan): the clusters
+                are further apart than their own spread. Evenly spread or normal
+                noise gives a gap well below 2 s_p.
+    between_fraction  1 - within_ss / total_ss (1: two tight groups).
   """
   if method not in CLUSTER_METHODS:
     raise ValueError(f'method={method!r} is not allowed; choose one of: '
@@ -150,13 +162,17 @@ def two_cluster_split(values, method='kmeans'):
   lo, hi = s[:cut], s[cut:]
   within = float(np.sum((lo - lo.mean()) ** 2) + np.sum((hi - hi.mean()) ** 2))
   total = float(np.sum((s - s.mean()) ** 2))  # > 0: the values are not all equal.
+  gap = float(s[cut] - s[cut - 1])
+  pooled_std = float(np.sqrt(within / (s.size - 2))) if s.size > 2 else float('nan')
   return {'method': method,
           'threshold': float(0.5 * (s[cut - 1] + s[cut])),
           'low': sorted(int(i) for i in order[:cut]),
           'high': sorted(int(i) for i in order[cut:]),
           'within_ss': within,
-          'gap': float(s[cut] - s[cut - 1]),
-          'between_fraction': 1.0 - within / total}
+          'gap': gap,
+          'between_fraction': 1.0 - within / total,
+          'pooled_std': pooled_std,
+          'separated': bool(gap > SEPARATION_FACTOR * pooled_std)}
 
 
 def top_k_overlap(key_a, key_b, k):
@@ -169,3 +185,8 @@ def top_k_overlap(key_a, key_b, k):
   a = np.argsort(np.asarray(key_a, np.float64), kind='mergesort')[:k]
   b = np.argsort(np.asarray(key_b, np.float64), kind='mergesort')[:k]
   return int(len(set(a.tolist()) & set(b.tolist())))
+
+
+def top_k_size(n):
+  """k of the O2 check for n runs: round(TOP_K_FRACTION * n) (4 for 10 runs)."""
+  return int(round(TOP_K_FRACTION * n))
