@@ -82,3 +82,47 @@ def test_critic_steps_see_distinct_z_and_alpha(monkeypatch):
       trainer.train_step(iterator)
   assert len(values) == 3 * (5 * 2 + 1)  # Per iteration: 5 x (z, alpha), G's z.
   assert len(set(values)) == len(values)
+
+
+def test_n_critic_updates_d_k_times_and_g_once_per_iteration():
+  config = _config(loss='wasserstein', gradient_penalty=10.0, n_critic=3)
+  trainer = train.GANTrainer(config, tf.distribute.get_strategy())
+  iterator = iter(data_lib.make_dataset(config))
+  d_before = [v.numpy().copy() for v in trainer.discriminator.trainable_variables]
+  g_before = [v.numpy().copy() for v in trainer.generator.trainable_variables]
+  for _ in range(2):
+    trainer.train_step(iterator)
+  assert int(trainer.d_optimizer.iterations) == 2 * 3
+  assert int(trainer.g_optimizer.iterations) == 2
+  assert int(trainer.step) == 2
+  for before, v in zip(d_before + g_before, trainer.discriminator.trainable_variables +
+                       trainer.generator.trainable_variables):
+    # (D's output bias has zero gradient under the Wasserstein loss: it cancels.)
+    if 'kernel' in v.name:
+      assert np.abs(v.numpy() - before).max() > 0
+
+
+@pytest.mark.parametrize('reuse,passes', [(True, 1), (False, 2)])
+def test_reused_fake_runs_g_once_and_updates_g_through_it(reuse, passes):
+  """dcgan.torch: the G step back-propagates through the D step's G(z)."""
+  config = _config(g_step_reuses_fake=reuse)
+  trainer = train.GANTrainer(config, tf.distribute.get_strategy())
+  calls = []
+  generator_call = trainer.generator.call
+
+  def counted(*args, **kwargs):
+    calls.append(1)
+    return generator_call(*args, **kwargs)
+  trainer.generator.call = counted
+  iterator = iter(data_lib.make_dataset(config))
+  g_before = [v.numpy().copy() for v in trainer.generator.trainable_variables]
+  try:
+    with _eager():
+      trainer.train_step(iterator)
+  finally:
+    del trainer.generator.call
+  assert len(calls) == passes
+  assert int(trainer.g_optimizer.iterations) == 1
+  assert int(trainer.d_optimizer.iterations) == 1
+  assert all(np.abs(v.numpy() - b).max() > 0
+             for v, b in zip(trainer.generator.trainable_variables, g_before))
