@@ -46,6 +46,7 @@ def _write_run(workdir, setting, seed, final_lc, score=None, state='finished',
   """
   os.makedirs(workdir)
   c = config_lib.get_config()
+  c.experiment = 'memorize' if setting == 'memorize' else 'gan'
   c.dataset = dataset
   c.seed = seed
   c.jacobian_clamping = setting == 'jacobian_clamping'
@@ -109,8 +110,19 @@ def sweep_dir(tmp_path):
 
 
 def _analysis(out_dir):
-  with open(os.path.join(out_dir, report.JSON_FILE)) as f:
+  with open(os.path.join(out_dir, report.ANALYSIS_FILE)) as f:
     return json.load(f)
+
+
+def _checks(out_dir):
+  """{check: row} of report.json."""
+  with open(os.path.join(out_dir, report.JSON_FILE)) as f:
+    rows = json.load(f)
+  assert isinstance(rows, list)
+  for row in rows:
+    assert set(row) == {'check', 'target', 'rule', 'measured', 'ci_low', 'ci_high',
+                        'n', 'verdict', 'note'}, row
+  return {row['check']: row for row in rows}
 
 
 def _table(text, header_start):
@@ -285,6 +297,90 @@ def test_noise_is_not_split_into_clusters(tmp_path):
   text = (d / 'report' / report.REPORT_FILE).read_text()
   assert 'gap 1.00 ≤ 2 × s_p = 1.83: no separation' in text
   assert _table(text, 'run |')['baseline_seed0']['cluster'] == '-'
+  checks = _checks(d / 'report')
+  split = checks['O2 MNIST cluster split (good / bad)']
+  assert split['verdict'] == 'FAIL' and split['n'] == 5
+  assert 'no separation' in split['note']
+  jc = checks['O5 JC runs in the good cluster']
+  assert jc['verdict'] == 'INCONCLUSIVE' and 'no separation' in jc['note']
+
+
+def test_scorecard_opens_the_report_and_goes_to_report_json(sweep_dir):
+  report.write_report(str(sweep_dir))
+  text = (sweep_dir / 'report' / report.REPORT_FILE).read_text()
+  sections = [l for l in text.splitlines() if l.startswith('## ')]
+  assert sections[0] == '## Checks'
+  checks = _checks(sweep_dir / 'report')
+  o1 = checks['O1 MNIST ln cond(M_z) after the initial rise']
+  # Probes from step 250 on (the second half) all equal the run's final value.
+  assert o1['measured'] == pytest.approx(np.mean(BASELINE_LC)) and o1['n'] == 9
+  assert 12 < o1['ci_low'] < o1['measured'] < o1['ci_high'] < 20
+  assert o1['verdict'] == 'PASS' and o1['note'] == 'excluded: 1 diverged'
+  split = checks['O2 MNIST cluster split (good / bad)']
+  assert (split['measured'], split['n'], split['verdict']) == (5, 10, 'PASS')
+  assert split['ci_low'] is None and split['ci_high'] is None
+  top = checks['O2 lowest-log-cond runs that have the best classifier score']
+  assert (top['measured'], top['n'], top['verdict']) == (4, 9, 'PASS')
+  assert top['target'] == '4 of 4'
+  assert checks['O4 samples per model']['measured'] == 360
+  assert checks['O4 samples per model']['verdict'] == 'PASS'
+  r = checks['O4 r(final log-cond, least-sampled class count)']
+  assert r['measured'] == pytest.approx(-1.0) and r['n'] == 9
+  assert r['verdict'] == 'PASS'  # [-1, -1] lies inside [-1, -0.502].
+  settings = checks['O5 JC settings (lambda_max, lambda_min, epsilon)']
+  assert (settings['measured'], settings['n'], settings['verdict']) == (11, 11, 'PASS')
+  jc = checks['O5 JC runs in the good cluster']
+  # 9 of 10: the non-finite run is bad; MNIST's target is 10 of 10.
+  assert (jc['measured'], jc['n'], jc['verdict']) == (9, 10, 'FAIL')
+  assert 'excluded: 1 failed' in jc['note']
+  for key in ('CS, memorized z', 'CS, random z', 'FD, memorized z', 'FD, random z'):
+    assert checks[f'O7 {key}']['verdict'] == 'NOT RUN'
+  table = _table(text, 'check |')
+  assert table['O5 JC runs in the good cluster']['verdict'] == 'FAIL'
+  assert table['O2 MNIST cluster split (good / bad)']['measured'] == '5'
+  assert 'PASS: the 95% CI lies inside [12, 20]' in text
+
+
+def test_scorecard_of_another_dataset_is_not_run(tmp_path):
+  d = tmp_path / 'sweep'
+  for seed, (lc, cs) in enumerate(zip(BASELINE_LC[:4] + BASELINE_LC[-2:],
+                                      BASELINE_CS[:4] + BASELINE_CS[-2:])):
+    _write_run(d / f'baseline_seed{seed}', 'baseline', seed, lc, cs,
+               dataset='fashion_mnist')
+  report.write_report(str(d))
+  checks = _checks(d / 'report')
+  assert {row['verdict'] for row in checks.values()} == {'NOT RUN'}
+  o1 = checks['O1 MNIST ln cond(M_z) after the initial rise']
+  assert o1['measured'] is None and o1['ci_low'] is None
+  assert o1['note'].startswith('the target is for mnist; this sweep is fashion_mnist: ')
+  assert checks['O5 JC runs in the good cluster']['note'] == 'no JC runs'
+
+
+def test_o7_scorecard(tmp_path):
+  d = tmp_path / 'sweep'
+  values = {'memorized_z_classifier_score': [4.90, 5.00, 4.95, 4.92, 4.98],
+            'random_z_classifier_score': [1.60, 1.70, 1.65, 1.62, 1.68],
+            'memorized_z_frechet_distance': [118.0, 119.0, 117.0, 120.0, 116.0],
+            'random_z_frechet_distance': [180.0, 200.0, 240.0, 280.0, 300.0]}
+  for seed in range(5):
+    final = {k: v[seed] for k, v in values.items()}
+    for prefix in ('memorized_z_', 'random_z_'):
+      final.update({prefix + 'num_samples': 10000, prefix + 'classifier': 'fake'})
+    _write_run(d / f'memorize_seed{seed}', 'memorize', seed, 8.0, final=final)
+  report.write_report(str(d))
+  checks = _checks(d / 'report')
+  expected = {'CS, memorized z': (4.95, 'PASS'),     # CI inside 4.95 +- 10%.
+              'CS, random z': (1.65, 'FAIL'),        # CI below [1.998, 2.442].
+              'FD, memorized z': (118.0, 'PASS'),
+              'FD, random z': (240.0, 'INCONCLUSIVE')}  # CI ~[204, 276] > [216, 264].
+  for key, (mean, verdict) in expected.items():
+    row = checks[f'O7 {key}']
+    assert row['measured'] == pytest.approx(mean) and row['n'] == 5
+    assert row['ci_low'] < mean < row['ci_high']
+    assert row['verdict'] == verdict, row
+  assert checks['O7 FD, random z']['ci_low'] < 216 < 264 < checks[
+      'O7 FD, random z']['ci_high']
+  assert checks['O1 MNIST ln cond(M_z) after the initial rise']['verdict'] == 'NOT RUN'
 
 
 def test_report_renders_every_figure_it_lists(sweep_dir):

@@ -127,6 +127,35 @@ def test_split_edge_cases_and_bad_method():
     stats.two_cluster_split([1, 2], 'median')
 
 
+def test_verdict_rules():
+  v = stats.verdict
+  # Interval inside the target region (edges included): PASS.
+  assert v(13.0, 15.0, 12.0, 20.0, n=10) == stats.PASS
+  assert v(12.0, 20.0, 12.0, 20.0, n=10) == stats.PASS
+  # No overlap: FAIL, on either side.
+  assert v(20.5, 22.0, 12.0, 20.0, n=10) == stats.FAIL
+  assert v(-0.4, 0.1, -0.966, -0.502, n=10) == stats.FAIL
+  # Straddles an edge, or covers the whole region: INCONCLUSIVE.
+  assert v(11.0, 14.0, 12.0, 20.0, n=10) == stats.INCONCLUSIVE
+  assert v(10.0, 22.0, 12.0, 20.0, n=10) == stats.INCONCLUSIVE
+  # Too few runs, or no interval: INCONCLUSIVE whatever the values.
+  assert v(13.0, 15.0, 12.0, 20.0, n=3) == stats.INCONCLUSIVE
+  assert v(float('nan'), 15.0, 12.0, 20.0, n=10) == stats.INCONCLUSIVE
+  assert v(None, None, 12.0, 20.0, n=10) == stats.INCONCLUSIVE
+  # A count is the interval [count, count].
+  assert v(4, 4, 4, 4, n=10) == stats.PASS
+  assert v(3, 3, 4, 4, n=10) == stats.FAIL
+  assert v(1, 1, 1, 1, n=1, min_n=1) == stats.PASS
+
+
+def test_fisher_interval_of_the_papers_r():
+  # atanh(-0.86) = -1.29334, half-width 1.95996 / sqrt(10 - 3) = 0.74080,
+  # tanh(-2.03414) = -0.96636, tanh(-0.55255) = -0.50243.
+  low, high = stats.fisher_interval(-0.86, 10)
+  assert low == pytest.approx(-0.96636, abs=1e-5)
+  assert high == pytest.approx(-0.50243, abs=1e-5)
+
+
 def test_mean_std_and_top_k_overlap():
   out = stats.mean_std([1.0, 2.0, 3.0, None, float('nan')])
   assert out == {'n': 3, 'mean': 2.0, 'std': 1.0, 'var': 1.0}

@@ -6,7 +6,15 @@ Reads each run's `config.txt`, `metrics.jsonl` and `status.json` (tf_gancond.run
 not TensorBoard), and the sweep's `sweep.json` / `sweep_status.json` when present
 (launch/run_sweep.py), and writes to the output directory (default
 <sweep_dir>/report) a self-contained Markdown report, `report.md`, its PNG
-figures (matplotlib, Agg) and `report.json` with every number of the report.
+figures (matplotlib, Agg), `report.json` with the checks and `analysis.json` with
+every number of the report. The runs of one report share one dataset.
+
+Checks (`scorecard`): report.md opens with them, and report.json holds them as a
+list of {'check', 'target', 'rule', 'measured', 'ci_low', 'ci_high', 'n',
+'verdict', 'note'}: one row per SPEC checklist row the report judges (O1 ln cond
+range, O2 cluster split and top-k, O4 samples and r, O5 JC settings and good-cluster
+share, O7 CS/FD), verdict PASS, FAIL, INCONCLUSIVE or NOT RUN by the rule stated in
+the row (stats.verdict).
 
 Figures, in the shape of Odena et al. (2018):
   Fig. 1/5/6  mean log-condition number and each recorded score (classifier / Inception
@@ -50,6 +58,7 @@ from tf_gancond import stats
 
 REPORT_FILE = 'report.md'
 JSON_FILE = 'report.json'
+ANALYSIS_FILE = 'analysis.json'
 SWEEP_MANIFEST = 'sweep.json'
 SWEEP_STATUS = 'sweep_status.json'
 SETTING_ORDER = ('baseline', 'gan', 'jacobian_clamping', 'vae')
@@ -263,7 +272,16 @@ def load_sweep(sweep_dir, collapse_score=COLLAPSE_SCORE):
   if not runs:
     raise ReportError(f'sweep_dir={sweep_dir!r} holds no runs (no sweep.json and no '
                       'subdirectory with metrics.jsonl, config.txt or status.json)')
+  datasets = sorted({r.config['dataset'] for r in runs if r.config.get('dataset')})
+  if len(datasets) > 1:
+    raise ReportError(f'sweep_dir={sweep_dir!r} mixes datasets ({", ".join(datasets)}); '
+                      'report the runs of each dataset from their own directory')
   return name, runs
+
+
+def sweep_dataset(runs):
+  """The dataset of the runs' configs (load_sweep allows one), or None."""
+  return next((r.config['dataset'] for r in runs if r.config.get('dataset')), None)
 
 
 def settings_of(runs):
@@ -477,6 +495,238 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
             'excluded': _count([r.outcome for r in runs if r.setting == s and
                                 not r.counted])}
   return out
+
+
+# ----------------------------------------------------------------------------
+# Scorecard: the SPEC checklist rows the report can judge.
+
+MIN_RUNS = stats.MIN_BOOTSTRAP_N  # Fewer runs: INCONCLUSIVE.
+O1_RANGE = (12.0, 20.0)           # "from around 12 to around 20".
+O4_PAPER_R, O4_PAPER_RUNS, O4_SAMPLES = -0.86, 10, 360
+O5_SETTINGS = {'jc_lambda_max': 20.0, 'jc_lambda_min': 1.0, 'jc_epsilon': 1.0}
+O5_GOOD = {'mnist': (10, 10), 'cifar10': (9, 10), 'stl10': (10, 10)}  # Good of runs.
+O7_TARGETS = (('CS, memorized z', 'memorized_z_classifier_score', 4.95),
+              ('CS, random z', 'random_z_classifier_score', 2.22),
+              ('FD, memorized z', 'memorized_z_frechet_distance', 118.0),
+              ('FD, random z', 'random_z_frechet_distance', 240.0))
+O7_TOLERANCE = 0.10               # The O7 target region: the paper's value +- 10%.
+MEMORIZE = 'memorize'
+
+
+def late_log_cond(run):
+  """O1's "after the initial rise": the mean of the probes' mean log-cond over the
+  second half of the run (probe step >= last step / 2); inf or nan if any of them
+  is; None without such probes."""
+  late = [_value(p.get('mean_log_cond')) for p in run.probes
+          if p.get('step', 0) >= run.step / 2]
+  late = [v for v in late if v is not None]
+  return float(np.mean(late)) if late else None
+
+
+def _row(check, target, rule, measured=None, ci=None, n=0, verdict=stats.NOT_RUN,
+         note=''):
+  low, high = ci if ci else (None, None)
+  return {'check': check, 'target': target, 'rule': rule, 'measured': measured,
+          'ci_low': low, 'ci_high': high, 'n': n, 'verdict': verdict, 'note': note}
+
+
+def _interval_rule(low, high, region=''):
+  return (f'PASS: the 95% CI lies inside [{low:.4g}, {high:.4g}]{region}; FAIL: it '
+          f'lies outside; INCONCLUSIVE: it straddles an edge, or n < {MIN_RUNS}.')
+
+
+def _excluded_note(excluded, ranked_worst=None):
+  parts = [f'ranked worst: {_fmt_counts(ranked_worst)}'] if ranked_worst else []
+  parts += [f'excluded: {_fmt_counts(excluded)}'] if excluded else []
+  return '; '.join(parts)
+
+
+def _mean_check(check, target, region, values, excluded, num_resamples, seed,
+                region_text=''):
+  """A row for the mean over runs of `values`, its bootstrap CI against `region`."""
+  ci = _ci(np.mean, values, num_resamples=num_resamples, seed=seed)
+  ci = (ci['low'], ci['high']) if ci else None
+  return _row(check, target, _interval_rule(*region, region_text),
+              float(np.mean(values)) if values else None, ci, len(values),
+              stats.verdict(*(ci or (None, None)), *region, len(values)),
+              _excluded_note(excluded))
+
+
+def _for_dataset(row, target_dataset, dataset):
+  """NOT RUN, with the measured value in the note, when the sweep's data differ."""
+  if dataset == target_dataset or row['verdict'] == stats.NOT_RUN:
+    return row
+  measured = _fmt(row['measured'])
+  if row['ci_low'] is not None:
+    measured += f' [{_fmt(row["ci_low"])}, {_fmt(row["ci_high"])}]'
+  note = (f'the target is for {target_dataset}; this sweep is {dataset}: measured '
+          f'{measured}, n = {row["n"]}')
+  return dict(row, measured=None, ci_low=None, ci_high=None, verdict=stats.NOT_RUN,
+              note=note + (f'; {row["note"]}' if row['note'] else ''))
+
+
+def _o1(runs, num_resamples, seed):
+  check, target = 'O1 MNIST ln cond(M_z) after the initial rise', '~12–20'
+  unregularized = [r for r in runs if r.setting in UNREGULARIZED]
+  if not any(r.probes for r in unregularized):
+    return _row(check, target, _interval_rule(*O1_RANGE), note='no probes of '
+                'unregularized runs')
+  rows, excluded = _finite_rows(unregularized, (late_log_cond, True))
+  return _mean_check(check, target, O1_RANGE, [v for v, in rows], excluded,
+                     num_resamples, seed, ' (mean over runs of each run\'s mean '
+                     'log-cond over the probes of its second half)')
+
+
+def _o2_split(runs, clusters):
+  check, target = 'O2 MNIST cluster split (good / bad)', '≈5/5'
+  n = clusters.get('n', sum(r.counted for r in runs if r.setting in UNREGULARIZED))
+  low, high = -(-3 * n // 10), 7 * n // 10
+  rule = (f'PASS: the split is a separation and the good cluster holds {low}–{high} '
+          f'of the {n} unregularized runs (30–70%); FAIL: no separation, or a good '
+          f'cluster outside that; INCONCLUSIVE: n < {MIN_RUNS}.')
+  if not any(r.setting in UNREGULARIZED for r in runs):
+    return _row(check, target, rule, note='no unregularized runs')
+  if not clusters or n < MIN_RUNS:
+    return _row(check, target, rule, n=n, verdict=stats.INCONCLUSIVE,
+                note=f'fewer than {MIN_RUNS} runs to split')
+  separation = (f'gap {_fmt(clusters["gap"], 2)} '
+                f'{">" if clusters["separated"] else "≤"} {stats.SEPARATION_FACTOR:g} '
+                f'× s_p = {_fmt(stats.SEPARATION_FACTOR * clusters["pooled_std"], 2)}')
+  note = _excluded_note(clusters['excluded'], clusters['ranked_worst'])
+  if not clusters['separated']:
+    return _row(check, target, rule, n=n, verdict=stats.FAIL,
+                note=f'no separation: {separation}' + (f'; {note}' if note else ''))
+  good = len(clusters['good'])
+  return _row(check, target, rule, good, None, n,
+              stats.verdict(good, good, low, high, n),
+              f'good {good} / bad {len(clusters["bad"])}, threshold '
+              f'{_fmt(clusters["threshold"], 2)}, {separation}' +
+              (f'; {note}' if note else ''))
+
+
+def _o2_top_k(runs, top_k):
+  rows = []
+  for key, v in top_k.items():
+    if key.endswith('kid'):
+      continue
+    k = v['k']
+    rule = (f'PASS: all k = round(0.4 n) = {k} lowest-log-cond unregularized runs '
+            f'have the {k} best scores; FAIL: fewer; INCONCLUSIVE: n < {MIN_RUNS}.')
+    rows.append(_row(f'O2 lowest-log-cond runs that have the best {_label(key)}',
+                     f'{k} of {k}', rule, v['overlap'], None, v['n'],
+                     stats.verdict(v['overlap'], v['overlap'], k, k, v['n']),
+                     _excluded_note(v['excluded'], v['ranked_worst'])))
+  if not rows:
+    rows.append(_row('O2 lowest-log-cond runs that have the best scores', '4 of 4',
+                     'PASS: all k = round(0.4 n) lowest-log-cond unregularized runs '
+                     'have the k best scores; FAIL: fewer.',
+                     note='no scores of unregularized runs recorded'))
+  return rows
+
+
+def _o4_samples(runs):
+  check, target = 'O4 samples per model', str(O4_SAMPLES)
+  rule = f'PASS: every unregularized run classified {O4_SAMPLES} samples; FAIL: not.'
+  counts = [_value(r.final.get('missing_modes_num_samples')) for r in runs
+            if r.setting in UNREGULARIZED and r.state == 'finished']
+  counts = [int(c) for c in counts if c is not None]
+  if not counts:
+    return _row(check, target, rule, note='no least-sampled class counts recorded')
+  low, high = min(counts), max(counts)
+  return _row(check, target, rule, low if low == high else None, None, len(counts),
+              stats.verdict(low, high, O4_SAMPLES, O4_SAMPLES, len(counts), min_n=1),
+              '' if low == high else f'from {low} to {high}')
+
+
+def _o4_r(o4):
+  check, target = 'O4 r(final log-cond, least-sampled class count)', str(O4_PAPER_R)
+  region = (-1.0, stats.fisher_interval(O4_PAPER_R, O4_PAPER_RUNS)[1])
+  rule = _interval_rule(*region, f' (r at least as negative as the top of the '
+                        f'paper\'s own 95% interval, Fisher z for r = {O4_PAPER_R} '
+                        f'from {O4_PAPER_RUNS} runs)')
+  if not o4:
+    return _row(check, target, rule, note='fewer than 2 unregularized runs with a '
+                'least-sampled class count')
+  ci = (o4['ci']['low'], o4['ci']['high']) if o4['ci'] else None
+  return _row(check, target, rule, o4['r'], ci, o4['n'],
+              stats.verdict(*(ci or (None, None)), *region, o4['n']),
+              _excluded_note(o4['excluded']))
+
+
+def _o5_settings(runs):
+  check = 'O5 JC settings (lambda_max, lambda_min, epsilon)'
+  target = ' / '.join(f'{v:g}' for v in O5_SETTINGS.values())
+  rule = 'PASS: every JC run has these settings; FAIL: not.'
+  jc = [r for r in runs if r.setting == JACOBIAN_CLAMPING and r.config]
+  if not jc:
+    return _row(check, target, rule, note='no JC runs')
+  wrong = [f'{r.name}: ' + ', '.join(f'{k}={r.config.get(k)}' for k in O5_SETTINGS)
+           for r in jc if any(r.config.get(k) != v for k, v in O5_SETTINGS.items())]
+  good = len(jc) - len(wrong)
+  return _row(check, target, rule, good, None, len(jc),
+              stats.verdict(good, good, len(jc), len(jc), len(jc), min_n=1),
+              '; '.join(wrong))
+
+
+def _o5_good(runs, clusters, dataset):
+  check = 'O5 JC runs in the good cluster'
+  a, b = O5_GOOD.get(dataset, (10, 10))
+  rule = (f'PASS: at least ceil({a}/{b} n) of the n JC runs placed are good (the '
+          f'paper: {", ".join(f"{d} {x} of {y}" for d, (x, y) in O5_GOOD.items())}); '
+          f'FAIL: fewer; INCONCLUSIVE: no separation among the unregularized runs, or '
+          f'n < {MIN_RUNS}.')
+  target = f'{a} of {b}'
+  if not any(r.setting == JACOBIAN_CLAMPING for r in runs):
+    return _row(check, target, rule, note='no JC runs')
+  if dataset not in O5_GOOD:
+    return _row(check, target, rule, note=f'the targets are for '
+                f'{", ".join(O5_GOOD)}; this sweep is {dataset}')
+  if not clusters.get('separated'):
+    return _row(check, target, rule, verdict=stats.INCONCLUSIVE,
+                note='no separation among the unregularized runs: no good cluster')
+  v = clusters['placed'][JACOBIAN_CLAMPING]
+  n, need = v['runs'], -(-a * v['runs'] // b)
+  return _row(check, target, rule, v['good'], None, n,
+              stats.verdict(v['good'], v['good'], need, n, n),
+              f'bad {v["bad"]}' + (f'; excluded: {_fmt_counts(v["excluded"])}'
+                                   if v['excluded'] else ''))
+
+
+def _o7(runs, num_resamples, seed):
+  memorize = [r for r in runs if r.setting == MEMORIZE]
+  rows = []
+  for label, key, value in O7_TARGETS:
+    check, target = f'O7 {label}', f'{value:g}'
+    region = (value * (1 - O7_TOLERANCE), value * (1 + O7_TOLERANCE))
+    if not memorize:
+      rows.append(_row(check, target, _interval_rule(*region), note='no memorize runs'))
+      continue
+    values, excluded = _finite_rows(memorize, (lambda r: r.final_scores.get(key),
+                                               False))
+    rows.append(_mean_check(check, target, region, [v for v, in values], excluded,
+                            num_resamples, seed,
+                            f' (the paper\'s {value:g} ± {O7_TOLERANCE:.0%})'))
+  return rows
+
+
+def scorecard(runs, analysis, dataset, num_resamples=stats.DEFAULT_BOOTSTRAP, seed=0):
+  """The checks of the report: one row per SPEC checklist row it judges.
+
+  Each row: {'check', 'target', 'rule' (what counts as PASS, FAIL, INCONCLUSIVE),
+  'measured', 'ci_low', 'ci_high' (95% percentile bootstrap over runs; None for
+  counts), 'n' (runs), 'verdict' (stats.PASS, FAIL, INCONCLUSIVE or NOT_RUN),
+  'note'}. NOT RUN: the sweep has no runs for the check, or runs on another dataset
+  than the target's (the measured value is then in the note). Verdicts come from
+  stats.verdict on the measured interval (a count: [count, count]) and the target
+  region stated in 'rule'.
+  """
+  mnist = [_o1(runs, num_resamples, seed), _o2_split(runs, analysis['clusters'])]
+  mnist += _o2_top_k(runs, analysis['top_k'])
+  mnist += [_o4_samples(runs), _o4_r(analysis['o4_pearson'])]
+  o7 = _o7(runs, num_resamples, seed)
+  rows = [_for_dataset(r, 'mnist', dataset) for r in mnist]
+  rows += [_o5_settings(runs), _o5_good(runs, analysis['clusters'], dataset)]
+  return rows + [_for_dataset(r, 'mnist', dataset) for r in o7]
 
 
 # ----------------------------------------------------------------------------
@@ -722,6 +972,30 @@ def _fmt_end(run, value, digits=3):
   return _fmt(value, digits)
 
 
+def _fmt_measured(v):
+  return _fmt(v) if isinstance(v, float) else ('-' if v is None else str(v))
+
+
+def render_checks(checks, dataset):
+  """The "Checks" section: the scorecard table and each row's verdict rule."""
+  lines = ['## Checks', '',
+           f'One row per SPEC.md checklist row the report judges (dataset: {dataset}). '
+           'Measured: the value over the runs, with its 95% percentile bootstrap '
+           'interval over runs for means and correlations (counts have none); '
+           'NOT RUN: no runs for the check, or runs on another dataset than the '
+           'target\'s (the value is then in the note).', '',
+           '| check | target | measured | 95% CI | n | verdict | note |',
+           '|---|---|---|---|---|---|---|']
+  for c in checks:
+    ci = ('-' if c['ci_low'] is None else
+          f'[{_fmt_measured(c["ci_low"])}, {_fmt_measured(c["ci_high"])}]')
+    lines.append(f'| {c["check"]} | {c["target"]} | {_fmt_measured(c["measured"])} | '
+                 f'{ci} | {c["n"]} | {c["verdict"]} | {c["note"].replace("|", "/")} |')
+  lines += ['', 'Verdict rules:', '']
+  lines += [f'- {c["check"]}: {c["rule"]}' for c in checks]
+  return lines + ['']
+
+
 def render_markdown(name, sweep_dir, runs, analysis, figures):
   settings = settings_of(runs)
   score_names = analysis['score_keys']
@@ -731,6 +1005,7 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
            'log-cond is ln cond(M_z) = 2 ln(σmax/σmin of J_z) (natural log), averaged '
            'over the fixed probe batch; "final" is the last probe (or the final record).',
            '']
+  lines += render_checks(analysis['checks'], analysis['dataset'])
   states = {}
   for r in runs:
     states[r.state] = states.get(r.state, 0) + 1
@@ -902,7 +1177,8 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
 def write_report(sweep_dir, output=None, cluster_method='kmeans',
                  num_resamples=stats.DEFAULT_BOOTSTRAP, seed=0,
                  collapse_score=COLLAPSE_SCORE):
-  """Writes report.md, report.json and the figures; returns the report.md path."""
+  """Writes report.md, report.json (the checks), analysis.json (every number) and
+  the figures; returns the report.md path."""
   if cluster_method not in stats.CLUSTER_METHODS:
     raise ReportError(f'cluster_method={cluster_method!r} is not allowed; choose one '
                       f'of: {", ".join(stats.CLUSTER_METHODS)}')
@@ -914,6 +1190,9 @@ def write_report(sweep_dir, output=None, cluster_method='kmeans',
     raise ReportError(f'output={output!r} exists and is not a directory')
   os.makedirs(output, exist_ok=True)
   analysis = analyse(runs, cluster_method, num_resamples, seed)
+  analysis['dataset'] = sweep_dataset(runs)
+  analysis['checks'] = scorecard(runs, analysis, analysis['dataset'], num_resamples,
+                                 seed)
   settings = settings_of(runs)
   chosen = fig2_run(runs)
   figures = {
@@ -933,8 +1212,10 @@ def write_report(sweep_dir, output=None, cluster_method='kmeans',
       'final_log_cond': r.final_log_cond, 'cluster': r.cluster,
       'final_scores': r.final_scores, 'min_class_count': r.min_class_count}
       for r in runs]
-  runlog.atomic_write_text(os.path.join(output, JSON_FILE), json.dumps(
+  runlog.atomic_write_text(os.path.join(output, ANALYSIS_FILE), json.dumps(
       runlog._jsonable(analysis), indent=1, sort_keys=True) + '\n')
+  runlog.atomic_write_text(os.path.join(output, JSON_FILE), json.dumps(
+      runlog._jsonable(analysis['checks']), indent=1) + '\n')
   return os.path.join(output, REPORT_FILE)
 
 

@@ -15,7 +15,13 @@ bootstrap intervals for them.
   top_k_overlap(a, b, k) how many of the k smallest by a are among the k smallest by b.
   top_k_size(n)          k = round(0.4 n) of the O2 check (4 of 10 runs).
   mean_std(v)            mean, sample std (ddof=1) and variance.
+  fisher_interval(r, n)  the interval of a Pearson r from n pairs (Fisher z).
+  verdict(...)           PASS / FAIL / INCONCLUSIVE of a measured interval against
+                         a target region (the report's scorecard).
 """
+
+import math
+import statistics
 
 import numpy as np
 
@@ -24,6 +30,7 @@ DEFAULT_BOOTSTRAP = 2000
 CLUSTER_METHODS = ('kmeans', 'gap')
 SEPARATION_FACTOR = 2.0  # A split separates when gap > SEPARATION_FACTOR * pooled std.
 TOP_K_FRACTION = 0.4     # Odena et al. (2018): "the 4 runs" of 10.
+PASS, FAIL, INCONCLUSIVE, NOT_RUN = 'PASS', 'FAIL', 'INCONCLUSIVE', 'NOT RUN'
 
 
 def _pair(x, y):
@@ -190,3 +197,35 @@ def top_k_overlap(key_a, key_b, k):
 def top_k_size(n):
   """k of the O2 check for n runs: round(TOP_K_FRACTION * n) (4 for 10 runs)."""
   return int(round(TOP_K_FRACTION * n))
+
+
+def fisher_interval(r, n, level=0.95):
+  """(low, high): tanh(atanh(r) -+ z / sqrt(n - 3)), z the normal quantile of level.
+
+  The usual interval of a Pearson r from n pairs; for the paper's r = -0.86 from 10
+  runs, [-0.966, -0.502].
+  """
+  z = statistics.NormalDist().inv_cdf(0.5 + level / 2)
+  half = z / math.sqrt(n - 3)
+  return math.tanh(math.atanh(r) - half), math.tanh(math.atanh(r) + half)
+
+
+def verdict(low, high, target_low, target_high, n, min_n=MIN_BOOTSTRAP_N):
+  """Verdict of a measured interval [low, high] against a target region.
+
+    INCONCLUSIVE  n < min_n, or low or high is missing or not finite;
+    PASS          target_low <= low and high <= target_high (inside the region);
+    FAIL          high < target_low or low > target_high (no overlap);
+    INCONCLUSIVE  otherwise (the interval straddles an edge of the region).
+
+  A count without an interval is passed as low = high = count, so it passes inside
+  the region and fails outside it. NOT_RUN (no data) is the caller's to decide.
+  """
+  if n < min_n or low is None or high is None or not (
+      math.isfinite(low) and math.isfinite(high)):
+    return INCONCLUSIVE
+  if target_low <= low and high <= target_high:
+    return PASS
+  if high < target_low or low > target_high:
+    return FAIL
+  return INCONCLUSIVE
