@@ -383,6 +383,48 @@ def test_o7_scorecard(tmp_path):
   assert checks['O1 MNIST ln cond(M_z) after the initial rise']['verdict'] == 'NOT RUN'
 
 
+def test_scores_of_other_classifiers_or_sample_counts_are_not_pooled(tmp_path):
+  d = tmp_path / 'sweep'
+  same = {'classifier_fingerprint': 'aaa111', 'classifier': '/cache/one',
+          'num_samples': 5000}
+  runs = [same] * 4 + [
+      dict(same, classifier='/elsewhere/one'),   # Same fingerprint: pooled.
+      dict(same, classifier_fingerprint='bbb222'),
+      {'classifier': 'fake', 'num_samples': 5000},  # No fingerprint: its identity.
+      dict(same, num_samples=1000)]
+  for seed, settings in enumerate(runs):
+    _write_run(d / f'baseline_seed{seed}', 'baseline', seed, 13.0 + seed,
+               8.0 - 0.5 * seed, score_settings=settings)
+  report.write_report(str(d))
+  out = _analysis(d / 'report')
+  columns = {c: v['runs'] for c, v in out['score_columns'].items()
+             if v['key'] == 'classifier_score'}
+  assert columns == {
+      'classifier_score (classifier aaa111, N=5000)': [
+          f'baseline_seed{i}' for i in range(5)],
+      'classifier_score (classifier bbb222, N=5000)': ['baseline_seed5'],
+      'classifier_score (classifier fake, N=5000)': ['baseline_seed6'],
+      'classifier_score (classifier aaa111, N=1000)': ['baseline_seed7']}
+  summary = out['settings']['baseline']['classifier_score (classifier aaa111, N=5000)']
+  assert summary['n'] == 5 and summary['mean'] == pytest.approx(7.0)
+  assert 'classifier_score' not in out['settings']['baseline']
+  top = out['top_k']['classifier_score (classifier aaa111, N=5000)']
+  assert top['n'] == 5 and top['k'] == 2
+  assert top['excluded'] == {'other classifier or N': 3}
+  text = (d / 'report' / report.REPORT_FILE).read_text()
+  assert ('Not pooled: classifier score comes from 4 groups of runs whose classifier '
+          '(fingerprint, else identity) or sample count differ') in text
+  # One classifier and one sample count: one column, named by its key.
+  d2 = tmp_path / 'one'
+  for seed in range(2):
+    _write_run(d2 / f'baseline_seed{seed}', 'baseline', seed, 13.0, 8.0,
+               score_settings=same)
+  report.write_report(str(d2))
+  assert _analysis(d2 / 'report')['score_keys'] == ['classifier_score',
+                                                    'frechet_distance']
+  assert 'Not pooled' not in (d2 / 'report' / report.REPORT_FILE).read_text()
+
+
 def test_report_renders_every_figure_it_lists(sweep_dir):
   report.write_report(str(sweep_dir), str(sweep_dir / 'out'))
   text = (sweep_dir / 'out' / report.REPORT_FILE).read_text()

@@ -38,7 +38,8 @@ scores); the Pearson r of final log-cond with the least-sampled class count over
 unregularized runs (O4: -0.86 in the paper). Percentile bootstrap, seeded, B = 2000
 resamples of runs, where a group has at least 4 runs. Runs enter by their end point
 (RunData.outcome): diverged, non-finite and collapsed runs rank worst by log-cond;
-each statistic lists the runs it left out.
+each statistic lists the runs it left out. Scores from different classifiers or
+sample counts are never pooled (score_columns).
 
 "log-cond" is ln cond(M_z) = 2 ln(sigma_max / sigma_min of J_z), natural log, averaged
 over the fixed probe batch (SPEC 0).
@@ -69,6 +70,8 @@ _NOT_SCORE = re.compile(r'(std|num_|split|seconds|time|_p\d+$|count)')
 _LOWER_BETTER = re.compile(r'(distance|fid|kid)')
 _HIGHER_BETTER = re.compile(r'(classifier_score|inception_score|^is)$')
 _NON_FINITE = ('inf', '-inf', 'nan')
+SCORE_PREFIXES = ('memorized_z_', 'random_z_')  # O7 final records (memorize.py).
+OTHER_GROUP = 'other classifier or N'  # Why a run is not in a score column.
 # A final classifier / Inception score below this marks a collapsed generator: the
 # score is at most exp H(p(y)), so its samples span fewer effective classes.
 COLLAPSE_SCORE = 1.5
@@ -177,6 +180,7 @@ class RunData:
     self.train_steps = self.config.get('train_steps', status.get('train_steps'))
     self.outcome, self.outcome_reason = self._outcome(collapse_score)
     self.cluster = None  # 'good' | 'bad', set by the analysis.
+    self.scores = {}  # {score column: final score}, set by score_columns.
 
   def _outcome(self, collapse_score):
     if self.state != 'finished':
@@ -217,6 +221,16 @@ class RunData:
   def final_scores(self):
     """{score key: value} of the final record (inf or nan as recorded)."""
     return {k: _value(self.final[k]) for k in score_keys(self.final)}
+
+  def score_settings(self, key):
+    """(classifier, num_samples) behind final score `key`: the first 12 characters
+    of its classifier_fingerprint, else its classifier identity (None if neither),
+    and its sample count. Memorize records prefix these like their scores."""
+    prefix = next((p for p in SCORE_PREFIXES if key.startswith(p)), '')
+    fingerprint = self.final.get(prefix + 'classifier_fingerprint')
+    classifier = fingerprint[:12] if fingerprint else self.final.get(
+        prefix + 'classifier')
+    return classifier, self.final.get(prefix + 'num_samples')
 
   @property
   def min_class_count(self):
@@ -302,6 +316,14 @@ def _count(reasons):
   return {k: reasons.count(k) for k in sorted(set(reasons))}
 
 
+def _score(run, column):
+  """The run's final score in a score column; OTHER_GROUP when the run's score of
+  that key is in another column; None when it has none."""
+  if column in run.scores:
+    return run.scores[column]
+  return OTHER_GROUP if column.partition(' (')[0] in run.final_scores else None
+
+
 def _missing(run):
   """Why a run has no value: its state when it did not finish, else 'not recorded'."""
   return 'not recorded' if run.state == 'finished' else run.outcome
@@ -313,7 +335,8 @@ def _finite_rows(runs, *columns):
   columns: (value_of(run), is_log_cond) pairs. A run is left out, with the first
   reason that applies: its outcome, when the run has no end point (diverged, failed,
   interrupted, running, not started) or, for a log-cond column, when its log-cond
-  ranks worst (non-finite, collapsed); 'not recorded'; 'non-finite'.
+  ranks worst (non-finite, collapsed); 'not recorded'; a reason value_of returns
+  instead of a number (_score's OTHER_GROUP); 'non-finite'.
   Returns ([[one value per column] per run kept], {reason: number of runs}).
   """
   rows, reasons = [], []
@@ -325,6 +348,8 @@ def _finite_rows(runs, *columns):
         reason = r.outcome
       elif v is None:
         reason = 'not recorded'
+      elif isinstance(v, str):
+        reason = v
       elif not math.isfinite(v):
         reason = 'non-finite'
       if reason:
@@ -337,20 +362,20 @@ def _finite_rows(runs, *columns):
   return rows, _count(reasons)
 
 
-def _rank_rows(runs, score_key):
-  """Final log-cond and a final score per run, for rank statistics.
+def _rank_rows(runs, column, lower_better):
+  """Final log-cond and a final score (a score column) per run, for rank statistics.
 
   x = run.rank_log_cond (+inf for diverged, non-finite and collapsed runs); y = the
-  final score, a non-finite one replaced by the worst value (-inf; +inf for a
-  distance). Runs without an end point, a probe or the score are left out.
+  final score, a non-finite one replaced by the worst value (-inf; +inf when lower
+  is better). Runs without an end point, a probe or the score are left out.
   Returns (x, y, {reason left out: runs}, {reason ranked worst: runs}).
   """
-  worst = math.inf if lower_is_better(score_key) else -math.inf
+  worst = math.inf if lower_better else -math.inf
   x, y, left_out, ranked_worst = [], [], [], []
   for r in runs:
-    score = r.final_scores.get(score_key)
-    if not r.counted or r.rank_log_cond is None or score is None:
-      left_out.append(_missing(r))
+    score = _score(r, column)
+    if not r.counted or r.rank_log_cond is None or not isinstance(score, float):
+      left_out.append(score if r.state == 'finished' and score else _missing(r))
       continue
     if r.outcome in RANKED_WORST:
       ranked_worst.append(r.outcome)
@@ -408,6 +433,33 @@ def cluster_split(runs, method='kmeans'):
   return out
 
 
+def score_columns(runs):
+  """The score columns of the report; sets run.scores ({column: final score}).
+
+  Scores are comparable only when made by the same classifier from the same number
+  of samples. A score key whose runs differ in classifier (fingerprint, else
+  identity: RunData.score_settings) or in num_samples becomes one column per group,
+  '<key> (classifier <id>, N=<num_samples>)'; otherwise its column is the key.
+  Returns {column: {'key', 'classifier', 'num_samples', 'runs' (names)}}.
+  """
+  groups = {}
+  for r in runs:
+    r.scores = {}
+    for k in r.final_scores:
+      groups.setdefault(k, {}).setdefault(r.score_settings(k), []).append(r)
+  columns = {}
+  for k, by_setting in sorted(groups.items()):
+    for (classifier, num_samples), members in by_setting.items():
+      column = k if len(by_setting) == 1 else (
+          f'{k} (classifier {classifier}, N={num_samples})')
+      columns[column] = {'key': k, 'classifier': classifier,
+                         'num_samples': num_samples,
+                         'runs': [r.name for r in members]}
+      for r in members:
+        r.scores[column] = r.final_scores[k]
+  return columns
+
+
 def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP,
             seed=0):
   """All the numbers of the report (JSON-ready); sets run.cluster.
@@ -418,21 +470,23 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
   ('excluded') and ranked worst ('ranked_worst').
   """
   settings = settings_of(runs)
-  score_names = sorted({k for r in runs for k in r.final_scores})
+  columns = score_columns(runs)
+  score_names = list(columns)
   out = {'cluster_method': cluster_method, 'bootstrap_resamples': num_resamples,
-         'bootstrap_seed': seed, 'score_keys': score_names, 'settings': {},
+         'bootstrap_seed': seed, 'score_keys': score_names,
+         'score_columns': columns, 'settings': {},
          'clusters': {}, 'spearman': {}, 'o4_pearson': {}, 'top_k': {}, 'q': {}}
 
   # Per-setting summaries of final values.
   for s in settings:
     group = [r for r in runs if r.setting == s]
     entry = {'runs': len(group), 'finished': sum(r.state == 'finished' for r in group)}
-    columns = {'final_log_cond': (lambda r: r.final_log_cond, True)}
+    quantities = {'final_log_cond': (lambda r: r.final_log_cond, True)}
     for k in score_names:
-      columns[k] = (lambda r, k=k: r.final_scores.get(k), False)
-    columns['min_class_count'] = (lambda r: r.min_class_count, False)
-    for key, (value_of, is_log_cond) in columns.items():
-      if all(value_of(r) is None for r in group):
+      quantities[k] = (lambda r, k=k: _score(r, k), False)
+    quantities['min_class_count'] = (lambda r: r.min_class_count, False)
+    for key, (value_of, is_log_cond) in quantities.items():
+      if not any(isinstance(value_of(r), float) for r in group):
         continue
       rows, excluded = _finite_rows(group, (value_of, is_log_cond))
       values = [v for v, in rows]
@@ -449,7 +503,8 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
   for s in settings:
     group = [r for r in runs if r.setting == s]
     for k in score_names:
-      x, y, excluded, ranked_worst = _rank_rows(group, k)
+      x, y, excluded, ranked_worst = _rank_rows(group, k,
+                                                lower_is_better(columns[k]['key']))
       if x.size < 2:
         continue
       out['spearman'].setdefault(s, {})[k] = {
@@ -460,11 +515,12 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
   # O2: the k = round(0.4 n) unregularized runs with the lowest log-cond against the
   # k best by each score.
   for k in score_names:
-    x, y, excluded, ranked_worst = _rank_rows(unregularized, k)
+    lower_better = lower_is_better(columns[k]['key'])
+    x, y, excluded, ranked_worst = _rank_rows(unregularized, k, lower_better)
     if x.size < 2:
       continue
     size = stats.top_k_size(x.size)
-    badness = y if lower_is_better(k) else -y
+    badness = y if lower_better else -y
     out['top_k'][k] = {'n': int(x.size), 'k': size,
                        'overlap': stats.top_k_overlap(x, badness, size),
                        'excluded': excluded, 'ranked_worst': ranked_worst}
@@ -604,10 +660,10 @@ def _o2_split(runs, clusters):
               (f'; {note}' if note else ''))
 
 
-def _o2_top_k(runs, top_k):
+def _o2_top_k(top_k, columns):
   rows = []
   for key, v in top_k.items():
-    if key.endswith('kid'):
+    if columns[key]['key'] == 'kid':
       continue
     k = v['k']
     rule = (f'PASS: all k = round(0.4 n) = {k} lowest-log-cond unregularized runs '
@@ -692,20 +748,22 @@ def _o5_good(runs, clusters, dataset):
                                    if v['excluded'] else ''))
 
 
-def _o7(runs, num_resamples, seed):
+def _o7(runs, columns, num_resamples, seed):
+  """O7 rows: one per target, and per classifier / sample-count group of its score."""
   memorize = [r for r in runs if r.setting == MEMORIZE]
   rows = []
   for label, key, value in O7_TARGETS:
-    check, target = f'O7 {label}', f'{value:g}'
+    target = f'{value:g}'
     region = (value * (1 - O7_TOLERANCE), value * (1 + O7_TOLERANCE))
     if not memorize:
-      rows.append(_row(check, target, _interval_rule(*region), note='no memorize runs'))
+      rows.append(_row(f'O7 {label}', target, _interval_rule(*region),
+                       note='no memorize runs'))
       continue
-    values, excluded = _finite_rows(memorize, (lambda r: r.final_scores.get(key),
-                                               False))
-    rows.append(_mean_check(check, target, region, [v for v, in values], excluded,
-                            num_resamples, seed,
-                            f' (the paper\'s {value:g} ± {O7_TOLERANCE:.0%})'))
+    for column in [c for c, v in columns.items() if v['key'] == key] or [key]:
+      values, excluded = _finite_rows(memorize, (lambda r: _score(r, column), False))
+      rows.append(_mean_check(f'O7 {label}{column[len(key):]}', target, region,
+                              [v for v, in values], excluded, num_resamples, seed,
+                              f' (the paper\'s {value:g} ± {O7_TOLERANCE:.0%})'))
   return rows
 
 
@@ -721,9 +779,9 @@ def scorecard(runs, analysis, dataset, num_resamples=stats.DEFAULT_BOOTSTRAP, se
   region stated in 'rule'.
   """
   mnist = [_o1(runs, num_resamples, seed), _o2_split(runs, analysis['clusters'])]
-  mnist += _o2_top_k(runs, analysis['top_k'])
+  mnist += _o2_top_k(analysis['top_k'], analysis['score_columns'])
   mnist += [_o4_samples(runs), _o4_r(analysis['o4_pearson'])]
-  o7 = _o7(runs, num_resamples, seed)
+  o7 = _o7(runs, analysis['score_columns'], num_resamples, seed)
   rows = [_for_dataset(r, 'mnist', dataset) for r in mnist]
   rows += [_o5_settings(runs), _o5_good(runs, analysis['clusters'], dataset)]
   return rows + [_for_dataset(r, 'mnist', dataset) for r in o7]
@@ -748,7 +806,9 @@ def _save(fig, output, name):
 
 
 def _label(key):
-  return key.replace('_', ' ')
+  """'classifier_score (classifier /a_b, N=5)' -> 'classifier score (classifier /a_b, N=5)'."""
+  name, sep, rest = key.partition(' (')
+  return name.replace('_', ' ') + sep + rest
 
 
 def _color(run):
@@ -890,7 +950,7 @@ def _markers(settings):
 def fig_final_scatter(runs, settings, score_names, output):
   """Final log-cond against each final score (the rank-correlation claim)."""
   keys = [k for k in score_names if sum(
-      1 for r in runs if _number(r.final_scores.get(k)) and
+      1 for r in runs if _number(r.scores.get(k)) and
       _number(r.final_log_cond)) >= 2]
   if not keys:
     return None
@@ -900,8 +960,8 @@ def fig_final_scatter(runs, settings, score_names, output):
   for j, k in enumerate(keys):
     ax = axes[0][j]
     for s in settings:
-      pts = [(r.final_log_cond, r.final_scores[k]) for r in runs if r.setting == s and
-             _number(r.final_scores.get(k)) and _number(r.final_log_cond)]
+      pts = [(r.final_log_cond, r.scores[k]) for r in runs if r.setting == s and
+             _number(r.scores.get(k)) and _number(r.final_log_cond)]
       if pts:
         x, y = zip(*pts)
         ax.scatter(x, y, marker=markers[s], label=s, alpha=0.8)
@@ -1021,11 +1081,20 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
     log_cond = _fmt(r.final_log_cond, 2) if r.outcome == 'ok' else r.outcome
     row = [r.name, r.setting, _fmt(r.seed), r.state,
            f'{r.step}/{_fmt(r.train_steps)}', log_cond, r.cluster or '-']
-    row += [_fmt_end(r, r.final_scores.get(k)) for k in score_names]
+    row += [_fmt_end(r, r.scores.get(k)) for k in score_names]
     row += [_fmt_end(r, r.min_class_count, 0),
             r.outcome_reason.replace('|', '/')[:120]]
     lines.append('| ' + ' | '.join(str(c) for c in row) + ' |')
   lines.append('')
+  columns = analysis['score_columns']
+  for key in sorted({c['key'] for c in columns.values()}):
+    groups = [c for c, v in columns.items() if v['key'] == key]
+    if len(groups) > 1:
+      lines += [f'Not pooled: {_label(key)} comes from {len(groups)} groups of runs '
+                'whose classifier (fingerprint, else identity) or sample count differ; '
+                'each group is its own column: ' + '; '.join(
+                    f'{_label(c)}: {", ".join(columns[c]["runs"])}' for c in groups)
+                + '.', '']
   if not score_names:
     lines += ['No scores recorded (no eval or final records with scores: evaluation '
               'was off or the classifier was not available).', '']
@@ -1196,7 +1265,8 @@ def write_report(sweep_dir, output=None, cluster_method='kmeans',
   settings = settings_of(runs)
   chosen = fig2_run(runs)
   figures = {
-      'over_time': (fig_over_time(runs, settings, analysis['score_keys'], output), {}),
+      'over_time': (fig_over_time(runs, settings, sorted(
+          {c['key'] for c in analysis['score_columns'].values()}), output), {}),
       'per_z': (fig_per_z(chosen, output), {'run': chosen.name if chosen else ''}),
       'spectra': (fig_spectra(runs, settings, output), {}),
       'q': (fig_q(runs, settings, output), {}),
