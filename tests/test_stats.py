@@ -35,19 +35,28 @@ def test_correlation_of_constant_is_nan_and_lengths_must_match():
     stats.pearson([1, 2], [1, 2, 3])
 
 
-def test_bootstrap_is_seeded_and_brackets_the_statistic():
-  rng = np.random.default_rng(0)
-  x = rng.normal(size=40)
-  a = stats.bootstrap_ci(np.mean, x, seed=7)
-  b = stats.bootstrap_ci(np.mean, x, seed=7)
-  assert a == b
-  assert a['low'] < x.mean() < a['high']
-  assert a['num_resamples'] == 2000 and a['num_valid'] == 2000
-  # Reference: the same resamples drawn here give the same percentiles.
-  idx = np.random.default_rng(7).integers(0, 40, size=(2000, 40))
-  means = x[idx].mean(axis=1)
-  assert a['low'] == pytest.approx(np.percentile(means, 2.5))
-  assert a['high'] == pytest.approx(np.percentile(means, 97.5))
+def test_bootstrap_interval_of_a_tiny_sample_is_the_exact_percentile_interval():
+  """x = [0, 0, 0, 1]: a resample's mean is j/4, j ~ Binomial(4, 1/4), so
+  P(j <= 0, 1, 2, 3) = 0.316, 0.738, 0.949, 0.996. The 2.5th percentile is 0; the
+  97.5th is 3/4 (0.949 < 0.975 <= 0.996). At level 0.8: 0 and 1/2 (the 90th lies
+  between 0.738 and 0.949). Each margin is over 5 standard errors of 2000 resamples."""
+  x = [0.0, 0.0, 0.0, 1.0]
+  for seed in (0, 1, 7):
+    ci = stats.bootstrap_ci(np.mean, x, seed=seed)
+    assert (ci['low'], ci['high']) == (0.0, 0.75)
+    assert ci['num_resamples'] == ci['num_valid'] == 2000
+    ci = stats.bootstrap_ci(np.mean, x, level=0.8, seed=seed)
+    assert (ci['low'], ci['high'], ci['level']) == (0.0, 0.5, 0.8)
+  assert stats.bootstrap_ci(np.mean, [2.5] * 6) == {
+      'low': 2.5, 'high': 2.5, 'level': 0.95, 'num_resamples': 2000, 'num_valid': 2000}
+
+
+def test_bootstrap_is_seeded():
+  x = np.random.default_rng(0).normal(size=40)
+  assert stats.bootstrap_ci(np.mean, x, seed=7) == stats.bootstrap_ci(np.mean, x,
+                                                                      seed=7)
+  assert stats.bootstrap_ci(np.mean, x, seed=7) != stats.bootstrap_ci(np.mean, x,
+                                                                      seed=8)
 
 
 def test_bootstrap_of_a_perfect_correlation_is_degenerate():
@@ -59,8 +68,9 @@ def test_bootstrap_of_a_perfect_correlation_is_degenerate():
 
 
 def test_bootstrap_needs_four_runs():
-  assert stats.bootstrap_ci(np.mean, [1.0, 2.0, 3.0]) is None
-  assert stats.bootstrap_ci(np.mean, [1.0, 2.0, 3.0, 4.0]) is not None
+  assert stats.bootstrap_ci(np.mean, [0.0, 0.0, 1.0]) is None
+  ci = stats.bootstrap_ci(np.mean, [0.0, 0.0, 0.0, 1.0])
+  assert (ci['low'], ci['high']) == (0.0, 0.75)  # See the test above.
 
 
 def test_two_cluster_split_known_answer():
