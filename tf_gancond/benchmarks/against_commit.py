@@ -1,0 +1,85 @@
+"""Train-step time of this work tree against another commit, measured in one run.
+
+  python -m tf_gancond.benchmarks.against_commit --base=HEAD~1 [--rounds=4 --steps=40]
+
+Exports the base commit's package (`git archive`) to a temporary folder, then runs
+the two versions' `benchmarks.time_train_step` alternately in fresh subprocesses
+(A B A B ...), so both see the same machine load over the same minutes. Prints the
+median seconds per iteration of each, for the baseline step and the Jacobian
+Clamping step (28x28 DCGAN, batch 64, synthetic data), and the ratio
+this / base: above 1 means this tree's step is slower.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from absl import app
+from absl import flags
+
+flags.DEFINE_string('base', 'HEAD~1', 'The commit to compare against.')
+flags.DEFINE_integer('rounds', 4, 'Alternating rounds (one subprocess per version).')
+flags.DEFINE_integer('steps', 40, 'Timed steps per subprocess.')
+flags.DEFINE_integer('batch_size', 64, 'Batch size.')
+FLAGS = flags.FLAGS
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VARIANTS = {'baseline': {}, 'jacobian_clamping': {'jacobian_clamping': True}}
+
+# Run in the child with PYTHONPATH set to one version's tree.
+_CHILD = '''
+import json, os, sys
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import tensorflow as tf
+from tf_gancond import benchmarks, config as config_lib
+out = {}
+for name, overrides in json.loads(sys.argv[1]).items():
+  c = config_lib.get_config()
+  c.update(dict(synthetic_data=True, batch_size=int(sys.argv[3]), **overrides))
+  c = config_lib.validate(config_lib.resolve(c))
+  out[name] = benchmarks.time_train_step(c, tf.distribute.get_strategy(),
+                                         int(sys.argv[2]), repeats=1)
+print('RESULT ' + json.dumps(out))
+'''
+
+
+def _export(commit, into):
+  """The package of `commit` as files under `into` (no .git, no work tree change)."""
+  archive = subprocess.run(['git', '-C', REPO, 'archive', commit, 'tf_gancond'],
+                           check=True, capture_output=True).stdout
+  subprocess.run(['tar', '-x', '-C', into], input=archive, check=True)
+
+
+def _time(tree, steps, batch_size):
+  env = dict(os.environ, PYTHONPATH=tree)
+  proc = subprocess.run([sys.executable, '-c', _CHILD, json.dumps(VARIANTS),
+                         str(steps), str(batch_size)], env=env, capture_output=True,
+                        text=True, check=True, cwd=tree)
+  line = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')][-1]
+  return json.loads(line[len('RESULT '):])
+
+
+def main(argv):
+  del argv
+  base = subprocess.run(['git', '-C', REPO, 'rev-parse', '--short', FLAGS.base],
+                        check=True, capture_output=True, text=True).stdout.strip()
+  times = {'this': {k: [] for k in VARIANTS}, base: {k: [] for k in VARIANTS}}
+  with tempfile.TemporaryDirectory() as tmp:
+    _export(base, tmp)
+    for _ in range(FLAGS.rounds):
+      for label, tree in (('this', REPO), (base, tmp)):
+        for k, v in _time(tree, FLAGS.steps, FLAGS.batch_size).items():
+          times[label][k].append(v)
+  print(f'{FLAGS.rounds} alternating rounds of {FLAGS.steps} steps, batch '
+        f'{FLAGS.batch_size}; median seconds per iteration:')
+  for k in VARIANTS:
+    this, old = statistics.median(times['this'][k]), statistics.median(times[base][k])
+    print(f'  {k:18s} this {this:.4f}  {base} {old:.4f}  this/{base} {this / old:.3f}')
+  return 0
+
+
+if __name__ == '__main__':
+  app.run(main)
