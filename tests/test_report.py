@@ -225,6 +225,7 @@ def test_nan_score_and_collapsed_generator_are_labelled(tmp_path):
              evals=[(250, 5.0)])
   _write_run(d / 'baseline_seed1', 'baseline', 1, 14.0, 1.1)
   _write_run(d / 'baseline_seed2', 'baseline', 2, 15.0, 6.0)
+  _write_run(d / 'baseline_seed3', 'baseline', 3, 16.0, 5.0, probes=())
   report.write_report(str(d))
   text = (d / 'report' / report.REPORT_FILE).read_text()
   runs = _table(text, 'run |')
@@ -236,8 +237,11 @@ def test_nan_score_and_collapsed_generator_are_labelled(tmp_path):
   assert runs['baseline_seed2']['final log-cond'] == '15.00'
   out = {r['name']: r for r in _analysis(d / 'report')['runs']}
   assert out['baseline_seed0']['final_scores']['classifier_score'] == 'nan'
-  assert [out[f'baseline_seed{i}']['outcome'] for i in range(3)] == [
-      'non-finite', 'collapsed', 'ok']
+  assert [out[f'baseline_seed{i}']['outcome'] for i in range(4)] == [
+      'non-finite', 'collapsed', 'ok', 'ok']
+  rho = _analysis(d / 'report')['spearman']['baseline']['classifier_score']
+  assert rho['n'] == 3 and rho['excluded'] == {'not recorded': 1}  # No probe.
+  assert rho['ranked_worst'] == {'collapsed': 1, 'non-finite': 1}
 
 
 def test_clusters_split_the_unregularized_runs_and_place_jc_runs(sweep_dir):
@@ -483,8 +487,11 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
 
 
 def test_cli_writes_the_report(sweep_dir):
-  result = _cli(f'--sweep_dir={sweep_dir}', '--cluster_method=gap', '--bootstrap=200')
+  result = _cli(f'--sweep_dir={sweep_dir}', '--cluster_method=gap', '--bootstrap=200',
+                '--collapse_score=1.2')
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip() == f'report: {sweep_dir}/report/{report.REPORT_FILE}'
   text = (sweep_dir / 'report' / report.REPORT_FILE).read_text()
   assert 'largest gap' in text and '200 resamples' in text
+  assert 'score is below 1.2;' in text
+  assert _checks(sweep_dir / 'report')['O4 samples per model']['verdict'] == 'PASS'

@@ -375,7 +375,8 @@ def _rank_rows(runs, column, lower_better):
   for r in runs:
     score = _score(r, column)
     if not r.counted or r.rank_log_cond is None or not isinstance(score, float):
-      left_out.append(score if r.state == 'finished' and score else _missing(r))
+      left_out.append(OTHER_GROUP if r.state == 'finished' and score == OTHER_GROUP
+                      else _missing(r))
       continue
     if r.outcome in RANKED_WORST:
       ranked_worst.append(r.outcome)
@@ -1072,7 +1073,11 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
   lines += ['## Runs', '',
             f'{len(runs)} runs: ' + ', '.join(f'{n} {s}' for s, n in sorted(states.items()))
             + '; by setting: ' + ', '.join(
-                f'{s} {sum(r.setting == s for r in runs)}' for s in settings) + '.', '']
+                f'{s} {sum(r.setting == s for r in runs)}' for s in settings) + '.', '',
+            'Final values are the end of each run: a run that did not finish shows its '
+            'state; a final log-cond is replaced by "non-finite" when it or a final '
+            'score is inf or nan, and by "collapsed" when a final classifier / Inception '
+            f'score is below {analysis["collapse_score"]:g}; the note says which.', '']
   header = ['run', 'setting', 'seed', 'state', 'step', 'final log-cond', 'cluster']
   header += [_label(k) for k in score_names] + ['min class count', 'note']
   lines += ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
@@ -1133,7 +1138,7 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
             'out runs without a finite value: diverged, failed, interrupted or '
             'unfinished runs, and for log-cond also runs whose final log-cond or '
             'scores are non-finite or whose generator collapsed (final classifier / '
-            'Inception score below the collapse threshold). Rank statistics (Spearman ρ, '
+            f'Inception score below {analysis["collapse_score"]:g}). Rank statistics (Spearman ρ, '
             'the top-k check, the cluster split) rank diverged, non-finite and collapsed '
             'runs worst by log-cond and a non-finite score worst among the scores. '
             'Every statistic lists the runs it left out ("excluded") and ranked worst. '
@@ -1260,6 +1265,7 @@ def write_report(sweep_dir, output=None, cluster_method='kmeans',
   os.makedirs(output, exist_ok=True)
   analysis = analyse(runs, cluster_method, num_resamples, seed)
   analysis['dataset'] = sweep_dataset(runs)
+  analysis['collapse_score'] = collapse_score
   analysis['checks'] = scorecard(runs, analysis, analysis['dataset'], num_resamples,
                                  seed)
   settings = settings_of(runs)
