@@ -807,7 +807,9 @@ def _save(fig, output, name):
 
 
 def _label(key):
-  """'classifier_score (classifier /a_b, N=5)' -> 'classifier score (classifier /a_b, N=5)'."""
+  """A key for text: underscores of the name become spaces, a group suffix stays:
+  'classifier_score (classifier /a_b, N=5)' -> 'classifier score (classifier /a_b,
+  N=5)'."""
   name, sep, rest = key.partition(' (')
   return name.replace('_', ' ') + sep + rest
 
@@ -1138,8 +1140,9 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
             'out runs without a finite value: diverged, failed, interrupted or '
             'unfinished runs, and for log-cond also runs whose final log-cond or '
             'scores are non-finite or whose generator collapsed (final classifier / '
-            f'Inception score below {analysis["collapse_score"]:g}). Rank statistics (Spearman ρ, '
-            'the top-k check, the cluster split) rank diverged, non-finite and collapsed '
+            f'Inception score below {analysis["collapse_score"]:g}). Rank statistics '
+            '(Spearman ρ, the top-k check, the cluster split) rank diverged, non-finite '
+            'and collapsed '
             'runs worst by log-cond and a non-finite score worst among the scores. '
             'Every statistic lists the runs it left out ("excluded") and ranked worst. '
             f'Intervals: percentile bootstrap over runs, {analysis["bootstrap_resamples"]}'
@@ -1171,8 +1174,8 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
             f'a separation when the gap between the clusters exceeds '
             f'{stats.SEPARATION_FACTOR:g} × s_p, s_p = sqrt(within-cluster sum of '
             'squares / (n − 2)) the pooled within-cluster standard deviation; otherwise '
-            'no run is labelled ("no separation"). When separated, Jacobian Clamping runs '
-            'are placed by the same threshold.', '']
+            'no run is labelled ("no separation"). When separated, Jacobian Clamping '
+            'runs are placed by the same threshold.', '']
   c = analysis['clusters']
   if not c:
     lines += ['Not computed: fewer than two unregularized runs with a finite final '
@@ -1181,11 +1184,12 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
     other = [k for k in c if k.startswith('agrees_with_')][0]
     verdict = 'separated' if c['separated'] else 'no separation'
     relation = '>' if c['separated'] else '≤'
+    factor = stats.SEPARATION_FACTOR
     lines.append(f'- {c["n"]} unregularized runs (ranked worst: '
                  f'{_fmt_counts(c["ranked_worst"])}; excluded: '
                  f'{_fmt_counts(c["excluded"])}): threshold {_fmt(c["threshold"], 2)}, '
-                 f'gap {_fmt(c["gap"], 2)} {relation} {stats.SEPARATION_FACTOR:g} × s_p = '
-                 f'{_fmt(stats.SEPARATION_FACTOR * c["pooled_std"], 2)}: {verdict}; '
+                 f'gap {_fmt(c["gap"], 2)} {relation} {factor:g} × s_p = '
+                 f'{_fmt(factor * c["pooled_std"], 2)}: {verdict}; '
                  f'between-cluster share of variance {_fmt(c["between_fraction"], 2)}; '
                  f'same split by {other[len("agrees_with_"):]}: '
                  f'{"yes" if c[other] else "no"}.')
