@@ -350,14 +350,30 @@ def test_scorecard_of_another_dataset_is_not_run(tmp_path):
   for seed, (lc, cs) in enumerate(zip(BASELINE_LC[:4] + BASELINE_LC[-2:],
                                       BASELINE_CS[:4] + BASELINE_CS[-2:])):
     _write_run(d / f'baseline_seed{seed}', 'baseline', seed, lc, cs,
-               dataset='fashion_mnist')
+               dataset='cifar10')
   report.write_report(str(d))
   checks = _checks(d / 'report')
   assert {row['verdict'] for row in checks.values()} == {'NOT RUN'}
   o1 = checks['O1 MNIST ln cond(M_z) after the initial rise']
   assert o1['measured'] is None and o1['ci_low'] is None
-  assert o1['note'].startswith('the target is for mnist; this sweep is fashion_mnist: ')
+  assert o1['note'].startswith('the target is for mnist; this sweep is cifar10: ')
   assert checks['O5 JC runs in the good cluster']['note'] == 'no JC runs'
+
+
+def test_fashion_mnist_is_judged_against_mnist_targets_and_says_so(tmp_path):
+  """Fashion-MNIST stands in for MNIST (the evidence campaign): verdicts, with a note."""
+  d = tmp_path / 'sweep'
+  for seed, (lc, cs) in enumerate(zip(BASELINE_LC, BASELINE_CS)):
+    _write_run(d / f'baseline_seed{seed}', 'baseline', seed, lc, cs,
+               dataset='fashion_mnist')
+  report.write_report(str(d))
+  checks = _checks(d / 'report')
+  o1 = checks['O1 MNIST ln cond(M_z) after the initial rise']
+  assert o1['verdict'] != 'NOT RUN' and o1['measured'] is not None
+  assert o1['note'].startswith('mnist target, judged on its stand-in fashion_mnist')
+  split = [row for name, row in checks.items() if name.startswith('O2') and
+           'split' in name]
+  assert split and all(row['verdict'] != 'NOT RUN' for row in split)
 
 
 def test_o7_scorecard(tmp_path):

@@ -1,0 +1,88 @@
+"""The results page: collect copies compact records; build rebuilds from results/ alone."""
+
+import gzip
+import json
+import os
+import shutil
+
+import pytest
+
+from tf_gancond import results
+
+FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'results')
+
+
+def test_build_on_the_committed_fixture(tmp_path):
+  """README.md and each part's report come from the compact records alone."""
+  out = tmp_path / 'results'
+  shutil.copytree(FIXTURE, out)
+  readme = results.build(str(out))
+  text = open(readme).read()
+  assert '## quick_sweep' in text
+  assert ('python -m launch.run_sweep --sweep=fashion_mnist_quick --num_seeds=3 '
+          '--sweep_dir=<dir> --parallel=2 --extra=train_steps=200') in text
+  assert 'Runs finished: 5 of 6.' in text
+  assert 'jacobian_clamping_seed2 (running, step 100 of 200)' in text
+  assert '| check | target | measured | 95% CI | n | verdict |' in text
+  checks = json.load(open(out / 'quick_sweep' / 'report' / 'report.json'))
+  o1 = [c for c in checks if c['check'].startswith('O1')][0]
+  assert f'| {o1["check"]} | {o1["target"]} |' in text and o1['verdict'] in text
+  assert 'A fixture: five finished runs' in text  # The part's NOTES.md.
+  report = json.load(open(out / 'quick_sweep' / 'report' / 'analysis.json'))
+  states = {r['name']: r['state'] for r in report['runs']}
+  assert states == {'baseline_seed0': 'finished', 'baseline_seed1': 'finished',
+                    'baseline_seed2': 'finished', 'jacobian_clamping_seed0': 'finished',
+                    'jacobian_clamping_seed1': 'finished',
+                    'jacobian_clamping_seed2': 'running'}
+  for key, _ in results.KEY_FIGURES:
+    figure = report['figures'].get(key)
+    if figure:
+      assert os.path.isfile(out / 'quick_sweep' / 'report' / os.path.basename(figure))
+      assert f'quick_sweep/report/{os.path.basename(figure)}' in text
+  assert results.build(str(out)) == readme and open(readme).read() == text
+
+
+def _fake_sweep(root):
+  """A sweep folder as launch.run_sweep leaves it: one finished run, one running."""
+  runs = []
+  for name, state in (('baseline_seed0', 'finished'), ('baseline_seed1', 'running')):
+    run = root / name
+    (run / 'checkpoints').mkdir(parents=True)
+    (run / 'checkpoints' / 'ckpt-1.index').write_bytes(b'weights')
+    (run / 'saved_models').mkdir()
+    (run / 'config.txt').write_text("seed: 0\n")
+    (run / 'status.json').write_text(json.dumps({'state': state, 'step': 7,
+                                                 'train_steps': 10}))
+    (run / 'metrics.jsonl').write_text('{"kind": "probe", "step": 0}\n')
+    runs.append({'name': name, 'seed': 0, 'setting': 'baseline', 'command': ['x'],
+                 'workdir': str(run), 'train_steps': 10})
+  (root / 'sweep.json').write_text(json.dumps(
+      {'sweep': 'fashion_mnist_quick', 'extra': {}, 'runs': runs,
+       'launcher': ['/machine/path/python']}))
+
+
+def test_collect_copies_finished_runs_compactly(tmp_path):
+  _fake_sweep(tmp_path / 'sweep')
+  out = tmp_path / 'results'
+  assert results.collect(str(tmp_path / 'sweep'), str(out)) == ['baseline_seed0']
+  part = out / 'sweep'
+  assert sorted(os.listdir(part / 'baseline_seed0')) == [
+      'config.txt', 'metrics.jsonl.gz', 'status.json']
+  with gzip.open(part / 'baseline_seed0' / 'metrics.jsonl.gz', 'rt') as f:
+    assert f.read() == '{"kind": "probe", "step": 0}\n'
+  assert not (part / 'baseline_seed1').exists()
+  progress = json.load(open(part / 'progress.json'))
+  assert progress['baseline_seed1'] == {'state': 'running', 'step': 7, 'train_steps': 10}
+  manifest = (part / 'sweep.json').read_text()
+  assert str(tmp_path) not in manifest and '/machine/path' not in manifest
+  before = (part / 'baseline_seed0' / 'metrics.jsonl.gz').read_bytes()
+  results.collect(str(tmp_path / 'sweep'), str(out))
+  assert (part / 'baseline_seed0' / 'metrics.jsonl.gz').read_bytes() == before
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+  assert results.main(['collect', f'--sweep_dir={tmp_path}']) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.count('\n') == 0 and 'has no sweep.json' in err
+  assert results.main(['build', f'--results_dir={tmp_path / "missing"}']) == 2
+  assert 'is not a directory' in capsys.readouterr().err

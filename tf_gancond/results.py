@@ -1,0 +1,250 @@
+"""The results page: compact records of campaign runs, and the page built from them.
+
+  python -m tf_gancond.results collect --sweep_dir=~/tf_gancond_campaign/phase2_odena_jc
+  python -m tf_gancond.results build
+
+`collect` copies what a report needs of every finished run of a sweep into
+`results/<sweep folder name>/`: per run `config.txt`, `status.json` and
+`metrics.jsonl.gz`, never checkpoints or SavedModels; beside them the sweep's
+manifest `sweep.json` (machine paths removed) and `progress.json`, the state of
+every run of the sweep when it was collected (finished, running at step N, pending).
+
+`build` rebuilds everything else from `results/` alone: each part's report
+(`tf_gancond.report` on its unpacked records) in `results/<part>/report/`, and
+`results/README.md` with, per part, the scorecard rows (check, target, measured,
+95% CI, n, verdict), links to the key figures, the command that made the runs,
+what is not finished yet, and the part's hand-written `NOTES.md` (where a result
+disagrees with the paper, and what that does and does not show).
+
+Exit codes: 0 done; 2 bad input (one line).
+"""
+
+import gzip
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from tf_gancond import report as report_lib
+from tf_gancond import runlog
+
+README = 'README.md'
+PROGRESS_FILE = 'progress.json'
+NOTES_FILE = 'NOTES.md'
+RECORDS_GZ = runlog.METRICS_FILE + '.gz'
+# The figures the page links, by report figure key, in this order.
+KEY_FIGURES = (('over_time', 'log-cond and scores over training'),
+               ('per_z', 'per-z ln cond(M_z) of one run'),
+               ('q', 'Q (Algorithm 1) over training'),
+               ('spectra', 'spectra of E_z[J_z]'),
+               ('scatter', 'final log-cond against final scores'),
+               ('o4', 'log-cond against least-sampled class'))
+
+
+class ResultsError(ValueError):
+  """Bad input to collect or build; the message is one line."""
+
+
+def _read_json(path):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise ResultsError(f'{path!r} cannot be read as JSON ({e})') from None
+
+
+def _write_json(path, value):
+  runlog.atomic_write_text(path, json.dumps(value, indent=1, sort_keys=True) + '\n')
+
+
+def _portable_manifest(manifest):
+  """sweep.json without this machine's paths (commands and work dirs)."""
+  runs = [{k: v for k, v in run.items() if k not in ('command', 'workdir')}
+          for run in manifest.get('runs', [])]
+  return {'sweep': manifest.get('sweep'), 'extra': manifest.get('extra', {}),
+          'runs': runs}
+
+
+def collect(sweep_dir, results_dir='results'):
+  """Copies the compact records of `sweep_dir`'s finished runs; returns their names."""
+  sweep_dir = os.path.abspath(os.path.expanduser(sweep_dir))
+  manifest_path = os.path.join(sweep_dir, report_lib.SWEEP_MANIFEST)
+  if not os.path.isfile(manifest_path):
+    raise ResultsError(f'sweep_dir={sweep_dir!r} has no {report_lib.SWEEP_MANIFEST}; '
+                       'give the folder of a launch.run_sweep sweep')
+  manifest = _read_json(manifest_path)
+  part = os.path.join(results_dir, os.path.basename(sweep_dir.rstrip('/')))
+  os.makedirs(part, exist_ok=True)
+  _write_json(os.path.join(part, report_lib.SWEEP_MANIFEST),
+              _portable_manifest(manifest))
+  progress, copied = {}, []
+  for run in manifest.get('runs', []):
+    workdir = os.path.join(sweep_dir, run['name'])
+    status = runlog.read_status(workdir)
+    progress[run['name']] = {'state': status.get('state', 'pending'),
+                             'step': status.get('step', 0),
+                             'train_steps': status.get('train_steps',
+                                                       run.get('train_steps'))}
+    if status.get('state') != 'finished':
+      continue
+    target = os.path.join(part, run['name'])
+    os.makedirs(target, exist_ok=True)
+    for name in (runlog.CONFIG_FILE, runlog.STATUS_FILE):
+      shutil.copyfile(os.path.join(workdir, name), os.path.join(target, name))
+    with open(os.path.join(workdir, runlog.METRICS_FILE), 'rb') as src:
+      # mtime=0: the same records give the same bytes, so a re-collect is no change.
+      with gzip.GzipFile(os.path.join(target, RECORDS_GZ), 'wb', mtime=0) as dst:
+        shutil.copyfileobj(src, dst)
+    copied.append(run['name'])
+  _write_json(os.path.join(part, PROGRESS_FILE), progress)
+  return copied
+
+
+def _unpack(part, into):
+  """A sweep folder the report reads, made from a results part's compact records."""
+  shutil.copyfile(os.path.join(part, report_lib.SWEEP_MANIFEST),
+                  os.path.join(into, report_lib.SWEEP_MANIFEST))
+  progress = os.path.join(part, PROGRESS_FILE)
+  if os.path.isfile(progress):  # The report shows unfinished runs with their state.
+    _write_json(os.path.join(into, report_lib.SWEEP_STATUS),
+                {'runs': _read_json(progress)})
+  for name in sorted(os.listdir(part)):
+    records = os.path.join(part, name, RECORDS_GZ)
+    if not os.path.isfile(records):
+      continue
+    run_dir = os.path.join(into, name)
+    os.makedirs(run_dir)
+    for f in (runlog.CONFIG_FILE, runlog.STATUS_FILE):
+      shutil.copyfile(os.path.join(part, name, f), os.path.join(run_dir, f))
+    with gzip.open(records, 'rb') as src, open(
+        os.path.join(run_dir, runlog.METRICS_FILE), 'wb') as dst:
+      shutil.copyfileobj(src, dst)
+
+
+def _command(manifest):
+  seeds = sorted({run['seed'] for run in manifest.get('runs', [])})
+  extra = ','.join(f'{k}={v}' for k, v in sorted(manifest.get('extra', {}).items()))
+  command = (f'python -m launch.run_sweep --sweep={manifest.get("sweep")} '
+             f'--num_seeds={len(seeds)} --sweep_dir=<dir> --parallel=2')
+  return command + (f' --extra={extra}' if extra else '')
+
+
+def _cell(value, digits=3):
+  if value is None:
+    return '—'
+  if isinstance(value, float):
+    return f'{value:.{digits}g}'
+  return str(value)
+
+
+def _scorecard_lines(checks):
+  if not checks:
+    return ['No scorecard rows: the report found no check that this sweep covers.', '']
+  lines = ['| check | target | measured | 95% CI | n | verdict |',
+           '|---|---|---|---|---|---|']
+  for row in checks:
+    ci = ('—' if row.get('ci_low') is None else
+          f'[{_cell(row["ci_low"])}, {_cell(row["ci_high"])}]')
+    verdict = f'**{row.get("verdict")}**'
+    if row.get('note'):
+      verdict += f' ({row["note"]})'
+    lines.append(f'| {row.get("check")} | {row.get("target")} | '
+                 f'{_cell(row.get("measured"))} | {ci} | {_cell(row.get("n"))} | '
+                 f'{verdict} |')
+  return lines + ['']
+
+
+def _progress_lines(progress):
+  unfinished = {name: p for name, p in sorted(progress.items())
+                if p.get('state') != 'finished'}
+  done = len(progress) - len(unfinished)
+  lines = [f'Runs finished: {done} of {len(progress)}.']
+  if unfinished:
+    lines.append('Not finished when collected: ' + ', '.join(
+        f'{name} ({p.get("state")}, step {p.get("step")} of {p.get("train_steps")})'
+        for name, p in unfinished.items()) + '.')
+  return lines + ['']
+
+
+def build_part(part, name):
+  """Writes `part`/report/ from the part's records; returns its Markdown section."""
+  manifest = _read_json(os.path.join(part, report_lib.SWEEP_MANIFEST))
+  progress_path = os.path.join(part, PROGRESS_FILE)
+  progress = _read_json(progress_path) if os.path.exists(progress_path) else {}
+  lines = [f'## {name}', '', f'Sweep `{manifest.get("sweep")}`, made by', '',
+           f'    {_command(manifest)}', '']
+  lines += _progress_lines(progress)
+  output = os.path.join(part, 'report')
+  with tempfile.TemporaryDirectory() as tmp:
+    _unpack(part, tmp)
+    has_runs = any(os.path.isdir(os.path.join(tmp, d)) for d in os.listdir(tmp))
+    if has_runs:
+      report_lib.write_report(tmp, output=output)
+  if not has_runs:
+    return '\n'.join(lines + ['No run has finished yet: no scorecard.', ''])
+  checks = _read_json(os.path.join(output, report_lib.JSON_FILE))
+  lines += ['### Scorecard', ''] + _scorecard_lines(checks)
+  figures = _read_json(os.path.join(output, report_lib.ANALYSIS_FILE)).get('figures', {})
+  links = [f'[{title}]({name}/report/{os.path.basename(figures[key])})'
+           for key, title in KEY_FIGURES if figures.get(key)]
+  if links:
+    lines += ['Figures: ' + ' · '.join(links) + f'; the full report: '
+              f'[{name}/report/report.md]({name}/report/report.md).', '']
+  notes = os.path.join(part, NOTES_FILE)
+  if os.path.isfile(notes):
+    with open(notes) as f:
+      lines += [f.read().strip(), '']
+  return '\n'.join(lines)
+
+
+def build(results_dir='results'):
+  """Rebuilds every part's report and `results_dir`/README.md; returns its path."""
+  if not os.path.isdir(results_dir):
+    raise ResultsError(f'results_dir={results_dir!r} is not a directory')
+  parts = sorted(d for d in os.listdir(results_dir) if os.path.isfile(
+      os.path.join(results_dir, d, report_lib.SWEEP_MANIFEST)))
+  header = os.path.join(results_dir, 'HEADER.md')
+  lines = []
+  if os.path.isfile(header):
+    with open(header) as f:
+      lines += [f.read().strip(), '']
+  else:
+    lines += ['# Results', '']
+  lines += ['This page is generated by `python -m tf_gancond.results build` from the '
+            'compact run records in this folder; do not edit it by hand (edit '
+            '`HEADER.md` or a part\'s `NOTES.md`).', '']
+  if not parts:
+    lines += ['No campaign part has been collected yet.', '']
+  for name in parts:
+    lines.append(build_part(os.path.join(results_dir, name), name))
+  path = os.path.join(results_dir, README)
+  runlog.atomic_write_text(path, '\n'.join(lines).rstrip() + '\n')
+  return path
+
+
+def main(argv):
+  import argparse
+  parser = argparse.ArgumentParser(prog='python -m tf_gancond.results',
+                                   description=__doc__.splitlines()[0])
+  sub = parser.add_subparsers(dest='command', required=True)
+  c = sub.add_parser('collect', help='copy finished runs\' compact records')
+  c.add_argument('--sweep_dir', required=True)
+  c.add_argument('--results_dir', default='results')
+  b = sub.add_parser('build', help='rebuild the reports and results/README.md')
+  b.add_argument('--results_dir', default='results')
+  args = parser.parse_args(argv)
+  try:
+    if args.command == 'collect':
+      copied = collect(args.sweep_dir, args.results_dir)
+      print(f'collected {len(copied)} finished runs: {", ".join(copied) or "none"}')
+    else:
+      print(build(args.results_dir))
+  except (ResultsError, report_lib.ReportError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main(sys.argv[1:]))
