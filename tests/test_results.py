@@ -53,7 +53,8 @@ def _fake_sweep(root):
     (run / 'config.txt').write_text("seed: 0\n")
     (run / 'status.json').write_text(json.dumps({'state': state, 'step': 7,
                                                  'train_steps': 10}))
-    (run / 'metrics.jsonl').write_text('{"kind": "probe", "step": 0}\n')
+    (run / 'metrics.jsonl').write_text('{"kind": "probe", "step": 0}\n' + (
+        '{"kind": "train", "step": 9}\n' if state == 'running' else ''))
     runs.append({'name': name, 'seed': 0, 'setting': 'baseline', 'command': ['x'],
                  'workdir': str(run), 'train_steps': 10})
   (root / 'sweep.json').write_text(json.dumps(
@@ -72,7 +73,8 @@ def test_collect_copies_finished_runs_compactly(tmp_path):
     assert f.read() == '{"kind": "probe", "step": 0}\n'
   assert not (part / 'baseline_seed1').exists()
   progress = json.load(open(part / 'progress.json'))
-  assert progress['baseline_seed1'] == {'state': 'running', 'step': 7, 'train_steps': 10}
+  # A running run's step is its newest record's (status.json keeps its start step).
+  assert progress['baseline_seed1'] == {'state': 'running', 'step': 9, 'train_steps': 10}
   manifest = (part / 'sweep.json').read_text()
   assert str(tmp_path) not in manifest and '/machine/path' not in manifest
   before = (part / 'baseline_seed0' / 'metrics.jsonl.gz').read_bytes()

@@ -82,8 +82,10 @@ def collect(sweep_dir, results_dir='results'):
   for run in manifest.get('runs', []):
     workdir = os.path.join(sweep_dir, run['name'])
     status = runlog.read_status(workdir)
+    records = runlog.read_records(workdir)  # A running run's status keeps its start step.
     progress[run['name']] = {'state': status.get('state', 'pending'),
-                             'step': status.get('step', 0),
+                             'step': max([status.get('step', 0)] +
+                                         [r.get('step', 0) for r in records]),
                              'train_steps': status.get('train_steps',
                                                        run.get('train_steps'))}
     if status.get('state') != 'finished':
