@@ -59,3 +59,37 @@ def test_saturating_losses_match_log_sigmoid_forms():
 def test_unknown_loss_names_the_choices():
   with pytest.raises(ValueError, match=r"loss='bogus'.*non_saturating"):
     losses.get_loss('bogus')
+
+
+CLASS_LOGITS = [[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]]
+LABELS = [0, 2]
+# Softmax cross-entropy by hand: log-sum-exp minus the label's logit, averaged.
+CE = (math.log(math.exp(2) + 1 + math.exp(-1)) - 2.0 +
+      math.log(2 * math.exp(0.5) + math.exp(3)) - 3.0) / 2
+
+
+@pytest.mark.parametrize('name', sorted(GOLDEN))
+def test_acgan_head_adds_weighted_cross_entropy(name):
+  """With a class head, L_D adds 1.0 CE on real images and L_G 0.1 CE (igul222)."""
+  loss = losses.get_loss(name, acgan_d_weight=1.0, acgan_g_weight=0.1)
+  heads = lambda logits: (tf.constant(logits), tf.constant(CLASS_LOGITS))  # noqa: E731
+  labels = tf.constant(LABELS)
+  d, d_metrics = loss.d_loss(heads(REAL), heads(FAKE), labels)
+  g, g_metrics = loss.g_loss(heads(FAKE), labels)
+  np.testing.assert_allclose(float(d), GOLDEN[name][0] + CE, rtol=1e-6)
+  np.testing.assert_allclose(float(g), GOLDEN[name][1] + 0.1 * CE, rtol=1e-6)
+  np.testing.assert_allclose(float(d_metrics['d_loss']), GOLDEN[name][0], rtol=1e-6)
+  np.testing.assert_allclose(float(d_metrics['d_acgan_loss']), CE, rtol=1e-6)
+  np.testing.assert_allclose(float(g_metrics['g_acgan_loss']), CE, rtol=1e-6)
+  assert float(d_metrics['d_accuracy']) == 0.75  # Real 2/2 above 0, fake 1/2 below.
+
+
+@pytest.mark.parametrize('name', sorted(GOLDEN))
+def test_without_a_class_head_the_loss_is_the_adversarial_term(name):
+  loss = losses.get_loss(name)
+  d, d_metrics = loss.d_loss(tf.constant(REAL), tf.constant(FAKE), None)
+  g, _ = loss.g_loss(tf.constant(FAKE), None)
+  np.testing.assert_allclose([float(d), float(g)], GOLDEN[name], rtol=1e-6)
+  assert 'd_acgan_loss' not in d_metrics
+  np.testing.assert_allclose(float(d_metrics['d_real_logit']), 1.25)
+  np.testing.assert_allclose(float(d_metrics['d_fake_logit']), 1.0)

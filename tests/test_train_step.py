@@ -126,3 +126,17 @@ def test_reused_fake_runs_g_once_and_updates_g_through_it(reuse, passes):
   assert int(trainer.d_optimizer.iterations) == 1
   assert all(np.abs(v.numpy() - b).max() > 0
              for v, b in zip(trainer.generator.trainable_variables, g_before))
+
+
+@pytest.mark.parametrize('loss', ['non_saturating', 'minimax', 'wasserstein', 'hinge'])
+def test_every_loss_with_every_regularizer_takes_a_finite_step(loss):
+  """Each loss family with all penalties and gradient transforms of the config at
+  once: one step, every statistic they log present and finite."""
+  config = _config(loss=loss, gradient_penalty=10.0, jacobian_clamping=True,
+                   rw_lambda=0.1, grad_clamp_g_ratio=1.5, grad_clamp_d_ratio=4.0,
+                   instance_noise=0.1, g_step_reuses_fake=False)
+  trainer = train.GANTrainer(config, tf.distribute.get_strategy())
+  out = trainer.train_step(iter(data_lib.make_dataset(config)))
+  assert {'d_loss', 'g_loss', 'gradient_penalty', 'd_input_grad_norm', 'jc_penalty',
+          'q', 'rw_mean', 'g_grad_sigma_ratio', 'd_grad_sigma_ratio'} <= set(out)
+  assert all(np.all(np.isfinite(v.numpy())) for v in out.values())

@@ -135,7 +135,7 @@ def get_config():
   c.generator_saved_model = ''    # A1/A2: frozen G as a SavedModel dir (export.py contract).
   c.generator_checkpoint = ''     # A1/A2: or a train.py checkpoint (dir or prefix); both '' = fresh G.
   c.running_average_window = 20   # A1: window (iterations) of the running D cost / accuracy.
-  c.instance_noise_anneal_steps = -1  # A3 (frozen G): -1 = linear to 0 over train_steps,
+  c.instance_noise_anneal_steps = -1  # A3: -1 = linear to 0 over train_steps,
                                       # 0 = constant sigma, N = linear to 0 over N steps.
   return c
 

@@ -17,7 +17,6 @@ replicas, after a resume the same z as an uninterrupted run, and no two draws of
 a run share a stream.
 """
 
-import enum
 import io
 import os
 import shutil
@@ -36,22 +35,10 @@ from tf_gancond import losses as losses_lib
 from tf_gancond import models
 from tf_gancond import regularizers
 from tf_gancond import runlog
-from tf_gancond.rng import stream_seed
+from tf_gancond import rng
+from tf_gancond.rng import Stream
 
 _Q_PERCENTILES = (5, 25, 50, 75, 95)
-
-
-class Stream(enum.IntEnum):
-  """What a stateless random draw of a step is for (the purpose key of `stream_seed`)."""
-  D_Z = 1          # z of a critic step's fakes.
-  G_Z = 2          # z of the generator step.
-  JC_DIRECTION = 3  # Jacobian Clamping's perturbation direction.
-  GP_ALPHA = 4     # WGAN-GP interpolation weights.
-  G_LABELS = 5     # class labels of the generator step.
-  NOISE_REAL = 6   # instance noise on D's real input,
-  NOISE_FAKE = 7   # on its fake input,
-  NOISE_G = 8      # on the fakes of the G step,
-  NOISE_GP = 9     # on the gradient-penalty interpolates.
 
 
 class DivergedError(RuntimeError):
@@ -65,25 +52,21 @@ def _learning_rate(base, decay, total_updates):
   return base
 
 
-def _class_cross_entropy(labels, class_logits):
-  """ACGAN head loss: mean softmax cross-entropy, labels int [B], logits [B, K]."""
-  return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-      labels=labels, logits=class_logits))
-
-
 def _bn_moving_variables(model):
   return [v for v in model.variables if 'moving_' in v.name]
 
 
 class GANTrainer(tf.Module):
-  """Holds G, D, their optimizers and the compiled train step."""
+  """Holds G, D, their optimizers, the loss and regularizers, and the compiled step."""
 
   def __init__(self, config, strategy):
     super().__init__(name='gan_trainer')
     self.config = config
     self.strategy = strategy
-    self.loss = losses_lib.get_loss(config.loss)
     self.num_replicas = strategy.num_replicas_in_sync
+    self.loss = losses_lib.get_loss(config.loss, config.acgan_d_weight,
+                                    config.acgan_g_weight)
+    self.streams = rng.ReplicaStreams(config.seed, self.num_replicas)
     with strategy.scope():
       # BatchNorm over the global batch when there are several replicas, so N
       # replicas train as one device on the whole batch (tests/test_distributed.py).
@@ -98,185 +81,94 @@ class GANTrainer(tf.Module):
           beta_1=config.beta1, beta_2=config.beta2)
       # Generator iterations done; the checkpointed step of record.
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
-      # Sargent's thesis: r(W) penalty in G (S2), spectral gradient clamping (S3).
-      self.weight_ratio = (lipschitz.WeightRatioPenalty(
-          self.generator.trainable_variables, exact=config.rw_exact)
-                           if config.rw_lambda > 0 else None)
-      self.g_clamp = (lipschitz.SpectralGradientClamp(
-          self.generator.trainable_variables, config.grad_clamp_g_ratio)
-                      if config.grad_clamp_g_ratio else None)
-      self.d_clamp = (lipschitz.SpectralGradientClamp(
-          self.discriminator.trainable_variables, config.grad_clamp_d_ratio,
-          seed=1) if config.grad_clamp_d_ratio else None)
+      self.regularizers = regularizers.from_config(config, self.streams,
+                                                   self.generator, self.discriminator)
     self.reuse_fake = (config.g_step_reuses_fake and config.n_critic == 1 and
                        config.g_batch_size == config.batch_size)
     self.num_classes = config_lib.NUM_CLASSES[config.dataset] if config.conditional else 0
 
-  # ----- random numbers (stateless, see the module docstring) -----
-  def _normal(self, global_rows, cols, step, purpose, sub_step=0):
-    """N(0, 1) [global_rows / replicas, cols]: this replica's slice of a global draw."""
-    seed = stream_seed(self.config.seed, step, sub_step, purpose)
-    full = tf.random.stateless_normal([global_rows, cols], seed=seed)
-    return self._replica_slice(full, global_rows)
-
-  def _uniform(self, global_rows, step, purpose, sub_step=0, shape=(), maxval=1.0,
-               dtype=tf.float32):
-    seed = stream_seed(self.config.seed, step, sub_step, purpose)
-    if dtype.is_integer:
-      full = tf.random.stateless_uniform([global_rows, *shape], seed=seed,
-                                         minval=0, maxval=maxval, dtype=dtype)
-    else:
-      full = tf.random.stateless_uniform([global_rows, *shape], seed=seed,
-                                         maxval=maxval, dtype=dtype)
-    return self._replica_slice(full, global_rows)
-
-  def _replica_slice(self, full, global_rows):
-    if self.num_replicas == 1:
-      return full
-    local = global_rows // self.num_replicas
-    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-    return full[replica * local:(replica + 1) * local]
-
   # ----- pieces of a step -----
-  def _discriminate(self, x, labels, step, noise, sub_step=0):
-    """D logits [B] (and ACGAN class logits) with optional instance noise (A3).
-
-    `noise`: the Stream of the instance noise on this input (NOISE_REAL, ...).
-    """
-    if self.config.instance_noise > 0:
-      # Annealed linearly to 0 over the run (Arjovsky & Bottou 2017, Sec. 3).
-      frac = 1.0 - tf.cast(step, tf.float32) / float(self.config.train_steps)
-      sigma = self.config.instance_noise * tf.maximum(frac, 0.0)
-      seed = stream_seed(self.config.seed, step, sub_step, noise)
-      x = x + sigma * tf.random.stateless_normal(tf.shape(x), seed=seed)
-    out = self.discriminator(x, labels=labels, training=True)
-    if isinstance(out, (tuple, list)):
-      return out[0], out[1]
-    return out, None
-
-  def _generate(self, z, labels):
-    return self.generator(z, labels=labels, training=True)
+  def _critic(self, x, labels, step, sub_step, purpose):
+    """D's output on x after the input transforms (instance noise) of `purpose`."""
+    for transform in self.regularizers.d_inputs:
+      x = transform(x, step, sub_step, purpose)
+    return self.discriminator(x, labels=labels, training=True)
 
   def _generate_for_g(self, z, labels, step):
-    """G in training mode for the G step: (G(z), None), or under Jacobian Clamping
-    (G([z; z']), z') in one pass ("feed 2 mini-batches"), z' keeping z's labels."""
-    if not self.config.jacobian_clamping:
-      return self._generate(z, labels), None
-    z_prime = self._jc_inputs(z, step)
+    """(G(z), {penalty: (z_extra, G(z_extra))}): G in training mode, in one pass over
+    z and the extra latents of the G penalties that ask for them (Jacobian
+    Clamping's z'), which keep the labels of z (SPEC O6)."""
+    extra_z = [(p, p.extra_z(z, step)) for p in self.regularizers.g_penalties]
+    extra_z = [(p, e) for p, e in extra_z if e is not None]
+    if not extra_z:
+      return self.generator(z, labels=labels, training=True), {}
     if labels is not None:
-      labels = tf.concat([labels, labels], 0)  # z' keeps the labels of z (SPEC O6).
-    return self._generate(tf.concat([z, z_prime], 0), labels), z_prime
+      labels = tf.concat([labels] * (1 + len(extra_z)), 0)
+    x = self.generator(tf.concat([z] + [e for _, e in extra_z], 0), labels=labels,
+                       training=True)
+    fake, *extra_x = tf.split(x, 1 + len(extra_z), axis=0)
+    return fake, {p: (e, x_e) for (p, e), x_e in zip(extra_z, extra_x)}
 
   def _d_update(self, real, labels, fake, step, sub_step):
-    """One D step on real [B,...] and fake [B,...]; returns metrics and nothing else."""
-    c = self.config
+    """One D step on real [B,...] and fake [B,...]; returns its metrics."""
+    critic = lambda x, purpose: losses_lib.split_heads(  # noqa: E731
+        self._critic(x, labels, step, sub_step, purpose))[0]
+    d_inputs = regularizers.DStep(real, fake, labels, step, sub_step, critic)
     with tf.GradientTape() as tape:
-      real_logits, real_class = self._discriminate(real, labels, step,
-                                                   Stream.NOISE_REAL, sub_step)
-      fake_logits, _ = self._discriminate(fake, labels, step, Stream.NOISE_FAKE,
-                                          sub_step)
-      d_loss = self.loss.discriminator(real_logits, fake_logits)
-      total = d_loss
-      metrics = {}
-      if c.gradient_penalty > 0:
-        gp, gp_norms = self._gradient_penalty(real, fake, labels, step, sub_step)
-        total += c.gradient_penalty * gp
-        metrics['gradient_penalty'] = gp
-        metrics['d_input_grad_norm'] = tf.reduce_mean(gp_norms)
-      if real_class is not None:
-        # ACGAN: cross-entropy of the class head on real images only (igul222).
-        acgan = _class_cross_entropy(labels, real_class)
-        total += c.acgan_d_weight * acgan
-        metrics['d_acgan_loss'] = acgan
+      total, metrics = self.loss.d_loss(
+          self._critic(real, labels, step, sub_step, Stream.NOISE_REAL),
+          self._critic(fake, labels, step, sub_step, Stream.NOISE_FAKE), labels)
+      for penalty in self.regularizers.d_penalties:
+        term, penalty_metrics = penalty(d_inputs)
+        total += term
+        metrics.update(penalty_metrics)
       scaled = total / self.num_replicas
     variables = self.discriminator.trainable_variables
-    grads = tape.gradient(scaled, variables)
-    grads_norm = self._apply(self.d_optimizer, grads, variables, self.d_clamp,
-                             metrics, 'd_grad_sigma_ratio')
-    metrics.update(
-        d_loss=d_loss,
-        d_real_logit=tf.reduce_mean(real_logits),
-        d_fake_logit=tf.reduce_mean(fake_logits),
-        d_accuracy=0.5 * (tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)) +
-                          tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32))),
-        d_grad_norm=grads_norm)
+    metrics['d_grad_norm'] = self._apply(self.d_optimizer, tape.gradient(scaled, variables),
+                                         variables, self.regularizers.d_gradients, metrics)
     return metrics
 
-  def _apply(self, optimizer, grads, variables, clamp, metrics, ratio_name):
-    """Applies grads (optionally spectrally clamped, S3); returns their global norm.
-
-    With several replicas the grads are all-reduced (summed) here, and the
-    optimizer told not to again: the same one all-reduce the optimizer would do,
-    and the clamp (nonlinear) and the returned norm then see the gradient of the
-    global-batch loss, as on one device.
-    """
-    if self.num_replicas > 1:
-      grads = tf.distribute.get_replica_context().all_reduce('SUM', grads)
-    if clamp is None:
-      optimizer.apply_gradients(zip(grads, variables),
-                                skip_gradients_aggregation=self.num_replicas > 1)
-      return tf.linalg.global_norm(grads)
-    grads, ratios = clamp.apply(grads)
-    # Median over layers (S3: ~30 early, ~3 later in D): robust to the one layer
-    # whose gradient is momentarily near rank 1 (sigma1 ~ 0).
-    metrics[ratio_name] = tf.sort(ratios)[(len(clamp.layer_names) - 1) // 2]
-    optimizer.apply_gradients(zip(grads, variables),
-                              skip_gradients_aggregation=self.num_replicas > 1)
-    return tf.linalg.global_norm(grads)  # Of the summed (global) gradient.
-
-  def _gradient_penalty(self, real, fake, labels, step, sub_step):
-    """WGAN-GP with stateless alpha (same draw on 1 or N replicas)."""
-    alpha = self._uniform(self.config.batch_size, step, Stream.GP_ALPHA, sub_step,
-                          shape=(1, 1, 1))
-    critic = lambda x: self._discriminate(x, labels, step, Stream.NOISE_GP, sub_step)[0]
-    return regularizers.gradient_penalty(critic, real, fake, alpha)
-
-  def _jc_inputs(self, z, step):
-    """z' = z + eps d/||d|| per row of z (Algorithm 1), d from its own stream."""
-    direction = self._normal(tf.shape(z)[0] * self.num_replicas,
-                             self.config.latent_dim, step, Stream.JC_DIRECTION)
-    return regularizers.jacobian_clamping_perturb(z, direction, self.config.jc_epsilon)
-
-  def _g_loss(self, x_all, z, z_prime, labels, step):
-    """Generator loss from G outputs (x_all = G([z; z']) under JC, else G(z))."""
-    c = self.config
-    metrics = {}
-    if z_prime is not None:
-      fake, fake_prime = tf.split(x_all, 2, axis=0)
-      jc, q = regularizers.jacobian_clamping_penalty(
-          fake, fake_prime, z, z_prime, c.jc_lambda_min, c.jc_lambda_max, c.jc_norm)
-      metrics.update(jc_penalty=jc, q=q)
-    else:
-      fake, jc = x_all, 0.0
-    fake_logits, fake_class = self._discriminate(fake, labels, step, Stream.NOISE_G)
-    g_loss = self.loss.generator(fake_logits)
-    if c.debug_nan_at_step:
-      # Test hook (tests/test_reliability.py): a NaN loss, and so NaN gradients and
-      # weights, in iteration `debug_nan_at_step` (1-based; `step` counts from 0).
-      g_loss *= tf.where(step + 1 == c.debug_nan_at_step, float('nan'), 1.0)
-    total = g_loss + jc  # JC weight 1 (Algorithm 1).
-    if self.weight_ratio is not None:
-      penalty, ratios = self.weight_ratio()  # -sum_i r(W_i) (SPEC S2).
-      total += c.rw_lambda * penalty
-      metrics['rw_mean'] = tf.reduce_mean(ratios)
-    if fake_class is not None:
-      acgan = _class_cross_entropy(labels, fake_class)
-      total += c.acgan_g_weight * acgan
-      metrics['g_acgan_loss'] = acgan
-    metrics['g_loss'] = g_loss
+  def _g_loss(self, fake, extra, z, labels, step):
+    """(L_G / replicas, metrics) for fake = G(z) and the G penalties' extra passes."""
+    total, metrics = self.loss.g_loss(
+        self._critic(fake, labels, step, 0, Stream.NOISE_G), labels)
+    if self.config.debug_nan_at_step:
+      total *= tf.where(step + 1 == self.config.debug_nan_at_step, float('nan'), 1.0)
+      metrics['g_loss'] = total
+    g_inputs = regularizers.GStep(z, fake, labels, step, extra)
+    for penalty in self.regularizers.g_penalties:
+      term, penalty_metrics = penalty(g_inputs)
+      total += term
+      metrics.update(penalty_metrics)
     return total / self.num_replicas, metrics
 
   def _apply_g(self, tape, scaled_loss, metrics):
     variables = self.generator.trainable_variables
-    grads = tape.gradient(scaled_loss, variables)
-    return self._apply(self.g_optimizer, grads, variables, self.g_clamp, metrics,
-                       'g_grad_sigma_ratio')
+    return self._apply(self.g_optimizer, tape.gradient(scaled_loss, variables), variables,
+                       self.regularizers.g_gradients, metrics)
+
+  def _apply(self, optimizer, grads, variables, transforms, metrics):
+    """Applies grads after the gradient transforms; returns their global norm.
+
+    With several replicas the grads are all-reduced (summed) here, and the
+    optimizer told not to again: the same one all-reduce the optimizer would do,
+    and the transforms (nonlinear) and the returned norm then see the gradient of
+    the global-batch loss, as on one device.
+    """
+    if self.num_replicas > 1:
+      grads = tf.distribute.get_replica_context().all_reduce('SUM', grads)
+    for transform in transforms:
+      grads, transform_metrics = transform(grads)
+      metrics.update(transform_metrics)
+    optimizer.apply_gradients(zip(grads, variables),
+                              skip_gradients_aggregation=self.num_replicas > 1)
+    return tf.linalg.global_norm(grads)  # Of the summed (global) gradient.
 
   def _labels_for_g(self, global_rows, step):
     if not self.num_classes:
       return None
-    return self._uniform(global_rows, step, Stream.G_LABELS, maxval=self.num_classes,
-                         dtype=tf.int32)
+    return self.streams.uniform(global_rows, (), step, Stream.G_LABELS,
+                                maxval=self.num_classes, dtype=tf.int32)
 
   # ----- the step -----
   def _replica_step(self, batches, step):
@@ -285,29 +177,27 @@ class GANTrainer(tf.Module):
     metrics = {}
     if self.reuse_fake:
       real, labels = batches[0]
-      local = tf.shape(real)[0]
-      z = self._normal(c.batch_size, c.latent_dim, step, Stream.G_Z)
+      z = self.streams.normal(c.batch_size, (c.latent_dim,), step, Stream.G_Z)
       cond = labels if self.num_classes else None
       with tf.GradientTape(watch_accessed_variables=False) as g_tape:
         g_tape.watch(self.generator.trainable_variables)
-        x_all, z_prime = self._generate_for_g(z, cond, step)
-        fake = x_all[:local]
+        fake, extra = self._generate_for_g(z, cond, step)
         metrics.update(self._d_update(real, cond, tf.stop_gradient(fake), step, 0))
-        g_scaled, g_metrics = self._g_loss(x_all, z, z_prime, cond, step)
+        g_scaled, g_metrics = self._g_loss(fake, extra, z, cond, step)
       metrics.update(g_metrics)
       metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled, metrics)
       return metrics
     for k, (real, labels) in enumerate(batches):
-      z = self._normal(c.batch_size, c.latent_dim, step, Stream.D_Z, sub_step=k)
+      z = self.streams.normal(c.batch_size, (c.latent_dim,), step, Stream.D_Z, sub_step=k)
       cond = labels if self.num_classes else None
       # Critic fakes use the real batch's labels (igul222).
-      fake = self._generate(z, cond)
+      fake = self.generator(z, labels=cond, training=True)
       metrics.update(self._d_update(real, cond, fake, step, k))
-    z = self._normal(c.g_batch_size, c.latent_dim, step, Stream.G_Z)
+    z = self.streams.normal(c.g_batch_size, (c.latent_dim,), step, Stream.G_Z)
     cond = self._labels_for_g(c.g_batch_size, step)
     with tf.GradientTape() as g_tape:
-      x_all, z_prime = self._generate_for_g(z, cond, step)
-      g_scaled, g_metrics = self._g_loss(x_all, z, z_prime, cond, step)
+      fake, extra = self._generate_for_g(z, cond, step)
+      g_scaled, g_metrics = self._g_loss(fake, extra, z, cond, step)
     metrics.update(g_metrics)
     metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled, metrics)
     return metrics
