@@ -123,8 +123,6 @@ def get_config():
   c.sample_grid = 64              # fixed-z samples in the TensorBoard image grid.
   c.strategy = 'default'
   c.deterministic = False
-  # --- reliability tests (issue 6, tests/test_reliability.py) ---
-  c.debug_nan_at_step = 0         # test only: G loss (and so its gradients) NaN at this step; 0 = off.
   # --- experiments O3 (VAE), O7 (memorizing G), A1-A3 (frozen G): tf_gancond/experiments ---
   c.vae_lr = 1e-3                 # O3: Adam learning rate of the VAE (choice).
   c.vae_beta1 = 0.9               # O3: Adam beta1 of the VAE (Adam's default).
@@ -237,7 +235,6 @@ def validate(config):
     raise ConfigError(f'd_normalization={c.d_normalization!r} needs architecture '
                       f'resnet_wgangp or resnet_sngan, not {c.architecture!r}')
   parse_steps(c.export_at_steps, 'export_at_steps')
-  _non_negative(c, 'debug_nan_at_step')  # Reliability tests (issue 6).
   if c.workdir and os.path.exists(c.workdir) and not os.path.isdir(c.workdir):
     raise ConfigError(f'workdir={c.workdir!r} exists and is not a directory')
   return c

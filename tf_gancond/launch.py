@@ -96,7 +96,7 @@ def main(argv):
   del argv
   from tf_gancond import config as config_lib
   from tf_gancond import data as data_lib
-  from tf_gancond import train
+  from tf_gancond import loop
   names = _STRING_FIELDS + _INT_FIELDS + _FLOAT_FIELDS + _BOOL_FIELDS
   try:
     config = build_config(FLAGS.config, _CONFIG_OVERRIDES,
@@ -108,7 +108,7 @@ def main(argv):
               scores.ClassifierUnavailableError)
   try:
     final = run_config(config)
-  except train.DivergedError as e:
+  except loop.DivergedError as e:
     _fail(f'run diverged: {e}; last good checkpoint kept in {config.workdir}', code=3)
   except expected as e:
     _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)

@@ -146,8 +146,7 @@ RESUMABLE_CHANGES = frozenset({
     'train_steps', 'log_every', 'checkpoint_every', 'probe_every', 'eval_every',
     'export_every', 'export_at_steps', 'max_checkpoints', 'eval_num_samples',
     'final_eval_num_samples', 'final_eval', 'data_dir', 'manual_dir', 'classifier',
-    'strategy', 'workdir', 'deterministic', 'memorize_target_mse',
-    'debug_nan_at_step'})
+    'strategy', 'workdir', 'deterministic', 'memorize_target_mse'})
 
 
 def check_resumable(workdir, config, may_change=()):

@@ -1,4 +1,5 @@
-"""GAN training loop: `train_and_evaluate(config)`.
+"""The GAN trainer (`GANTrainer`) and `train_and_evaluate(config)`, which runs it in
+the loop of every experiment (`tf_gancond.loop`).
 
 One iteration = `n_critic` discriminator steps, then one generator step.
 With n_critic = 1 and equal D and G batches, the generator step reuses the
@@ -15,34 +16,28 @@ stateless functions of (seed, step, sub-step, purpose) (`stream_seed`), drawn fo
 the global batch and sliced per replica: a run gives the same z on 1 or N
 replicas, after a resume the same z as an uninterrupted run, and no two draws of
 a run share a stream.
+
+What varies between GANs is chosen by name in the config and held in objects with
+one signature: the loss family with D's heads (`tf_gancond.losses`) and the lists
+of input transforms, penalties and gradient transforms (`tf_gancond.regularizers`).
 """
 
-import io
 import os
-import shutil
-import time
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from tf_gancond import config as config_lib
 from tf_gancond import data as data_lib
 from tf_gancond import distribute
-from tf_gancond import export as export_lib
-from tf_gancond import lipschitz
+from tf_gancond import loop
 from tf_gancond import losses as losses_lib
 from tf_gancond import models
 from tf_gancond import regularizers
-from tf_gancond import runlog
 from tf_gancond import rng
 from tf_gancond.rng import Stream
 
 _Q_PERCENTILES = (5, 25, 50, 75, 95)
-
-
-class DivergedError(RuntimeError):
-  """A loss or weight became NaN/Inf; the run stopped at its last good state."""
 
 
 def _learning_rate(base, decay, total_updates):
@@ -56,12 +51,11 @@ def _bn_moving_variables(model):
   return [v for v in model.variables if 'moving_' in v.name]
 
 
-class GANTrainer(tf.Module):
+class GANTrainer(loop.Trainer):
   """Holds G, D, their optimizers, the loss and regularizers, and the compiled step."""
 
   def __init__(self, config, strategy):
-    super().__init__(name='gan_trainer')
-    self.config = config
+    super().__init__(config, name='gan_trainer')
     self.strategy = strategy
     self.num_replicas = strategy.num_replicas_in_sync
     self.loss = losses_lib.get_loss(config.loss, config.acgan_d_weight,
@@ -86,6 +80,8 @@ class GANTrainer(tf.Module):
     self.reuse_fake = (config.g_step_reuses_fake and config.n_critic == 1 and
                        config.g_batch_size == config.batch_size)
     self.num_classes = config_lib.NUM_CLASSES[config.dataset] if config.conditional else 0
+    self.probe = None  # loop.Probe, made with the run's actions.
+    self._scorer = None  # scores.Scorer, made at the first score.
 
   # ----- pieces of a step -----
   def _critic(self, x, labels, step, sub_step, purpose):
@@ -132,9 +128,6 @@ class GANTrainer(tf.Module):
     """(L_G / replicas, metrics) for fake = G(z) and the G penalties' extra passes."""
     total, metrics = self.loss.g_loss(
         self._critic(fake, labels, step, 0, Stream.NOISE_G), labels)
-    if self.config.debug_nan_at_step:
-      total *= tf.where(step + 1 == self.config.debug_nan_at_step, float('nan'), 1.0)
-      metrics['g_loss'] = total
     g_inputs = regularizers.GStep(z, fake, labels, step, extra)
     for penalty in self.regularizers.g_penalties:
       term, penalty_metrics = penalty(g_inputs)
@@ -243,57 +236,87 @@ class GANTrainer(tf.Module):
     """G(z) with BatchNorm in inference mode (probes, samples, scores, exports)."""
     return self.generator(z, labels=labels, training=False)
 
-  def all_weights_finite(self):
-    return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.variables
-               if v.dtype.is_floating)
+  # ----- what the loop asks of a trainer (tf_gancond.loop.Trainer) -----
+  def checkpoint_items(self):
+    return {'generator': self.generator, 'discriminator': self.discriminator,
+            'g_optimizer': self.g_optimizer, 'd_optimizer': self.d_optimizer}
 
+  def make_iterator(self, data_config):
+    return iter(self.strategy.experimental_distribute_dataset(
+        data_lib.make_dataset(data_config)))
 
-# ----------------------------------------------------------------------------
-# The loop.
+  def export_metadata(self):
+    return {'architecture': self.config.architecture,
+            'jacobian_clamping': self.config.jacobian_clamping}
 
+  def start(self, run):
+    # Fresh z, z' and labels for Q in runs without JC, from a stream of the start.
+    self._q_rng = np.random.default_rng(self.config.seed + 7919 * (int(self.step.numpy()) + 1))
 
-def image_grid(images, columns=8):
-  """[N, H, W, C] in [-1, 1] -> one uint8 grid image [1, rows*H, columns*W, C]."""
-  images = np.clip((np.asarray(images) + 1.0) * 127.5, 0, 255).astype(np.uint8)
-  n, h, w, c = images.shape
-  rows = -(-n // columns)
-  grid = np.zeros((rows * h, columns * w, c), np.uint8)
-  for i in range(n):
-    r, col = divmod(i, columns)
-    grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = images[i]
-  return grid[None]
+  def actions(self, run):
+    c = self.config
+    sample_z = tf.constant(np.random.default_rng(c.probe_seed + 1).standard_normal(
+        (c.sample_grid, c.latent_dim)).astype(np.float32))
+    sample_labels = (tf.range(c.sample_grid) % self.num_classes if self.num_classes
+                     else None)
+    self.probe = loop.Probe(run, {'samples': lambda: self.generate_inference(
+        sample_z, sample_labels)}) if c.probe_every else None
+    actions = [self.probe.action()] if self.probe else []
+    # Scores during training; the final one (final_eval_num_samples) is in the results.
+    actions.append(loop.Action(
+        lambda step: self._evaluate(run, step, c.eval_num_samples),
+        lambda step: loop.every(c.eval_every)(step) and step < c.train_steps))
+    return actions
 
-
-def _spectrum_plot(singular_values, step):
-  """PNG of log singular values of E_z[J_z] (Hoffman-style spectrum) as [1,H,W,4]."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
-  ax.semilogy(np.arange(1, len(singular_values) + 1), singular_values)
-  ax.set_xlabel('index')
-  ax.set_ylabel('singular value of E_z[J_z]')
-  ax.set_title(f'step {step}')
-  fig.tight_layout()
-  buf = io.BytesIO()
-  fig.savefig(buf, format='png')
-  plt.close(fig)
-  return tf.image.decode_png(buf.getvalue(), channels=4)[None]
-
-
-def _summarize_interval(values):
-  """Means of the per-step scalars and Q statistics over a log interval."""
-  out = {}
-  qs = [v.pop('q') for v in values if 'q' in v]
-  for key in values[0]:
-    out[key] = float(np.mean([v[key] for v in values]))
-  if qs:
-    q = np.concatenate(qs)
-    out['q_mean'] = float(q.mean())
+  def summarize(self, interval):
+    """Interval means and the Q statistics of SPEC O5 (q_mean, q_p5 .. q_p95, the
+    histogram 'q'): Q [B] of the JC steps, or without JC measured on fresh z, z'
+    and uniform labels (recorded as q_labels)."""
+    record = {k: float(np.mean([v[k] for v in interval])) for k in interval[0]
+              if k != 'q'}
+    if 'q' in interval[0]:
+      q = np.concatenate([v['q'] for v in interval])
+    else:
+      c, rng_ = self.config, self._q_rng
+      z = rng_.standard_normal((c.batch_size, c.latent_dim)).astype(np.float32)
+      d = rng_.standard_normal(z.shape).astype(np.float32)
+      z_prime = z + c.jc_epsilon * d / np.linalg.norm(d, axis=1, keepdims=True)
+      # Uniform labels, as the JC generator step draws them (Stream.G_LABELS).
+      labels = (rng_.integers(0, self.num_classes, len(z)).astype(np.int32)
+                if self.num_classes else None)
+      q = self.measure_q(tf.constant(z), tf.constant(z_prime), labels).numpy()
+      if labels is not None:
+        record['q_labels'] = labels
+    record['q_mean'] = float(q.mean())
     for p, v in zip(_Q_PERCENTILES, np.percentile(q, _Q_PERCENTILES)):
-      out[f'q_p{p}'] = float(v)
-    return out, q
-  return out, None
+      record[f'q_p{p}'] = float(v)
+    return record, {'q': q}
+
+  def _evaluate(self, run, step, num_samples):
+    """Classifier scores of `num_samples` samples as an 'eval' record."""
+    from tf_gancond import scores
+    if self._scorer is None:
+      self._scorer = scores.Scorer.from_config(self.config)
+    result = self._scorer.score(self.generate_inference, num_samples,
+                                self.config.eval_splits)
+    run.log.append('eval', step, **result)
+    run.scalars('eval', result, step)
+    return result
+
+  def final_results(self, run):
+    """The last probe's mean log-condition number; with scores asked for, the
+    final scores and missing modes (SPEC O4)."""
+    c, final = self.config, {}
+    if self.probe is not None:
+      final['mean_log_cond'] = float(self.probe.last['mean_log_cond'])
+    if c.eval_every > 0 or c.final_eval:
+      final.update(self._evaluate(run, run.step, c.final_eval_num_samples))
+      if c.num_missing_mode_samples:
+        from tf_gancond import scores
+        final.update(scores.missing_modes(
+            self.generate_inference, c.latent_dim, self._scorer.classify,
+            num_samples=c.num_missing_mode_samples, seed=c.seed))
+    return final
 
 
 def _ensure_package_classifier(config):
@@ -313,17 +336,10 @@ def _ensure_package_classifier(config):
     classifier.ensure_classifier(config)
 
 
-def train_and_evaluate(config, strategy=None):
-  """Trains the GAN described by `config` in `config.workdir`; returns final results.
-
-  Resumes from the newest checkpoint in the workdir. Raises DivergedError when a
-  loss or weight becomes non-finite (after marking the run diverged; the last
-  good checkpoint and SavedModel stay in place).
-  """
-  config = config_lib.validate(config_lib.resolve(config))
-  if config.deterministic:
-    tf.config.experimental.enable_op_determinism()
-  tf.keras.utils.set_random_seed(config.seed)  # Weight initialisation.
+def gan_trainer(config, strategy=None):
+  """The GANTrainer of a run, after the checks that must come before its files:
+  global batches that the replicas can share, and (when scores are asked for) a
+  usable classifier and real split and the same score settings as earlier scores."""
   strategy = strategy or distribute.make_strategy(config.strategy)
   replicas = strategy.num_replicas_in_sync
   for field in ('batch_size', 'g_batch_size'):
@@ -331,214 +347,15 @@ def train_and_evaluate(config, strategy=None):
       raise config_lib.ConfigError(
           f'{field}={config[field]!r} must be a multiple of the {replicas} replicas '
           f'of strategy={config.strategy!r} (it is the global batch)')
-  chief = distribute.is_chief(strategy)
-  workdir = config.workdir
-  runlog.check_resumable(workdir, config)
-  scorer = None
-  wants_scores = config.eval_every > 0 or config.final_eval
-  if wants_scores:
+  if config.eval_every > 0 or config.final_eval:
     from tf_gancond import scores  # Imports TF-GAN: only when scores are asked for.
     _ensure_package_classifier(config)
     scores.check_scores(config)  # Classifier and real split: fails now, not hours later.
     scores.check_resume(config)  # Same classifier and sample counts as earlier scores.
-  local_dir = distribute.worker_dir(workdir, strategy)
-  os.makedirs(local_dir, exist_ok=True)
+  return GANTrainer(config, strategy)
 
-  trainer = GANTrainer(config, strategy)
-  ckpt = tf.train.Checkpoint(generator=trainer.generator,
-                             discriminator=trainer.discriminator,
-                             g_optimizer=trainer.g_optimizer,
-                             d_optimizer=trainer.d_optimizer, step=trainer.step)
-  ckpt_dir = os.path.join(local_dir, 'checkpoints')
-  tf_logger, level = tf.get_logger(), tf.get_logger().level
-  tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: one line below instead.
-  try:
-    manager = tf.train.CheckpointManager(ckpt, ckpt_dir,
-                                         max_to_keep=config.max_checkpoints)
-  finally:
-    tf_logger.setLevel(level)
-  if not manager.latest_checkpoint and tf.io.gfile.glob(
-      os.path.join(ckpt_dir, 'ckpt-*.index')):
-    # TF would ignore an unreadable state file and start over the old run.
-    raise config_lib.ConfigError(
-        f'{ckpt_dir!r} holds checkpoints but its state file "checkpoint" is missing or '
-        'unreadable; repair or move it (or use another --workdir)')
-  if manager.latest_checkpoint:
-    try:
-      ckpt.restore(manager.latest_checkpoint).expect_partial()
-    # A truncated .data file raises IndexError from the checkpoint reader.
-    except (tf.errors.OpError, ValueError, IndexError) as e:
-      raise config_lib.ConfigError(
-          f'checkpoint {manager.latest_checkpoint!r} cannot be restored '
-          f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
-    logging.info('Resumed from %s at step %d', manager.latest_checkpoint,
-                 int(trainer.step.numpy()))
-  start = int(trainer.step.numpy())
-  log = runlog.RunLog(workdir, enabled=chief)
-  if chief:
-    runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
-                             config_lib.to_text(config))
-    log.truncate_after(start)
-    log.append('start', start, **runlog.provenance())
-    log.set_status('running', start, train_steps=config.train_steps)
-  writer = (tf.summary.create_file_writer(workdir) if chief else
-            tf.summary.create_noop_writer())
 
-  # Data: reseeded by the start step so a resumed run does not replay its first batches.
-  data_config = config_lib.get_config()
-  data_config.update(config)
-  data_config.seed = config.seed + start
-  dataset = data_lib.make_dataset(data_config)
-  iterator = iter(strategy.experimental_distribute_dataset(dataset))
-
-  num_classes = trainer.num_classes
-  if config.probe_every:
-    from tf_gancond import probes  # Imported only when probes are asked for.
-    probe_z = probes.fixed_probe_z(config.latent_dim, config.probe_num_z,
-                                   config.probe_seed)
-    probe_labels = (probes.probe_labels(num_classes, config.probe_num_z,
-                                        config.probe_seed) if num_classes else None)
-  # A generator that normalises with batch statistics even in inference (O6) is
-  # probed with the probe batch's statistics held fixed, whatever probe_bn_mode says.
-  probe_bn_mode = ('batch_stats' if config.g_bn_always_batch_stats else
-                   config.probe_bn_mode)
-  sample_z = tf.constant(np.random.default_rng(config.probe_seed + 1).standard_normal(
-      (config.sample_grid, config.latent_dim)).astype(np.float32))
-  sample_labels = (tf.range(config.sample_grid) % num_classes if num_classes else None)
-  q_rng = np.random.default_rng(config.seed + 7919 * (start + 1))
-  export_steps = set(config_lib.parse_steps(config.export_at_steps))
-  h, w, ch = models.image_shape(config)
-
-  def export(step):
-    # Every worker exports: under multi_worker, saving reads the BatchNorm moving
-    # statistics through collectives that all workers must join. Other workers
-    # write to their scratch folder and delete the copy.
-    path = os.path.join(local_dir, 'saved_models', f'step_{step:08d}')
-    export_lib.export_generator(
-        trainer.generator, path, config.latent_dim, (h, w, ch),
-        num_classes=trainer.num_classes,
-        metadata={'step': step, 'dataset': config.dataset,
-                  'architecture': config.architecture, 'seed': config.seed,
-                  'jacobian_clamping': config.jacobian_clamping})
-    if not chief:
-      shutil.rmtree(path, ignore_errors=True)
-      return None
-    return path
-
-  def probe(step):
-    if probe_bn_mode == 'inference':
-      result = probes.probe_generator(trainer.generate_inference, probe_z,
-                                      labels=probe_labels)
-    else:
-      with probes.held_batch_statistics(trainer.generator, probe_z,
-                                        probe_labels) as generate:
-        result = probes.probe_generator(generate, probe_z, labels=probe_labels)
-    log.append('probe', step, bn_mode=probe_bn_mode, labels=probe_labels,
-               **probes.to_json_dict(result))
-    with writer.as_default(step=step):
-      tf.summary.scalar('probe/mean_log_cond', result['mean_log_cond'])
-      tf.summary.scalar('probe/mean_log10_cond', result['mean_log10_cond'])
-      tf.summary.histogram('probe/log_cond', result['log_cond'])
-      sv = result['avg_jacobian_singular_values']
-      tf.summary.histogram('probe/log_avg_jacobian_singular_values', np.log(sv))
-      tf.summary.image('probe/avg_jacobian_spectrum', _spectrum_plot(sv, step))
-      tf.summary.image('samples', image_grid(
-          trainer.generate_inference(sample_z, sample_labels)))
-    return result
-
-  def evaluate(step, num_samples):
-    nonlocal scorer
-    from tf_gancond import scores
-    if scorer is None:
-      scorer = scores.Scorer.from_config(config)
-    result = scorer.score(trainer.generate_inference, num_samples, config.eval_splits)
-    log.append('eval', step, **result)
-    with writer.as_default(step=step):
-      for k, v in result.items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-          tf.summary.scalar(f'eval/{k}', v)
-    return result
-
-  def save_checkpoint(step):
-    if not trainer.all_weights_finite():
-      raise DivergedError(f'non-finite weights at step {step}')
-    manager.save(checkpoint_number=step)
-
-  if start == 0 and config.probe_every:
-    probe(0)  # SPEC O1: "starts off well-conditioned".
-  interval, t_last, last_probe = [], time.perf_counter(), None
-  step = start
-  try:
-    while step < config.train_steps:
-      out = trainer.train_step(iterator)
-      step += 1
-      values = {k: v.numpy() for k, v in out.items()}
-      if not all(np.all(np.isfinite(v)) for v in values.values()):
-        bad = sorted(k for k, v in values.items() if not np.all(np.isfinite(v)))
-        raise DivergedError(f'non-finite {", ".join(bad)} at step {step}')
-      interval.append(values)
-      if step % config.log_every == 0 or step == config.train_steps:
-        elapsed = time.perf_counter() - t_last
-        summary, q = _summarize_interval(interval)
-        extra = {}  # Logged to metrics.jsonl only (not scalars).
-        if q is None:
-          z = q_rng.standard_normal((config.batch_size, config.latent_dim)).astype(
-              np.float32)
-          d = q_rng.standard_normal(z.shape).astype(np.float32)
-          z_prime = z + config.jc_epsilon * d / np.linalg.norm(d, axis=1,
-                                                               keepdims=True)
-          # Uniform labels, as the JC generator step draws them (Stream.G_LABELS).
-          q_labels = (q_rng.integers(0, num_classes, len(z)).astype(np.int32)
-                      if num_classes else None)
-          q = trainer.measure_q(tf.constant(z), tf.constant(z_prime),
-                                q_labels).numpy()
-          if num_classes:
-            extra['q_labels'] = q_labels
-          summary['q_mean'] = float(q.mean())
-          for p, v in zip(_Q_PERCENTILES, np.percentile(q, _Q_PERCENTILES)):
-            summary[f'q_p{p}'] = float(v)
-        summary['steps_per_sec'] = len(interval) / elapsed
-        summary['step_time'] = elapsed / len(interval)
-        log.append('train', step, **summary, **extra)
-        with writer.as_default(step=step):
-          for k, v in summary.items():
-            tf.summary.scalar(f'train/{k}', v)
-          tf.summary.histogram('train/q', q)
-        logging.info('step %d/%d %s', step, config.train_steps,
-                     ' '.join(f'{k}={summary[k]:.4g}' for k in
-                              ('d_loss', 'g_loss', 'q_mean', 'steps_per_sec')
-                              if k in summary))
-        interval, t_last = [], time.perf_counter()
-      if config.probe_every and step % config.probe_every == 0:
-        last_probe = probe(step)
-      if config.eval_every and step % config.eval_every == 0 and step < config.train_steps:
-        evaluate(step, config.eval_num_samples)
-      if step % config.checkpoint_every == 0 or step == config.train_steps:
-        save_checkpoint(step)
-      if ((config.export_every and step % config.export_every == 0) or
-          step in export_steps):
-        export(step)
-      if step != int(trainer.step.numpy()):
-        raise RuntimeError('host and device step counters disagree')
-  except DivergedError as e:
-    log.set_status('diverged', step, reason=str(e),
-                   last_checkpoint=manager.latest_checkpoint)
-    raise
-  final = {}
-  if config.probe_every and (last_probe is None or step % config.probe_every):
-    last_probe = probe(step)
-  final_model = export(step)
-  if last_probe is not None:
-    final['mean_log_cond'] = float(last_probe['mean_log_cond'])
-  if wants_scores:
-    final.update(evaluate(step, config.final_eval_num_samples))
-    if config.num_missing_mode_samples:
-      from tf_gancond import scores
-      final.update(scores.missing_modes(
-          trainer.generate_inference, config.latent_dim, scorer.classify,
-          num_samples=config.num_missing_mode_samples, seed=config.seed))
-  log.append('final', step, **final)
-  log.set_status('finished', step, final_saved_model=final_model,
-                 train_steps=config.train_steps)
-  writer.flush()
-  return final
+def train_and_evaluate(config, strategy=None):
+  """Trains the GAN of `config` in config.workdir (`tf_gancond.loop.run`); returns
+  its final results. Raises loop.DivergedError on a NaN/Inf."""
+  return loop.run(config, lambda c: gan_trainer(c, strategy))

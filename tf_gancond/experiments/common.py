@@ -17,8 +17,8 @@ from tf_gancond import config as config_lib
 from tf_gancond import export as export_lib
 from tf_gancond import runlog
 # The launcher maps this error to exit code 3 for every experiment.
-from tf_gancond.train import DivergedError  # noqa: F401
-from tf_gancond.train import image_grid
+from tf_gancond.loop import DivergedError  # noqa: F401
+from tf_gancond.loop import image_grid
 
 
 def prepare_config(config, workdir=None):

@@ -1,0 +1,167 @@
+"""The loop every experiment runs in (tf_gancond/loop.py), with a counting trainer.
+
+The trainer adds 1 to a weight per step and returns it as its loss, beside a tiny
+generator with BatchNorm for exports; faults are injected at chosen steps: a
+crash (an exception, as a kill after the events were flushed) and NaN moving
+statistics (no step value shows them, only the weights do).
+"""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import plugin_event_accumulator
+
+from tf_gancond import config as config_lib
+from tf_gancond import loop
+from tf_gancond import runlog
+
+
+class Crash(Exception):
+  """Stands for a kill in the middle of a run."""
+
+
+class TinyGenerator(tf.keras.Model):
+  """z [B, 2] -> tanh(BN(Dense(z))) as [B, 28, 28, 1]."""
+
+  def __init__(self):
+    super().__init__()
+    self.dense = tf.keras.layers.Dense(28 * 28)
+    self.bn = tf.keras.layers.BatchNormalization()
+
+  def call(self, z, labels=None, training=False):
+    del labels
+    return tf.tanh(tf.reshape(self.bn(self.dense(z), training=training), [-1, 28, 28, 1]))
+
+
+class CountingTrainer(loop.Trainer):
+  """loss = w + offset after w <- w + 1 each step; faults at chosen steps."""
+
+  def __init__(self, config, offset=0.0, crash_at=None, nan_moving_stats_at=None):
+    super().__init__(config, name='counting')
+    self.generator = TinyGenerator()
+    self.generator(tf.zeros([1, config.latent_dim]))
+    self.w = tf.Variable(0.0)
+    self.step = tf.Variable(0, dtype=tf.int64)
+    self.offset = offset
+    self.crash_at = crash_at
+    self.nan_moving_stats_at = nan_moving_stats_at
+    self.data_seed = None
+
+  def checkpoint_items(self):
+    return {'generator': self.generator, 'w': self.w}
+
+  def make_iterator(self, data_config):
+    self.data_seed = data_config.seed
+    return None
+
+  def train_step(self, iterator):
+    step = int(self.step) + 1
+    if step == self.crash_at:
+      raise Crash(step)
+    self.w.assign_add(1.0)
+    self.step.assign_add(1)
+    if step == self.nan_moving_stats_at:
+      self.generator.bn.moving_mean.assign(self.generator.bn.moving_mean * np.nan)
+    return {'loss': self.w + self.offset}
+
+
+@pytest.fixture
+def config(tmp_path):
+  c = config_lib.get_config()
+  c.update(dict(dataset='mnist', latent_dim=2, train_steps=6, log_every=1,
+                checkpoint_every=4, probe_every=0, export_every=0,
+                workdir=str(tmp_path / 'run')))
+  return config_lib.resolve(c)
+
+
+def _scalar_events(workdir, tag):
+  """{step: value} of `tag` as TensorBoard shows it, and the raw event steps."""
+  accumulator = plugin_event_accumulator.EventAccumulator(
+      workdir, size_guidance={plugin_event_accumulator.TENSORS: 0})
+  accumulator.Reload()
+  shown = [(e.step, float(tf.make_ndarray(e.tensor_proto)))
+           for e in accumulator.Tensors(tag)]
+  raw = [event.step for path in sorted(glob.glob(os.path.join(workdir, 'events.*')))
+         for event in tf.compat.v1.train.summary_iterator(path)
+         if any(v.tag == tag for v in event.summary.value)]
+  return shown, raw
+
+
+def test_resume_after_a_crash_shows_each_step_once_in_tensorboard(config):
+  """A run killed after step 5 (checkpoint at 4) and resumed: its event files hold
+  step 5 twice, TensorBoard shows steps 1-6 once, 5 and 6 from the resumed run;
+  metrics.jsonl likewise, and the data are reseeded by the start step."""
+  first = CountingTrainer(config, crash_at=6)
+  with pytest.raises(Crash):
+    loop.run(config, lambda c: first)
+  assert first.data_seed == config.seed
+  resumed = CountingTrainer(config, offset=100.0)
+  loop.run(config, lambda c: resumed)
+  assert resumed.data_seed == config.seed + 4
+  shown, raw = _scalar_events(config.workdir, 'train/loss')
+  assert raw == [1, 2, 3, 4, 5, 5, 6]
+  assert shown == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, 105.0), (6, 106.0)]
+  records = runlog.read_records(config.workdir, 'train')
+  assert [(r['step'], r['loss']) for r in records] == [(s, v) for s, v in shown]
+  assert [r['step'] for r in runlog.read_records(config.workdir, 'start')] == [0, 4]
+
+
+def test_weights_are_checked_before_a_checkpoint(config):
+  """NaN moving statistics at step 3, which no step value shows: the checkpoint of
+  step 4 is refused and the run marked diverged at 4, ckpt-2 kept as the latest."""
+  config.checkpoint_every = 2
+  with pytest.raises(loop.DivergedError, match='non-finite weights at step 4'):
+    loop.run(config, lambda c: CountingTrainer(c, nan_moving_stats_at=3))
+  status = runlog.read_status(config.workdir)
+  ckpt_dir = os.path.join(config.workdir, 'checkpoints')
+  assert status['state'] == 'diverged' and status['step'] == 4
+  assert status['last_checkpoint'] == os.path.join(ckpt_dir, 'ckpt-2')
+  assert tf.train.latest_checkpoint(ckpt_dir) == status['last_checkpoint']
+
+
+def test_weights_are_checked_before_an_export(config):
+  """The same fault before an export due at step 3 (no checkpoint due): no export."""
+  config.export_every = 3
+  with pytest.raises(loop.DivergedError, match='non-finite weights at step 3'):
+    loop.run(config, lambda c: CountingTrainer(c, nan_moving_stats_at=3))
+  assert runlog.read_status(config.workdir)['step'] == 3
+  assert not os.path.exists(os.path.join(config.workdir, 'saved_models'))
+
+
+def test_non_finite_step_value_stops_before_any_action(config):
+  """A NaN loss at step 2 stops the run there: no record or checkpoint of step 2."""
+  config.checkpoint_every = 1
+
+  class NaNLoss(CountingTrainer):
+    def train_step(self, iterator):
+      out = super().train_step(iterator)
+      return {'loss': out['loss'] * (np.nan if int(self.step) == 2 else 1.0)}
+  with pytest.raises(loop.DivergedError, match='non-finite loss at step 2'):
+    loop.run(config, NaNLoss)
+  assert [r['step'] for r in runlog.read_records(config.workdir, 'train')] == [1]
+  assert tf.train.latest_checkpoint(os.path.join(config.workdir, 'checkpoints')).endswith(
+      'ckpt-1')
+
+
+@pytest.mark.parametrize('fault', ['missing_state', 'truncated_data'])
+def test_unusable_checkpoints_are_refused_before_any_file_changes(config, fault):
+  loop.run(config, CountingTrainer)
+  ckpt_dir = os.path.join(config.workdir, 'checkpoints')
+  if fault == 'missing_state':
+    os.remove(os.path.join(ckpt_dir, 'checkpoint'))
+    expected = 'state file "checkpoint" is missing or unreadable'
+  else:
+    path = os.path.join(ckpt_dir, 'ckpt-6.data-00000-of-00001')
+    with open(path, 'r+b') as f:
+      f.truncate(os.path.getsize(path) // 2)
+    expected = 'cannot be restored'
+  files = {p: open(p, 'rb').read() for p in glob.glob(os.path.join(config.workdir, '*'))
+           if os.path.isfile(p)}
+  config.train_steps = 8
+  with pytest.raises(config_lib.ConfigError, match=expected):
+    loop.run(config, CountingTrainer)
+  assert {p: open(p, 'rb').read() for p in files} == files
+  assert len(glob.glob(os.path.join(config.workdir, 'events.*'))) == 1

@@ -1,0 +1,433 @@
+"""The outer loop of every experiment, an Orbit `Controller` analogue.
+
+`run(config, make_trainer)` trains the trainer that `make_trainer(config)` builds
+in `config.workdir` and returns its final results. The loop owns what every
+experiment shares; a trainer (`Trainer`) owns its step.
+
+  seeding      op determinism (`deterministic`), Keras weight initialisation from
+               `seed`, and the data iterator, reseeded by the start step (data
+               seed = seed + start) so that a resumed run does not replay its
+               first batches.
+  checkpoint   `<local_dir>/checkpoints/ckpt-<step>` of `trainer.step` and
+               `trainer.checkpoint_items()`, restored at start. Refused with a
+               one-line ConfigError before any file is written: a folder holding a
+               run with other settings (`runlog.check_resumable`), checkpoints
+               whose state file `checkpoint` is missing or unreadable (TensorFlow
+               would ignore them and start over, truncating the records), and a
+               checkpoint that cannot be restored (a truncated .data or .index).
+  run files    (`tf_gancond.runlog`) config.txt; metrics.jsonl cut back to the
+               restored step; a 'start' record; status.json 'running', then
+               'finished' with a 'final' record, or 'diverged'. TensorBoard events
+               in the workdir, whose SessionLog.START at step start + 1 makes
+               TensorBoard drop the events a killed run wrote past its checkpoint,
+               as `truncate_after` drops its records.
+  each step    its scalars checked finite; every `trainer.record_every` steps a
+               'train' record; then the actions due, in order: the trainer's
+               (probe, eval, ...), the checkpoint, the generator export. The
+               checkpoint and the export each check every weight first. A
+               non-finite value raises DivergedError (the launcher's exit code 3)
+               after marking the run 'diverged'; the last good checkpoint and
+               export stay.
+
+Only the chief worker writes the run files; every worker saves checkpoints and
+exports (under MultiWorkerMirroredStrategy both are collectives), the others in
+their scratch folder (`distribute.worker_dir`), deleting their export copies.
+"""
+
+import io
+import os
+import shutil
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tensorflow.python.ops import summary_ops_v2
+
+from tf_gancond import config as config_lib
+from tf_gancond import data as data_lib
+from tf_gancond import distribute
+from tf_gancond import export as export_lib
+from tf_gancond import models
+from tf_gancond import runlog
+
+
+class DivergedError(RuntimeError):
+  """A loss or weight became NaN/Inf; the run stopped at its last good state."""
+
+
+class Trainer(tf.Module):
+  """What an experiment plugs into the loop.
+
+  A subclass sets `step` (int64 tf.Variable: iterations done, advanced by
+  `train_step`), `generator` (the Keras model that is probed and exported, or
+  None) and `strategy` (where its variables live, if not the default), and gives
+  `checkpoint_items` and `train_step`; the rest has defaults.
+  """
+
+  generator = None
+  num_classes = 0
+  log_keys = ()  # Record fields shown in the log line.
+
+  def __init__(self, config, name):
+    super().__init__(name=name)
+    self.config = config
+    self.strategy = tf.distribute.get_strategy()
+
+  @property
+  def record_every(self):
+    """Steps per 'train' record (the interval its values are averaged over)."""
+    return self.config.log_every
+
+  def checkpoint_items(self):
+    """{name: trackable} checkpointed beside `step`."""
+    raise NotImplementedError
+
+  def make_iterator(self, data_config):
+    """The iterator that `train_step` reads; `data_config.seed` = seed + start."""
+    return iter(data_lib.make_dataset(data_config))
+
+  def train_step(self, iterator):
+    """One iteration -> {name: tensor}: scalars, or arrays the trainer summarizes."""
+    raise NotImplementedError
+
+  def summarize(self, interval):
+    """(record, histograms) of a log interval: `interval` lists each step's values
+    (numpy); default: the mean of each, no histograms."""
+    return {k: float(np.mean([v[k] for v in interval])) for k in interval[0]}, {}
+
+  def actions(self, run):
+    """The trainer's actions (probe, eval, ...), run before checkpoint and export."""
+    del run
+    return []
+
+  def start(self, run):
+    """Called once the run files are open, before the first step."""
+
+  def done(self):
+    """True to stop before train_steps (e.g. once memorized)."""
+    return False
+
+  def generate_inference(self, z, labels=None):
+    """G(z) [B, H, W, C] with BatchNorm in inference mode."""
+    raise NotImplementedError
+
+  def export_metadata(self):
+    """Fields added to the export's tf_gancond.json."""
+    return {}
+
+  def final_results(self, run):
+    """The 'final' record's values (also returned by `run`)."""
+    del run
+    return {}
+
+  def final_status(self, final):
+    """Fields added to status.json when the run finishes."""
+    del final
+    return {}
+
+
+class Action:
+  """`fn(step)` after each iteration where `due(step)`; also at step 0 of a fresh
+  run with `initial`, and after the last iteration, unless it ran there, with
+  `final`. `last_step` is the step it last ran at."""
+
+  def __init__(self, fn, due, initial=False, final=False):
+    self.fn = fn
+    self.due = due
+    self.initial = initial
+    self.final = final
+    self.last_step = None
+
+  def __call__(self, step):
+    self.last_step = step
+    return self.fn(step)
+
+
+def every(n, at=()):
+  """due(step) for every n-th step (never for n = 0) and the steps in `at`."""
+  at = frozenset(at)
+  return lambda step: bool(n and step % n == 0) or step in at
+
+
+class Run:
+  """What actions and trainers see of a run: config, files, TensorBoard, state.
+
+  `step` is the last step done; `record` the newest 'train' record written by
+  this process ({} before one) and `saved_model` the newest export's path (None
+  before one, and on workers other than the chief).
+  """
+
+  def __init__(self, config, trainer, local_dir, chief, manager):
+    self.config = config
+    self.trainer = trainer
+    self.workdir = config.workdir
+    self.local_dir = local_dir
+    self.chief = chief
+    self.manager = manager
+    self.log = runlog.RunLog(self.workdir, enabled=chief)
+    self.writer = tf.summary.create_noop_writer()
+    self.step = int(trainer.step.numpy())
+    self.record = {}
+    self.saved_model = None
+
+  def open(self):
+    """Writes config.txt, drops records past the restored step, appends the 'start'
+    record, marks the run running and opens the TensorBoard writer."""
+    if not self.chief:
+      return
+    start, c = self.step, self.config
+    runlog.atomic_write_text(os.path.join(self.workdir, runlog.CONFIG_FILE),
+                             config_lib.to_text(c))
+    self.log.truncate_after(start)
+    self.log.append('start', start, **runlog.provenance())
+    self.log.set_status('running', start, experiment=c.experiment,
+                        train_steps=c.train_steps)
+    self.writer = tf.summary.create_file_writer(self.workdir)
+    # TensorBoard drops every event at or after the step of a SessionLog.START
+    # that is not the run's first (plugin_event_accumulator.
+    # _CheckForRestartAndMaybePurge); at start + 1 these are the events a killed
+    # run wrote past the checkpoint it is resumed from.
+    restart = tf.compat.v1.Event(
+        wall_time=time.time(), step=start + 1,
+        session_log=tf.compat.v1.SessionLog(status=tf.compat.v1.SessionLog.START))
+    with self.writer.as_default():
+      summary_ops_v2.import_event(tf.constant(restart.SerializeToString()))
+
+  def scalars(self, prefix, values, step):
+    """TensorBoard scalars `prefix/name` of the numbers among `values`."""
+    with self.writer.as_default(step=step):
+      for k, v in values.items():
+        if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)):
+          tf.summary.scalar(f'{prefix}/{k}', float(v))
+
+  def images(self, tag, images, step):
+    """One grid image of `images` [N, H, W, C] in [-1, 1]."""
+    with self.writer.as_default(step=step):
+      tf.summary.image(tag, image_grid(images))
+
+  def write_record(self, step, interval, elapsed):
+    """The 'train' record and TensorBoard summaries of the steps in `interval`."""
+    record, histograms = self.trainer.summarize(interval)
+    record.update(steps_per_sec=len(interval) / elapsed,
+                  step_time=elapsed / len(interval))
+    self.log.append('train', step, **record)
+    self.scalars('train', record, step)
+    with self.writer.as_default(step=step):
+      for tag, values in histograms.items():
+        tf.summary.histogram(f'train/{tag}', values)
+    self.record = record
+    c = self.config
+    if step % c.log_every == 0 or step == c.train_steps:
+      logging.info('%s step %d/%d %s', c.experiment, step, c.train_steps, ' '.join(
+          f'{k}={record[k]:.4g}' for k in self.trainer.log_keys + ('steps_per_sec',)
+          if k in record))
+
+  def check_weights(self, step):
+    """DivergedError unless every floating variable of the trainer is finite."""
+    if not all(bool(tf.reduce_all(tf.math.is_finite(v)))
+               for v in self.trainer.variables if v.dtype.is_floating):
+      raise DivergedError(f'non-finite weights at step {step}')
+
+  def save_checkpoint(self, step):
+    self.check_weights(step)
+    self.manager.save(checkpoint_number=step)
+
+  def export(self, step):
+    """SavedModel of the generator at `<local_dir>/saved_models/step_XXXXXXXX`."""
+    self.check_weights(step)
+    c, trainer = self.config, self.trainer
+    path = os.path.join(self.local_dir, 'saved_models', f'step_{step:08d}')
+    export_lib.export_generator(
+        trainer.generator, path, c.latent_dim, models.image_shape(c),
+        num_classes=trainer.num_classes,
+        metadata=dict(trainer.export_metadata(), step=step, dataset=c.dataset,
+                      experiment=c.experiment, seed=c.seed))
+    if not self.chief:
+      shutil.rmtree(path, ignore_errors=True)
+      path = None
+    self.saved_model = path
+    return path
+
+
+class Probe:
+  """The Jacobian probe of the trainer's generator on the fixed probe batch
+  (SPEC 0, O1) and its sample grids: a 'probe' record and TensorBoard summaries.
+
+  `samples`: {tag: () -> images [N, H, W, C]} drawn at each probe. `last` holds
+  the newest result (`probes.probe_generator`).
+  """
+
+  def __init__(self, run, samples):
+    from tf_gancond import probes  # Imported only when probes are asked for.
+    self.probes = probes
+    self.run = run
+    c, trainer = run.config, run.trainer
+    self.z = probes.fixed_probe_z(c.latent_dim, c.probe_num_z, c.probe_seed)
+    self.labels = (probes.probe_labels(trainer.num_classes, c.probe_num_z, c.probe_seed)
+                   if trainer.num_classes else None)
+    # A generator that normalises with batch statistics even in inference (O6) is
+    # probed with the probe batch's statistics held fixed, whatever probe_bn_mode says.
+    self.bn_mode = 'batch_stats' if c.g_bn_always_batch_stats else c.probe_bn_mode
+    self.samples = samples
+    self.last = None
+
+  def __call__(self, step):
+    probes, trainer = self.probes, self.run.trainer
+    if self.bn_mode == 'inference':
+      result = probes.probe_generator(trainer.generate_inference, self.z,
+                                      labels=self.labels)
+    else:
+      with probes.held_batch_statistics(trainer.generator, self.z,
+                                        self.labels) as generate:
+        result = probes.probe_generator(generate, self.z, labels=self.labels)
+    self.run.log.append('probe', step, bn_mode=self.bn_mode, labels=self.labels,
+                        **probes.to_json_dict(result))
+    with self.run.writer.as_default(step=step):
+      tf.summary.scalar('probe/mean_log_cond', result['mean_log_cond'])
+      tf.summary.scalar('probe/mean_log10_cond', result['mean_log10_cond'])
+      tf.summary.histogram('probe/log_cond', result['log_cond'])
+      sv = np.asarray(result['avg_jacobian_singular_values'], np.float64)
+      # Singular values can be exactly 0 in float64 for a degenerate G: floored at
+      # the smallest positive double so that the log stays finite.
+      tf.summary.histogram('probe/log_avg_jacobian_singular_values',
+                           np.log(np.maximum(sv, np.finfo(np.float64).tiny)))
+      tf.summary.image('probe/avg_jacobian_spectrum', _spectrum_plot(sv, step))
+    for tag, sample in self.samples.items():
+      self.run.images(tag, sample(), step)
+    self.last = result
+    return result
+
+  def action(self):
+    """Every probe_every steps, at step 0 of a fresh run and at the end."""
+    return Action(self, every(self.run.config.probe_every), initial=True, final=True)
+
+
+def image_grid(images, columns=8):
+  """[N, H, W, C] in [-1, 1] -> one uint8 grid image [1, rows*H, columns*W, C]."""
+  images = np.clip((np.asarray(images) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+  n, h, w, c = images.shape
+  rows = -(-n // columns)
+  grid = np.zeros((rows * h, columns * w, c), np.uint8)
+  for i in range(n):
+    r, col = divmod(i, columns)
+    grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = images[i]
+  return grid[None]
+
+
+def _spectrum_plot(singular_values, step):
+  """PNG of log singular values of E_z[J_z] (Hoffman-style spectrum) as [1,H,W,4]."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
+  ax.semilogy(np.arange(1, len(singular_values) + 1), singular_values)
+  ax.set_xlabel('index')
+  ax.set_ylabel('singular value of E_z[J_z]')
+  ax.set_title(f'step {step}')
+  fig.tight_layout()
+  buf = io.BytesIO()
+  fig.savefig(buf, format='png')
+  plt.close(fig)
+  return tf.image.decode_png(buf.getvalue(), channels=4)[None]
+
+
+def _restored_manager(checkpoint, directory, max_to_keep):
+  """CheckpointManager of `directory` with its newest checkpoint restored (the
+  resume guards of the module docstring)."""
+  tf_logger, level = tf.get_logger(), tf.get_logger().level
+  tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: one line below instead.
+  try:
+    manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+  finally:
+    tf_logger.setLevel(level)
+  latest = manager.latest_checkpoint
+  if not latest and tf.io.gfile.glob(os.path.join(directory, 'ckpt-*.index')):
+    raise config_lib.ConfigError(
+        f'{directory!r} holds checkpoints but its state file "checkpoint" is missing or '
+        'unreadable; repair or move it (or use another --workdir)')
+  if latest:
+    try:
+      checkpoint.restore(latest).expect_partial()
+    # A truncated .data file raises IndexError from the checkpoint reader.
+    except (tf.errors.OpError, ValueError, IndexError) as e:
+      raise config_lib.ConfigError(
+          f'checkpoint {latest!r} cannot be restored '
+          f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
+    logging.info('Resumed from %s at step %d', latest, int(checkpoint.step.numpy()))
+  return manager
+
+
+def _check_finite(values, step):
+  bad = sorted(k for k, v in values.items() if not np.all(np.isfinite(v)))
+  if bad:
+    raise DivergedError(f'non-finite {", ".join(bad)} at step {step}')
+
+
+def run(config, make_trainer):
+  """Trains `make_trainer(config)` (a `Trainer`) as the module docstring says.
+
+  Returns the trainer's final results. Raises ConfigError before writing anything
+  for a run it must not resume, and DivergedError on a non-finite value.
+  """
+  config = config_lib.validate(config_lib.resolve(config))
+  if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
+  tf.keras.utils.set_random_seed(config.seed)  # Weight initialisation.
+  runlog.check_resumable(config.workdir, config)
+  trainer = make_trainer(config)
+  local_dir = distribute.worker_dir(config.workdir, trainer.strategy)
+  os.makedirs(local_dir, exist_ok=True)
+  checkpoint = tf.train.Checkpoint(step=trainer.step, **trainer.checkpoint_items())
+  manager = _restored_manager(checkpoint, os.path.join(local_dir, 'checkpoints'),
+                              config.max_checkpoints)
+  ctx = Run(config, trainer, local_dir, distribute.is_chief(trainer.strategy), manager)
+  ctx.open()
+  start = step = ctx.step
+  data_config = config_lib.get_config()
+  data_config.update(config)
+  data_config.seed = config.seed + start
+  iterator = trainer.make_iterator(data_config)
+  actions = trainer.actions(ctx) + [Action(
+      ctx.save_checkpoint, lambda s: (every(config.checkpoint_every)(s) or
+                                       s == config.train_steps or trainer.done()))]
+  if trainer.generator is not None:
+    actions.append(Action(ctx.export, every(
+        config.export_every, config_lib.parse_steps(config.export_at_steps)), final=True))
+  trainer.start(ctx)
+  try:
+    for action in actions:
+      if action.initial and start == 0:
+        action(0)
+    interval, t_last = [], time.perf_counter()
+    while step < config.train_steps and not trainer.done():
+      values = {k: v.numpy() for k, v in trainer.train_step(iterator).items()}
+      step = ctx.step = step + 1
+      _check_finite(values, step)
+      interval.append(values)
+      if step % trainer.record_every == 0 or step == config.train_steps:
+        ctx.write_record(step, interval, time.perf_counter() - t_last)
+        interval, t_last = [], time.perf_counter()
+      for action in actions:
+        if action.due(step):
+          action(step)
+      if step != int(trainer.step.numpy()):
+        raise RuntimeError('host and device step counters disagree')
+    for action in actions:
+      if action.final and action.last_step != step:
+        action(step)
+  except DivergedError as e:
+    ctx.log.set_status('diverged', step, reason=str(e),
+                       last_checkpoint=manager.latest_checkpoint)
+    raise
+  finally:
+    ctx.writer.flush()  # Events up to a fault are kept, as the records are.
+  final = trainer.final_results(ctx)
+  ctx.log.append('final', step, **final)
+  status = dict(trainer.final_status(final), experiment=config.experiment,
+                train_steps=config.train_steps)
+  if trainer.generator is not None:
+    status['final_saved_model'] = ctx.saved_model
+  ctx.log.set_status('finished', step, **status)
+  ctx.writer.flush()
+  return final
