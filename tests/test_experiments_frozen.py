@@ -11,8 +11,9 @@ import tensorflow_datasets as tfds
 from tf_gancond import config as config_lib
 from tf_gancond import export
 from tf_gancond import models
+from tf_gancond import regularizers
+from tf_gancond import rng
 from tf_gancond import runlog
-from tf_gancond.experiments import common
 from tf_gancond.experiments import frozen_generator as fg
 
 
@@ -57,13 +58,13 @@ def test_noise_schedule(fg_config):
   c = fg_config
   c.train_steps, c.instance_noise = 10, 0.5
   c.instance_noise_anneal_steps = -1  # Linear to 0 over train_steps.
-  assert [float(fg.instance_noise_sigma(c, t)) for t in (0, 5, 10, 12)] == [
+  assert [float(regularizers.instance_noise_sigma(c, t)) for t in (0, 5, 10, 12)] == [
       0.5, 0.25, 0.0, 0.0]
   c.instance_noise_anneal_steps = 4
-  assert float(fg.instance_noise_sigma(c, 1)) == pytest.approx(0.375)
-  assert float(fg.instance_noise_sigma(c, 6)) == 0.0
+  assert float(regularizers.instance_noise_sigma(c, 1)) == pytest.approx(0.375)
+  assert float(regularizers.instance_noise_sigma(c, 6)) == 0.0
   c.instance_noise_anneal_steps = 0  # Constant.
-  assert float(fg.instance_noise_sigma(c, 1000)) == 0.5
+  assert float(regularizers.instance_noise_sigma(c, 1000)) == 0.5
 
 
 @pytest.mark.parametrize('sigma', [0.0, 0.7])
@@ -76,14 +77,13 @@ def test_gradient_norms_match_a_direct_tape(fg_config, sigma):
   exp = fg.FrozenGeneratorExperiment(c, fg.load_frozen_generator(c, g), d)
   z = tf.random.normal([6, c.latent_dim], seed=2)
   step = tf.constant(3, tf.int64)
-  got = [float(v) for v in exp.generator_gradient_norms(z, tf.constant(sigma), step)]
+  got = [float(v) for v in exp.generator_gradient_norms(z, step)]
   norms = []
   for loss in ('minimax', 'nonsaturating'):
     with tf.GradientTape() as tape:
       x = g(z, training=False)
       if sigma:  # A3: the same noise draw, inside the gradient path.
-        x += sigma * common.stateless_normal(tf.shape(x), c.seed, step,
-                                             fg._SALT_NOISE_G)
+        x += sigma * rng.normal(tf.shape(x), c.seed, step, rng.Stream.NOISE_G)
       p = tf.cast(tf.sigmoid(d(x, training=True)), tf.float64)
       # Direct (non-softplus) forms, in float64: E log(1 - D) and E -log D.
       value = tf.reduce_mean(tf.math.log(1 - p) if loss == 'minimax' else
@@ -117,7 +117,7 @@ def test_saved_model_and_checkpoint_generators_expose_theta(fg_config, tmp_path)
     np.testing.assert_allclose(frozen.generate(z).numpy(), g(z).numpy(), atol=1e-6)
   # Same D, same z: the same gradient norms w.r.t. theta from all three sources.
   norms = [fg.FrozenGeneratorExperiment(c, f, d).generator_gradient_norms(
-      z, tf.constant(0.0), tf.constant(0, tf.int64)) for f in (keras, from_sm, from_ckpt)]
+      z, tf.constant(0, tf.int64)) for f in (keras, from_sm, from_ckpt)]
   np.testing.assert_allclose(np.array(norms[1:], np.float64),
                              np.array([norms[0]] * 2, np.float64), rtol=1e-5)
 

@@ -75,7 +75,8 @@ def test_negative_elbo_decreases_on_a_fixed_batch(vae_config):
     return float(tf.reduce_mean(recon + kl))
 
   before = neg_elbo()
-  losses = [float(model.train_step(x)['loss']) for _ in range(40)]
+  batches = iter(tf.data.Dataset.from_tensors((x, 0)).repeat())
+  losses = [float(model.train_step(batches)['loss']) for _ in range(40)]
   after = neg_elbo()
   assert after < before - 5.0, (before, after)
   assert np.mean(losses[-5:]) < np.mean(losses[:5])
@@ -139,3 +140,21 @@ def test_config_file_and_sweep_validate():
   c = config_lib.resolve(c)
   assert c.latent_dim == 64 and c.g_base_channels == 256  # The O1 decoder shape.
   config_lib.validate(c)
+
+
+def test_corrupt_checkpoint_state_is_refused_and_records_kept(vae_config, tmp_path):
+  """A finished run whose checkpoint state file is unreadable is not restarted from
+  step 0: one ConfigError, and metrics.jsonl stays byte for byte as it was."""
+  from tf_gancond import config as config_lib
+  c = vae_config
+  workdir = str(tmp_path / 'vae')
+  _run(c, workdir)
+  with open(os.path.join(workdir, 'checkpoints', 'checkpoint'), 'w') as f:
+    f.write('model_checkpoint_path: "ckpt-4\n')  # Unterminated string.
+  with open(os.path.join(workdir, runlog.METRICS_FILE), 'rb') as f:
+    before = f.read()
+  with pytest.raises(config_lib.ConfigError, match='state file "checkpoint"'):
+    _run(c, workdir)
+  with open(os.path.join(workdir, runlog.METRICS_FILE), 'rb') as f:
+    assert f.read() == before
+  assert runlog.read_status(workdir)['state'] == 'finished'

@@ -303,6 +303,13 @@ class Probe:
     return Action(self, every(self.run.config.probe_every), initial=True, final=True)
 
 
+def sample_grid_z(config):
+  """z [sample_grid, n_z] of the TensorBoard sample grids, from probe_seed + 1: the
+  same in every run of a sweep."""
+  return tf.constant(np.random.default_rng(config.probe_seed + 1).standard_normal(
+      (config.sample_grid, config.latent_dim)).astype(np.float32))
+
+
 def image_grid(images, columns=8):
   """[N, H, W, C] in [-1, 1] -> one uint8 grid image [1, rows*H, columns*W, C]."""
   images = np.clip((np.asarray(images) + 1.0) * 127.5, 0, 255).astype(np.uint8)

@@ -255,8 +255,7 @@ class GANTrainer(loop.Trainer):
 
   def actions(self, run):
     c = self.config
-    sample_z = tf.constant(np.random.default_rng(c.probe_seed + 1).standard_normal(
-        (c.sample_grid, c.latent_dim)).astype(np.float32))
+    sample_z = loop.sample_grid_z(c)
     sample_labels = (tf.range(c.sample_grid) % self.num_classes if self.num_classes
                      else None)
     self.probe = loop.Probe(run, {'samples': lambda: self.generate_inference(

@@ -5,11 +5,13 @@
   'frozen_generator'  A1/A2 (A3 with instance noise): a fresh D against a frozen G
                       (frozen_generator.py); 'frozen_g' is accepted as an alias.
 
+Each is a trainer plugged into the loop of every experiment (`tf_gancond.loop`).
 `run(config, workdir=None)` runs one and returns its final results (a dict); the
 default 'gan' experiment is `tf_gancond.train.train_and_evaluate`.
 """
 
 import importlib
+import os
 
 from tf_gancond import config as config_lib
 
@@ -30,3 +32,14 @@ def run(config, workdir=None):
         f'choose one of: gan, {", ".join(EXPERIMENTS)}')
   module = importlib.import_module(EXPERIMENTS[config.experiment])
   return module.run(config, workdir)
+
+
+def with_workdir(config, workdir=None):
+  """`config` with workdir = `workdir` if given, else config.workdir, else
+  runs/<dataset>_<experiment>_seed<seed>."""
+  if workdir:
+    config.workdir = str(workdir)
+  elif not config.workdir:
+    config.workdir = os.path.join(
+        'runs', f'{config.dataset}_{config.experiment}_seed{config.seed}')
+  return config

@@ -35,7 +35,8 @@ and its state never changes) comes from, in this order:
 A3: with `instance_noise` = sigma_0 > 0, D sees x + sigma eps, eps ~ N(0, I), on real
 and fake inputs, also in the generator-gradient path (Cor. 3.2: the gradient is taken
 through g(z) + eps). sigma(t) = sigma_0 max(0, 1 - t / T) with T = train_steps
-(`instance_noise_anneal_steps` = -1), T = that value (> 0), or constant (0).
+(`instance_noise_anneal_steps` = -1), T = that value (> 0), or constant (0)
+(`regularizers.InstanceNoise`, as in the GAN step).
 """
 
 import collections
@@ -43,16 +44,16 @@ import os
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from tf_gancond import config as config_lib
-from tf_gancond import data as data_lib
+from tf_gancond import experiments
+from tf_gancond import loop
 from tf_gancond import losses as losses_lib
 from tf_gancond import models
+from tf_gancond import regularizers
+from tf_gancond import rng
 from tf_gancond import runlog
-from tf_gancond.experiments import common
-
-_SALT_Z_D, _SALT_Z_G, _SALT_NOISE_REAL, _SALT_NOISE_FAKE, _SALT_NOISE_G = range(5)
+from tf_gancond.rng import Stream
 
 FrozenGenerator = collections.namedtuple(
     'FrozenGenerator', ['generate', 'variables', 'latent_dim', 'source', 'owner'],
@@ -143,44 +144,39 @@ def load_frozen_generator(config, generator=None):
   return _keras_generator(generator, 'random_init')
 
 
-def instance_noise_sigma(config, step):
-  """sigma(step) of the A3 schedule (module docstring); float32 scalar tensor."""
-  sigma0 = float(config.instance_noise)
-  if config.instance_noise_anneal_steps == 0:
-    return tf.constant(sigma0)
-  horizon = float(config.train_steps if config.instance_noise_anneal_steps == -1
-                  else config.instance_noise_anneal_steps)
-  frac = 1.0 - tf.cast(step, tf.float32) / horizon
-  return sigma0 * tf.maximum(frac, 0.0)
+class FrozenGeneratorExperiment(loop.Trainer):
+  """A fresh D, its optimiser and step counter against a frozen G; one 'train'
+  record per iteration with the running averages of the module docstring."""
 
-
-class FrozenGeneratorExperiment(tf.Module):
-  """A fresh D, its optimiser and step counter against a frozen G."""
+  log_keys = ('d_cost_avg', 'd_accuracy_avg', 'grad_norm_minimax',
+              'grad_norm_nonsaturating')
+  record_every = 1
 
   def __init__(self, config, frozen, discriminator):
-    super().__init__(name='frozen_generator')
-    self.config = config
+    super().__init__(config, name='frozen_generator')
     self.frozen = frozen
     self.discriminator = discriminator
     self.loss = losses_lib.get_loss('minimax')  # Cost (1) for D; G costs below.
     self.optimizer = tf.keras.optimizers.Adam(config.d_lr, beta_1=config.beta1,
                                               beta_2=config.beta2)
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    self.d_inputs = ([regularizers.InstanceNoise(config, rng.ReplicaStreams(config.seed, 1))]
+                     if config.instance_noise else [])
 
-  def _noisy(self, x, sigma, step, salt):
-    if not self.config.instance_noise:
-      return x
-    return x + sigma * common.stateless_normal(tf.shape(x), self.config.seed, step, salt)
+  def _critic(self, x, step, purpose):
+    """D logits [B] on x after instance noise from the stream of `purpose` (A3)."""
+    for transform in self.d_inputs:
+      x = transform(x, step, 0, purpose)
+    return self.discriminator(x, training=True)
 
-  def generator_gradient_norms(self, z, sigma, step):
+  def generator_gradient_norms(self, z, step):
     """(||grad_theta E log(1 - D(g(z)))||, ||grad_theta E -log D(g(z))||) for z [B, n_z].
 
     D runs in training mode on the (noisy) fake batch; theta = frozen.variables.
     """
     with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
       tape.watch(self.frozen.variables)
-      fake = self._noisy(self.frozen.generate(z), sigma, step, _SALT_NOISE_G)
-      logits = self.discriminator(fake, training=True)
+      logits = self._critic(self.frozen.generate(z), step, Stream.NOISE_G)
       # E log(1 - D) = -E softplus(l) (minimax_generator); E -log D = E softplus(-l).
       minimax = losses_lib.minimax_generator(logits)
       nonsaturating = losses_lib.non_saturating_generator(logits)
@@ -190,34 +186,76 @@ class FrozenGeneratorExperiment(tf.Module):
     return norm_minimax, norm_ns
 
   @tf.function
-  def train_step(self, real):
-    """One D update on real [B, H, W, C] and g(z); then the G gradient norms."""
+  def train_step(self, iterator):
+    """One D update on a real batch [B, H, W, C] and g(z); then the G gradient norms."""
+    real, _ = next(iterator)
     c = self.config
     step = self.step.read_value()
-    batch = tf.shape(real)[0]
-    sigma = instance_noise_sigma(c, step)
-    z = common.stateless_normal([batch, self.frozen.latent_dim], c.seed, step, _SALT_Z_D)
-    fake = tf.stop_gradient(self.frozen.generate(z))
+    shape = [tf.shape(real)[0], self.frozen.latent_dim]
+    fake = tf.stop_gradient(self.frozen.generate(rng.normal(shape, c.seed, step,
+                                                            Stream.D_Z)))
     variables = self.discriminator.trainable_variables
     with tf.GradientTape() as tape:
       # Real and fake batches go through D separately (dcgan.torch), BN per batch.
-      real_logits = self.discriminator(
-          self._noisy(real, sigma, step, _SALT_NOISE_REAL), training=True)
-      fake_logits = self.discriminator(
-          self._noisy(fake, sigma, step, _SALT_NOISE_FAKE), training=True)
+      real_logits = self._critic(real, step, Stream.NOISE_REAL)
+      fake_logits = self._critic(fake, step, Stream.NOISE_FAKE)
       cost = self.loss.discriminator(real_logits, fake_logits)
     grads = tape.gradient(cost, variables)
     self.optimizer.apply_gradients(zip(grads, variables))
     accuracy = 0.5 * (tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)) +
                       tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32)))
-    z_g = common.stateless_normal([batch, self.frozen.latent_dim], c.seed, step,
-                                  _SALT_Z_G)
-    norm_minimax, norm_ns = self.generator_gradient_norms(z_g, sigma, step)
+    norm_minimax, norm_ns = self.generator_gradient_norms(
+        rng.normal(shape, c.seed, step, Stream.G_Z), step)
     self.step.assign_add(1)
     return {'d_cost': cost, 'd_accuracy': accuracy,
             'grad_norm_minimax': norm_minimax,
-            'grad_norm_nonsaturating': norm_ns, 'instance_noise_sigma': sigma,
+            'grad_norm_nonsaturating': norm_ns,
+            'instance_noise_sigma': regularizers.instance_noise_sigma(c, step),
             'd_grad_norm': tf.linalg.global_norm(grads)}
+
+  def checkpoint_items(self):
+    return {'discriminator': self.discriminator, 'optimizer': self.optimizer}
+
+  def start(self, run):
+    window = self.config.running_average_window
+    history = runlog.read_records(run.workdir, 'train')[-window:]  # For resumes.
+    self.costs = collections.deque([r['d_cost'] for r in history], maxlen=window)
+    self.accuracies = collections.deque([r['d_accuracy'] for r in history],
+                                        maxlen=window)
+
+  def summarize(self, interval):
+    record, histograms = super().summarize(interval)
+    self.costs.append(record['d_cost'])
+    self.accuracies.append(record['d_accuracy'])
+    record['d_cost_avg'] = float(np.mean(self.costs))
+    record['d_accuracy_avg'] = float(np.mean(self.accuracies))
+    return record, histograms
+
+  def final_results(self, run):
+    c = self.config
+    final = summarize(runlog.read_records(run.workdir, 'train'),
+                      c.running_average_window)
+    final.update(generator_source=self.frozen.source, latent_dim=self.frozen.latent_dim,
+                 num_generator_parameters=int(sum(
+                     np.prod(v.shape) for v in self.frozen.variables)),
+                 instance_noise=c.instance_noise,
+                 instance_noise_anneal_steps=c.instance_noise_anneal_steps)
+    return final
+
+
+def frozen_generator_trainer(config, generator=None):
+  """The trainer of a run: its frozen G (module docstring), checked against the
+  dataset's image shape, and a fresh D. config.latent_dim becomes G's, as recorded."""
+  frozen = load_frozen_generator(config, generator)
+  image_shape = models.image_shape(config)
+  out_shape = tuple(frozen.generate(tf.zeros([1, frozen.latent_dim])).shape[1:])
+  if out_shape != tuple(image_shape):
+    raise config_lib.ConfigError(
+        f'the generator ({frozen.source}) makes images of shape {out_shape}, but '
+        f'dataset={config.dataset!r} has {tuple(image_shape)}; set --dataset to match')
+  config.latent_dim = frozen.latent_dim
+  _, discriminator = models.build_gan(config)
+  return FrozenGeneratorExperiment(config, frozen, discriminator)
 
 
 def summarize(records, window):
@@ -239,68 +277,11 @@ def summarize(records, window):
 
 
 def run(config, workdir=None, generator=None):
-  """Runs A1/A2 (A3 with instance_noise > 0); returns the final results.
+  """Runs A1/A2 (A3 with instance_noise > 0) with `tf_gancond.loop.run`; returns the
+  final results.
 
   `generator`: an optional Keras generator (z -> images) to freeze instead of the
   config's source. Raises ConfigError for a missing/mismatched generator.
   """
-  config = common.prepare_config(config, workdir)
-  common.check_resumable(config.workdir, config)
-  if config.deterministic:
-    tf.config.experimental.enable_op_determinism()
-  tf.keras.utils.set_random_seed(config.seed)  # Fresh D (and fresh G) initialisation.
-  frozen = load_frozen_generator(config, generator)
-  image_shape = models.image_shape(config)
-  out_shape = tuple(frozen.generate(tf.zeros([1, frozen.latent_dim])).shape[1:])
-  if out_shape != tuple(image_shape):
-    raise config_lib.ConfigError(
-        f'the generator ({frozen.source}) makes images of shape {out_shape}, but '
-        f'dataset={config.dataset!r} has {tuple(image_shape)}; set --dataset to match')
-  config.latent_dim = frozen.latent_dim  # Recorded in config.txt as the run used it.
-  _, discriminator = models.build_gan(config)
-  exp = FrozenGeneratorExperiment(config, frozen, discriminator)
-  ckpt = tf.train.Checkpoint(discriminator=discriminator, optimizer=exp.optimizer,
-                             step=exp.step)
-  files = common.RunFiles(config, ckpt)
-  start = files.restore(exp.step)
-  window = config.running_average_window
-  history = runlog.read_records(config.workdir, 'train')[-window:]  # For resumes.
-  costs = collections.deque([r['d_cost'] for r in history], maxlen=window)
-  accuracies = collections.deque([r['d_accuracy'] for r in history], maxlen=window)
-
-  data_config = config_lib.get_config()
-  data_config.update(config)
-  data_config.seed = config.seed + start
-  iterator = iter(data_lib.make_dataset(data_config))
-  step = start
-  try:
-    while step < config.train_steps:
-      real, _ = next(iterator)
-      values = {k: float(v) for k, v in exp.train_step(real).items()}
-      step += 1
-      common.check_finite(values, step)
-      costs.append(values['d_cost'])
-      accuracies.append(values['d_accuracy'])
-      values['d_cost_avg'] = float(np.mean(costs))
-      values['d_accuracy_avg'] = float(np.mean(accuracies))
-      files.log.append('train', step, **values)
-      files.scalars(step, values, 'train')
-      if step % config.log_every == 0 or step == config.train_steps:
-        logging.info('frozen G step %d/%d cost=%.3g acc=%.3f |grad minimax|=%.3g '
-                     '|grad -log D|=%.3g', step, config.train_steps,
-                     values['d_cost_avg'], values['d_accuracy_avg'],
-                     values['grad_norm_minimax'], values['grad_norm_nonsaturating'])
-      if step % config.checkpoint_every == 0 or step == config.train_steps:
-        files.save(step, discriminator.variables)
-  except common.DivergedError as e:
-    files.log.set_status('diverged', step, reason=str(e),
-                         last_checkpoint=files.manager.latest_checkpoint)
-    raise
-  final = summarize(runlog.read_records(config.workdir, 'train'), window)
-  final.update(generator_source=frozen.source, latent_dim=frozen.latent_dim,
-               num_generator_parameters=int(sum(
-                   np.prod(v.shape) for v in frozen.variables)),
-               instance_noise=config.instance_noise,
-               instance_noise_anneal_steps=config.instance_noise_anneal_steps)
-  files.finish(step, final, train_steps=config.train_steps)
-  return final
+  return loop.run(experiments.with_workdir(config, workdir),
+                  lambda c: frozen_generator_trainer(c, generator))

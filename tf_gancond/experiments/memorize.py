@@ -31,17 +31,17 @@ classifier is available ("scores_skipped": the reason, otherwise). Sanity (SPEC 
 perfect memorization with p(4) ~ 0.55 gives CS ~ e^{H(p(y))} ~ 5.35.
 """
 
+import itertools
 import os
-import time
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from tf_gancond import config as config_lib
 from tf_gancond import data as data_lib
+from tf_gancond import experiments
+from tf_gancond import loop
 from tf_gancond import models
-from tf_gancond.experiments import common
 
 PAIRS_FILE = 'memorize_pairs.npz'
 _CHUNK = 500  # Images per forward pass when measuring or sampling.
@@ -80,21 +80,41 @@ def random_z(num, latent_dim, seed):
       np.float32)
 
 
-class Memorizer(tf.Module):
-  """G, its optimiser, the pairs (on device) and the compiled train step."""
+class Memorizer(loop.Trainer):
+  """G, its optimiser, the pairs (on device) and the compiled train step.
 
-  def __init__(self, config, z, targets):
-    super().__init__(name='memorizer')
-    self.config = config
+  `classify_fn`: optional images [N, H, W, C] in [-1, 1] -> logits [N, classes] for
+  the final class histograms (default: the classifier of tf_gancond.scores, if any).
+  """
+
+  log_keys = ('mse',)
+
+  def __init__(self, config, classify_fn=None):
+    super().__init__(config, name='memorizer')
+    if config.conditional:
+      raise config_lib.ConfigError('experiment=memorize needs conditional=False')
+    self.num_pairs = config.memorize_num_random + config.memorize_num_copies
+    if not self.num_pairs:
+      raise config_lib.ConfigError(
+          'memorize_num_random + memorize_num_copies must be > 0')
+    images, labels = data_lib.load_numpy(config, config.split)
+    self.target_index, self.repeated_index = select_targets(
+        labels, config.memorize_num_random, config.memorize_num_copies,
+        config.memorize_label, config.seed)
+    self.target_label = labels[self.target_index]
+    z = memorized_z(self.num_pairs, config.latent_dim, config.seed)
     self.generator, _ = models.build_gan(config)
     self.optimizer = tf.keras.optimizers.Adam(config.g_lr, beta_1=config.beta1,
                                               beta_2=config.beta2)
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     self.z = tf.constant(z)
-    self.targets = tf.constant(targets)
+    self.targets = tf.constant(images[self.target_index])
+    self.classify_fn = classify_fn
+    self.mse, self.memorized = float('nan'), False
+    self.probe = None  # loop.Probe, made with the run's actions.
 
   @tf.function
-  def train_step(self, index):
+  def _train_step(self, index):
     """One Adam step on the pairs `index` [B]; returns the batch MSE and grad norm."""
     z = tf.gather(self.z, index)
     x = tf.gather(self.targets, index)
@@ -106,8 +126,19 @@ class Memorizer(tf.Module):
     self.step.assign_add(1)
     return {'mse': mse, 'grad_norm': tf.linalg.global_norm(grads)}
 
+  def train_step(self, iterator):
+    return self._train_step(next(iterator))
+
+  def make_iterator(self, data_config):
+    """Pair indices of each step from `batch_index`: a function of (seed, step)."""
+    del data_config
+    c = self.config
+    return (tf.constant(batch_index(s, self.num_pairs, c.batch_size, c.seed))
+            for s in itertools.count(int(self.step.numpy())))
+
   @tf.function
-  def generate_inference(self, z):
+  def generate_inference(self, z, labels=None):
+    del labels  # Unconditional.
     return self.generator(z, training=False)
 
   @tf.function
@@ -127,6 +158,71 @@ class Memorizer(tf.Module):
     return np.concatenate([self.generate_inference(z[i:i + _CHUNK]).numpy()
                            for i in range(0, len(z), _CHUNK)])
 
+  def checkpoint_items(self):
+    return {'generator': self.generator, 'optimizer': self.optimizer}
+
+  def start(self, run):
+    np.savez(os.path.join(run.workdir, PAIRS_FILE), z=self.z.numpy(),
+             target_index=self.target_index, target_label=self.target_label,
+             repeated_index=self.repeated_index, split=self.config.split)
+    self.next_screen = run.step  # Earliest step a low batch MSE triggers a measurement.
+    if run.step:
+      self._check(run, run.step)
+
+  def _check(self, run, step):
+    """The memorization error as an 'eval' record; sets `memorized`."""
+    self.mse = self.memorization_mse()
+    self.memorized = self.mse < self.config.memorize_target_mse
+    run.log.append('eval', step, memorization_mse=self.mse, memorized=self.memorized,
+                   target_mse=self.config.memorize_target_mse)
+    run.scalars('eval', {'memorization_mse': self.mse}, step)
+
+  def actions(self, run):
+    """The memorization check (module docstring: at each probe, at the end, and at a
+    log step whose batch MSE is below the target, then at most every 5 log
+    intervals), and the probe with sample grids at memorized and random z."""
+    c = self.config
+    probing = loop.every(c.probe_every)
+    logged = lambda step: step % c.log_every == 0 or step == c.train_steps  # noqa: E731
+
+    def check_due(step):
+      return probing(step) or step == c.train_steps or (
+          logged(step) and run.record['mse'] < c.memorize_target_mse and
+          step >= self.next_screen)
+
+    def check(step):
+      self._check(run, step)
+      if logged(step):
+        self.next_screen = step + 5 * c.log_every
+
+    actions = [loop.Action(check, check_due)]
+    if c.probe_every:
+      grid = min(c.sample_grid, self.num_pairs)
+      grid_random_z = random_z(grid, c.latent_dim, c.seed + 1)
+      self.probe = loop.Probe(run, {
+          'samples/memorized_z': lambda: self.sample(self.z.numpy()[:grid]),
+          'samples/random_z': lambda: self.sample(grid_random_z)})
+      actions.append(self.probe.action())
+    return actions
+
+  def done(self):
+    return self.memorized
+
+  def export_metadata(self):
+    return {'model': 'memorizing_generator'}
+
+  def final_results(self, run):
+    final = {'memorized': bool(self.memorized), 'memorization_mse': float(self.mse),
+             'target_mse': self.config.memorize_target_mse, 'num_pairs': self.num_pairs,
+             'repeated_index': self.repeated_index, 'saved_model': run.saved_model}
+    if self.probe is not None:
+      final['mean_log_cond'] = float(self.probe.last['mean_log_cond'])
+    final.update(evaluate(self, self.config, self.classify_fn))
+    return final
+
+  def final_status(self, final):
+    return {'memorized': final['memorized']}
+
 
 def batch_index(step, num_pairs, batch_size, seed):
   """Pair indices [B] of `step`: epoch e = step // (M // B) uses permutation(seed, e)."""
@@ -135,6 +231,16 @@ def batch_index(step, num_pairs, batch_size, seed):
   epoch, i = divmod(step, per_epoch)
   perm = np.random.default_rng([seed, 3, epoch]).permutation(num_pairs)
   return perm[i * batch:(i + 1) * batch]
+
+
+def class_histogram(classify_fn, images, num_classes, batch_size=500):
+  """Counts of argmax classes of `images` [N, H, W, C] under `classify_fn` -> logits."""
+  counts = np.zeros(num_classes, np.int64)
+  for i in range(0, len(images), batch_size):
+    logits = np.asarray(classify_fn(tf.constant(images[i:i + batch_size])))
+    counts += np.bincount(np.argmax(logits, axis=-1), minlength=num_classes)[
+        :num_classes]
+  return counts
 
 
 def _classifier(config, classify_fn):
@@ -161,7 +267,7 @@ def evaluate(memorizer, config, classify_fn=None):
   memorized_images = memorizer.sample(memorizer.z.numpy())
   out = {'histogram_num_random_z': len(z_random)}
   for name, images in (('random_z', random_images), ('memorized_z', memorized_images)):
-    counts = common.class_histogram(classify, images, num_classes)
+    counts = class_histogram(classify, images, num_classes)
     out[f'{name}_class_histogram'] = counts.tolist()
     out[f'{name}_class_fractions'] = (counts / counts.sum()).tolist()
   if scorer is None:
@@ -178,109 +284,7 @@ def evaluate(memorizer, config, classify_fn=None):
 
 
 def run(config, workdir=None, classify_fn=None):
-  """Trains the memorizing G until memorized (or train_steps); returns final results.
-
-  `classify_fn`: optional images [N, H, W, C] in [-1, 1] -> logits [N, classes] for
-  the class histograms (default: the classifier of tf_gancond.scores, if any).
-  """
-  config = common.prepare_config(config, workdir)
-  if config.conditional:
-    raise config_lib.ConfigError('experiment=memorize needs conditional=False')
-  num_pairs = config.memorize_num_random + config.memorize_num_copies
-  if not num_pairs:
-    raise config_lib.ConfigError('memorize_num_random + memorize_num_copies must be > 0')
-  common.check_resumable(config.workdir, config)
-  if config.deterministic:
-    tf.config.experimental.enable_op_determinism()
-  tf.keras.utils.set_random_seed(config.seed)  # Weight initialisation.
-
-  images, labels = data_lib.load_numpy(config, config.split)
-  index, repeated = select_targets(labels, config.memorize_num_random,
-                                   config.memorize_num_copies, config.memorize_label,
-                                   config.seed)
-  z = memorized_z(num_pairs, config.latent_dim, config.seed)
-  memorizer = Memorizer(config, z, images[index])
-  del images
-  ckpt = tf.train.Checkpoint(generator=memorizer.generator,
-                             optimizer=memorizer.optimizer, step=memorizer.step)
-  files = common.RunFiles(config, ckpt)
-  start = files.restore(memorizer.step)
-  np.savez(os.path.join(config.workdir, PAIRS_FILE), z=z, target_index=index,
-           target_label=labels[index], repeated_index=repeated, split=config.split)
-  image_shape = models.image_shape(config)
-  probe_z = common.probe_z(config)
-  grid = min(config.sample_grid, num_pairs)
-  grid_random_z = random_z(grid, config.latent_dim, config.seed + 1)
-
-  def export(step):
-    return files.export(memorizer.generator, step, config.latent_dim, image_shape,
-                        model='memorizing_generator')
-
-  def check(step):
-    mse = memorizer.memorization_mse()
-    memorized = mse < config.memorize_target_mse
-    files.log.append('eval', step, memorization_mse=mse, memorized=memorized,
-                     target_mse=config.memorize_target_mse)
-    files.scalars(step, {'memorization_mse': mse}, 'eval')
-    return mse, memorized
-
-  def probe(step):
-    files.images('samples/memorized_z', memorizer.sample(z[:grid]), step)
-    files.images('samples/random_z', memorizer.sample(grid_random_z), step)
-    return files.probe(memorizer.generate_inference, probe_z, step) if (
-        probe_z is not None) else None
-
-  step, interval, t_last, last_probe = start, [], time.perf_counter(), None
-  mse, memorized = check(step) if start else (float('nan'), False)
-  next_screen = step  # Earliest step a low batch MSE may trigger a full measurement.
-  screen_gap = 5 * config.log_every
-  if start == 0 and config.probe_every:
-    last_probe = probe(0)
-  try:
-    while step < config.train_steps and not memorized:
-      index_b = batch_index(step, num_pairs, config.batch_size, config.seed)
-      values = {k: v.numpy() for k, v in memorizer.train_step(
-          tf.constant(index_b)).items()}
-      step += 1
-      common.check_finite(values, step)
-      interval.append(values)
-      probing = bool(config.probe_every and step % config.probe_every == 0)
-      if step % config.log_every == 0 or step == config.train_steps:
-        elapsed = time.perf_counter() - t_last
-        summary = {k: float(np.mean([v[k] for v in interval])) for k in interval[0]}
-        summary['steps_per_sec'] = len(interval) / elapsed
-        files.log.append('train', step, **summary)
-        files.scalars(step, summary, 'train')
-        logging.info('memorize step %d/%d batch mse=%.4g', step, config.train_steps,
-                     summary['mse'])
-        interval, t_last = [], time.perf_counter()
-        low = summary['mse'] < config.memorize_target_mse and step >= next_screen
-        if low or probing or step == config.train_steps:
-          mse, memorized = check(step)
-          next_screen = step + screen_gap
-      elif probing:
-        mse, memorized = check(step)
-      if probing:
-        last_probe = probe(step)
-      if (step % config.checkpoint_every == 0 or step == config.train_steps or
-          memorized):
-        files.save(step, memorizer.generator.variables)
-      if config.export_every and step % config.export_every == 0:
-        export(step)
-  except common.DivergedError as e:
-    files.log.set_status('diverged', step, reason=str(e),
-                         last_checkpoint=files.manager.latest_checkpoint)
-    raise
-  if not np.isfinite(mse):  # Not measured yet (the loop always measures its last step).
-    mse, memorized = check(step)
-  if config.probe_every and (last_probe is None or step % config.probe_every):
-    last_probe = probe(step)
-  final = {'memorized': bool(memorized), 'memorization_mse': float(mse),
-           'target_mse': config.memorize_target_mse, 'num_pairs': num_pairs,
-           'repeated_index': repeated, 'saved_model': export(step)}
-  if last_probe is not None:
-    final['mean_log_cond'] = float(last_probe['mean_log_cond'])
-  final.update(evaluate(memorizer, config, classify_fn))
-  files.finish(step, final, memorized=bool(memorized),
-               final_saved_model=final['saved_model'], train_steps=config.train_steps)
-  return final
+  """Trains the memorizing G in `workdir` until memorized (or train_steps) with
+  `tf_gancond.loop.run`; returns the final results (`Memorizer.final_results`)."""
+  return loop.run(experiments.with_workdir(config, workdir),
+                  lambda c: Memorizer(c, classify_fn))

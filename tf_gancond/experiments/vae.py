@@ -24,19 +24,15 @@ Measure (SPEC O3): the log singular values of E_z[J_z] of the decoder at the end
 training (the probe's `avg_jacobian_singular_values`), also at every probe.
 """
 
-import time
-
-import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from tf_gancond import config as config_lib
 from tf_gancond import data as data_lib
+from tf_gancond import experiments
+from tf_gancond import loop
 from tf_gancond import models
-from tf_gancond.experiments import common
+from tf_gancond import rng
 from tf_gancond.models import dcgan
-
-_SALT_EPS, _SALT_EVAL = 0, 1
 
 
 def _head_init():
@@ -103,12 +99,18 @@ def negative_elbo_terms(logits, targets, mu, log_var):
   return recon, kl
 
 
-class VAE(tf.Module):
-  """Encoder, decoder, optimiser, step counter and the compiled train step."""
+class VAE(loop.Trainer):
+  """Encoder, decoder (the exported and probed generator), optimiser, step counter
+  and the compiled train step."""
+
+  log_keys = ('loss', 'recon', 'kl')
 
   def __init__(self, config):
-    super().__init__(name='vae')
-    self.config = config
+    super().__init__(config, name='vae')
+    if config.architecture != 'dcgan' or config.conditional:
+      raise config_lib.ConfigError(
+          f'experiment=vae needs architecture=dcgan and conditional=False; got '
+          f'architecture={config.architecture!r}, conditional={config.conditional!r}')
     size, _, channels = models.image_shape(config)
     self.image_shape = (size, size, channels)
     self.encoder = VAEEncoder(size, config.latent_dim, config.d_base_channels)
@@ -116,9 +118,11 @@ class VAE(tf.Module):
                               config.g_base_channels, name='generator')
     self.encoder(tf.zeros([1, *self.image_shape]))
     self.decoder(tf.zeros([1, config.latent_dim]))
+    self.generator = self.decoder
     self.optimizer = tf.keras.optimizers.Adam(config.vae_lr, beta_1=config.vae_beta1,
                                               beta_2=config.beta2)
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    self.probe = None  # loop.Probe, made with the run's actions.
 
   def terms(self, x, eps, training):
     """(recon [B], kl [B]) for images x [B, H, W, C] in [-1, 1] and eps [B, n_z]."""
@@ -128,10 +132,11 @@ class VAE(tf.Module):
     return negative_elbo_terms(logits, (x + 1.0) / 2.0, mu, log_var)
 
   @tf.function
-  def train_step(self, x):
+  def train_step(self, iterator):
+    x, _ = next(iterator)
     step = self.step.read_value()
-    eps = common.stateless_normal([tf.shape(x)[0], self.config.latent_dim],
-                                  self.config.seed, step, _SALT_EPS)
+    eps = rng.normal([tf.shape(x)[0], self.config.latent_dim], self.config.seed, step,
+                     rng.Stream.VAE_EPS)
     variables = self.encoder.trainable_variables + self.decoder.trainable_variables
     with tf.GradientTape() as tape:
       recon, kl = self.terms(x, eps, training=True)
@@ -144,13 +149,46 @@ class VAE(tf.Module):
 
   @tf.function
   def eval_terms(self, x, index):
-    eps = common.stateless_normal([tf.shape(x)[0], self.config.latent_dim],
-                                  self.config.seed + 1, index, _SALT_EVAL)
+    eps = rng.normal([tf.shape(x)[0], self.config.latent_dim], self.config.seed, index,
+                     rng.Stream.VAE_EVAL_EPS)
     return self.terms(x, eps, training=False)
 
   @tf.function
-  def generate_inference(self, z):
+  def generate_inference(self, z, labels=None):
+    del labels  # Unconditional.
     return self.decoder(z, training=False)
+
+  def checkpoint_items(self):
+    return {'encoder': self.encoder, 'decoder': self.decoder, 'optimizer': self.optimizer}
+
+  def actions(self, run):
+    if not self.config.probe_every:
+      return []
+    sample_z = loop.sample_grid_z(self.config)
+    self.probe = loop.Probe(run, {'samples': lambda: self.generate_inference(sample_z)})
+    return [self.probe.action()]
+
+  def summarize(self, interval):
+    record, histograms = super().summarize(interval)
+    record['elbo'] = -record['loss']
+    return record, histograms
+
+  def export_metadata(self):
+    return {'model': 'vae_decoder'}
+
+  def final_results(self, run):
+    """-ELBO terms (the last train interval and the held-out split), the final
+    SavedModel, and the decoder's mean log-condition number and E_z[J_z] singular
+    values at the last probe."""
+    final = {'train_' + k: v for k, v in run.record.items()
+             if k in ('loss', 'recon', 'kl', 'elbo')}
+    final.update(evaluate_elbo(self, self.config, self.config.eval_num_samples))
+    final['saved_model'] = run.saved_model
+    if self.probe is not None:
+      final['mean_log_cond'] = float(self.probe.last['mean_log_cond'])
+      final['avg_jacobian_singular_values'] = [
+          float(s) for s in self.probe.last['avg_jacobian_singular_values']]
+    return final
 
 
 def evaluate_elbo(vae, config, limit):
@@ -174,89 +212,5 @@ def evaluate_elbo(vae, config, limit):
 
 
 def run(config, workdir=None):
-  """Trains the O3 VAE for `train_steps` steps; returns the final results.
-
-  Final record: -ELBO terms (train interval and held-out split), the decoder's
-  mean log-condition number and E_z[J_z] singular values (when the probes module
-  is present), and the final SavedModel path.
-  """
-  config = common.prepare_config(config, workdir)
-  if config.architecture != 'dcgan' or config.conditional:
-    raise config_lib.ConfigError(
-        f'experiment=vae needs architecture=dcgan and conditional=False; got '
-        f'architecture={config.architecture!r}, conditional={config.conditional!r}')
-  common.check_resumable(config.workdir, config)
-  if config.deterministic:
-    tf.config.experimental.enable_op_determinism()
-  tf.keras.utils.set_random_seed(config.seed)  # Weight initialisation.
-  vae = VAE(config)
-  ckpt = tf.train.Checkpoint(encoder=vae.encoder, decoder=vae.decoder,
-                             optimizer=vae.optimizer, step=vae.step)
-  files = common.RunFiles(config, ckpt)
-  start = files.restore(vae.step)
-
-  # Reseeded by the start step so that a resumed run does not replay its first batches.
-  data_config = config_lib.get_config()
-  data_config.update(config)
-  data_config.seed = config.seed + start
-  iterator = iter(data_lib.make_dataset(data_config))
-  probe_z = common.probe_z(config)
-  sample_z = tf.constant(np.random.default_rng(config.probe_seed + 1).standard_normal(
-      (config.sample_grid, config.latent_dim)).astype(np.float32))
-  export_steps = set(config_lib.parse_steps(config.export_at_steps))
-
-  def export(step):
-    return files.export(vae.decoder, step, config.latent_dim, vae.image_shape,
-                        model='vae_decoder')
-
-  def probe(step):
-    files.images('samples', vae.generate_inference(sample_z), step)
-    return files.probe(vae.generate_inference, probe_z, step) if (
-        probe_z is not None) else None
-
-  if start == 0 and config.probe_every:
-    probe(0)
-  step, interval, t_last, last_probe = start, [], time.perf_counter(), None
-  last_summary = {}
-  try:
-    while step < config.train_steps:
-      images, _ = next(iterator)
-      values = {k: v.numpy() for k, v in vae.train_step(images).items()}
-      step += 1
-      common.check_finite(values, step)
-      interval.append(values)
-      if step % config.log_every == 0 or step == config.train_steps:
-        elapsed = time.perf_counter() - t_last
-        summary = {k: float(np.mean([v[k] for v in interval])) for k in interval[0]}
-        summary['elbo'] = -summary['loss']
-        summary['steps_per_sec'] = len(interval) / elapsed
-        files.log.append('train', step, **summary)
-        files.scalars(step, summary, 'train')
-        logging.info('vae step %d/%d -elbo=%.2f recon=%.2f kl=%.2f', step,
-                     config.train_steps, summary['loss'], summary['recon'],
-                     summary['kl'])
-        last_summary, interval, t_last = summary, [], time.perf_counter()
-      if config.probe_every and step % config.probe_every == 0:
-        last_probe = probe(step)
-      if step % config.checkpoint_every == 0 or step == config.train_steps:
-        files.save(step, vae.variables)
-      if (config.export_every and step % config.export_every == 0) or (
-          step in export_steps):
-        export(step)
-  except common.DivergedError as e:
-    files.log.set_status('diverged', step, reason=str(e),
-                         last_checkpoint=files.manager.latest_checkpoint)
-    raise
-  if config.probe_every and (last_probe is None or step % config.probe_every):
-    last_probe = probe(step)
-  final = {'train_' + k: v for k, v in last_summary.items()
-           if k in ('loss', 'recon', 'kl', 'elbo')}
-  final.update(evaluate_elbo(vae, config, config.eval_num_samples))
-  final['saved_model'] = export(step)
-  if last_probe is not None:
-    final['mean_log_cond'] = float(last_probe['mean_log_cond'])
-    final['avg_jacobian_singular_values'] = [
-        float(s) for s in last_probe['avg_jacobian_singular_values']]
-  files.finish(step, final, final_saved_model=final['saved_model'],
-               train_steps=config.train_steps)
-  return final
+  """Trains the O3 VAE in `workdir` (`tf_gancond.loop.run`); returns the final results."""
+  return loop.run(experiments.with_workdir(config, workdir), VAE)
