@@ -33,7 +33,8 @@ class TinyGenerator(tf.keras.Model):
 
   def call(self, z, labels=None, training=False):
     del labels
-    return tf.tanh(tf.reshape(self.bn(self.dense(z), training=training), [-1, 28, 28, 1]))
+    h = self.bn(self.dense(z), training=training)
+    return tf.tanh(tf.reshape(h, [-1, 28, 28, 1]))
 
 
 class CountingTrainer(loop.Trainer):
@@ -142,8 +143,8 @@ def test_non_finite_step_value_stops_before_any_action(config):
   with pytest.raises(loop.DivergedError, match='non-finite loss at step 2'):
     loop.run(config, NaNLoss)
   assert [r['step'] for r in runlog.read_records(config.workdir, 'train')] == [1]
-  assert tf.train.latest_checkpoint(os.path.join(config.workdir, 'checkpoints')).endswith(
-      'ckpt-1')
+  latest = tf.train.latest_checkpoint(os.path.join(config.workdir, 'checkpoints'))
+  assert latest.endswith('ckpt-1')
 
 
 @pytest.mark.parametrize('fault', ['missing_state', 'truncated_data'])

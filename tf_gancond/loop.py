@@ -198,7 +198,8 @@ class Run:
     """TensorBoard scalars `prefix/name` of the numbers among `values`."""
     with self.writer.as_default(step=step):
       for k, v in values.items():
-        if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)):
+        if (isinstance(v, (int, float, np.number)) and
+            not isinstance(v, (bool, np.bool_))):
           tf.summary.scalar(f'{prefix}/{k}', float(v))
 
   def images(self, tag, images, step):
@@ -399,8 +400,9 @@ def run(config, make_trainer):
       ctx.save_checkpoint, lambda s: (every(config.checkpoint_every)(s) or
                                        s == config.train_steps or trainer.done()))]
   if trainer.generator is not None:
-    actions.append(Action(ctx.export, every(
-        config.export_every, config_lib.parse_steps(config.export_at_steps)), final=True))
+    export_steps = config_lib.parse_steps(config.export_at_steps)
+    actions.append(Action(ctx.export, every(config.export_every, export_steps),
+                          final=True))
   trainer.start(ctx)
   try:
     for action in actions:

@@ -170,8 +170,9 @@ class JacobianClamping(Penalty):
     self.streams = streams
 
   def extra_z(self, z, step):
-    direction = self.streams.normal(tf.shape(z)[0] * self.streams.num_replicas,
-                                    (self.config.latent_dim,), step, Stream.JC_DIRECTION)
+    rows = tf.shape(z)[0] * self.streams.num_replicas
+    direction = self.streams.normal(rows, (self.config.latent_dim,), step,
+                                    Stream.JC_DIRECTION)
     return jacobian_clamping_perturb(z, direction, self.config.jc_epsilon)
 
   def __call__(self, g):
@@ -183,7 +184,8 @@ class JacobianClamping(Penalty):
 
 
 class WeightRatio(Penalty):
-  """Sargent's S2 penalty on G: weight * (-sum_i r(W_i)), r(W) = ||W||_F / (m sigma(W))."""
+  """Sargent's S2 penalty on G: weight * (-sum_i r(W_i)),
+  r(W) = ||W||_F / (m sigma(W)) (`lipschitz.WeightRatioPenalty`)."""
 
   def __init__(self, weight, variables, exact):
     self.weight = weight

@@ -120,8 +120,9 @@ class GANTrainer(loop.Trainer):
         metrics.update(penalty_metrics)
       scaled = total / self.num_replicas
     variables = self.discriminator.trainable_variables
-    metrics['d_grad_norm'] = self._apply(self.d_optimizer, tape.gradient(scaled, variables),
-                                         variables, self.regularizers.d_gradients, metrics)
+    grads = tape.gradient(scaled, variables)
+    metrics['d_grad_norm'] = self._apply(self.d_optimizer, grads, variables,
+                                         self.regularizers.d_gradients, metrics)
     return metrics
 
   def _g_loss(self, fake, extra, z, labels, step):
@@ -137,8 +138,9 @@ class GANTrainer(loop.Trainer):
 
   def _apply_g(self, tape, scaled_loss, metrics):
     variables = self.generator.trainable_variables
-    return self._apply(self.g_optimizer, tape.gradient(scaled_loss, variables), variables,
-                       self.regularizers.g_gradients, metrics)
+    grads = tape.gradient(scaled_loss, variables)
+    return self._apply(self.g_optimizer, grads, variables, self.regularizers.g_gradients,
+                       metrics)
 
   def _apply(self, optimizer, grads, variables, transforms, metrics):
     """Applies grads after the gradient transforms; returns their global norm.
@@ -181,7 +183,7 @@ class GANTrainer(loop.Trainer):
       metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled, metrics)
       return metrics
     for k, (real, labels) in enumerate(batches):
-      z = self.streams.normal(c.batch_size, (c.latent_dim,), step, Stream.D_Z, sub_step=k)
+      z = self.streams.normal(c.batch_size, (c.latent_dim,), step, Stream.D_Z, k)
       cond = labels if self.num_classes else None
       # Critic fakes use the real batch's labels (igul222).
       fake = self.generator(z, labels=cond, training=True)
@@ -250,17 +252,19 @@ class GANTrainer(loop.Trainer):
             'jacobian_clamping': self.config.jacobian_clamping}
 
   def start(self, run):
-    # Fresh z, z' and labels for Q in runs without JC, from a stream of the start.
-    self._q_rng = np.random.default_rng(self.config.seed + 7919 * (int(self.step.numpy()) + 1))
+    # z, z' and labels of the Q measurements without JC, from a stream of the start.
+    self._q_rng = np.random.default_rng(self.config.seed + 7919 * (run.step + 1))
 
   def actions(self, run):
     c = self.config
     sample_z = loop.sample_grid_z(c)
     sample_labels = (tf.range(c.sample_grid) % self.num_classes if self.num_classes
                      else None)
-    self.probe = loop.Probe(run, {'samples': lambda: self.generate_inference(
-        sample_z, sample_labels)}) if c.probe_every else None
-    actions = [self.probe.action()] if self.probe else []
+    actions = []
+    if c.probe_every:
+      self.probe = loop.Probe(run, {'samples': lambda: self.generate_inference(
+          sample_z, sample_labels)})
+      actions.append(self.probe.action())
     # Scores during training; the final one (final_eval_num_samples) is in the results.
     actions.append(loop.Action(
         lambda step: self._evaluate(run, step, c.eval_num_samples),
@@ -276,12 +280,12 @@ class GANTrainer(loop.Trainer):
     if 'q' in interval[0]:
       q = np.concatenate([v['q'] for v in interval])
     else:
-      c, rng_ = self.config, self._q_rng
-      z = rng_.standard_normal((c.batch_size, c.latent_dim)).astype(np.float32)
-      d = rng_.standard_normal(z.shape).astype(np.float32)
+      c, q_rng = self.config, self._q_rng
+      z = q_rng.standard_normal((c.batch_size, c.latent_dim)).astype(np.float32)
+      d = q_rng.standard_normal(z.shape).astype(np.float32)
       z_prime = z + c.jc_epsilon * d / np.linalg.norm(d, axis=1, keepdims=True)
       # Uniform labels, as the JC generator step draws them (Stream.G_LABELS).
-      labels = (rng_.integers(0, self.num_classes, len(z)).astype(np.int32)
+      labels = (q_rng.integers(0, self.num_classes, len(z)).astype(np.int32)
                 if self.num_classes else None)
       q = self.measure_q(tf.constant(z), tf.constant(z_prime), labels).numpy()
       if labels is not None:

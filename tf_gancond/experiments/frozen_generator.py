@@ -160,7 +160,8 @@ class FrozenGeneratorExperiment(loop.Trainer):
     self.optimizer = tf.keras.optimizers.Adam(config.d_lr, beta_1=config.beta1,
                                               beta_2=config.beta2)
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
-    self.d_inputs = ([regularizers.InstanceNoise(config, rng.ReplicaStreams(config.seed, 1))]
+    streams = rng.ReplicaStreams(config.seed, 1)
+    self.d_inputs = ([regularizers.InstanceNoise(config, streams)]
                      if config.instance_noise else [])
 
   def _critic(self, x, step, purpose):

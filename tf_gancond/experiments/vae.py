@@ -159,7 +159,8 @@ class VAE(loop.Trainer):
     return self.decoder(z, training=False)
 
   def checkpoint_items(self):
-    return {'encoder': self.encoder, 'decoder': self.decoder, 'optimizer': self.optimizer}
+    return {'encoder': self.encoder, 'decoder': self.decoder,
+            'optimizer': self.optimizer}
 
   def actions(self, run):
     if not self.config.probe_every:
