@@ -69,6 +69,20 @@ def test_probe_cli_bad_input(saved_generator, capsys, args, message):
   assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_probe_cli_output_naming_a_directory(saved_generator, tmp_path, capsys):
+  """Refused before the probe runs: exit 2, one line naming it, nothing written."""
+  from tf_gancond import probe
+  path, _ = saved_generator
+  out = tmp_path / 'out'
+  out.mkdir()
+  with pytest.raises(SystemExit) as e:
+    probe.main(['probe', f'--saved_model={path}', '--num_z=2', f'--output={out}'])
+  err = capsys.readouterr().err
+  assert e.value.code == 2 and len(err.strip().splitlines()) == 1
+  assert f'output={str(out)!r} is a directory' in err
+  assert sorted(os.listdir(tmp_path)) == ['out'] and not os.listdir(out)
+
+
 def test_probe_cli_rejects_savedmodel_without_signature(tmp_path, capsys):
   import tensorflow as tf
   from tf_gancond import probe

@@ -86,6 +86,8 @@ def main(argv):
     _fail(f'unexpected arguments {argv[1:]!r}')
   if not _FLAGS.saved_model:
     _fail('--saved_model=DIR is required (a generator SavedModel directory)')
+  if _FLAGS.output and os.path.isdir(_FLAGS.output):
+    _fail(f'output={_FLAGS.output!r} is a directory; give the path of a JSON file')
   if _FLAGS.output and not os.path.isdir(os.path.dirname(os.path.abspath(
       _FLAGS.output))):
     _fail(f'output={_FLAGS.output!r}: its directory does not exist')

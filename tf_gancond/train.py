@@ -447,11 +447,20 @@ def train_and_evaluate(config, strategy=None):
   scorer = None
   wants_scores = config.eval_every > 0 or config.final_eval
   if wants_scores:
+    counts = (['eval_num_samples'] if config.eval_every else []) + [
+        'final_eval_num_samples']
+    for field in counts:
+      if config.eval_splits > config[field]:
+        raise config_lib.ConfigError(
+            f'eval_splits={config.eval_splits!r} is larger than {field}='
+            f'{config[field]!r}: every split needs samples')
     from tf_gancond import scores  # Imports TF-GAN: only when scores are asked for.
     _ensure_package_classifier(config)
     scores.check_scores(config)  # Classifier and real split: fails now, not hours later.
     scores.check_resume(config)  # Same classifier and sample counts as earlier scores.
   local_dir = distribute.worker_dir(workdir, strategy)
+  if chief:
+    runlog.lock_folder(workdir)
   os.makedirs(local_dir, exist_ok=True)
 
   trainer = GANTrainer(config, strategy)
@@ -459,31 +468,20 @@ def train_and_evaluate(config, strategy=None):
                              discriminator=trainer.discriminator,
                              g_optimizer=trainer.g_optimizer,
                              d_optimizer=trainer.d_optimizer, step=trainer.step)
-  ckpt_dir = os.path.join(local_dir, 'checkpoints')
-  tf_logger, level = tf.get_logger(), tf.get_logger().level
-  tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: one line below instead.
-  try:
-    manager = tf.train.CheckpointManager(ckpt, ckpt_dir,
-                                         max_to_keep=config.max_checkpoints)
-  finally:
-    tf_logger.setLevel(level)
-  if not manager.latest_checkpoint and tf.io.gfile.glob(
-      os.path.join(ckpt_dir, 'ckpt-*.index')):
-    # TF would ignore an unreadable state file and start over the old run.
-    raise config_lib.ConfigError(
-        f'{ckpt_dir!r} holds checkpoints but its state file "checkpoint" is missing or '
-        'unreadable; repair or move it (or use another --workdir)')
-  if manager.latest_checkpoint:
-    try:
-      ckpt.restore(manager.latest_checkpoint).expect_partial()
-    # A truncated .data file raises IndexError from the checkpoint reader.
-    except (tf.errors.OpError, ValueError, IndexError) as e:
-      raise config_lib.ConfigError(
-          f'checkpoint {manager.latest_checkpoint!r} cannot be restored '
-          f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
-    logging.info('Resumed from %s at step %d', manager.latest_checkpoint,
-                 int(trainer.step.numpy()))
+  manager = runlog.restore_checkpoint(ckpt, os.path.join(local_dir, 'checkpoints'),
+                                     config.max_checkpoints)
   start = int(trainer.step.numpy())
+  # Data (before anything is written: DataUnavailableError leaves the run as it was),
+  # reseeded by the start step so a resumed run does not replay its first batches.
+  data_config = config_lib.get_config()
+  data_config.update(config)
+  data_config.seed = config.seed + start
+  dataset = data_lib.make_dataset(data_config)
+  iterator = iter(strategy.experimental_distribute_dataset(dataset))
+  if manager.latest_checkpoint:
+    logging.info('Resumed from %s at step %d', manager.latest_checkpoint, start)
+
+  runlog.remove_stale_tmp(local_dir)
   log = runlog.RunLog(workdir, enabled=chief)
   if chief:
     runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
@@ -493,13 +491,6 @@ def train_and_evaluate(config, strategy=None):
     log.set_status('running', start, train_steps=config.train_steps)
   writer = (tf.summary.create_file_writer(workdir) if chief else
             tf.summary.create_noop_writer())
-
-  # Data: reseeded by the start step so a resumed run does not replay its first batches.
-  data_config = config_lib.get_config()
-  data_config.update(config)
-  data_config.seed = config.seed + start
-  dataset = data_lib.make_dataset(data_config)
-  iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
   num_classes = trainer.num_classes
   if config.probe_every:
@@ -519,17 +510,27 @@ def train_and_evaluate(config, strategy=None):
   export_steps = set(config_lib.parse_steps(config.export_at_steps))
   h, w, ch = models.image_shape(config)
 
+  def export_path(step):
+    return os.path.join(local_dir, 'saved_models', f'step_{step:08d}')
+
+  def is_export_step(step):
+    return bool(config.export_every and step % config.export_every == 0) or (
+        step in export_steps)
+
   def export(step):
     # Every worker exports: under multi_worker, saving reads the BatchNorm moving
     # statistics through collectives that all workers must join. Other workers
     # write to their scratch folder and delete the copy.
-    path = os.path.join(local_dir, 'saved_models', f'step_{step:08d}')
-    export_lib.export_generator(
-        trainer.generator, path, config.latent_dim, (h, w, ch),
-        num_classes=trainer.num_classes,
-        metadata={'step': step, 'dataset': config.dataset,
-                  'architecture': config.architecture, 'seed': config.seed,
-                  'jacobian_clamping': config.jacobian_clamping})
+    path = export_path(step)
+    try:
+      export_lib.export_generator(
+          trainer.generator, path, config.latent_dim, (h, w, ch),
+          num_classes=trainer.num_classes,
+          metadata={'step': step, 'dataset': config.dataset,
+                    'architecture': config.architecture, 'seed': config.seed,
+                    'jacobian_clamping': config.jacobian_clamping})
+    except export_lib.NonFiniteWeightsError as e:
+      raise DivergedError(f'{e} at step {step}') from None
     if not chief:
       shutil.rmtree(path, ignore_errors=True)
       return None
@@ -576,6 +577,12 @@ def train_and_evaluate(config, strategy=None):
 
   if start == 0 and config.probe_every:
     probe(0)  # SPEC O1: "starts off well-conditioned".
+  # A kill between the checkpoint at `start` and its export left the export missing
+  # (the final one is made below). Under multi_worker only the chief keeps its copy
+  # and every worker must join the export, so there it is always made again.
+  if 0 < start < config.train_steps and is_export_step(start) and (
+      strategy.cluster_resolver is not None or not os.path.isdir(export_path(start))):
+    export(start)
   interval, t_last, last_probe = [], time.perf_counter(), None
   step = start
   try:
@@ -625,8 +632,7 @@ def train_and_evaluate(config, strategy=None):
         evaluate(step, config.eval_num_samples)
       if step % config.checkpoint_every == 0 or step == config.train_steps:
         save_checkpoint(step)
-      if ((config.export_every and step % config.export_every == 0) or
-          step in export_steps):
+      if is_export_step(step):
         export(step)
       if step != int(trainer.step.numpy()):
         raise RuntimeError('host and device step counters disagree')

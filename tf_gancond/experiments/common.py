@@ -14,6 +14,7 @@ import tensorflow as tf
 from absl import logging
 
 from tf_gancond import config as config_lib
+from tf_gancond import data as data_lib
 from tf_gancond import export as export_lib
 from tf_gancond import runlog
 # The launcher maps this error to exit code 3 for every experiment.
@@ -43,6 +44,7 @@ def check_resumable(workdir, config, may_change=()):
 class RunFiles:
   """Run log, TensorBoard writer and checkpoint manager of one experiment run.
 
+  Creating it locks the workdir for the rest of the process (`runlog.lock_folder`).
   `start = files.restore()` resumes from the newest checkpoint (0 when none);
   records written after it are dropped so that no step appears twice.
   """
@@ -50,31 +52,33 @@ class RunFiles:
   def __init__(self, config, checkpoint):
     self.config = config
     self.workdir = config.workdir
-    os.makedirs(self.workdir, exist_ok=True)
+    runlog.lock_folder(self.workdir)
     self.checkpoint = checkpoint
-    self.manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(self.workdir, 'checkpoints'),
-        max_to_keep=config.max_checkpoints)
     self.log = runlog.RunLog(self.workdir)
-    self.writer = tf.summary.create_file_writer(self.workdir)
+    self.manager = None  # Set by restore(), as is the TensorBoard writer.
+    self.writer = None
 
   def restore(self, step_variable):
-    if self.manager.latest_checkpoint:
-      try:
-        self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
-      except (tf.errors.OpError, ValueError) as e:
-        raise config_lib.ConfigError(
-            f'checkpoint {self.manager.latest_checkpoint!r} cannot be restored '
-            f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
-      logging.info('Resumed from %s at step %d', self.manager.latest_checkpoint,
-                   int(step_variable))
+    """Restores the newest checkpoint and starts the run's files; returns its step.
+
+    Refuses (ConfigError, DataUnavailableError) a checkpoint that cannot be restored
+    and data that cannot be had before anything in the workdir is written.
+    """
+    self.manager = runlog.restore_checkpoint(
+        self.checkpoint, os.path.join(self.workdir, 'checkpoints'),
+        self.config.max_checkpoints)
     start = int(step_variable)
+    data_lib.make_dataset(self.config)
+    if self.manager.latest_checkpoint:
+      logging.info('Resumed from %s at step %d', self.manager.latest_checkpoint, start)
+    runlog.remove_stale_tmp(self.workdir)
     runlog.atomic_write_text(os.path.join(self.workdir, runlog.CONFIG_FILE),
                              config_lib.to_text(self.config))
     self.log.truncate_after(start)
     self.log.append('start', start, **runlog.provenance())
     self.log.set_status('running', start, experiment=self.config.experiment,
                         train_steps=self.config.train_steps)
+    self.writer = tf.summary.create_file_writer(self.workdir)
     return start
 
   def save(self, step, variables):
@@ -94,10 +98,13 @@ class RunFiles:
   def export(self, generator, step, latent_dim, image_shape, **metadata):
     """SavedModel of `generator` at `<workdir>/saved_models/step_XXXXXXXX`."""
     path = os.path.join(self.workdir, 'saved_models', f'step_{step:08d}')
-    export_lib.export_generator(
-        generator, path, latent_dim, image_shape,
-        metadata=dict(metadata, step=int(step), dataset=self.config.dataset,
-                      experiment=self.config.experiment, seed=self.config.seed))
+    try:
+      export_lib.export_generator(
+          generator, path, latent_dim, image_shape,
+          metadata=dict(metadata, step=int(step), dataset=self.config.dataset,
+                        experiment=self.config.experiment, seed=self.config.seed))
+    except export_lib.NonFiniteWeightsError as e:
+      raise DivergedError(f'{e} at step {step}') from None
     return path
 
   def probe(self, generate_inference, probe_z, step):
