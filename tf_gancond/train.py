@@ -528,7 +528,8 @@ def train_and_evaluate(config, strategy=None):
           num_classes=trainer.num_classes,
           metadata={'step': step, 'dataset': config.dataset,
                     'architecture': config.architecture, 'seed': config.seed,
-                    'jacobian_clamping': config.jacobian_clamping})
+                    'jacobian_clamping': config.jacobian_clamping,
+                    'g_bn_always_batch_stats': config.g_bn_always_batch_stats})
     except export_lib.NonFiniteWeightsError as e:
       raise DivergedError(f'{e} at step {step}') from None
     if not chief:
