@@ -17,14 +17,20 @@ Each run is `python -m tf_gancond.launch --config=<file> --config.FIELD=VALUE ..
 A failed run (non-zero exit; 3 = diverged) is recorded and the sweep goes on. The
 runner is idempotent: a second invocation skips runs whose status.json says
 finished at their train_steps and starts the others again with the same workdir,
-where the launcher resumes them from their last checkpoint. Progress (runs done and
-left, the current step of each running run read from its metrics.jsonl, an ETA)
-is printed on every change and every --progress_every seconds.
+where the launcher resumes them from their last checkpoint. Settings that differ
+from those a run folder was made with (an `--extra` other than more train_steps)
+are refused before anything is written. One runner at a time: the sweep directory
+is locked (`.lock`) while it runs, and its launchers end when it ends, however it
+ends (on Linux they get SIGTERM when the runner dies, even by SIGKILL). Progress
+(runs done and left, the current step of each running run read from its
+metrics.jsonl, an ETA) is printed on every change and every --progress_every
+seconds.
 
 Exit codes: 0 every run finished; 1 some run failed (after the others ran; one
 summary line on stderr); 2 bad input (one line); 130 interrupted.
 """
 
+import ctypes
 import json
 import os
 import re
@@ -38,6 +44,8 @@ from absl import flags
 
 from launch import sweeps as sweeps_lib
 from launch.sweeps import SweepError
+from tf_gancond import config as config_lib
+from tf_gancond import runlog
 
 FLAGS = flags.FLAGS
 
@@ -69,7 +77,6 @@ def define_flags():
 
 def parse_extra(text):
   """'a=1,b=x' -> {'a': '1', 'b': 'x'}; checks the fields exist and the values parse."""
-  from tf_gancond import config as config_lib
   extra = {}
   if not text or not text.strip():
     return extra
@@ -110,7 +117,6 @@ def build_command(run, workdir, extra, launcher=DEFAULT_LAUNCHER):
 
 def resolve_run_config(run, extra, workdir):
   """The run's resolved, validated config (as the launcher will build it)."""
-  from tf_gancond import config as config_lib
   from tf_gancond import launch
   try:
     return launch.build_config(run.config_path(), _overrides(run, extra, workdir), {})
@@ -179,6 +185,24 @@ def _atomic_write_json(path, value):
   os.replace(tmp, path)
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _ends_with_runner():
+  """A Popen `preexec_fn` (Linux): the child gets SIGTERM when this process dies,
+  however it dies. Elsewhere None: the runner's own handlers stop its launchers."""
+  if not sys.platform.startswith('linux'):
+    return None
+  prctl = ctypes.CDLL(None, use_errno=True).prctl  # Looked up before the fork.
+  runner = os.getpid()
+
+  def set_parent_death_signal():
+    prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != runner:  # The runner died before the line above took effect.
+      os.kill(os.getpid(), signal.SIGTERM)
+  return set_parent_death_signal
+
+
 def _duration(seconds):
   seconds = int(round(seconds))
   if seconds >= 3600:
@@ -229,9 +253,17 @@ class SweepRunner:
     self.poll_seconds = poll_seconds
     self.out = out or sys.stdout
     self.workdirs = {r.name: os.path.join(self.sweep_dir, r.name) for r in self.runs}
-    # Resolved train_steps per run (validates every run's config before any starts).
-    self.train_steps = {r.name: int(resolve_run_config(
-        r, self.extra, self.workdirs[r.name]).train_steps) for r in self.runs}
+    # Every run's config is validated, and checked against its folder, before any runs.
+    self.train_steps = {}
+    for r in self.runs:
+      config = resolve_run_config(r, self.extra, self.workdirs[r.name])
+      try:
+        runlog.check_resumable(self.workdirs[r.name], config,
+                               hint='use another --sweep_dir, or the --extra the '
+                               'runs were made with (more train_steps may be added)')
+      except config_lib.ConfigError as e:
+        raise SweepError(f'run {r.name}: {e}') from None
+      self.train_steps[r.name] = int(config.train_steps)
     self.status = {}
 
   # ----- files -----
@@ -242,8 +274,12 @@ class SweepRunner:
     try:
       with open(path) as f:
         old = json.load(f)
-    except (OSError, ValueError):
-      return
+    except (OSError, ValueError) as e:
+      raise SweepError(f'{path!r} cannot be read ({str(e).splitlines()[0][:160]}); '
+                       'repair or move it') from None
+    if not isinstance(old, dict):
+      raise SweepError(f'{path!r} cannot be read (a JSON {type(old).__name__}, not an '
+                       'object); repair or move it')
     if old.get('sweep') not in (None, self.sweep_name):
       raise SweepError(f'sweep_dir={self.sweep_dir!r} holds sweep {old["sweep"]!r}, '
                        f'not {self.sweep_name!r}; use another --sweep_dir')
@@ -308,7 +344,8 @@ class SweepRunner:
     env['PYTHONPATH'] = os.pathsep.join(
         p for p in (sweeps_lib.REPO_ROOT, env.get('PYTHONPATH', '')) if p)
     proc = subprocess.Popen(command, stdout=stdout, stderr=stderr,
-                            stdin=subprocess.DEVNULL, cwd=sweeps_lib.REPO_ROOT, env=env)
+                            stdin=subprocess.DEVNULL, cwd=sweeps_lib.REPO_ROOT, env=env,
+                            preexec_fn=_ends_with_runner())
     active = _Active(run, proc, workdir, self.train_steps[run.name], (stdout, stderr))
     s = self.status[run.name]
     s.update(state='running', attempts=s['attempts'] + 1, pid=proc.pid,
@@ -373,9 +410,16 @@ class SweepRunner:
     self._say(line)
 
   # ----- the sweep -----
-  def dry_run(self):
-    os.makedirs(self.sweep_dir, exist_ok=True)
+  def _lock(self):
+    """Checks the manifest, then locks the sweep directory (creating it)."""
     self._check_manifest()
+    try:
+      runlog.lock_folder(self.sweep_dir, 'sweep_dir')
+    except config_lib.ConfigError as e:
+      raise SweepError(str(e)) from None
+
+  def dry_run(self):
+    self._lock()
     self.write_manifest()
     for r in self.runs:
       workdir = self.workdirs[r.name]
@@ -386,8 +430,7 @@ class SweepRunner:
 
   def run(self):
     """Runs the sweep; returns the per-run status dict (also in sweep_status.json)."""
-    os.makedirs(self.sweep_dir, exist_ok=True)
-    self._check_manifest()
+    self._lock()
     self.write_manifest()
     self._load_status()
     pending = []

@@ -2,15 +2,19 @@
 
 Every case runs `tf_gancond.launch.run()` (the `python -m tf_gancond.launch`
 entry point) with its own argv in its own process and points `--workdir` at a
-copy of a finished run, whose every file and folder (size, mtime, SHA-256) must
-be unchanged afterwards. To pay for one TensorFlow import instead of one per
-case, a driver process (this file run with `--driver`) imports the package once
-and forks one child per case; each child has its own stdout/stderr files and
-exit code, exactly as a fresh `python -m tf_gancond.launch` would (the parent
-never runs a TensorFlow op, so forking is safe). Children run inside
+copy of a finished run (a GAN run, a VAE run, or a GAN run with
+lr_decay='linear'), whose every file and folder (size, mtime, SHA-256) must be
+unchanged afterwards. To pay for one TensorFlow import instead of one per case,
+a driver process (this file run with `--driver`) imports the package once and
+forks one child per case; each child has its own stdout/stderr files and exit
+code, exactly as a fresh `python -m tf_gancond.launch` would (the parent never
+runs a TensorFlow op, so forking is safe). Children run inside
 `tfds.testing.mock_data`, so a case that wrongly got past the checks would train
-(and be caught by the unchanged-files check) rather than fail on missing data.
-One case also runs as a real `python -m tf_gancond.launch` subprocess.
+(and be caught by the unchanged-files check) rather than fail on missing data;
+the cases of UNAVAILABLE_DATA run without it, on an empty --data_dir, with
+TFDS's download failing as it does without network. For the cases of
+FOLDER_IN_USE the driver holds the run folder's lock while the child runs. One
+case also runs as a real `python -m tf_gancond.launch` subprocess.
 """
 
 import hashlib
@@ -30,6 +34,9 @@ BASE = ['--dataset=mnist', '--batch_size=8', '--latent_dim=8',
         '--config.g_base_channels=16', '--config.d_base_channels=8',
         '--config.shuffle_buffer=16', '--probe_every=0', '--train_steps=2',
         '--log_every=1', '--checkpoint_every=2']
+BASES = {'gan': BASE, 'vae': BASE + ['--experiment=vae'],
+         'linear': BASE + ['--config.lr_decay=linear']}
+NO_CLASSIFIER = '--classifier=/nonexistent/classifier'
 
 # name -> (extra flags, text the one error line must contain). '{config}' is a
 # config file prepared for the case, '{workdir}' the case's run folder.
@@ -59,8 +66,32 @@ CASES = {
     'corrupt_checkpoint': ([], 'cannot be restored'),
     'corrupt_checkpoint_index': ([], 'cannot be restored'),
     'corrupt_checkpoint_state': ([], 'checkpoint'),
+    'config_file_import_fails': (['--config={config}'],
+                                 'raised ModuleNotFoundError: No module named'),
+    'config_get_config_raises': (['--config={config}'], "raised KeyError: 'nope'"),
+    'eval_splits_above_eval_num_samples': (
+        ['--eval_every=1', '--config.eval_num_samples=5', NO_CLASSIFIER],
+        'eval_splits=10 is larger than eval_num_samples=5'),
+    'eval_splits_above_final_eval_num_samples': (
+        ['--config.final_eval=true', '--config.final_eval_num_samples=4', NO_CLASSIFIER],
+        'eval_splits=10 is larger than final_eval_num_samples=4'),
+    'data_unavailable': (['--data_dir={case}/no_data'], "dataset='mnist' cannot be"),
+    'run_folder_in_use': ([], 'is in use by another process'),
+    'linear_decay_resume_with_other_train_steps': (
+        ['--train_steps=4'], "lr_decay='linear' over train_steps=2"),
+    'vae_corrupt_checkpoint': ([], 'cannot be restored'),
+    'vae_corrupt_checkpoint_state': ([], 'state file "checkpoint" is missing or '
+                                         'unreadable'),
+    'vae_data_unavailable': (['--data_dir={case}/no_data'], "dataset='mnist' cannot be"),
+    'vae_run_folder_in_use': ([], 'is in use by another process'),
 }
+UNAVAILABLE_DATA = ('data_unavailable', 'vae_data_unavailable')
+FOLDER_IN_USE = ('run_folder_in_use', 'vae_run_folder_in_use')
 SUBPROCESS_CASE = 'config_file_syntax_error'
+
+
+def _base_of(name):
+  return next((b for b in BASES if name.startswith(b + '_')), 'gan')
 
 
 def _snapshot(path):
@@ -80,13 +111,15 @@ def _snapshot(path):
   return out
 
 
-def _prepare(name, base_run, root):
+def _prepare(name, root):
   """(argv, path that must stay untouched) for case `name` under `root`."""
   flags, _ = CASES[name]
+  base = _base_of(name)
   case_dir = os.path.join(root, name)
   os.makedirs(case_dir)
   workdir = os.path.join(case_dir, 'run')
-  shutil.copytree(base_run, workdir)  # copy2: sizes, contents and mtimes kept.
+  # copy2: sizes, contents and mtimes kept.
+  shutil.copytree(os.path.join(root, f'base_{base}'), workdir)
   config = os.path.join(case_dir, 'config.py')
   if name == 'config_file_syntax_error':
     with open(config, 'w') as f:
@@ -94,28 +127,42 @@ def _prepare(name, base_run, root):
   elif name == 'config_file_without_get_config':
     with open(config, 'w') as f:
       f.write('X = 1\n')
+  elif name == 'config_file_import_fails':
+    with open(config, 'w') as f:
+      f.write('import tf_gancond_no_such_module\n')
+  elif name == 'config_get_config_raises':
+    with open(config, 'w') as f:
+      f.write('def get_config():\n  return {}["nope"]\n')
   elif name == 'config_path_is_a_folder':
     os.makedirs(config)
   elif name == 'workdir_is_a_file':
     shutil.rmtree(workdir)
     with open(workdir, 'w') as f:
       f.write('not a run folder\n')
-  elif name in ('corrupt_checkpoint', 'corrupt_checkpoint_index'):
-    suffix = 'data-00000-of-00001' if name == 'corrupt_checkpoint' else 'index'
+  elif name.endswith(('corrupt_checkpoint', 'corrupt_checkpoint_index')):
+    suffix = 'index' if name.endswith('index') else 'data-00000-of-00001'
     path = os.path.join(workdir, 'checkpoints', f'ckpt-2.{suffix}')
     with open(path, 'r+b') as f:
       f.truncate(os.path.getsize(path) // 2)
-  elif name == 'corrupt_checkpoint_state':
+  elif name.endswith('corrupt_checkpoint_state'):
     with open(os.path.join(workdir, 'checkpoints', 'checkpoint'), 'w') as f:
       f.write('model_checkpoint_path: "ckpt-2\n')  # Unterminated string.
-  base = (['--dataset=nope'] if name == 'unknown_dataset_with_defaults' else BASE)
-  argv = base + [f'--workdir={workdir}'] + [
-      a.format(config=config, workdir=workdir) for a in flags]
+  elif name in UNAVAILABLE_DATA:
+    os.makedirs(os.path.join(case_dir, 'no_data'))
+  base_flags = (['--dataset=nope'] if name == 'unknown_dataset_with_defaults' else
+                BASES[base])
+  argv = base_flags + [f'--workdir={workdir}'] + [
+      a.format(config=config, workdir=workdir, case=case_dir) for a in flags]
   return argv, case_dir
 
 
-def _run_launch_in_child(argv, out_prefix):
-  """Forks; the child runs the launcher on argv. Returns its exit code."""
+def _no_network(*args, **kwargs):
+  raise ConnectionError('no network')
+
+
+def _run_launch_in_child(argv, out_prefix, mock=True):
+  """Forks; the child runs the launcher on argv (inside `tfds.testing.mock_data`,
+  or with TFDS downloads failing when not `mock`). Returns its exit code."""
   pid = os.fork()
   if pid == 0:  # Child.
     code = 70
@@ -127,7 +174,11 @@ def _run_launch_in_child(argv, out_prefix):
       import tensorflow_datasets as tfds
       from tf_gancond import launch
       sys.argv = ['launch'] + argv
-      with tfds.testing.mock_data(num_examples=32):
+      if mock:
+        with tfds.testing.mock_data(num_examples=32):
+          launch.run()
+      else:
+        tfds.core.DatasetBuilder.download_and_prepare = _no_network
         launch.run()
       code = 0
     except SystemExit as e:
@@ -145,22 +196,33 @@ def _run_launch_in_child(argv, out_prefix):
 
 
 def _driver(root, result_path):
-  """Creates the base run, then runs every case; writes the results as JSON."""
+  """Creates the base runs, then runs every case; writes the results as JSON."""
+  import fcntl
   import tensorflow  # noqa: F401 - imported once, before the forks.
   import tensorflow_datasets  # noqa: F401
   from tf_gancond import launch  # noqa: F401
+  from tf_gancond import runlog
   from tf_gancond import train  # noqa: F401
-  base_run = os.path.join(root, 'base_run')
-  code = _run_launch_in_child(BASE + [f'--workdir={base_run}'],
-                              os.path.join(root, 'base'))
-  results = {'base_exit': code, 'base_files': sorted(_snapshot(base_run))
-             if os.path.isdir(base_run) else [], 'cases': {}}
-  if code == 0:
+  results = {'base_exit': {}, 'base_files': {}, 'base_stderr': {}, 'cases': {}}
+  for base, flags in BASES.items():
+    base_run = os.path.join(root, f'base_{base}')
+    results['base_exit'][base] = _run_launch_in_child(flags + [f'--workdir={base_run}'],
+                                                      base_run)
+    results['base_files'][base] = (sorted(_snapshot(base_run))
+                                   if os.path.isdir(base_run) else [])
+    results['base_stderr'][base] = open(base_run + '.err').read()[-3000:]
+  if set(results['base_exit'].values()) == {0}:
     for name in CASES:
-      argv, case_dir = _prepare(name, base_run, root)
+      argv, case_dir = _prepare(name, root)
+      lock = None
+      if name in FOLDER_IN_USE:  # Another process's lock: not this package's registry.
+        lock = open(os.path.join(case_dir, 'run', runlog.LOCK_FILE), 'a')
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
       before = _snapshot(case_dir)
       prefix = os.path.join(root, name)
-      exit_code = _run_launch_in_child(argv, prefix)
+      exit_code = _run_launch_in_child(argv, prefix, mock=name not in UNAVAILABLE_DATA)
+      if lock is not None:
+        lock.close()
       results['cases'][name] = {
           'argv': argv, 'exit': exit_code,
           'stdout': open(prefix + '.out').read(), 'stderr': open(prefix + '.err').read(),
@@ -175,11 +237,12 @@ def results(tmp_path_factory):
   result_path = root / 'results.json'
   proc = subprocess.run([sys.executable, __file__, '--driver', str(root),
                          str(result_path)], capture_output=True, text=True,
-                        timeout=300, env=ENV, cwd=os.path.dirname(TESTS))
+                        timeout=900, env=ENV, cwd=os.path.dirname(TESTS))
   assert proc.returncode == 0 and result_path.exists(), proc.stderr[-3000:]
   out = json.loads(result_path.read_text())
-  assert out['base_exit'] == 0, (root / 'base.err').read_text()[-3000:]
-  assert 'checkpoints/ckpt-2.index' in out['base_files']
+  for base in BASES:
+    assert out['base_exit'][base] == 0, out['base_stderr'][base]
+    assert 'checkpoints/ckpt-2.index' in out['base_files'][base]
   out['root'] = str(root)
   return out
 
@@ -192,6 +255,9 @@ def test_bad_input_is_one_line_exit_2_nothing_touched(results, name):
   assert r['exit'] == 2, r['stderr'][-3000:]
   assert len(lines) == 1, r['stderr'][-3000:]
   assert lines[0].startswith('error: ') and expected in lines[0], lines[0]
+  if name in FOLDER_IN_USE:
+    workdir = next(a for a in r['argv'] if a.startswith('--workdir='))
+    assert repr(workdir[len('--workdir='):]) in lines[0], lines[0]
   assert r['stdout'] == ''
   assert r['unchanged'], 'the pre-existing run folder was modified'
 

@@ -69,6 +69,20 @@ def test_probe_cli_bad_input(saved_generator, capsys, args, message):
   assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_probe_cli_output_naming_a_directory(saved_generator, tmp_path, capsys):
+  """Refused before the probe runs: exit 2, one line naming it, nothing written."""
+  from tf_gancond import probe
+  path, _ = saved_generator
+  out = tmp_path / 'out'
+  out.mkdir()
+  with pytest.raises(SystemExit) as e:
+    probe.main(['probe', f'--saved_model={path}', '--num_z=2', f'--output={out}'])
+  err = capsys.readouterr().err
+  assert e.value.code == 2 and len(err.strip().splitlines()) == 1
+  assert f'output={str(out)!r} is a directory' in err
+  assert sorted(os.listdir(tmp_path)) == ['out'] and not os.listdir(out)
+
+
 def test_probe_cli_rejects_savedmodel_without_signature(tmp_path, capsys):
   import tensorflow as tf
   from tf_gancond import probe
@@ -80,11 +94,9 @@ def test_probe_cli_rejects_savedmodel_without_signature(tmp_path, capsys):
   assert e.value.code == 2 and 'serving_default' in capsys.readouterr().err
 
 
-def test_probe_cli_conditional_foreign_savedmodel(tmp_path, capsys):
-  """A class-conditional SavedModel not written by this package: the label picks
-  the class embedding; a label out of range is one line and exit 2."""
+def _foreign_conditional_savedmodel(path):
+  """G(z, y) = reshape(tanh(z + e_y) W), 3 classes, not written by this package."""
   import tensorflow as tf
-  from tf_gancond import probe
   rng = np.random.default_rng(0)
   module = tf.Module()
   module.w = tf.Variable(rng.standard_normal((4, 8)).astype(np.float32))
@@ -93,17 +105,31 @@ def test_probe_cli_conditional_foreign_savedmodel(tmp_path, capsys):
   @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name='z'),
                                 tf.TensorSpec([None], tf.int32, name='labels')])
   def serving(z, labels):
-    h = tf.tanh(z + tf.gather(module.emb, labels))  # G(z, y) = tanh(z + e_y) W
+    h = tf.tanh(z + tf.gather(module.emb, labels))
     return {'images': tf.reshape(h @ module.w, [-1, 2, 4, 1])}
-  tf.saved_model.save(module, str(tmp_path / 'm'), signatures={'serving_default': serving})
+  tf.saved_model.save(module, str(path), signatures={'serving_default': serving})
+  return module
+
+
+def _conditional_log_cond(module, z, labels):
+  h = z.astype(np.float64) + module.emb.numpy()[labels]
+  jac = module.w.numpy().T[None].astype(np.float64) * (1 - np.tanh(h)**2)[:, None, :]
+  return probes.spectrum(jac)['log_cond']
+
+
+def test_probe_cli_conditional_foreign_savedmodel(tmp_path, capsys):
+  """A class-conditional SavedModel not written by this package: the label picks
+  the class embedding; a label out of range is one line and exit 2."""
+  from tf_gancond import probe
+  module = _foreign_conditional_savedmodel(tmp_path / 'm')
   out = tmp_path / 'p.json'
   probe.main(['probe', f'--saved_model={tmp_path / "m"}', '--num_z=3', '--label=2',
               f'--output={out}'])
   z = probes.fixed_probe_z(4, 3)
-  h = z.astype(np.float64) + module.emb.numpy()[2]
-  jac = module.w.numpy().T[None].astype(np.float64) * (1 - np.tanh(h)**2)[:, None, :]
-  np.testing.assert_allclose(json.loads(out.read_text())['log_cond'],
-                             probes.spectrum(jac)['log_cond'], rtol=1e-4)
+  result = json.loads(out.read_text())
+  np.testing.assert_allclose(result['log_cond'], _conditional_log_cond(module, z, 2),
+                             rtol=1e-4)
+  assert result['labels'] == [2, 2, 2]
   capsys.readouterr()
   with pytest.raises(SystemExit) as e:
     probe.main(['probe', f'--saved_model={tmp_path / "m"}', '--num_z=3', '--label=7'])
@@ -178,3 +204,39 @@ def test_propose_lambda_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
       propose_lambda.main(['propose_lambda'] + args)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_probe_cli_conditional_default_is_uniform_fixed_labels(tmp_path, capsys):
+  """Without --label a conditional generator is probed on the probe seed's uniform
+  labels (not class 0); a foreign one needs --num_classes for that."""
+  from tf_gancond import probe
+  module = _foreign_conditional_savedmodel(tmp_path / 'm')
+  with pytest.raises(SystemExit) as e:
+    probe.main(['probe', f'--saved_model={tmp_path / "m"}', '--num_z=8'])
+  err = capsys.readouterr().err
+  assert e.value.code == 2 and '--num_classes' in err and '--label' in err
+  out = tmp_path / 'p.json'
+  probe.main(['probe', f'--saved_model={tmp_path / "m"}', '--num_z=8',
+              '--num_classes=3', f'--output={out}'])
+  labels = probes.probe_labels(3, 8, 1234)
+  assert len(set(labels.tolist())) > 1
+  result = json.loads(out.read_text())
+  assert result['labels'] == labels.tolist()
+  np.testing.assert_allclose(result['log_cond'], _conditional_log_cond(
+      module, probes.fixed_probe_z(4, 8), labels), rtol=1e-4)
+
+
+def test_probe_cli_refuses_a_batch_statistics_generator(tmp_path, capsys):
+  """A SavedModel of a generator that normalises with batch statistics mixes the
+  rows of the probe batch: its per-z Jacobian cannot be had from the signature."""
+  from tf_gancond import export
+  from tf_gancond import probe
+  path = tmp_path / 'g'
+  _foreign_conditional_savedmodel(path)
+  meta = path / export.METADATA_FILE
+  meta.write_text(json.dumps({'g_bn_always_batch_stats': True, 'num_classes': 3}))
+  with pytest.raises(SystemExit) as e:
+    probe.main(['probe', f'--saved_model={path}', '--num_z=3'])
+  err = capsys.readouterr().err
+  assert e.value.code == 2 and 'batch statistics' in err
+  assert len(err.strip().splitlines()) == 1

@@ -1,13 +1,19 @@
-"""Runs that survive faults: SIGKILL and resume, determinism, divergence.
+"""Runs that survive faults: SIGKILL and resume, determinism, divergence, locks.
 
   * SIGKILL: `python -m tf_gancond.launch` is killed mid-training once a checkpoint
-    exists; the same command again resumes from that checkpoint and finishes, and
-    metrics.jsonl then holds every train step exactly once, every line valid JSON.
+    (and its export) exists; what a kill in the middle of an export leaves is
+    planted on top (the export of the last checkpoint missing, its `.tmp` folder
+    and a `status.json.tmp` present). The same command again resumes from that
+    checkpoint and finishes: metrics.jsonl holds every train step exactly once,
+    every line valid JSON, the missing export is made again, no `*.tmp` is left.
+  * A second launcher on a run folder in use exits 2 with one line; the first run
+    goes on.
   * `deterministic`: two runs with the same seed log bit-identical losses (CPU).
   * Divergence: a NaN injected into the G loss and weights (tests/nan_launch.py, the
     launcher with its trainer wrapped) stops the run with exit code 3, status.json
     'diverged' at that step, and the last good checkpoint and SavedModel kept and
-    loadable.
+    loadable. A generator with a
+    non-finite weight is never exported.
 The launcher runs as a subprocess (its exit code and files are what is tested)
 on synthetic data; the determinism runs use mock TFDS data (shuffled pipeline).
 """
@@ -15,6 +21,7 @@ on synthetic data; the determinism runs use mock TFDS data (shuffled pipeline).
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,9 +57,9 @@ def _strict_records(workdir):
 
 def test_sigkill_then_same_command_resumes_without_gaps(tmp_path):
   workdir = tmp_path / 'run'
-  steps, log_every, ckpt_every = 600, 5, 50
+  steps, log_every, ckpt_every = 300, 5, 50
   cmd = _launch_cmd(workdir, f'--train_steps={steps}', f'--log_every={log_every}',
-                    f'--checkpoint_every={ckpt_every}')
+                    f'--checkpoint_every={ckpt_every}', f'--export_every={ckpt_every}')
   proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           env=ENV)
   state_file = workdir / 'checkpoints' / 'checkpoint'
@@ -71,14 +78,22 @@ def test_sigkill_then_same_command_resumes_without_gaps(tmp_path):
       proc.kill()
       proc.wait(timeout=30)
   assert proc.returncode == -signal.SIGKILL
-  status = runlog.read_status(workdir)
-  assert status['state'] == 'running' and status['step'] < steps
+  assert runlog.read_status(workdir)['state'] == 'running'
+  assert not runlog.read_records(workdir, 'final')
   # What the kill left is readable: the newest checkpoint and its step.
   latest = tf.train.latest_checkpoint(str(workdir / 'checkpoints'))
   killed_at = int(tf.train.load_checkpoint(latest).get_tensor(
       'step/.ATTRIBUTES/VARIABLE_VALUE'))
   assert killed_at % ckpt_every == 0 and 0 < killed_at < steps
   before = [r for r in runlog.read_records(workdir) if r['step'] <= killed_at]
+  assert max(r['step'] for r in runlog.read_records(workdir, 'train')) < steps
+  # A kill in the middle of the export that follows the checkpoint.
+  exported = workdir / 'saved_models' / f'step_{killed_at:08d}'
+  shutil.rmtree(exported, ignore_errors=True)
+  cut = workdir / 'saved_models' / f'step_{killed_at:08d}.tmp'
+  cut.mkdir(parents=True)
+  (cut / 'saved_model.pb').write_bytes(b'cut')
+  (workdir / 'status.json.tmp').write_text('{"state": "runn')
 
   result = _run(cmd)
   assert result.returncode == 0, result.stderr[-3000:]
@@ -93,6 +108,42 @@ def test_sigkill_then_same_command_resumes_without_gaps(tmp_path):
   status = runlog.read_status(workdir)
   assert status['state'] == 'finished' and status['step'] == steps
   assert not list(workdir.rglob('*.tmp'))  # No half-written file left behind.
+  assert sorted(os.listdir(workdir / 'saved_models')) == [
+      f'step_{s:08d}' for s in range(ckpt_every, steps + 1, ckpt_every)]
+  with open(exported / export.METADATA_FILE) as f:
+    assert json.load(f)['step'] == killed_at
+  generate, latent_dim = export.load_generator(str(exported))
+  assert np.all(np.isfinite(generate(tf.random.normal([2, latent_dim])).numpy()))
+
+
+def test_second_launcher_on_a_live_run_folder_exits_2(tmp_path):
+  workdir = tmp_path / 'run'
+  cmd = _launch_cmd(workdir, '--train_steps=1000000', '--log_every=5',
+                    '--checkpoint_every=1000000')
+  first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=ENV)
+  try:
+    deadline = time.monotonic() + 150
+    while not runlog.read_records(workdir, 'train'):
+      assert first.poll() is None, 'the first run ended'
+      assert time.monotonic() < deadline, 'no train record within 150 s'
+      time.sleep(0.05)
+    second = _run(cmd)
+    assert second.returncode == 2, second.stderr[-3000:]
+    lines = second.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), second.stderr[-3000:]
+    assert repr(str(workdir)) in lines[0] and 'in use' in lines[0]
+    assert second.stdout == ''
+    step = runlog.read_records(workdir, 'train')[-1]['step']
+    deadline = time.monotonic() + 60
+    while runlog.read_records(workdir, 'train')[-1]['step'] <= step:
+      assert first.poll() is None, 'the first run ended'
+      assert time.monotonic() < deadline, 'the first run stopped logging'
+      time.sleep(0.05)
+    assert runlog.read_status(workdir)['state'] == 'running'
+  finally:
+    first.kill()
+    first.wait(timeout=30)
 
 
 _DETERMINISM_CHILD = r'''
@@ -154,3 +205,18 @@ def test_injected_nan_stops_the_run_cleanly(tmp_path):
   assert np.all(np.isfinite(images))
   assert [r['step'] for r in runlog.read_records(workdir, 'train')] == [2, 4, 6]
 
+
+def test_non_finite_generator_is_not_exported(tmp_path):
+  from tf_gancond import config as config_lib
+  from tf_gancond import models
+  c = config_lib.get_config()
+  c.update(dict(dataset='mnist', latent_dim=4, g_base_channels=8))
+  generator, _ = models.build_gan(config_lib.resolve(c))
+  weight = generator.trainable_variables[0]
+  weight.assign(tf.tensor_scatter_nd_update(
+      weight, [[0] * len(weight.shape)], [float('inf')]))
+  path = tmp_path / 'saved_models' / 'step_00000001'
+  path.parent.mkdir()
+  with pytest.raises(export.NonFiniteWeightsError, match=weight.name):
+    export.export_generator(generator, str(path), 4, (28, 28, 1))
+  assert os.listdir(path.parent) == []

@@ -21,6 +21,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from launch import run_sweep  # noqa: E402
 from launch import sweeps  # noqa: E402
+from tf_gancond import runlog  # noqa: E402
 
 REPO_ROOT = sweeps.REPO_ROOT
 
@@ -227,6 +228,48 @@ def test_interrupted_run_is_resumed(tmp_path, fake):
   assert steps == [1, 2, 3]
 
 
+def _files(path):
+  """{relative path: bytes} of every file under `path`."""
+  return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob('*'))
+          if p.is_file()}
+
+
+def test_extra_that_changes_a_finished_run_is_refused(tmp_path, fake):
+  """A finished run skipped under other settings would mix two experiments in one
+  sweep: refused before anything is written; more train_steps (an extension) pass."""
+  from tf_gancond import config as config_lib
+  launcher, _, calls = fake
+  runs = sweeps.fashion_mnist_quick(num_seeds=1)[:1]
+  sweep_dir = tmp_path / 'sweep'
+  _runner(runs, sweep_dir, launcher).run()
+  workdir = str(sweep_dir / runs[0].name)
+  config = run_sweep.resolve_run_config(runs[0], {'train_steps': '3'}, workdir)
+  runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
+                           config_lib.to_text(config))  # As the launcher writes it.
+  before = _files(sweep_dir)
+  with pytest.raises(sweeps.SweepError,
+                     match=f"run {runs[0].name}: .*loss='non_saturating', not 'hinge'"):
+    _runner(runs, sweep_dir, launcher, extra={'train_steps': '3', 'loss': 'hinge'})
+  assert _files(sweep_dir) == before
+  _runner(runs, sweep_dir, launcher, extra={'train_steps': '5'}).run()
+  assert calls() == [f'{runs[0].name} 0', f'{runs[0].name} 3']
+
+
+def test_unreadable_manifest_is_refused(tmp_path, fake):
+  launcher, _, calls = fake
+  runs = sweeps.fashion_mnist_quick(num_seeds=1)
+  sweep_dir = tmp_path / 'sweep'
+  sweep_dir.mkdir()
+  for text in ('{"sweep": "fashion_mn', '["fashion_mnist_quick"]'):
+    (sweep_dir / run_sweep.MANIFEST_FILE).write_text(text)
+    before = _files(sweep_dir)
+    for start in (lambda r: r.run(), lambda r: r.dry_run()):
+      with pytest.raises(sweeps.SweepError, match=f'{run_sweep.MANIFEST_FILE}.* cannot'):
+        start(_runner(runs, sweep_dir, launcher))
+      assert _files(sweep_dir) == before
+  assert calls() == []
+
+
 def test_sweep_dir_of_another_sweep_is_refused(tmp_path, fake):
   launcher, _, _ = fake
   runs = sweeps.fashion_mnist_quick(num_seeds=1)
@@ -273,7 +316,8 @@ def test_cli_dry_run_writes_manifest_only(tmp_path):
   assert len(manifest['runs']) == 4 and manifest['extra'] == {'train_steps': '7'}
   assert all(r['train_steps'] == 7 for r in manifest['runs'])
   assert result.stdout.count('-m tf_gancond.launch') == 4
-  assert sorted(os.listdir(tmp_path / 's')) == [run_sweep.MANIFEST_FILE]
+  assert sorted(os.listdir(tmp_path / 's')) == sorted(
+      [run_sweep.MANIFEST_FILE, runlog.LOCK_FILE])
 
 
 # ----------------------------------------------------------------------------
@@ -338,6 +382,70 @@ def test_sigterm_stops_the_running_launchers(tmp_path):
   states = {n: s['state'] for n, s in _sweep_status(tmp_path / 's').items()}
   assert states == {'baseline_seed0': 'interrupted', 'jacobian_clamping_seed0': 'interrupted',
                     'baseline_seed1': 'pending', 'jacobian_clamping_seed1': 'pending'}
+
+
+def _alive(pid):
+  """Whether process `pid` runs (a zombie no longer does)."""
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except FileNotFoundError:
+    return False
+
+
+def test_sigkill_of_the_runner_ends_its_launchers(tmp_path):
+  """A second runner on the sweep folder in use exits 2 and leaves it alone; when
+  the first runner is SIGKILLed (no handler runs) its launchers end too."""
+  sleeper = tmp_path / 'sleeper.py'
+  sleeper.write_text(textwrap.dedent(f'''
+      import os, time
+      open(os.path.join({str(tmp_path)!r}, f'pid.{{os.getpid()}}'), 'w').close()
+      time.sleep(120)
+  '''))
+  sweep_dir = tmp_path / 's'
+  # A runner as `python -m launch.run_sweep` runs it, with the sleeper as launcher.
+  script = textwrap.dedent(f'''
+      import sys
+      sys.path.insert(0, {REPO_ROOT!r})
+      from launch import run_sweep, sweeps
+      try:
+        run_sweep.SweepRunner(
+            'fashion_mnist_quick', sweeps.fashion_mnist_quick(2), {str(sweep_dir)!r},
+            parallel=2, launcher=[sys.executable, {str(sleeper)!r}], poll_seconds=0.05,
+            progress_every=1000).run()
+      except sweeps.SweepError as e:
+        run_sweep._fail(str(e))
+  ''')
+  runner = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.DEVNULL)
+  pids = []
+  try:
+    deadline = time.time() + 60
+    while len(pids) < 2 and time.time() < deadline:
+      time.sleep(0.1)
+      pids = [int(p.name.split('.')[1]) for p in tmp_path.glob('pid.*')]
+    assert len(pids) == 2
+    manifest = (sweep_dir / run_sweep.MANIFEST_FILE).read_bytes()
+    second = subprocess.run([sys.executable, '-c', script], capture_output=True,
+                            text=True, timeout=60)
+    assert second.returncode == 2, second.stderr
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and repr(str(sweep_dir)) in lines[0], second.stderr
+    assert 'in use by another process' in lines[0]
+    assert (sweep_dir / run_sweep.MANIFEST_FILE).read_bytes() == manifest
+    assert len(list(tmp_path.glob('pid.*'))) == 2  # The second started no launcher.
+    assert runner.poll() is None and all(_alive(pid) for pid in pids)
+    runner.kill()
+    assert runner.wait(timeout=30) == -signal.SIGKILL
+    deadline = time.time() + 30
+    while any(_alive(pid) for pid in pids) and time.time() < deadline:
+      time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids), 'a launcher outlived its runner'
+  finally:
+    if runner.poll() is None:
+      runner.kill()
+    for pid in [int(p.name.split('.')[1]) for p in tmp_path.glob('pid.*')]:
+      if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
 
 
 def test_o3_and_o7_sweeps_use_their_experiment_configs():

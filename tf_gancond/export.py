@@ -11,7 +11,8 @@ Contract (also in BUILD.md):
   * A file `tf_gancond.json` beside `saved_model.pb` records the step, dataset and
     the resolved config fields that built it.
 Writes are atomic: the model goes to a temporary sibling directory that is renamed
-into place only when complete, so a crash never leaves a half-written export.
+into place only when complete, so a crash never leaves a half-written export. A
+generator with a NaN or Inf weight is never exported (NonFiniteWeightsError).
 """
 
 import json
@@ -21,6 +22,10 @@ import shutil
 import tensorflow as tf
 
 METADATA_FILE = 'tf_gancond.json'
+
+
+class NonFiniteWeightsError(ValueError):
+  """A generator weight holds NaN or Inf; nothing was written."""
 
 
 class ExportedGenerator(tf.Module):
@@ -54,7 +59,18 @@ class ExportedGenerator(tf.Module):
 
 def export_generator(generator, path, latent_dim, image_shape, num_classes=0,
                      metadata=None):
-  """Saves `generator` as a SavedModel at `path` (atomically); returns `path`."""
+  """Saves `generator` as a SavedModel at `path` (atomically); returns `path`.
+
+  Raises NonFiniteWeightsError, before writing anything, when a weight (BatchNorm
+  statistics included) is not finite.
+  """
+  bad = [v.name for v in generator.variables
+         if v.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(v)))]
+  if bad:
+    raise NonFiniteWeightsError(
+        f'non-finite generator weight {bad[0]}' +
+        (f' (and {len(bad) - 1} more)' if len(bad) > 1 else '') +
+        f'; not exported to {path!r}')
   module = ExportedGenerator(generator, latent_dim, image_shape, num_classes)
   tmp = path.rstrip('/') + '.tmp'
   if os.path.exists(tmp):

@@ -72,11 +72,24 @@ def _parse(argv):
   return remaining
 
 
+def _load_config_file(path):
+  """`config_lib.load_config_file`, with any exception the file raises as ConfigError."""
+  from tf_gancond import config as config_lib
+  try:
+    return config_lib.load_config_file(path)
+  except config_lib.ConfigError:
+    raise
+  except Exception as e:  # The file is code: it may raise anything.
+    message = str(e).strip().splitlines()[0][:200] if str(e).strip() else ''
+    raise config_lib.ConfigError(
+        f'config={path!r} raised {type(e).__name__}' +
+        (f': {message}' if message else '')) from None
+
+
 def build_config(config_path, overrides, flag_values):
   """The resolved, validated config from a file, overrides and flag values."""
   from tf_gancond import config as config_lib
-  config = (config_lib.load_config_file(config_path) if config_path else
-            config_lib.get_config())
+  config = _load_config_file(config_path) if config_path else config_lib.get_config()
   config_lib.apply_overrides(config, overrides)
   config_lib.apply_overrides(
       config, {k: v for k, v in flag_values.items() if v is not None})

@@ -234,11 +234,14 @@ class Run:
     self.check_weights(step)
     self.manager.save(checkpoint_number=step)
 
+  def export_path(self, step):
+    return os.path.join(self.local_dir, 'saved_models', f'step_{step:08d}')
+
   def export(self, step):
     """SavedModel of the generator at `<local_dir>/saved_models/step_XXXXXXXX`."""
     self.check_weights(step)
     c, trainer = self.config, self.trainer
-    path = os.path.join(self.local_dir, 'saved_models', f'step_{step:08d}')
+    path = self.export_path(step)
     export_lib.export_generator(
         trainer.generator, path, c.latent_dim, models.image_shape(c),
         num_classes=trainer.num_classes,
@@ -340,32 +343,6 @@ def _spectrum_plot(singular_values, step):
   return tf.image.decode_png(buf.getvalue(), channels=4)[None]
 
 
-def _restored_manager(checkpoint, directory, max_to_keep):
-  """CheckpointManager of `directory` with its newest checkpoint restored (the
-  resume guards of the module docstring)."""
-  tf_logger, level = tf.get_logger(), tf.get_logger().level
-  tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: one line below instead.
-  try:
-    manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
-  finally:
-    tf_logger.setLevel(level)
-  latest = manager.latest_checkpoint
-  if not latest and tf.io.gfile.glob(os.path.join(directory, 'ckpt-*.index')):
-    raise config_lib.ConfigError(
-        f'{directory!r} holds checkpoints but its state file "checkpoint" is missing or '
-        'unreadable; repair or move it (or use another --workdir)')
-  if latest:
-    try:
-      checkpoint.restore(latest).expect_partial()
-    # A truncated .data file raises IndexError from the checkpoint reader.
-    except (tf.errors.OpError, ValueError, IndexError) as e:
-      raise config_lib.ConfigError(
-          f'checkpoint {latest!r} cannot be restored '
-          f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
-    logging.info('Resumed from %s at step %d', latest, int(checkpoint.step.numpy()))
-  return manager
-
-
 def _check_finite(values, step):
   bad = sorted(k for k, v in values.items() if not np.all(np.isfinite(v)))
   if bad:
@@ -384,30 +361,46 @@ def run(config, make_trainer):
   tf.keras.utils.set_random_seed(config.seed)  # Weight initialisation.
   runlog.check_resumable(config.workdir, config)
   trainer = make_trainer(config)
+  chief = distribute.is_chief(trainer.strategy)
+  if chief:  # Before anything in the folder is written: one process per run folder.
+    runlog.lock_folder(config.workdir)
   local_dir = distribute.worker_dir(config.workdir, trainer.strategy)
   os.makedirs(local_dir, exist_ok=True)
   checkpoint = tf.train.Checkpoint(step=trainer.step, **trainer.checkpoint_items())
-  manager = _restored_manager(checkpoint, os.path.join(local_dir, 'checkpoints'),
-                              config.max_checkpoints)
-  ctx = Run(config, trainer, local_dir, distribute.is_chief(trainer.strategy), manager)
-  ctx.open()
+  manager = runlog.restore_checkpoint(
+      checkpoint, os.path.join(local_dir, 'checkpoints'), config.max_checkpoints)
+  ctx = Run(config, trainer, local_dir, chief, manager)
   start = step = ctx.step
+  if manager.latest_checkpoint:
+    logging.info('Resumed from %s at step %d', manager.latest_checkpoint, start)
+  # The data before any write (DataUnavailableError leaves the run as it was),
+  # reseeded by the start step so a resumed run does not replay its first batches.
   data_config = config_lib.get_config()
   data_config.update(config)
   data_config.seed = config.seed + start
   iterator = trainer.make_iterator(data_config)
+  runlog.remove_stale_tmp(local_dir)  # What a kill left of atomic writes.
+  ctx.open()
   actions = trainer.actions(ctx) + [Action(
       ctx.save_checkpoint, lambda s: (every(config.checkpoint_every)(s) or
                                        s == config.train_steps or trainer.done()))]
+  export_due = None
   if trainer.generator is not None:
-    export_steps = config_lib.parse_steps(config.export_at_steps)
-    actions.append(Action(ctx.export, every(config.export_every, export_steps),
-                          final=True))
+    export_due = every(config.export_every, config_lib.parse_steps(
+        config.export_at_steps))
+    actions.append(Action(ctx.export, export_due, final=True))
   trainer.start(ctx)
   try:
     for action in actions:
       if action.initial and start == 0:
         action(0)
+    # A kill between the checkpoint at `start` and its export left the export
+    # missing (the final one is made at the end). Under multi_worker every worker
+    # must join an export and only the chief keeps it, so there it is made again.
+    if export_due is not None and 0 < start < config.train_steps and export_due(
+        start) and (getattr(trainer.strategy, "cluster_resolver", None) is not None or
+                    not os.path.isdir(ctx.export_path(start))):
+      ctx.export(start)
     interval, t_last = [], time.perf_counter()
     while step < config.train_steps and not trainer.done():
       values = {k: v.numpy() for k, v in trainer.train_step(iterator).items()}

@@ -1,7 +1,7 @@
 """Command line: Jacobian spectrum of any generator SavedModel.
 
   python -m tf_gancond.probe --saved_model=DIR [--num_z=64 --seed=1234
-      --label=0 --latent_dim=N --output=FILE.json]
+      --label=K | --num_classes=N  --latent_dim=N --output=FILE.json]
 
 Loads a SavedModel with the contract of BUILD.md (serving_default: z float32
 [None, n_z] -> {'images'}), not only ones this package wrote, probes the fixed
@@ -17,6 +17,7 @@ import json
 import os
 import sys
 
+import numpy as np
 from absl import flags
 
 _FLAGS = flags.FlagValues()  # Private: importable beside the launcher's flags.
@@ -25,7 +26,11 @@ flags.DEFINE_string('saved_model', None, 'Generator SavedModel directory.',
 flags.DEFINE_integer('num_z', 64, 'Probe batch size.', flag_values=_FLAGS)
 flags.DEFINE_integer('seed', 1234, 'Seed of the probe batch (training runs: 1234).',
                      flag_values=_FLAGS)
-flags.DEFINE_integer('label', 0, 'Class for class-conditional generators.',
+flags.DEFINE_integer('label', None, 'Class-conditional generators: probe every z '
+                     'with this class (default: labels uniform over the classes, '
+                     'fixed by --seed, as training runs probe).', flag_values=_FLAGS)
+flags.DEFINE_integer('num_classes', None, 'Classes of a conditional SavedModel '
+                     'without tf_gancond.json (needed for the uniform labels).',
                      flag_values=_FLAGS)
 flags.DEFINE_integer('latent_dim', None,
                      "Expected n_z; exit 2 if the SavedModel's z size differs.",
@@ -40,13 +45,30 @@ class ProbeError(ValueError):
   """Bad input to the probe command; one line."""
 
 
-def probe_saved_model(path, num_z=64, seed=1234, label=0, chunk_size=16,
-                      latent_dim=None):
+def _metadata(path):
+  """The SavedModel's tf_gancond.json (export.py), or {} for other SavedModels."""
+  from tf_gancond import export
+  try:
+    with open(os.path.join(path, export.METADATA_FILE)) as f:
+      meta = json.load(f)
+  except (OSError, ValueError):
+    return {}
+  return meta if isinstance(meta, dict) else {}
+
+
+def probe_saved_model(path, num_z=64, seed=1234, label=None, chunk_size=16,
+                      latent_dim=None, num_classes=None):
   """Probes the SavedModel at `path`; returns the JSON-ready result dict.
 
+  A class-conditional generator is probed on `label` for every z, or by default on
+  `probes.probe_labels(num_classes, num_z, seed)`, the labels training runs probe
+  with; `num_classes` comes from the SavedModel's tf_gancond.json if not given.
   Raises ProbeError (one line) on bad input: num_z or chunk_size <= 0, label < 0,
   a directory without the contract's signature, a z size other than
-  `latent_dim` (if given), or a graph that fails on the probe batch.
+  `latent_dim` (if given), a conditional generator whose classes are unknown, a
+  generator that normalises with batch statistics (its rows are not independent,
+  so its per-z Jacobian cannot be had from the signature), or a graph that fails
+  on the probe batch.
   """
   import tensorflow as tf
   from tf_gancond import export
@@ -55,8 +77,14 @@ def probe_saved_model(path, num_z=64, seed=1234, label=0, chunk_size=16,
     raise ProbeError(f'num_z={num_z!r} must be > 0')
   if chunk_size <= 0:
     raise ProbeError(f'chunk_size={chunk_size!r} must be > 0')
-  if label < 0:
+  if label is not None and label < 0:
     raise ProbeError(f'label={label!r} must be >= 0 (a class index)')
+  meta = _metadata(path)
+  if meta.get('g_bn_always_batch_stats'):
+    raise ProbeError(
+        f'saved_model={path!r} normalises with batch statistics, so each image '
+        'depends on the whole batch and its per-z Jacobian needs the statistics held '
+        'fixed inside the model; use the probe records of its training run')
   try:
     generate, n_z = export.load_generator(path)
   except (ValueError, OSError, tf.errors.OpError) as e:
@@ -64,18 +92,27 @@ def probe_saved_model(path, num_z=64, seed=1234, label=0, chunk_size=16,
   if latent_dim is not None and latent_dim != n_z:
     raise ProbeError(f'latent_dim={latent_dim!r} does not match the SavedModel, '
                      f'whose serving_default takes z of shape [None, {n_z}]')
-  if generate.__code__.co_argcount == 2:  # Class-conditional: fix the class.
-    conditional = generate
-    generate = lambda z: conditional(z, tf.fill([tf.shape(z)[0]], label))  # noqa: E731
+  labels = None
+  if generate.__code__.co_argcount == 2:  # Class-conditional.
+    num_classes = num_classes or meta.get('num_classes')
+    if label is not None:
+      labels = np.full([num_z], label, np.int32)
+    elif num_classes:
+      labels = probes.probe_labels(int(num_classes), num_z, seed)
+    else:
+      raise ProbeError(f'saved_model={path!r} is class-conditional and does not say '
+                       'how many classes it has: give --num_classes=N (uniform labels) '
+                       'or --label=K (one class)')
   z = probes.fixed_probe_z(n_z, num_z, seed)
   try:
-    result = probes.probe_generator(generate, z, chunk_size=chunk_size)
+    result = probes.probe_generator(generate, z, chunk_size=chunk_size, labels=labels)
   except (ValueError, tf.errors.OpError) as e:  # E.g. a label out of range.
     raise ProbeError(f'saved_model={path!r} failed on the probe batch: '
                      f'{str(e).strip().splitlines()[0]}') from None
   out = probes.to_json_dict(result)
   out.update(saved_model=os.path.abspath(path), num_z=num_z, seed=seed,
              latent_dim=n_z, bn_mode='inference (SavedModel contract)',
+             labels=None if labels is None else labels.tolist(),
              log='natural: log_cond = ln cond(J^T J) = 2 ln(s_max / s_min)')
   return out
 
@@ -86,12 +123,15 @@ def main(argv):
     _fail(f'unexpected arguments {argv[1:]!r}')
   if not _FLAGS.saved_model:
     _fail('--saved_model=DIR is required (a generator SavedModel directory)')
+  if _FLAGS.output and os.path.isdir(_FLAGS.output):
+    _fail(f'output={_FLAGS.output!r} is a directory; give the path of a JSON file')
   if _FLAGS.output and not os.path.isdir(os.path.dirname(os.path.abspath(
       _FLAGS.output))):
     _fail(f'output={_FLAGS.output!r}: its directory does not exist')
   try:
     result = probe_saved_model(_FLAGS.saved_model, _FLAGS.num_z, _FLAGS.seed,
-                               _FLAGS.label, _FLAGS.chunk_size, _FLAGS.latent_dim)
+                               _FLAGS.label, _FLAGS.chunk_size, _FLAGS.latent_dim,
+                               _FLAGS.num_classes)
   except ProbeError as e:
     _fail(str(e))
   text = json.dumps(result, indent=1)

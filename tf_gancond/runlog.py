@@ -12,15 +12,20 @@
       kind "start": provenance of each start and resume (package commit, whether
                     the work tree had uncommitted changes, TensorFlow version).
   <workdir>/status.json    {"state": running|finished|diverged|failed, "step", ...}.
+  <workdir>/.lock          held (fcntl.flock) by the process that runs in the folder.
 
 Appends are flushed line by line; a crash can cut at most the last line, which
 `read_records` skips. On resume, `truncate_after(step)` drops records written
-after the restored checkpoint, so no step appears twice.
+after the restored checkpoint, so no step appears twice, and `remove_stale_tmp`
+drops the temporary files and folders a kill left half-written.
 """
 
+import fcntl
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
 
 import numpy as np
@@ -30,6 +35,7 @@ from tf_gancond import config as config_lib
 METRICS_FILE = 'metrics.jsonl'
 STATUS_FILE = 'status.json'
 CONFIG_FILE = 'config.txt'
+LOCK_FILE = '.lock'
 
 
 def _jsonable(value):
@@ -52,11 +58,96 @@ def _jsonable(value):
 def atomic_write_text(path, text):
   """Writes `text` to `path` through a temporary file and a rename."""
   tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  try:
+    with open(tmp, 'w') as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except OSError:
+    if os.path.isfile(tmp):
+      os.remove(tmp)
+    raise
+
+
+_LOCKS = {}  # realpath -> descriptor of its lock file, held until the process ends.
+
+
+def lock_folder(path, flag='workdir'):
+  """Creates `path` if needed and locks it for the rest of this process.
+
+  An exclusive `fcntl.flock` on `<path>/.lock`: a second process on the folder gets
+  ConfigError (one line naming `--flag=path`); the lock ends with the process that
+  holds it, however it ends. Locking a folder this process holds again is a no-op.
+  """
+  key = os.path.realpath(path)
+  if key in _LOCKS:
+    return
+  os.makedirs(path, exist_ok=True)
+  fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+               0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    os.close(fd)
+    raise config_lib.ConfigError(
+        f'{flag}={path!r} is in use by another process (it holds {LOCK_FILE} there); '
+        f'wait for it to end, or use another --{flag}') from None
+  _LOCKS[key] = fd
+
+
+# Temporaries of atomic writes: ours end in .tmp; TensorFlow's checkpoint state
+# file is written as `checkpoint.tmp<32 hex digits>`.
+_TMP_NAME = re.compile(r'\.tmp([0-9a-f]{32})?$')
+
+
+def remove_stale_tmp(folder):
+  """Removes the temporary files and folders (see `_TMP_NAME`) a kill left in
+  `folder` and below it, except under `workers/` (other processes' folders).
+
+  Call it while holding the folder's lock, before the run writes anything.
+  """
+  for root, dirs, files in os.walk(folder):
+    if root == folder and 'workers' in dirs:
+      dirs.remove('workers')
+    for name in [d for d in dirs if _TMP_NAME.search(d)]:
+      shutil.rmtree(os.path.join(root, name))
+      dirs.remove(name)
+    for name in files:
+      if _TMP_NAME.search(name):
+        os.remove(os.path.join(root, name))
+
+
+def restore_checkpoint(checkpoint, directory, max_to_keep):
+  """Restores the newest checkpoint of `directory` into `checkpoint`; returns the
+  `tf.train.CheckpointManager` that saves the next ones.
+
+  Raises ConfigError (one line), with nothing restored or written, when the folder
+  holds checkpoints but its state file "checkpoint" is missing or unreadable
+  (TensorFlow alone would start over the old run), or when the newest checkpoint
+  cannot be read (a truncated .index, or a truncated .data, which the reader
+  reports as IndexError).
+  """
+  import tensorflow as tf
+  tf_logger, level = tf.get_logger(), tf.get_logger().level
+  tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: the one line below.
+  try:
+    manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+  finally:
+    tf_logger.setLevel(level)
+  if not manager.latest_checkpoint and tf.io.gfile.glob(
+      os.path.join(directory, 'ckpt-*.index')):
+    raise config_lib.ConfigError(
+        f'{directory!r} holds checkpoints but its state file "checkpoint" is missing '
+        'or unreadable; repair or move it (or use another --workdir)')
+  if manager.latest_checkpoint:
+    try:
+      checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    except (tf.errors.OpError, ValueError, IndexError) as e:
+      raise config_lib.ConfigError(
+          f'checkpoint {manager.latest_checkpoint!r} cannot be restored '
+          f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
+  return manager
 
 
 def read_records(path_or_dir, kind=None):
@@ -149,8 +240,11 @@ RESUMABLE_CHANGES = frozenset({
     'strategy', 'workdir', 'deterministic', 'memorize_target_mse'})
 
 
-def check_resumable(workdir, config, may_change=()):
-  """ConfigError (one line) when `workdir` holds a run made with other settings."""
+def check_resumable(workdir, config, may_change=(),
+                    hint='use another --workdir (or the same settings to resume)'):
+  """ConfigError (one line, ending with `hint`) when `workdir` holds a run made with
+  other settings, or a GAN run with lr_decay='linear' checkpointed under another
+  train_steps (its learning-rate schedule is as long as the first start's run)."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     return
@@ -166,4 +260,11 @@ def check_resumable(workdir, config, may_change=()):
     k = changed[0]
     raise config_lib.ConfigError(
         f'workdir={workdir!r} holds a run with {k}={old[k]!r}, not {config[k]!r}; '
-        'use another --workdir (or the same settings to resume)')
+        f'{hint}')
+  if (config.experiment == 'gan' and config.lr_decay == 'linear' and
+      old.get('train_steps', config.train_steps) != config.train_steps and
+      os.path.exists(os.path.join(workdir, 'checkpoints'))):
+    raise config_lib.ConfigError(
+        f"workdir={workdir!r} holds a run with lr_decay='linear' over train_steps="
+        f'{old["train_steps"]!r}; its schedule cannot change to train_steps='
+        f'{config.train_steps!r} on a resume; {hint}')

@@ -249,7 +249,8 @@ class GANTrainer(loop.Trainer):
 
   def export_metadata(self):
     return {'architecture': self.config.architecture,
-            'jacobian_clamping': self.config.jacobian_clamping}
+            'jacobian_clamping': self.config.jacobian_clamping,
+            'g_bn_always_batch_stats': self.config.g_bn_always_batch_stats}
 
   def start(self, run):
     # z, z' and labels of the Q measurements without JC, from a stream of the start.
@@ -351,6 +352,13 @@ def gan_trainer(config, strategy=None):
           f'{field}={config[field]!r} must be a multiple of the {replicas} replicas '
           f'of strategy={config.strategy!r} (it is the global batch)')
   if config.eval_every > 0 or config.final_eval:
+    counts = (['eval_num_samples'] if config.eval_every else []) + [
+        'final_eval_num_samples']
+    for field in counts:
+      if config.eval_splits > config[field]:
+        raise config_lib.ConfigError(
+            f'eval_splits={config.eval_splits!r} is larger than {field}='
+            f'{config[field]!r}: every split needs samples')
     from tf_gancond import scores  # Imports TF-GAN: only when scores are asked for.
     _ensure_package_classifier(config)
     scores.check_scores(config)  # Classifier and real split: fails now, not hours later.
