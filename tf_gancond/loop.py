@@ -398,7 +398,7 @@ def run(config, make_trainer):
     # missing (the final one is made at the end). Under multi_worker every worker
     # must join an export and only the chief keeps it, so there it is made again.
     if export_due is not None and 0 < start < config.train_steps and export_due(
-        start) and (getattr(trainer.strategy, "cluster_resolver", None) is not None or
+        start) and (getattr(trainer.strategy, 'cluster_resolver', None) is not None or
                     not os.path.isdir(ctx.export_path(start))):
       ctx.export(start)
     interval, t_last = [], time.perf_counter()
