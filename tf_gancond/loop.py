@@ -371,14 +371,14 @@ def run(config, make_trainer):
       checkpoint, os.path.join(local_dir, 'checkpoints'), config.max_checkpoints)
   ctx = Run(config, trainer, local_dir, chief, manager)
   start = step = ctx.step
-  if manager.latest_checkpoint:
-    logging.info('Resumed from %s at step %d', manager.latest_checkpoint, start)
   # The data before any write (DataUnavailableError leaves the run as it was),
   # reseeded by the start step so a resumed run does not replay its first batches.
   data_config = config_lib.get_config()
   data_config.update(config)
   data_config.seed = config.seed + start
   iterator = trainer.make_iterator(data_config)
+  if manager.latest_checkpoint:
+    logging.info('Resumed from %s at step %d', manager.latest_checkpoint, start)
   runlog.remove_stale_tmp(local_dir)  # What a kill left of atomic writes.
   ctx.open()
   actions = trainer.actions(ctx) + [Action(
