@@ -86,6 +86,14 @@ CASES = {
     'vae_run_folder_in_use': ([], 'is in use by another process'),
 }
 UNAVAILABLE_DATA = ('data_unavailable', 'vae_data_unavailable')
+# The text of the config file of each case that passes a bad one.
+CONFIG_FILE_TEXT = {
+    'config_file_syntax_error':
+        'from tf_gancond import config\n\ndef get_config(:\n  pass\n',
+    'config_file_without_get_config': 'X = 1\n',
+    'config_file_import_fails': 'import tf_gancond_no_such_module\n',
+    'config_get_config_raises': 'def get_config():\n  return {}["nope"]\n',
+}
 FOLDER_IN_USE = ('run_folder_in_use', 'vae_run_folder_in_use')
 SUBPROCESS_CASE = 'config_file_syntax_error'
 
@@ -121,18 +129,9 @@ def _prepare(name, root):
   # copy2: sizes, contents and mtimes kept.
   shutil.copytree(os.path.join(root, f'base_{base}'), workdir)
   config = os.path.join(case_dir, 'config.py')
-  if name == 'config_file_syntax_error':
+  if name in CONFIG_FILE_TEXT:
     with open(config, 'w') as f:
-      f.write('from tf_gancond import config\n\ndef get_config(:\n  pass\n')
-  elif name == 'config_file_without_get_config':
-    with open(config, 'w') as f:
-      f.write('X = 1\n')
-  elif name == 'config_file_import_fails':
-    with open(config, 'w') as f:
-      f.write('import tf_gancond_no_such_module\n')
-  elif name == 'config_get_config_raises':
-    with open(config, 'w') as f:
-      f.write('def get_config():\n  return {}["nope"]\n')
+      f.write(CONFIG_FILE_TEXT[name])
   elif name == 'config_path_is_a_folder':
     os.makedirs(config)
   elif name == 'workdir_is_a_file':

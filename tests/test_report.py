@@ -118,7 +118,8 @@ def _checks(out_dir):
   """{check: row} of report.json."""
   with open(os.path.join(out_dir, report.JSON_FILE)) as f:
     rows = json.load(f)
-  assert isinstance(rows, list)
+  # One row per check: a repeated name would be lost in the dict returned below.
+  assert rows and len({row['check'] for row in rows}) == len(rows)
   for row in rows:
     assert set(row) == {'check', 'target', 'rule', 'measured', 'ci_low', 'ci_high',
                         'n', 'verdict', 'note'}, row

@@ -98,7 +98,8 @@ def held_batch_statistics(generator, z, labels=None):
   norms = [l for l in generator.submodules
            if isinstance(l, tf.keras.layers.BatchNormalization) or
            hasattr(l, 'always_batch_stats')]
-  settings = [dict(l.__dict__) for l in norms]
+  settable = ('momentum', 'always_batch_stats', 'fused')
+  settings = [{k: getattr(l, k) for k in settable if hasattr(l, k)} for l in norms]
   with preserved(generator.non_trainable_variables):
     try:
       for layer in norms:
@@ -117,9 +118,8 @@ def held_batch_statistics(generator, z, labels=None):
       yield generate
     finally:
       for layer, saved in zip(norms, settings):
-        for key in ('momentum', 'always_batch_stats', 'fused'):
-          if key in saved:
-            setattr(layer, key, saved[key])
+        for key, value in saved.items():
+          setattr(layer, key, value)
 
 
 def _jvp_setup(generate_fn, z):
