@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import native_log
 from tf_gancond import export
 from tf_gancond import runlog
 
@@ -130,7 +131,7 @@ def test_second_launcher_on_a_live_run_folder_exits_2(tmp_path):
       time.sleep(0.05)
     second = _run(cmd)
     assert second.returncode == 2, second.stderr[-3000:]
-    lines = second.stderr.splitlines()
+    lines = native_log.package_lines(second.stderr)
     assert len(lines) == 1 and lines[0].startswith('error: '), second.stderr[-3000:]
     assert repr(str(workdir)) in lines[0] and 'in use' in lines[0]
     assert second.stdout == ''

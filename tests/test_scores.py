@@ -171,7 +171,7 @@ def test_classify_matches_tfgan_classifier_fn_from_tfhub(tmp_path):
   images = np.random.default_rng(0).uniform(-1, 1, (5,) + MNIST_SHAPE).astype(np.float32)
   spec = scores.check_classifier(c)
   ours = scores._make_classify(spec, 'mnist')(tf.constant(images))
-  tfgan_fn = scores.tfgan.eval.classifier_fn_from_tfhub(path, ['logits', 'pool_3'])
+  tfgan_fn = scores.tfgan_eval.classifier_fn_from_tfhub(path, ['logits', 'pool_3'])
   theirs = tfgan_fn(tf.constant(images))
   np.testing.assert_allclose(ours[0].numpy(), theirs['logits'].numpy(), rtol=1e-6)
   np.testing.assert_allclose(ours[1].numpy(), theirs['pool_3'].numpy(), rtol=1e-6)
@@ -181,7 +181,7 @@ def test_inception_handle_from_hub_cache_resizes_to_299(tmp_path, monkeypatch):
   monkeypatch.setenv('TFHUB_CACHE_DIR', str(tmp_path / 'hub'))
   monkeypatch.setattr(scores, '_network_reachable', lambda *a, **k: pytest.fail(
       'the network must not be tried when the module is cached'))
-  handle = scores.tfgan.eval.INCEPTION_TFHUB
+  handle = scores.tfgan_eval.INCEPTION_TFHUB
   fake_classifier.save_shape_probe(scores.hub_cache_path(handle))
   c = _config(tmp_path, dataset='cifar10')
   spec = scores.check_classifier(c)

@@ -181,12 +181,12 @@ def read_status(workdir):
 
 
 def provenance():
-  """{'commit', 'dirty', 'tensorflow'}: what code a run starts or resumes under.
+  """{'commit', 'dirty', 'stack', 'tensorflow', 'keras'}: what a run starts or resumes under.
 
   The commit is read from the git work tree that holds this package ('' when it is
   installed from elsewhere); `dirty` says whether tracked files had changes.
   """
-  import tensorflow as tf
+  from tf_gancond import stack
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   def git(*args):
     try:
@@ -196,8 +196,7 @@ def provenance():
       return None
   commit = git('rev-parse', 'HEAD')
   status = git('status', '--porcelain', '--untracked-files=no')
-  return {'commit': commit or '', 'dirty': bool(status),
-          'tensorflow': tf.__version__}
+  return {'commit': commit or '', 'dirty': bool(status), **stack.versions()}
 
 
 class RunLog:

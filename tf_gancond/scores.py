@@ -1,21 +1,22 @@
 """Sample-quality scores through TF-GAN: IS / classifier score, FID, KID; missing modes.
 
-The only module of the package that imports `tensorflow_gan` (it needs TF 2.15.x).
+The only module of the package that imports `tensorflow_gan` (`_import_tfgan_eval`
+says how on TensorFlow 2.16 and later); each score records `score_implementation`.
 
 Definitions (SPEC 0 "Metrics"), computed by TF-GAN's functions from classifier
 outputs of N generated images (and of the real images of `config.eval_real_split`):
-  * Inception Score (Salimans et al. 2016), `tfgan.eval.classifier_score_from_logits`:
+  * Inception Score (Salimans et al. 2016), `tfgan_eval.classifier_score_from_logits`:
       IS = exp(E_x KL(p(y|x) || p(y))),  p(y) = E_x p(y|x),
     on each of `splits` equal parts of the N samples; reported as mean and std over
     the parts. On MNIST-like data with this package's classifier it is the paper's
     "classifier score" (Odena et al. 2018), keys 'classifier_score*'.
   * Frechet distance (Heusel et al. 2017),
-    `tfgan.eval.frechet_classifier_distance_from_activations`:
+    `tfgan_eval.frechet_classifier_distance_from_activations`:
       FID = ||m - m_w||^2 + Tr(C + C_w - 2 (C C_w)^(1/2))
     of the penultimate activations ('pool_3') of real (m, C) and generated (m_w, C_w)
     images, on all N samples; key 'fid' (Inception) or 'frechet_distance' (MNIST-like).
   * Kernel distance (Binkowski et al. 2018),
-    `tfgan.eval.kernel_classifier_distance_and_std_from_activations`: the unbiased
+    `tfgan_eval.kernel_classifier_distance_and_std_from_activations`: the unbiased
     MMD^2 with kernel k(x, y) = (x.y / d + 1)^3 on the same activations; 'kid', 'kid_std'.
 Every result carries its settings: 'num_samples', 'splits', 'real_split', 'num_real',
 'classifier' (the handle or path) and 'classifier_fingerprint' (`classifier.fingerprint`
@@ -26,8 +27,8 @@ run's later scores comparable with its earlier ones.
 Classifier injection: a classifier is a TF-Hub handle or a local SavedModel directory
 whose call maps float32 images [B, H, W, C] in [-1, 1] to a dict with 'logits' [B, K]
 and 'pool_3' [B, D] (the output names of TF-GAN's Inception module). Defaults:
-  * cifar10 / stl10 / lsun_bedroom: `tfgan.eval.INCEPTION_TFHUB`, images resized
-    bilinearly to 299x299 (`tfgan.eval.INCEPTION_DEFAULT_IMAGE_SIZE`) as TF-GAN expects;
+  * cifar10 / stl10 / lsun_bedroom: `tfgan_eval.INCEPTION_TFHUB`, images resized
+    bilinearly to 299x299 (`tfgan_eval.INCEPTION_DEFAULT_IMAGE_SIZE`) as TF-GAN expects;
   * mnist / fashion_mnist: this package's classifier (`tf_gancond.classifier`) at
     `<TF_GANCOND_HOME or ~/.cache/tf_gancond>/classifiers/<dataset>`.
 `config.classifier` overrides either. The input size a module wants is read from its
@@ -52,21 +53,64 @@ from urllib import parse
 import numpy as np
 import tensorflow as tf
 
+from tf_gancond import classifier as classifier_lib
+from tf_gancond import config as config_lib
+from tf_gancond import runlog
+from tf_gancond import stack
+
+TFGAN_CHECKED_VERSION = '2.1.0'  # The last TF-GAN release; the shim below was read on it.
+_TFGAN_PARENTS = ('tensorflow_gan', 'tensorflow_gan.python', 'tensorflow_gan.python.eval')
+
+
+def _import_tfgan_eval():
+  """TF-GAN's eval namespace and the name of the path that imported it.
+
+  TF-GAN 2.1.0's package `__init__` imports its Estimator code, and `tf.estimator` is
+  gone from TensorFlow 2.16 on (tensorflow/gan#55, open, no fix). Its two eval modules
+  used here need only TensorFlow, TFP, TF-Hub and TF-GAN's `eval_utils`. So on
+  TF >= 2.16 the three parent packages are registered empty (their directories as
+  `__path__`, their `__init__` not run), the two modules are imported from TF-GAN's own
+  files, and the empty parents are removed again: the same functions, the same code.
+  Checked against tensorflow-gan 2.1.0.
+  """
+  if not stack.TF_AT_LEAST_2_16:
+    import tensorflow_gan as tfgan
+    return tfgan.eval, f'tensorflow_gan {stack.distribution_version("tensorflow-gan")}'
+  import importlib
+  import importlib.util
+  import sys
+  import types
+  root = importlib.util.find_spec('tensorflow_gan').submodule_search_locations[0]
+  added = [name for name in _TFGAN_PARENTS if name not in sys.modules]
+  for name in added:
+    parent = types.ModuleType(name)
+    parent.__path__ = [os.path.join(root, *name.split('.')[1:])]
+    sys.modules[name] = parent
+  try:
+    metrics = importlib.import_module('tensorflow_gan.python.eval.classifier_metrics')
+    inception = importlib.import_module('tensorflow_gan.python.eval.inception_metrics')
+  finally:
+    for name in added:
+      del sys.modules[name]
+  namespace = types.SimpleNamespace()
+  for module in (metrics, inception):  # What `tfgan.eval` takes from the two modules.
+    for name in module.__all__:
+      setattr(namespace, name, getattr(module, name))
+  version = stack.distribution_version('tensorflow-gan')
+  return namespace, f'tensorflow_gan {version} eval modules (package __init__ skipped)'
+
+
 with warnings.catch_warnings():
   # tensorflow_hub 0.16 imports pkg_resources, whose deprecation warning (two lines
   # on stderr) would break the launcher's one-line errors.
   warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
                           category=UserWarning)
-  import tensorflow_gan as tfgan
+  tfgan_eval, SCORE_IMPLEMENTATION = _import_tfgan_eval()
   import tensorflow_hub as tfhub
 
-from tf_gancond import classifier as classifier_lib
-from tf_gancond import config as config_lib
-from tf_gancond import runlog
-
 ClassifierUnavailableError = classifier_lib.ClassifierUnavailableError
-LOGITS = tfgan.eval.INCEPTION_OUTPUT        # 'logits'
-FEATURES = tfgan.eval.INCEPTION_FINAL_POOL  # 'pool_3'
+LOGITS = tfgan_eval.INCEPTION_OUTPUT        # 'logits'
+FEATURES = tfgan_eval.INCEPTION_FINAL_POOL  # 'pool_3'
 MNIST_LIKE = classifier_lib.CLASSIFIER_DATASETS
 LOGIT_FLOOR = 700.0  # exp(-700) ~ 1e-304: still a normal float64 (> 2.2e-308), so p > 0.
 # Long enough for a TCP handshake to tfhub.dev, short enough to fail fast offline.
@@ -94,13 +138,13 @@ def default_classifier(dataset):
   """The handle or path used when `config.classifier` is empty."""
   if dataset in MNIST_LIKE:
     return classifier_lib.default_classifier_path(dataset)
-  return tfgan.eval.INCEPTION_TFHUB
+  return tfgan_eval.INCEPTION_TFHUB
 
 
 def _how_to(config, identity):
   if config.dataset in MNIST_LIKE and not config.classifier:
     return classifier_lib.missing_message(config.dataset, identity)
-  return (f'to provide it: download {tfgan.eval.INCEPTION_TFHUB} on a machine with '
+  return (f'to provide it: download {tfgan_eval.INCEPTION_TFHUB} on a machine with '
           'network (tensorflow_hub.resolve) and pass --classifier=DIR of that '
           'SavedModel, or set TFHUB_CACHE_DIR to a TF-Hub cache holding it, or run '
           'with network; or turn scores off (--eval_every=0)')
@@ -194,7 +238,7 @@ def resolve_classifier(config):
   if size is None:
     size = meta.get('image_size') or (
         config_lib.IMAGE_SIZE[config.dataset] if config.dataset in MNIST_LIKE
-        else tfgan.eval.INCEPTION_DEFAULT_IMAGE_SIZE)
+        else tfgan_eval.INCEPTION_DEFAULT_IMAGE_SIZE)
   if channels is None:
     channels = (meta.get('image_shape') or [None] * 3)[2] or (
         None if config.dataset in MNIST_LIKE else 3)
@@ -409,13 +453,13 @@ class Scorer:
     # KL term p * log p(y) is 0 * -inf = NaN (a confident classifier on a collapsed G).
     logits = np.asarray(logits, np.float64)  # TF-GAN computes IS in float64 too.
     logits = np.maximum(logits - logits.max(axis=1, keepdims=True), -LOGIT_FLOOR)
-    parts = [float(tfgan.eval.classifier_score_from_logits(tf.constant(p)))
+    parts = [float(tfgan_eval.classifier_score_from_logits(tf.constant(p)))
              for p in np.array_split(logits, splits)]
     real = self.real_activations()
-    fid = float(tfgan.eval.frechet_classifier_distance_from_activations(
+    fid = float(tfgan_eval.frechet_classifier_distance_from_activations(
         tf.constant(real, tf.float64), tf.constant(features, tf.float64)))
     # float64: the cubic kernel sums 10^8 terms; float32 would lose digits of MMD^2.
-    kid, kid_std = tfgan.eval.kernel_classifier_distance_and_std_from_activations(
+    kid, kid_std = tfgan_eval.kernel_classifier_distance_and_std_from_activations(
         tf.constant(real), tf.constant(features), dtype=tf.float64)
     kid_std = float(kid_std)
     return {
@@ -428,6 +472,7 @@ class Scorer:
         'num_samples': int(n), 'splits': int(splits),
         'real_split': self.config.eval_real_split, 'num_real': int(len(real)),
         'classifier': self.spec.identity, 'classifier_fingerprint': self.fingerprint,
+        'score_implementation': SCORE_IMPLEMENTATION,
     }
 
   def score(self, generate_fn, num_samples, splits, batch_size=None,
