@@ -86,9 +86,11 @@ def test_is_fid_kid_match_numpy_references(tmp_path):
   assert result['kid_std'] is None  # One block: TF-GAN has no error estimate.
   assert result['frechet_distance'] > 0.01  # A real difference, not a trivial zero.
   assert {k: result[k] for k in ('num_samples', 'splits', 'real_split', 'num_real',
-                                 'classifier', 'classifier_fingerprint')} == {
+                                 'classifier', 'classifier_fingerprint',
+                                 'score_implementation')} == {
       'num_samples': n, 'splits': splits, 'real_split': 'test', 'num_real': NUM_REAL,
-      'classifier': path, 'classifier_fingerprint': classifier.fingerprint(path)}
+      'classifier': path, 'classifier_fingerprint': classifier.fingerprint(path),
+      'score_implementation': scores.SCORE_IMPLEMENTATION}
 
 
 def _flip_last_byte(path):

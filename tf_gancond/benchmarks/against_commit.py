@@ -1,13 +1,16 @@
-"""Train-step time of this work tree against another commit, measured in one run.
+"""Train-step time of this work tree against another commit or stack, in one run.
 
   python -m tf_gancond.benchmarks.against_commit --base=HEAD~1 [--rounds=4 --steps=40]
+  python -m tf_gancond.benchmarks.against_commit --base=worktree \
+      --base_python=.venv-modern/bin/python      # the same code on the other stack
 
-Exports the base commit's package (`git archive`) to a temporary folder, then runs
-the two versions' `benchmarks.time_train_step` alternately in fresh subprocesses
-(A B A B ...), so both see the same machine load over the same minutes. Prints the
-median seconds per iteration of each, for the baseline step and the Jacobian
+Exports the base commit's package (`git archive`) to a temporary folder (`worktree`:
+this tree itself), then runs the two sides' `benchmarks.time_train_step` alternately
+in fresh subprocesses (A B A B ...), so both see the same machine load over the same
+minutes; the base side runs under `--base_python` (default: this interpreter). Prints
+the median seconds per iteration of each, for the baseline step and the Jacobian
 Clamping step (28x28 DCGAN, batch 64, synthetic data), and the ratio
-this / base: above 1 means this tree's step is slower.
+this / base: above 1 means this side's step is slower.
 """
 
 import json
@@ -20,7 +23,10 @@ import tempfile
 from absl import app
 from absl import flags
 
-flags.DEFINE_string('base', 'HEAD~1', 'The commit to compare against.')
+flags.DEFINE_string('base', 'HEAD~1',
+                    "The commit to compare against; 'worktree' for this tree.")
+flags.DEFINE_string('base_python', sys.executable,
+                    "The base side's interpreter (another stack's venv).")
 flags.DEFINE_integer('rounds', 4, 'Alternating rounds (one subprocess per version).')
 flags.DEFINE_integer('steps', 40, 'Timed steps per subprocess.')
 flags.DEFINE_integer('batch_size', 64, 'Batch size.')
@@ -33,8 +39,8 @@ VARIANTS = {'baseline': {}, 'jacobian_clamping': {'jacobian_clamping': True}}
 _CHILD = '''
 import json, os, sys
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from tf_gancond import benchmarks, config as config_lib  # Before TF: Keras 2 (stack.py).
 import tensorflow as tf
-from tf_gancond import benchmarks, config as config_lib
 out = {}
 for name, overrides in json.loads(sys.argv[1]).items():
   c = config_lib.get_config()
@@ -53,28 +59,46 @@ def _export(commit, into):
   subprocess.run(['tar', '-x', '-C', into], input=archive, check=True)
 
 
-def _time(tree, steps, batch_size):
+def _time(python, tree, steps, batch_size):
   env = dict(os.environ, PYTHONPATH=tree)
-  proc = subprocess.run([sys.executable, '-c', _CHILD, json.dumps(VARIANTS),
+  proc = subprocess.run([python, '-c', _CHILD, json.dumps(VARIANTS),
                          str(steps), str(batch_size)], env=env, capture_output=True,
                         text=True, check=True, cwd=tree)
   line = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')][-1]
   return json.loads(line[len('RESULT '):])
 
 
+def _stack(python):
+  """'faithful 2.15.1' or 'modern 2.21.0': the stack `python` runs."""
+  child = ('import tf_gancond, tensorflow as tf; from tf_gancond import stack; '
+           'print(stack.NAME, tf.__version__)')
+  proc = subprocess.run([python, '-c', child], capture_output=True, text=True,
+                        check=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO,
+                                                       TF_CPP_MIN_LOG_LEVEL='3'))
+  return proc.stdout.strip().splitlines()[-1]
+
+
 def main(argv):
   del argv
-  base = subprocess.run(['git', '-C', REPO, 'rev-parse', '--short', FLAGS.base],
-                        check=True, capture_output=True, text=True).stdout.strip()
-  times = {'this': {k: [] for k in VARIANTS}, base: {k: [] for k in VARIANTS}}
   with tempfile.TemporaryDirectory() as tmp:
-    _export(base, tmp)
+    if FLAGS.base == 'worktree':
+      base, base_tree = 'worktree', REPO
+    else:
+      base = subprocess.run(['git', '-C', REPO, 'rev-parse', '--short', FLAGS.base],
+                            check=True, capture_output=True, text=True).stdout.strip()
+      base_tree = tmp
+      _export(base, tmp)
+    if FLAGS.base_python != sys.executable:
+      base = f'{base}@{_stack(FLAGS.base_python).split()[0]}'
+    sides = (('this', sys.executable, REPO), (base, FLAGS.base_python, base_tree))
+    times = {label: {k: [] for k in VARIANTS} for label, _, _ in sides}
     for _ in range(FLAGS.rounds):
-      for label, tree in (('this', REPO), (base, tmp)):
-        for k, v in _time(tree, FLAGS.steps, FLAGS.batch_size).items():
+      for label, python, tree in sides:
+        for k, v in _time(python, tree, FLAGS.steps, FLAGS.batch_size).items():
           times[label][k].append(v)
   print(f'{FLAGS.rounds} alternating rounds of {FLAGS.steps} steps, batch '
-        f'{FLAGS.batch_size}; median seconds per iteration:')
+        f'{FLAGS.batch_size}; this: {_stack(sys.executable)}, {base}: '
+        f'{_stack(FLAGS.base_python)}; median seconds per iteration:')
   for k in VARIANTS:
     this, old = statistics.median(times['this'][k]), statistics.median(times[base][k])
     print(f'  {k:18s} this {this:.4f}  {base} {old:.4f}  this/{base} {this / old:.3f}')
