@@ -37,7 +37,8 @@ BASE = ['--dataset=mnist', '--batch_size=8', '--latent_dim=8',
         '--config.shuffle_buffer=16', '--probe_every=0', '--train_steps=2',
         '--log_every=1', '--checkpoint_every=2']
 BASES = {'gan': BASE, 'vae': BASE + ['--experiment=vae'],
-         'linear': BASE + ['--config.lr_decay=linear']}
+         'linear': BASE + ['--config.lr_decay=linear'],
+         'noise': BASE + ['--config.instance_noise=0.1']}
 NO_CLASSIFIER = '--classifier=/nonexistent/classifier'
 
 # name -> (extra flags, text the one error line must contain). '{config}' is a
@@ -81,6 +82,8 @@ CASES = {
     'run_folder_in_use': ([], 'is in use by another process'),
     'linear_decay_resume_with_other_train_steps': (
         ['--train_steps=4'], "lr_decay='linear' over train_steps=2"),
+    'noise_anneal_resume_with_other_train_steps': (
+        ['--train_steps=4'], 'instance_noise=0.1 annealed to 0 over train_steps=2'),
     'vae_corrupt_checkpoint': ([], 'cannot be restored'),
     'vae_corrupt_checkpoint_state': ([], 'state file "checkpoint" is missing or '
                                          'unreadable'),

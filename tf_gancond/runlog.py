@@ -242,8 +242,8 @@ RESUMABLE_CHANGES = frozenset({
 def check_resumable(workdir, config, may_change=(),
                     hint='use another --workdir (or the same settings to resume)'):
   """ConfigError (one line, ending with `hint`) when `workdir` holds a run made with
-  other settings, or a GAN run with lr_decay='linear' checkpointed under another
-  train_steps (its learning-rate schedule is as long as the first start's run)."""
+  other settings, or a run checkpointed under another train_steps whose schedule spans
+  train_steps (a GAN's lr_decay='linear', instance noise annealed over the run)."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     return
@@ -260,10 +260,18 @@ def check_resumable(workdir, config, may_change=(),
     raise config_lib.ConfigError(
         f'workdir={workdir!r} holds a run with {k}={old[k]!r}, not {config[k]!r}; '
         f'{hint}')
-  if (config.experiment == 'gan' and config.lr_decay == 'linear' and
-      old.get('train_steps', config.train_steps) != config.train_steps and
-      os.path.exists(os.path.join(workdir, 'checkpoints'))):
-    raise config_lib.ConfigError(
-        f"workdir={workdir!r} holds a run with lr_decay='linear' over train_steps="
-        f'{old["train_steps"]!r}; its schedule cannot change to train_steps='
-        f'{config.train_steps!r} on a resume; {hint}')
+  old_steps = old.get('train_steps', config.train_steps)
+  if old_steps == config.train_steps or not os.path.exists(
+      os.path.join(workdir, 'checkpoints')):
+    return
+  # Schedules as long as the first start's run: another train_steps would change them.
+  if config.experiment == 'gan' and config.lr_decay == 'linear':
+    schedule = "lr_decay='linear'"
+  elif config.instance_noise > 0 and config.instance_noise_anneal_steps == -1:
+    schedule = f'instance_noise={config.instance_noise!r} annealed to 0'
+  else:
+    return
+  raise config_lib.ConfigError(
+      f'workdir={workdir!r} holds a run with {schedule} over train_steps={old_steps!r};'
+      f' its schedule cannot change to train_steps={config.train_steps!r} on a '
+      f'resume; {hint}')
