@@ -110,6 +110,35 @@ def test_resume_after_a_crash_shows_each_step_once_in_tensorboard(config):
   assert [r['step'] for r in runlog.read_records(config.workdir, 'start')] == [0, 4]
 
 
+def _file_contents(workdir):
+  """{path: bytes} of every file in the run folder but its lock."""
+  contents = {}
+  for root, _, names in os.walk(workdir):
+    for name in names:
+      if name != '.lock':
+        with open(os.path.join(root, name), 'rb') as f:
+          contents[os.path.join(root, name)] = f.read()
+  return contents
+
+
+def test_a_finished_run_launched_again_writes_nothing(config):
+  """The same command after the run finished: its final record is returned and no
+  record, status, event file or export is added (no second 'start' or 'final'). With
+  a larger train_steps it goes on."""
+  config.export_every = 3
+  final = loop.run(config, lambda c: CountingTrainer(c))
+  files = _file_contents(config.workdir)
+  again = CountingTrainer(config)
+  assert loop.run(config, lambda c: again) == final
+  assert int(again.step) == 6 and again.data_seed is None  # Restored; no data read.
+  assert _file_contents(config.workdir) == files
+  config.train_steps = 8  # Extended (as the campaign's phase 3): it goes on.
+  longer = CountingTrainer(config)
+  loop.run(config, lambda c: longer)
+  assert int(longer.step) == 8
+  assert [r['step'] for r in runlog.read_records(config.workdir, 'final')] == [6, 8]
+
+
 def test_weights_are_checked_before_a_checkpoint(config):
   """NaN moving statistics at step 3, which no step value shows: the checkpoint of
   step 4 is refused and the run marked diverged at 4, ckpt-2 kept as the latest."""

@@ -349,6 +349,18 @@ def _check_finite(values, step):
     raise DivergedError(f'non-finite {", ".join(bad)} at step {step}')
 
 
+def _finished_results(workdir, step, train_steps):
+  """The final values of a run that finished at `step` with these `train_steps`, else
+  None: there is work (a run extended to more train_steps continues)."""
+  status = runlog.read_status(workdir)
+  finals = runlog.read_records(workdir, 'final')
+  if (status.get('state') != 'finished' or status.get('step') != step or
+      status.get('train_steps') != train_steps or not finals or
+      finals[-1]['step'] != step):
+    return None
+  return {k: v for k, v in finals[-1].items() if k not in ('kind', 'step')}
+
+
 def run(config, make_trainer):
   """Trains `make_trainer(config)` (a `Trainer`) as the module docstring says.
 
@@ -371,6 +383,10 @@ def run(config, make_trainer):
       checkpoint, os.path.join(local_dir, 'checkpoints'), config.max_checkpoints)
   ctx = Run(config, trainer, local_dir, chief, manager)
   start = step = ctx.step
+  finished = _finished_results(local_dir, start, config.train_steps)
+  if finished is not None:
+    logging.info('%s finished at step %d already; nothing to do', local_dir, start)
+    return finished
   # The data before any write (DataUnavailableError leaves the run as it was),
   # reseeded by the start step so a resumed run does not replay its first batches.
   data_config = config_lib.get_config()
