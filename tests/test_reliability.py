@@ -175,6 +175,41 @@ def test_deterministic_runs_give_identical_losses(tmp_path):
   assert len({r['g_loss'] for r in a}) == 6  # The runs did train.
 
 
+_RESUME_CHILD = r"""
+import sys
+from tf_gancond import config as config_lib
+from tf_gancond import train
+straight, resumed = sys.argv[1:]
+for workdir, steps in ((straight, (4,)), (resumed, (2, 4))):
+  for train_steps in steps:
+    c = config_lib.get_config()
+    c.update(dict(dataset='mnist', batch_size=8, train_steps=train_steps,
+                  g_base_channels=16, d_base_channels=8, latent_dim=8, probe_every=0,
+                  log_every=1, checkpoint_every=2, synthetic_data=True, seed=3,
+                  deterministic=True, rw_lambda=0.1, grad_clamp_g_ratio=1.5,
+                  grad_clamp_d_ratio=4.0, workdir=workdir))
+    train.train_and_evaluate(c)
+"""
+
+
+def test_a_resume_restores_the_power_iteration_vectors(tmp_path):
+  """r(W) (S2) and the spectral clamp (S3) carry unit vectors from step to step, as
+  SN does. r(W) at step 3 is a function of G's weights and r(W)'s vector u after
+  step 2 only (no data), so the run resumed at step 2 logs the straight run's value
+  exactly only if u was checkpointed and restored."""
+  straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
+  result = _run([PYTHON, '-c', _RESUME_CHILD, straight, resumed])
+  assert result.returncode == 0, result.stderr[-3000:]
+  rw = [{r['step']: r['rw_mean'] for r in runlog.read_records(d, 'train')}
+        for d in (straight, resumed)]
+  assert rw[0][3] == rw[1][3]
+  assert rw[0][2] != rw[0][3]  # It does change from step to step.
+  names = tf.train.load_checkpoint(
+      os.path.join(resumed, 'checkpoints', 'ckpt-4')).get_variable_to_shape_map()
+  for module in ('g_penalties_0/u', 'g_gradients_0/vectors', 'd_gradients_0/vectors'):
+    assert any(n.startswith(f'power_iteration_vectors/{module}') for n in names), module
+
+
 NAN_LAUNCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'nan_launch.py')
 
 

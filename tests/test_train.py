@@ -155,6 +155,23 @@ def test_lipschitz_hooks_run_and_log(tiny_config):
     assert np.isfinite(record[key]) and record[key] > 0, key
 
 
+def test_power_iteration_vectors_are_checked_finite_with_the_weights(tiny_config):
+  """The loop's finite check before a checkpoint or export covers trainer.variables;
+  the r(W) and spectral-clamp vectors are among them."""
+  c = tiny_config
+  c.rw_lambda = 0.1
+  c.grad_clamp_g_ratio = 1.5
+  c.grad_clamp_d_ratio = 4.0
+  trainer = train.GANTrainer(c, tf.distribute.get_strategy())
+  state = trainer.power_iteration_state
+  assert sorted(state) == ['d_gradients_0', 'g_gradients_0', 'g_penalties_0']
+  vectors = list(state['g_penalties_0'].u) + [
+      v for name in ('g_gradients_0', 'd_gradients_0')
+      for per_kernel in state[name].vectors for v in per_kernel]
+  assert len(vectors) == 3 + 4 * 3 + 4 * 3  # u per G kernel; u0 v0 u1 v1 per clamped.
+  assert {id(v) for v in vectors} <= {id(v) for v in trainer.variables}
+
+
 def test_scores_during_and_after_training(tiny_config):
   """eval records carry the scores and their settings; final has missing modes."""
   import fake_classifier

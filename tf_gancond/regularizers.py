@@ -34,6 +34,15 @@ Regularizers = collections.namedtuple(
                      'g_gradients'])
 
 
+def power_iteration_state(regularizers):
+  """{name: tf.Module} of the regularizers that carry power-iteration vectors from
+  step to step (r(W), the spectral clamp). The run checkpoints them, so a resume
+  continues the iteration where it was, and checks them finite with the weights."""
+  return {f'{group}_{i}': r.state
+          for group, members in regularizers._asdict().items()
+          for i, r in enumerate(members) if getattr(r, 'state', None) is not None}
+
+
 def jacobian_clamping_perturb(z, direction, epsilon):
   """z' = z + eps * d / ||d|| per row (Odena et al. 2018, Algorithm 1).
 
@@ -190,6 +199,7 @@ class WeightRatio(Penalty):
   def __init__(self, weight, variables, exact):
     self.weight = weight
     self.penalty = lipschitz.WeightRatioPenalty(variables, exact=exact)
+    self.state = self.penalty  # Its vectors u (`power_iteration_state`).
 
   def __call__(self, g):
     del g  # A function of G's weights only.
@@ -207,6 +217,7 @@ class SpectralClamp:
 
   def __init__(self, variables, ratio, metric, seed=0):
     self.clamp = lipschitz.SpectralGradientClamp(variables, ratio, seed=seed)
+    self.state = self.clamp  # Its vectors u0, v0, u1, v1 (`power_iteration_state`).
     self.metric = metric
 
   def __call__(self, grads):

@@ -77,6 +77,8 @@ class GANTrainer(loop.Trainer):
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
       self.regularizers = regularizers.from_config(config, self.streams,
                                                    self.generator, self.discriminator)
+    # A dict attribute: tf.Module finds its variables (the loop's finite checks).
+    self.power_iteration_state = regularizers.power_iteration_state(self.regularizers)
     self.reuse_fake = (config.g_step_reuses_fake and config.n_critic == 1 and
                        config.g_batch_size == config.batch_size)
     self.num_classes = config_lib.NUM_CLASSES[config.dataset] if config.conditional else 0
@@ -240,8 +242,12 @@ class GANTrainer(loop.Trainer):
 
   # ----- what the loop asks of a trainer (tf_gancond.loop.Trainer) -----
   def checkpoint_items(self):
-    return {'generator': self.generator, 'discriminator': self.discriminator,
-            'g_optimizer': self.g_optimizer, 'd_optimizer': self.d_optimizer}
+    items = {'generator': self.generator, 'discriminator': self.discriminator,
+             'g_optimizer': self.g_optimizer, 'd_optimizer': self.d_optimizer}
+    if self.power_iteration_state:
+      items['power_iteration_vectors'] = tf.train.Checkpoint(
+          **self.power_iteration_state)
+    return items
 
   def make_iterator(self, data_config):
     return iter(self.strategy.experimental_distribute_dataset(
