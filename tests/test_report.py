@@ -404,6 +404,99 @@ def test_o7_scorecard(tmp_path):
   assert checks['O1 MNIST ln cond(M_z) after the initial rise']['verdict'] == 'NOT RUN'
 
 
+# A1/A2 runs against the generator of each step: (iterations to D accuracy 1 or
+# None, final running-average D cost, minimax and -log D gradient ratio last/first).
+FROZEN = {938: (12, 1e-4, 1e-5, 30.0), 9375: (35, 2e-4, 3e-4, 12.0),
+          23440: (80, 5e-4, 2e-3, 4.0)}
+NOISE = (None, 0.3, 0.5, 1.2)  # A3: constant instance noise; no target, not judged.
+
+
+def _write_frozen_run(workdir, g_step, values, instance_noise=0.0):
+  os.makedirs(workdir)
+  c = config_lib.get_config()
+  c.experiment = 'frozen_generator'
+  c.dataset = 'fashion_mnist'
+  c.train_steps = 40
+  c.instance_noise = instance_noise
+  c.generator_saved_model = f'/campaign/o1/saved_models/step_{g_step:08d}'
+  c.workdir = str(workdir)
+  runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
+                           config_lib.to_text(config_lib.resolve(c)))
+  to_one, cost, minimax, nonsaturating = values
+  log = runlog.RunLog(str(workdir))
+  for step in range(1, 41):
+    log.append('train', step, d_cost_avg=cost * 40 / step,
+               d_accuracy_avg=1.0 if to_one and step >= to_one else 0.9,
+               grad_norm_minimax=minimax ** (step / 40),
+               grad_norm_nonsaturating=nonsaturating ** (step / 40))
+  log.append('final', 40, iterations_to_accuracy_1=to_one, final_d_cost_avg=cost,
+             grad_norm_minimax_ratio=minimax, grad_norm_nonsaturating_ratio=nonsaturating)
+  log.set_status('finished', 40)
+
+
+def _frozen_sweep(tmp_path, frozen=FROZEN):
+  d = tmp_path / 'a1_a2'
+  for g_step, values in frozen.items():
+    _write_frozen_run(d / f'frozen_g_{g_step}', g_step, values)
+    _write_frozen_run(d / f'noise_{g_step}', g_step, NOISE, instance_noise=0.1)
+  return d
+
+
+def test_a1_a2_scorecard_and_section(tmp_path):
+  d = _frozen_sweep(tmp_path)
+  path = report.write_report(str(d), num_resamples=200)
+  checks = _checks(os.path.dirname(path))
+  a1_fast = checks['A1 iterations to D accuracy 1']
+  assert (a1_fast['measured'], a1_fast['n'], a1_fast['verdict']) == (12, 3, 'PASS')
+  a1_cost = checks['A1 D cost (running average) at the end']
+  assert (a1_cost['measured'], a1_cost['verdict']) == (5e-4, 'PASS')
+  a2_minimax = checks['A2 original-cost gradient norm, last / first']
+  assert (a2_minimax['measured'], a2_minimax['verdict']) == (1e-5, 'PASS')
+  a2_log_d = checks['A2 -log D gradient norm, last / first']
+  assert (a2_log_d['measured'], a2_log_d['verdict']) == (4.0, 'PASS')
+  text = open(path).read()
+  section = _table(text, 'run | G (step) |')
+  assert len(section) == 6
+  assert section['frozen_g_938'] == {
+      'run': 'frozen_g_938', 'G (step)': '938', 'instance noise': '0',
+      'iterations to D accuracy 1': '12', 'final D cost': '0.0001',
+      'original-cost gradient last / first': '1e-05',
+      '-log D gradient last / first': '30'}
+  assert section['noise_23440']['iterations to D accuracy 1'] == 'never'
+  assert section['noise_23440']['instance noise'] == '0.1'
+  assert _analysis(os.path.dirname(path))['figures']['a1_a2'] == 'a1_a2.png'
+  with open(os.path.join(os.path.dirname(path), 'a1_a2.png'), 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+  assert '](a1_a2.png)' in text
+
+
+@pytest.mark.parametrize('changes,check', [
+    ({938: (60, 1e-4, 1e-5, 30.0), 9375: (55, 2e-4, 3e-4, 12.0)},
+     'A1 iterations to D accuracy 1'),                    # None under 50.
+    ({938: (None, 1e-4, 1e-5, 30.0), 9375: (None, 2e-4, 3e-4, 12.0)},
+     'A1 iterations to D accuracy 1'),                    # Never, or 80.
+    ({23440: (80, 0.05, 2e-3, 4.0)}, 'A1 D cost (running average) at the end'),
+    ({9375: (35, 2e-4, 1.5, 12.0)}, 'A2 original-cost gradient norm, last / first'),
+    ({938: (12, 1e-4, 2e-2, 30.0), 9375: (35, 2e-4, 5e-3, 12.0)},
+     'A2 original-cost gradient norm, last / first'),     # Smallest 2e-3 > 1e-3.
+    ({23440: (80, 5e-4, 2e-3, 0.8)}, 'A2 -log D gradient norm, last / first'),
+])
+def test_a1_a2_rows_fail_by_their_rules(tmp_path, changes, check):
+  d = _frozen_sweep(tmp_path, {**FROZEN, **changes})
+  checks = _checks(os.path.dirname(report.write_report(str(d), num_resamples=200)))
+  assert checks[check]['verdict'] == 'FAIL'
+  assert all(row['verdict'] == 'PASS' for name, row in checks.items()
+             if name.startswith('A') and name != check)
+
+
+def test_a1_a2_rows_are_not_run_without_frozen_runs(sweep_dir):
+  checks = _checks(os.path.dirname(report.write_report(str(sweep_dir),
+                                                       num_resamples=200)))
+  for name in ('A1 iterations to D accuracy 1', 'A2 -log D gradient norm, last / first'):
+    assert checks[name]['verdict'] == 'NOT RUN'
+    assert checks[name]['note'] == 'no runs of a fresh D against a frozen G'
+
+
 def test_scores_of_other_classifiers_or_sample_counts_are_not_pooled(tmp_path):
   d = tmp_path / 'sweep'
   same = {'classifier_fingerprint': 'aaa111', 'classifier': '/cache/one',

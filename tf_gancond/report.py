@@ -780,6 +780,76 @@ def _o7(runs, columns, num_resamples, seed):
   return rows
 
 
+# A1/A2 (Arjovsky & Bottou 2017): a fresh D trained against a frozen G. The rows
+# judge the runs without instance noise; A3 (instance noise) has no target.
+FROZEN_EXPERIMENTS = ('frozen_generator', 'frozen_g')
+A1_FAST = 50             # Accuracy 1 "in sometimes less than 50 iterations".
+A1_COST_NEAR_ZERO = 1e-2  # "The error goes to 0": a final running-average cost below it.
+A2_BEST_DECAY = 1e-3      # The paper's best case is 1e-5; PASS within two orders of it.
+
+
+def frozen_g_runs(runs, instance_noise=False):
+  """Finished A1/A2 runs, with (A3) or without instance noise."""
+  return [r for r in runs if r.config.get('experiment') in FROZEN_EXPERIMENTS and
+          r.state == 'finished' and r.final and
+          bool(r.config.get('instance_noise', 0.0)) == instance_noise]
+
+
+def generator_step(run):
+  """The step of the frozen G, read from its SavedModel path (.../step_00000938)."""
+  m = re.search(r'step_(\d+)/*$', run.config.get('generator_saved_model', '') or '')
+  return int(m.group(1)) if m else None
+
+
+def _a1_a2(runs):
+  """A1/A2 rows. Each rule is over every finished run without instance noise."""
+  frozen = frozen_g_runs(runs)
+  def values(key):
+    return [_value(r.final.get(key)) for r in frozen]
+  def per_g(key):
+    return '; '.join(f'G at step {generator_step(r)}: {_fmt_small(_value(r.final.get(key)))}'
+                     for r in sorted(frozen, key=lambda r: generator_step(r) or 0))
+  specs = [
+      ('A1 iterations to D accuracy 1', 'sometimes < 50', 'iterations_to_accuracy_1',
+       min, lambda v: v is not None and v < A1_FAST,
+       f'PASS: the fastest run reaches a running-average D accuracy of 1 in fewer '
+       f'than {A1_FAST} iterations; FAIL: no run does (a run that never does counts '
+       'as never).', 'any'),
+      ('A1 D cost (running average) at the end', '→ 0, even for the epoch-25 G',
+       'final_d_cost_avg', max, lambda v: v is not None and v < A1_COST_NEAR_ZERO,
+       f'PASS: every run ends with a running-average D cost below {A1_COST_NEAR_ZERO:g} '
+       '(a choice for "goes to 0"); FAIL: a run does not.', 'all'),
+      ('A2 original-cost gradient norm, last / first', '↓ up to ~10⁻⁵×',
+       'grad_norm_minimax_ratio', min, None,
+       'PASS: every run\'s ratio (mean of the last window over the first) is below 1 '
+       f'and the smallest is at most {A2_BEST_DECAY:g} (within two orders of the '
+       'paper\'s best case); FAIL: otherwise.', 'decay'),
+      ('A2 -log D gradient norm, last / first', 'grows', 'grad_norm_nonsaturating_ratio',
+       min, lambda v: v is not None and v > 1,
+       'PASS: every run\'s ratio is above 1 (the noisiness the paper also reports is '
+       'not judged); FAIL: a run\'s is not.', 'all'),
+  ]
+  rows = []
+  for check, target, key, summary, ok, rule, mode in specs:
+    if not frozen:
+      rows.append(_row(check, target, rule,
+                       note='no runs of a fresh D against a frozen G'))
+      continue
+    found = values(key)
+    present = [v for v in found if v is not None]
+    measured = summary(present) if present else None
+    if mode == 'any':
+      passed = any(ok(v) for v in found)
+    elif mode == 'all':
+      passed = all(ok(v) for v in found)
+    else:
+      passed = all(v is not None and v < 1 for v in found) and (
+          measured is not None and measured <= A2_BEST_DECAY)
+    rows.append(_row(check, target, rule, measured, None, len(frozen),
+                     stats.PASS if passed else stats.FAIL, per_g(key)))
+  return rows
+
+
 def scorecard(runs, analysis, dataset, num_resamples=stats.DEFAULT_BOOTSTRAP, seed=0):
   """The checks of the report: one row per SPEC checklist row it judges.
 
@@ -797,7 +867,8 @@ def scorecard(runs, analysis, dataset, num_resamples=stats.DEFAULT_BOOTSTRAP, se
   o7 = _o7(runs, analysis['score_columns'], num_resamples, seed)
   rows = [_for_dataset(r, 'mnist', dataset) for r in mnist]
   rows += [_o5_settings(runs), _o5_good(runs, analysis['clusters'], dataset)]
-  return rows + [_for_dataset(r, 'mnist', dataset) for r in o7]
+  rows += [_for_dataset(r, 'mnist', dataset) for r in o7]
+  return rows + _a1_a2(runs)
 
 
 # ----------------------------------------------------------------------------
@@ -1013,6 +1084,45 @@ def fig_o4(runs, settings, output):
 # Markdown.
 
 
+def fig_a1_a2(runs, output):
+  """Figs 1-3 of Arjovsky & Bottou: D's running-average cost and accuracy and both
+  generator gradient norms against D iteration, one line per run (dashed: A3)."""
+  frozen = frozen_g_runs(runs) + frozen_g_runs(runs, instance_noise=True)
+  if not frozen:
+    return None
+  plt = _pyplot()
+  panels = (('d_cost_avg', 'D cost (running average)', True),
+            ('d_accuracy_avg', 'D accuracy (running average)', False),
+            ('grad_norm_minimax', '||grad E log(1 - D(G(z)))||', True),
+            ('grad_norm_nonsaturating', '||grad E -log D(G(z))||', True))
+  fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+  colors = {}
+  for r in sorted(frozen, key=lambda r: generator_step(r) or 0):
+    g = generator_step(r)
+    color = colors.setdefault(g, f'C{len(colors)}')
+    noise = r.config.get('instance_noise', 0.0)
+    for ax, (key, title, log) in zip(axes, panels):
+      points = [(t['step'], t[key]) for t in r.train if _number(t.get(key))]
+      if points:
+        ax.plot(*zip(*points), color=color, linestyle='--' if noise else '-',
+                linewidth=1, label=f'G step {g}' + (f', noise {noise:g}' if noise else ''))
+  for ax, (key, title, log) in zip(axes, panels):
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel('D iteration')
+    if log:
+      ax.set_yscale('log')
+  axes[0].legend(fontsize=7)
+  fig.tight_layout()
+  return _save(fig, output, 'a1_a2.png')
+
+
+def _fmt_small(v):
+  """Three significant digits: A1/A2 values span 1e-5 to 1e2."""
+  if v is None:
+    return 'never'
+  return f'{v:.3g}' if isinstance(v, float) else str(v)
+
+
 def _fmt(v, digits=3):
   if v is None or (isinstance(v, float) and not math.isfinite(v)):
     return '-'
@@ -1048,6 +1158,8 @@ def _fmt_end(run, value, digits=3):
 
 
 def _fmt_measured(v):
+  if isinstance(v, float) and 0 < abs(v) < 1e-2:
+    return _fmt_small(v)  # 0.000 would hide it.
   return _fmt(v) if isinstance(v, float) else ('-' if v is None else str(v))
 
 
@@ -1068,6 +1180,32 @@ def render_checks(checks, dataset):
                  f'{ci} | {c["n"]} | {c["verdict"]} | {c["note"].replace("|", "/")} |')
   lines += ['', 'Verdict rules:', '']
   lines += [f'- {c["check"]}: {c["rule"]}' for c in checks]
+  return lines + ['']
+
+
+def render_a1_a2(runs):
+  """The A1/A2 section: one row per finished run of a fresh D against a frozen G."""
+  frozen = frozen_g_runs(runs) + frozen_g_runs(runs, instance_noise=True)
+  if not frozen:
+    return []
+  lines = ['## A1/A2: a fresh D against a frozen G', '',
+           'Final values of each run (Arjovsky & Bottou 2017, Figs 1-3). Gradient '
+           'ratios: mean norm over the last running-average window over the mean over '
+           'the first. Runs with instance noise are A3, which has no target in the '
+           'paper; the checks judge the runs without it.', '']
+  header = ['run', 'G (step)', 'instance noise', 'iterations to D accuracy 1',
+            'final D cost', 'original-cost gradient last / first',
+            '-log D gradient last / first']
+  lines += ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for r in sorted(frozen, key=lambda r: (r.config.get('instance_noise', 0.0),
+                                         generator_step(r) or 0, r.name)):
+    f = r.final
+    cells = [r.name, _fmt(generator_step(r)), f'{r.config.get("instance_noise", 0.0):g}',
+             _fmt_small(f.get('iterations_to_accuracy_1'))] + [
+                 _fmt_small(_value(f.get(k))) for k in (
+                     'final_d_cost_avg', 'grad_norm_minimax_ratio',
+                     'grad_norm_nonsaturating_ratio')]
+    lines.append('| ' + ' | '.join(cells) + ' |')
   return lines + ['']
 
 
@@ -1118,6 +1256,7 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
     lines += ['No scores recorded (no eval or final records with scores: evaluation '
               'was off or the classifier was not available).', '']
 
+  lines += render_a1_a2(runs)
   lines += ['## Figures', '']
   captions = {
       'over_time': 'Fig. 1/5/6 shape: mean log-condition number (top) and each recorded '
@@ -1132,15 +1271,21 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
            'line and 5-95 percentile band per run; dashed: λmin and λmax.',
       'scatter': 'Final log-cond against each final score, one point per run.',
       'o4': 'O4: final log-cond against the number of samples in the least-sampled '
-            'class.'}
+            'class.',
+      'a1_a2': 'A1/A2 (Arjovsky & Bottou Figs 1-3): a fresh D against each frozen G: '
+               'running-average D cost and accuracy, and the norms of the original-cost '
+               'and -log D generator gradients, against D iteration; dashed: with '
+               'instance noise (A3).'}
   titles = {'over_time': 'Fig. 1/5/6', 'per_z': 'Fig. 2', 'spectra': 'Fig. 3/4',
-            'q': 'Q over time', 'scatter': 'Final log-cond vs scores', 'o4': 'O4'}
+            'q': 'Q over time', 'scatter': 'Final log-cond vs scores', 'o4': 'O4',
+            'a1_a2': 'A1/A2'}
   missing = {'over_time': 'no probes and no scores recorded',
              'per_z': 'no run with two or more probes recorded',
              'spectra': 'no average-Jacobian spectra recorded',
              'q': 'no Q statistics recorded',
              'scatter': 'no scores recorded',
-             'o4': 'no least-sampled class counts recorded (final evaluation off)'}
+             'o4': 'no least-sampled class counts recorded (final evaluation off)',
+             'a1_a2': 'no runs of a fresh D against a frozen G'}
   for key, (filename, extra) in figures.items():
     if filename:
       lines += [f'![{key}]({filename})', '', captions[key].format(**extra), '']
@@ -1295,6 +1440,8 @@ def write_report(sweep_dir, output=None, cluster_method='kmeans',
       'scatter': (fig_final_scatter(runs, settings, analysis['score_keys'], output), {}),
       'o4': (fig_o4(runs, settings, output), {}),
   }
+  if frozen_g_runs(runs) or frozen_g_runs(runs, instance_noise=True):
+    figures['a1_a2'] = (fig_a1_a2(runs, output), {})
   text = render_markdown(name, sweep_dir, runs, analysis, figures)
   runlog.atomic_write_text(os.path.join(output, REPORT_FILE), text)
   analysis['figures'] = {k: v[0] for k, v in figures.items()}
