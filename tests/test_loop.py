@@ -139,6 +139,27 @@ def test_a_finished_run_launched_again_writes_nothing(config):
   assert [r['step'] for r in runlog.read_records(config.workdir, 'final')] == [6, 8]
 
 
+class EarlyStoppingTrainer(CountingTrainer):
+  """Stops once w reaches `stop_at` (as a memorizing G stops once memorized)."""
+
+  def __init__(self, config, stop_at):
+    super().__init__(config)
+    self.stop_at = stop_at
+
+  def done(self):
+    return float(self.w) >= self.stop_at
+
+
+def test_a_run_that_stopped_early_is_finished_unless_a_setting_changed(config):
+  loop.run(config, lambda c: EarlyStoppingTrainer(c, stop_at=4))
+  files = _file_contents(config.workdir)
+  loop.run(config, lambda c: EarlyStoppingTrainer(c, stop_at=4))
+  assert _file_contents(config.workdir) == files  # Finished at 4 of 6: nothing to do.
+  config.log_every = 2  # A resumable change: the run is launched with new settings.
+  loop.run(config, lambda c: EarlyStoppingTrainer(c, stop_at=5))
+  assert [r['step'] for r in runlog.read_records(config.workdir, 'final')] == [4, 5]
+
+
 def test_weights_are_checked_before_a_checkpoint(config):
   """NaN moving statistics at step 3, which no step value shows: the checkpoint of
   step 4 is refused and the run marked diverged at 4, ckpt-2 kept as the latest."""

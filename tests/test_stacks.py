@@ -93,7 +93,10 @@ def test_tensorflow_gan_package_import_fails_only_on_the_modern_stack():
 
 
 def test_stack_name_and_keras_2():
-  assert stack.NAME == ('modern' if stack.TF_VERSION >= (2, 16) else 'faithful')
+  import tf_gancond
+  # The two detections agree: before TensorFlow is imported (installed version) and
+  # after (tf.__version__).
+  assert (stack.NAME == 'modern') == (tf_gancond._installed_tensorflow() >= (2, 16))
   versions = stack.versions()
   assert versions['tensorflow'] == tf.__version__
   if stack.NAME == 'faithful':
@@ -103,8 +106,31 @@ def test_stack_name_and_keras_2():
   assert versions['keras'].split()[1].startswith('2.')
 
 
-def test_keras_3_loaded_before_the_package_is_refused_in_one_line():
-  """tf.keras resolves lazily, so only touching it before tf_gancond is imported fails."""
+_VERSIONS_CHILD = 'import json, tf_gancond.stack as s; print(json.dumps(s.versions()))'
+
+
+def _child_versions(python, **env):
+  result = subprocess.run([python, '-c', _VERSIONS_CHILD], capture_output=True,
+                          text=True, env=dict(ENV, **env), timeout=300, cwd=ROOT)
+  assert result.returncode == 0, result.stderr[-2000:]
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize('legacy_keras', ['1', '0', None])
+def test_each_stack_keeps_its_keras_whatever_the_environment_says(legacy_keras):
+  """A faithful process started with TF_USE_LEGACY_KERAS=1 (by a modern parent or a
+  shell) still runs keras 2.15.0; a modern one runs tf-keras even with 0."""
+  env = {} if legacy_keras is None else {'TF_USE_LEGACY_KERAS': legacy_keras}
+  pythons = [sys.executable] + ([OTHER_PYTHON] if OTHER_PYTHON else [])
+  for python in pythons:
+    versions = _child_versions(python, **env)
+    expected = 'keras 2.15.0' if versions['stack'] == 'faithful' else 'tf-keras 2.21.0'
+    assert versions['keras'] == expected, (python, versions)
+
+
+def test_keras_3_loaded_before_the_package_is_refused():
+  """tf.keras resolves lazily, so only using it before tf_gancond is imported fails;
+  the error names the cause and the remedy."""
   child = ('import os; os.environ.pop("TF_USE_LEGACY_KERAS", None)\n'
            'import tensorflow as tf\ntf.keras.layers\nimport tf_gancond.stack')
   env = {k: v for k, v in ENV.items() if k != 'TF_USE_LEGACY_KERAS'}
@@ -116,7 +142,7 @@ def test_keras_3_loaded_before_the_package_is_refused_in_one_line():
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith('tf_gancond.stack.KerasVersionError: tf.keras is keras 3.')
-    assert 'import tf_gancond before tensorflow' in last
+    assert 'import tf_gancond before using tf.keras' in last
 
 
 def _python_reporting(tmp_path, version):

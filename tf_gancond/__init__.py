@@ -9,12 +9,13 @@ import os
 # so it must be set before that; a user's own setting wins.
 os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
 # Keras 2 on every stack. TensorFlow 2.16+ makes `tf.keras` Keras 3 unless
-# TF_USE_LEGACY_KERAS=1 is set before TensorFlow is imported; it then serves the
+# TF_USE_LEGACY_KERAS=1 is set before `tf.keras` is first used; it then serves the
 # `tf-keras` package. TF 2.15 honours it too and would swap its own keras 2.15.0 for
-# tf-keras 2.15.1, so it is set only from 2.16 on: the faithful stack stays as pinned.
-# `tf_gancond.stack` checks the result.
+# tf-keras 2.15.1, so there it is removed (a modern parent process or a shell may have
+# set it): the faithful stack stays as pinned. `tf_gancond.stack` checks the result.
 def _installed_tensorflow():
-  for name in ('tensorflow', 'tensorflow-cpu'):
+  """(major, minor) of the installed TensorFlow, read without importing it."""
+  for name in ('tensorflow', 'tensorflow-cpu', 'tensorflow-macos', 'tensorflow-intel'):
     try:
       return tuple(int(p) for p in importlib.metadata.version(name).split('.')[:2])
     except (importlib.metadata.PackageNotFoundError, ValueError):
@@ -24,5 +25,7 @@ def _installed_tensorflow():
 
 if (_installed_tensorflow() or (2, 16)) >= (2, 16):
   os.environ['TF_USE_LEGACY_KERAS'] = '1'
+else:
+  os.environ.pop('TF_USE_LEGACY_KERAS', None)
 
 __version__ = '0.1.0'

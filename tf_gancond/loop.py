@@ -349,14 +349,32 @@ def _check_finite(values, step):
     raise DivergedError(f'non-finite {", ".join(bad)} at step {step}')
 
 
-def _finished_results(workdir, step, train_steps):
-  """The final values of a run that finished at `step` with these `train_steps`, else
-  None: there is work (a run extended to more train_steps continues)."""
+# Settings that do not change what a finished run computed.
+_NOT_RESULT_SETTINGS = ('workdir', 'strategy')
+
+
+def _finished_results(config, step):
+  """The final values of a run that finished at `step` under these same settings,
+  else None: there is work (more train_steps, or another resumable setting such as a
+  final evaluation or a memorize target). Read from config.workdir, which every
+  worker of a multi-worker run sees (only the chief writes status and records), so
+  all workers decide alike."""
+  workdir = config.workdir
   status = runlog.read_status(workdir)
   finals = runlog.read_records(workdir, 'final')
-  if (status.get('state') != 'finished' or status.get('step') != step or
-      status.get('train_steps') != train_steps or not finals or
-      finals[-1]['step'] != step):
+  if (status.get('state') != 'finished' or status.get('step') != step or not finals
+      or finals[-1]['step'] != step):
+    return None
+  try:
+    with open(os.path.join(workdir, runlog.CONFIG_FILE)) as f:
+      recorded = dict(config_lib.from_text(f.read()))
+  except (OSError, ValueError, SyntaxError):
+    return None
+  asked = dict(config_lib.from_text(config_lib.to_text(config)))
+  for key in _NOT_RESULT_SETTINGS:
+    recorded.pop(key, None)
+    asked.pop(key, None)
+  if recorded != asked:
     return None
   return {k: v for k, v in finals[-1].items() if k not in ('kind', 'step')}
 
@@ -383,7 +401,7 @@ def run(config, make_trainer):
       checkpoint, os.path.join(local_dir, 'checkpoints'), config.max_checkpoints)
   ctx = Run(config, trainer, local_dir, chief, manager)
   start = step = ctx.step
-  finished = _finished_results(local_dir, start, config.train_steps)
+  finished = _finished_results(config, start)
   if finished is not None:
     logging.info('%s finished at step %d already; nothing to do', local_dir, start)
     return finished

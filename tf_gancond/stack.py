@@ -1,11 +1,15 @@
-"""The TensorFlow stack this process runs on: the one place the two stacks differ.
+"""The TensorFlow stack this process runs on, and the checks that it is as tested.
 
 Two stacks are tested (BUILD.md "Two stacks"):
-  * faithful: TensorFlow 2.15.1, whose `tf.keras` is Keras 2 (constraints/faithful.txt);
+  * faithful: TensorFlow 2.15.1, whose `tf.keras` is its own keras 2.15.0
+    (constraints/faithful.txt);
   * modern: the newest TensorFlow, with Keras 2 served by the `tf-keras` package
     because `tf_gancond/__init__.py` sets TF_USE_LEGACY_KERAS=1 before TensorFlow is
-    imported (constraints/modern.txt).
-The model code is Keras 2 code on both. What differs is handled here and nowhere else.
+    used (constraints/modern.txt).
+The model code is Keras 2 code on both. The differences live in three places: the
+environment variable, decided in `tf_gancond/__init__.py` before TensorFlow is
+imported; this module, which names the stack and checks `tf.keras` after; and
+`scores._import_tfgan_eval`, which imports TF-GAN's eval modules on either.
 """
 
 import importlib.metadata
@@ -28,14 +32,16 @@ def _keras_distribution():
 
 
 def check_keras_2():
-  """Raises KerasVersionError (one line) unless `tf.keras` is Keras 2."""
+  """Raises KerasVersionError unless `tf.keras` is this stack's Keras 2: TF 2.15's
+  own keras on the faithful stack, tf-keras on the modern one."""
   keras = _keras_distribution()
   version = distribution_version(keras)
-  if not version.startswith('2.'):
+  expected = 'tf-keras' if TF_AT_LEAST_2_16 else 'keras'
+  if keras != expected or not version.startswith('2.'):
     raise KerasVersionError(
         f'tf.keras is {keras} {version} (TensorFlow {tf.__version__}); tf_gancond needs '
-        'Keras 2: import tf_gancond before tensorflow, or set TF_USE_LEGACY_KERAS=1, '
-        'with the tf-keras package installed')
+        f'{expected} 2.x here: import tf_gancond before using tf.keras (it sets '
+        'TF_USE_LEGACY_KERAS as this TensorFlow needs), with tf-keras installed')
 
 
 def distribution_version(name):
