@@ -11,20 +11,39 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${TF_GANCOND_VENV:-.venv}
-minor=$("$PYTHON" -c 'import sys; print(sys.version_info[0] * 100 + sys.version_info[1])')
+describe() {  # "<major*100+minor> <its TensorFlow version, or none> <Python version>"
+  "$1" -c 'import importlib.metadata as m, platform, sys
+try:
+  tf = m.version("tensorflow")
+except m.PackageNotFoundError:
+  tf = "none"
+print(sys.version_info[0] * 100 + sys.version_info[1], tf, platform.python_version())'
+}
+held=
+if [ -x "$VENV/bin/python" ]; then  # An existing environment: its interpreter counts.
+  read -r minor installed_tf version < <(describe "$VENV/bin/python")
+  if [ -f "$VENV/tf_gancond-stack" ]; then
+    held=$(cat "$VENV/tf_gancond-stack")
+  elif [ "$installed_tf" != none ]; then  # Made before the marker existed.
+    case "$installed_tf" in 2.15.*) held=faithful ;; *) held=modern ;; esac
+  fi
+else
+  read -r minor _ version < <(describe "$PYTHON")
+fi
 STACK=${TF_GANCOND_STACK:-}
 if [ -z "$STACK" ]; then
-  if [ "$minor" -le 311 ]; then STACK=faithful; else STACK=modern; fi
+  STACK=${held:-}
+  [ -n "$STACK" ] || { if [ "$minor" -le 311 ]; then STACK=faithful; else STACK=modern; fi; }
 fi
 case "$STACK" in
-  faithful) [ "$minor" -le 311 ] || {
-    echo "setup.sh: TF_GANCOND_STACK=faithful needs Python 3.9-3.11 (TensorFlow 2.15 has no wheel for $("$PYTHON" -V)); use TF_GANCOND_STACK=modern" >&2; exit 2; } ;;
-  modern) [ "$minor" -ge 311 ] || {
-    echo "setup.sh: TF_GANCOND_STACK=modern needs Python 3.11-3.13, not $("$PYTHON" -V); use TF_GANCOND_STACK=faithful" >&2; exit 2; } ;;
+  faithful) [ "$minor" -ge 309 ] && [ "$minor" -le 311 ] || {
+    echo "setup.sh: TF_GANCOND_STACK=faithful needs Python 3.9-3.11 (TensorFlow 2.15 has no wheel for Python $version); use TF_GANCOND_STACK=modern" >&2; exit 2; } ;;
+  modern) [ "$minor" -ge 311 ] && [ "$minor" -le 313 ] || {
+    echo "setup.sh: TF_GANCOND_STACK=modern needs Python 3.11-3.13, not Python $version; use TF_GANCOND_STACK=faithful on 3.9-3.11" >&2; exit 2; } ;;
   *) echo "setup.sh: TF_GANCOND_STACK=$STACK is not a stack; allowed: faithful, modern" >&2; exit 2 ;;
 esac
-if [ -f "$VENV/tf_gancond-stack" ] && [ "$(cat "$VENV/tf_gancond-stack")" != "$STACK" ]; then
-  echo "setup.sh: $VENV holds the $(cat "$VENV/tf_gancond-stack") stack, not $STACK; remove it or set TF_GANCOND_VENV to another folder" >&2
+if [ -n "$held" ] && [ "$held" != "$STACK" ]; then
+  echo "setup.sh: $VENV holds the $held stack, not $STACK; remove it or set TF_GANCOND_VENV to another folder" >&2
   exit 2
 fi
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then

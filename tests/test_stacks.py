@@ -145,23 +145,28 @@ def test_keras_3_loaded_before_the_package_is_refused():
     assert 'import tf_gancond before using tf.keras' in last
 
 
-def _python_reporting(tmp_path, version):
-  """A stand-in interpreter that reports `version` to setup.sh's version checks."""
-  fake = tmp_path / 'python'
+def _python_reporting(folder, version, tensorflow='none'):
+  """A stand-in interpreter in `folder` that answers setup.sh's one question (its
+  Python and TensorFlow versions) as `version` and `tensorflow` would."""
   major, minor = version.split('.')[:2]
-  fake.write_text('#!/bin/sh\n'
-                  f'if [ "$1" = -V ]; then echo "Python {version}"; '
-                  f'else echo {int(major) * 100 + int(minor)}; fi\n')
-  fake.chmod(0o755)
-  return str(fake)
+  os.makedirs(folder, exist_ok=True)
+  fake = os.path.join(folder, 'python')
+  with open(fake, 'w') as f:
+    f.write(f'#!/bin/sh\necho {int(major) * 100 + int(minor)} {tensorflow} {version}\n')
+  os.chmod(fake, 0o755)
+  return fake
 
 
 @pytest.mark.parametrize('stack_name,version,message', [
     ('newest', '3.11.7', 'TF_GANCOND_STACK=newest is not a stack; allowed: faithful, modern'),
     ('faithful', '3.12.1', 'TF_GANCOND_STACK=faithful needs Python 3.9-3.11 '
      '(TensorFlow 2.15 has no wheel for Python 3.12.1)'),
+    ('faithful', '3.8.18', 'TF_GANCOND_STACK=faithful needs Python 3.9-3.11 '
+     '(TensorFlow 2.15 has no wheel for Python 3.8.18)'),
     ('modern', '3.10.13', 'TF_GANCOND_STACK=modern needs Python 3.11-3.13, not '
      'Python 3.10.13'),
+    ('modern', '3.14.0', 'TF_GANCOND_STACK=modern needs Python 3.11-3.13, not '
+     'Python 3.14.0'),
 ])
 def test_setup_refuses_a_bad_stack_before_writing(tmp_path, stack_name, version, message):
   venv = tmp_path / 'venv'
@@ -169,25 +174,32 @@ def test_setup_refuses_a_bad_stack_before_writing(tmp_path, stack_name, version,
       ['bash', os.path.join(ROOT, 'launch', 'setup.sh')], capture_output=True,
       text=True, timeout=120,
       env=dict(os.environ, TF_GANCOND_VENV=str(venv), TF_GANCOND_STACK=stack_name,
-               PYTHON=_python_reporting(tmp_path, version)))
+               PYTHON=_python_reporting(tmp_path / 'bin', version)))
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('setup.sh: ') and message in lines[0]
   assert not venv.exists()
 
 
-def test_setup_refuses_a_folder_holding_the_other_stack(tmp_path):
+@pytest.mark.parametrize('marker,tensorflow,asked,held', [
+    ('modern', 'none', 'faithful', 'modern'),
+    (None, '2.15.1', 'modern', 'faithful'),   # Made before the marker existed.
+    (None, '2.21.0', 'faithful', 'modern'),
+])
+def test_setup_refuses_a_folder_holding_the_other_stack(tmp_path, marker, tensorflow,
+                                                        asked, held):
   venv = tmp_path / 'venv'
-  venv.mkdir()
-  (venv / 'tf_gancond-stack').write_text('modern\n')
+  _python_reporting(venv / 'bin', '3.11.7', tensorflow)
+  if marker:
+    (venv / 'tf_gancond-stack').write_text(marker + '\n')
+  before = sorted(str(p) for p in venv.rglob('*'))
   result = subprocess.run(
       ['bash', os.path.join(ROOT, 'launch', 'setup.sh')], capture_output=True,
       text=True, timeout=120,
-      env=dict(os.environ, TF_GANCOND_VENV=str(venv), TF_GANCOND_STACK='faithful',
-               PYTHON=_python_reporting(tmp_path, '3.11.7')))
-  assert result.returncode == 2
-  assert f'{venv} holds the modern stack, not faithful' in result.stderr
-  assert sorted(os.listdir(venv)) == ['tf_gancond-stack']
+      env=dict(os.environ, TF_GANCOND_VENV=str(venv), TF_GANCOND_STACK=asked))
+  assert result.returncode == 2, result.stderr
+  assert f'{venv} holds the {held} stack, not {asked}' in result.stderr
+  assert sorted(str(p) for p in venv.rglob('*')) == before
 
 
 _EXPORT_CHILD = r'''

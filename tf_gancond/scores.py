@@ -58,7 +58,6 @@ from tf_gancond import config as config_lib
 from tf_gancond import runlog
 from tf_gancond import stack
 
-TFGAN_CHECKED_VERSION = '2.1.0'  # The last TF-GAN release; the shim below was read on it.
 _TFGAN_PARENTS = ('tensorflow_gan', 'tensorflow_gan.python', 'tensorflow_gan.python.eval')
 
 

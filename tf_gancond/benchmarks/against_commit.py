@@ -80,6 +80,9 @@ def _stack(python):
 
 def main(argv):
   del argv
+  # Absolute: each child runs in its own tree (a temporary folder for a commit).
+  this_python, base_python = sys.executable, os.path.abspath(FLAGS.base_python)
+  this_stack, base_stack = _stack(this_python), _stack(base_python)
   with tempfile.TemporaryDirectory() as tmp:
     if FLAGS.base == 'worktree':
       base, base_tree = 'worktree', REPO
@@ -88,17 +91,17 @@ def main(argv):
                             check=True, capture_output=True, text=True).stdout.strip()
       base_tree = tmp
       _export(base, tmp)
-    if FLAGS.base_python != sys.executable:
-      base = f'{base}@{_stack(FLAGS.base_python).split()[0]}'
-    sides = (('this', sys.executable, REPO), (base, FLAGS.base_python, base_tree))
+    if base_stack != this_stack:
+      base = f'{base}@{base_stack.split()[0]}'
+    sides = (('this', this_python, REPO), (base, base_python, base_tree))
     times = {label: {k: [] for k in VARIANTS} for label, _, _ in sides}
     for _ in range(FLAGS.rounds):
       for label, python, tree in sides:
         for k, v in _time(python, tree, FLAGS.steps, FLAGS.batch_size).items():
           times[label][k].append(v)
   print(f'{FLAGS.rounds} alternating rounds of {FLAGS.steps} steps, batch '
-        f'{FLAGS.batch_size}; this: {_stack(sys.executable)}, {base}: '
-        f'{_stack(FLAGS.base_python)}; median seconds per iteration:')
+        f'{FLAGS.batch_size}; this: {this_stack}, {base}: {base_stack}; median seconds '
+        'per iteration:')
   for k in VARIANTS:
     this, old = statistics.median(times['this'][k]), statistics.median(times[base][k])
     print(f'  {k:18s} this {this:.4f}  {base} {old:.4f}  this/{base} {this / old:.3f}')
