@@ -6,8 +6,11 @@
       --config.workdir=runs/a1_dcgan
   # 2. a fresh D against one of them:
   python -m tf_gancond.launch --config=configs/a1_a2_frozen_generator.py \
+      --config.dataset=fashion_mnist \
       --config.generator_saved_model=runs/a1_dcgan/saved_models/step_00009375
-  # all of them, with and without instance noise: sweep(gan_workdir) below.
+  # or, with and without instance noise (A3), one sweep folder per G:
+  python -m launch.run_sweep --sweep=a1_a2_frozen_generator --sweep_dir=runs/a1_a2_9375 \
+      --extra=dataset=fashion_mnist,generator_saved_model=runs/a1_dcgan/saved_models/step_00009375
 
 A fresh DCGAN discriminator trained from scratch with cost (1) for 4,000 iterations
 (Adam 2e-4, beta1 0.5, batch 64; SPEC A1 choices) against the frozen G; every
@@ -41,8 +44,6 @@ one D step and two G gradients), 1-1.5 h per run; a minute or two on one GPU.
 
 from tf_gancond import config as config_lib
 
-EPOCH_STEPS = (938, 9375, 23440)  # Epochs 1, 10, 25 of 60,000 images at batch 64.
-
 
 def get_config():
   c = config_lib.get_config()
@@ -58,15 +59,3 @@ def get_config():
   c.probe_every = 0                # No Jacobian probes: G does not change.
   c.eval_every = 0
   return c
-
-
-def sweep(gan_workdir='runs/a1_dcgan', num_seeds=1, noise_sigma=0.1):
-  """G after epochs 1, 10, 25 x {no noise (A1/A2), constant instance noise (A3)}."""
-  runs = []
-  for seed in range(num_seeds):
-    for step in EPOCH_STEPS:
-      path = f'{gan_workdir}/saved_models/step_{step:08d}'
-      runs.append(dict(seed=seed, generator_saved_model=path, instance_noise=0.0))
-      runs.append(dict(seed=seed, generator_saved_model=path,
-                       instance_noise=noise_sigma, instance_noise_anneal_steps=0))
-  return runs

@@ -16,6 +16,7 @@ else the same", Odena et al. 2018, Sec. 5).
   o3_gan_vs_vae(num_seeds=10)        O3: GAN and VAE decoders, E_z[J_z] spectra (Fig. 3)
   o4_missing_modes(num_seeds=10)     O4: least-sampled class count vs log-cond
   o7_memorizing_generator(num_seeds=10)  O7: a well-conditioned memorizing G (App. B.1)
+  a1_a2_frozen_generator(num_seeds=1)  A1/A2 (+ A3): a fresh D against one frozen G
   fashion_mnist_quick(num_seeds=3)   the README's offline main job (small odena_jc)
 
 `SWEEPS` maps the names the runner accepts to these functions with their arguments.
@@ -34,6 +35,9 @@ JACOBIAN_CLAMPING = 'jacobian_clamping'
 VAE = 'vae'
 MEMORIZE = 'memorize'
 GAN = 'gan'
+FROZEN_G = 'frozen_g'
+FROZEN_G_INSTANCE_NOISE = 'frozen_g_instance_noise'
+A3_NOISE_SIGMA = 0.1  # Constant instance noise of the A3 runs (SPEC A3 gives none).
 
 
 class SweepError(ValueError):
@@ -125,6 +129,17 @@ def o7_memorizing_generator(num_seeds=10):
   return _runs([(MEMORIZE, _config('o7_memorizing_generator.py'), {})], num_seeds)
 
 
+def a1_a2_frozen_generator(num_seeds=1):
+  """SPEC A1/A2 and A3: a fresh D against the frozen G named by
+  --extra=generator_saved_model=DIR (one sweep folder per G: epochs 1, 10, 25), without
+  and with constant instance noise (sigma A3_NOISE_SIGMA)."""
+  config = _config('a1_a2_frozen_generator.py')
+  return _runs([(FROZEN_G, config, {}),
+                (FROZEN_G_INSTANCE_NOISE, config,
+                 {'instance_noise': A3_NOISE_SIGMA, 'instance_noise_anneal_steps': 0})],
+               num_seeds)
+
+
 def fashion_mnist_quick(num_seeds=3):
   """The README's offline main job: a short odena_jc on Fashion-MNIST."""
   config = _config('fashion_mnist_quick.py')
@@ -141,6 +156,7 @@ SWEEPS = {
     'o3_gan_vs_vae': o3_gan_vs_vae,
     'o4_missing_modes': o4_missing_modes,
     'o7_memorizing_generator': o7_memorizing_generator,
+    'a1_a2_frozen_generator': a1_a2_frozen_generator,
     'odena_jc_mnist': functools.partial(odena_jc, 'mnist'),
     'odena_jc_fashion_mnist': functools.partial(odena_jc, 'fashion_mnist'),
     'odena_jc_cifar10': functools.partial(odena_jc, 'cifar10'),

@@ -198,19 +198,12 @@ def _load_config_module(name):
   return module, path
 
 
-def test_config_file_and_sweep_validate():
+def test_config_file_validates():
   module, _ = _load_config_module('a1_a2_frozen_generator.py')
   c = module.get_config()
   assert (c.experiment, c.train_steps, c.batch_size, c.d_lr, c.beta1) == (
       'frozen_generator', 4000, 64, 2e-4, 0.5)  # SPEC A1.
-  runs = module.sweep('runs/g')
-  assert len(runs) == 6
-  assert {r['generator_saved_model'] for r in runs} == {
-      f'runs/g/saved_models/step_{s:08d}' for s in (938, 9375, 23440)}
-  for overrides in runs:
-    c = module.get_config()
-    config_lib.apply_overrides(c, overrides)
-    config_lib.validate(config_lib.resolve(c))
+  config_lib.validate(config_lib.resolve(c))
 
 
 def test_launcher_dispatches_to_the_experiment(tmp_path):

@@ -456,3 +456,17 @@ def test_o3_and_o7_sweeps_use_their_experiment_configs():
   assert o3['gan'].latent_dim == o3['vae'].latent_dim  # Same decoder input.
   o7 = run_sweep.resolve_run_config(sweeps.o7_memorizing_generator(1)[0], {}, '/tmp/x')
   assert o7.experiment == 'memorize'
+
+
+def test_a1_a2_sweep_runs_a_fresh_d_against_the_given_generator():
+  extra = {'dataset': 'fashion_mnist',
+           'generator_saved_model': '/c/o1/saved_models/step_00009375'}
+  configs = {r.setting: run_sweep.resolve_run_config(r, extra, f'/tmp/{r.name}')
+             for r in sweeps.get_sweep('a1_a2_frozen_generator')}
+  assert sorted(configs) == ['frozen_g', 'frozen_g_instance_noise']
+  for c in configs.values():
+    assert (c.experiment, c.train_steps, c.dataset, c.generator_saved_model) == (
+        'frozen_generator', 4000, 'fashion_mnist', extra['generator_saved_model'])
+  assert configs['frozen_g'].instance_noise == 0.0
+  noisy = configs['frozen_g_instance_noise']
+  assert (noisy.instance_noise, noisy.instance_noise_anneal_steps) == (0.1, 0)
