@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The evidence campaign (issue 12) in the order it runs: phase 2, then phase 1. Every
+# step resumes what it finds, so after any stop the same command goes on where it was.
+# Each phase runs from a clean clone of the package at a fixed commit
+# ($CAMPAIGN/code-<commit>, made once), on the faithful stack, at low priority:
+#
+#   bash results/campaign.sh      # CAMPAIGN=~/tf_gancond_campaign NICE=19 PY=.venv/bin/python
+#
+# Then, for each sweep folder: python -m tf_gancond.results collect --sweep_dir=DIR,
+# and python -m tf_gancond.results build.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+CAMPAIGN=${CAMPAIGN:-$HOME/tf_gancond_campaign}
+NICE=${NICE:-19}
+PY=${PY:-$REPO/.venv/bin/python}
+PHASE2_COMMIT=83ee654
+PHASE1_COMMIT=7b88049
+
+clone_at() {  # Prints the folder of a clean clone of this repository at commit $1.
+  local dir=$CAMPAIGN/code-$1
+  if [ ! -d "$dir" ]; then
+    git clone -q "$REPO" "$dir.tmp" && git -C "$dir.tmp" checkout -q "$1"
+    mv "$dir.tmp" "$dir"
+  fi
+  echo "$dir"
+}
+
+sweep() {  # sweep COMMIT RUN_SWEEP_FLAGS...
+  local code
+  code=$(clone_at "$1")
+  shift
+  (cd "$code" && PYTHONPATH=$code nice -n "$NICE" "$PY" -m launch.run_sweep \
+     --progress_every=600 "$@")
+}
+
+mkdir -p "$CAMPAIGN"
+# Phase 2 (O2/O4/O5): 10 seeds x {baseline, JC(1, 20)} x 5,000 steps.
+sweep "$PHASE2_COMMIT" --sweep=odena_jc_fashion_mnist --num_seeds=10 --parallel=2 \
+  --sweep_dir="$CAMPAIGN/phase2_odena_jc" \
+  --extra=train_steps=5000,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500
+
+# Phase 1. O1: one full-length run (23,440 steps), probes every 250 steps, G exported
+# at epochs 1, 10 and 25.
+sweep "$PHASE1_COMMIT" --sweep=o1_mnist_conditioning --num_seeds=1 --parallel=1 \
+  --sweep_dir="$CAMPAIGN/phase1_o1" \
+  --extra=dataset=fashion_mnist,export_at_steps=938,9375,23440,checkpoint_every=250
+# A1/A2 (and A3): a fresh D for 4,000 iterations against each of those generators.
+for step in 938 9375 23440; do
+  sweep "$PHASE1_COMMIT" --sweep=a1_a2_frozen_generator --num_seeds=1 --parallel=2 \
+    --sweep_dir="$CAMPAIGN/phase1_a1_a2_g$step" \
+    --extra=dataset=fashion_mnist,generator_saved_model="$CAMPAIGN/phase1_o1/baseline_seed0/saved_models/step_$(printf %08d "$step")"
+done
+# O7: 3 memorizing generators, CS and FD at memorized and at random z.
+sweep "$PHASE1_COMMIT" --sweep=o7_memorizing_generator --num_seeds=3 --parallel=2 \
+  --sweep_dir="$CAMPAIGN/phase1_o7" --extra=dataset=fashion_mnist
+# O3: 3 VAEs beside 3 GANs with the same decoder, 5,000 steps as phase 2.
+sweep "$PHASE1_COMMIT" --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=2 \
+  --sweep_dir="$CAMPAIGN/phase1_o3" --extra=dataset=fashion_mnist,train_steps=5000
