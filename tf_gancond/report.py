@@ -801,13 +801,19 @@ def generator_step(run):
   return int(m.group(1)) if m else None
 
 
+def _generator_label(run):
+  step = generator_step(run)
+  return f'G at step {step}' if step is not None else (
+      run.config.get('generator_saved_model') or 'a random G')
+
+
 def _a1_a2(runs):
   """A1/A2 rows. Each rule is over every finished run without instance noise."""
   frozen = frozen_g_runs(runs)
   def values(key):
     return [_value(r.final.get(key)) for r in frozen]
   def per_g(key):
-    return '; '.join(f'G at step {generator_step(r)}: {_fmt_small(_value(r.final.get(key)))}'
+    return '; '.join(f'{_generator_label(r)}: {_fmt_small(_value(r.final.get(key)))}'
                      for r in sorted(frozen, key=lambda r: generator_step(r) or 0))
   specs = [
       ('A1 iterations to D accuracy 1', 'sometimes < 50', 'iterations_to_accuracy_1',
@@ -838,6 +844,8 @@ def _a1_a2(runs):
     found = values(key)
     present = [v for v in found if v is not None]
     measured = summary(present) if present else None
+    if key == 'iterations_to_accuracy_1' and measured is not None:
+      measured = int(measured)  # A count of iterations.
     if mode == 'any':
       passed = any(ok(v) for v in found)
     elif mode == 'all':
