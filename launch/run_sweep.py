@@ -3,12 +3,15 @@
   python -m launch.run_sweep --sweep=fashion_mnist_quick --sweep_dir=runs/quick --parallel=2
   python -m launch.run_sweep --sweep=odena_jc_mnist --sweep_dir=runs/jc_mnist \
       --num_seeds=5 --extra=train_steps=5000,eval_every=1000 --dry_run
+  python -m launch.run_sweep --sweep=odena_jc_mnist --sweep_dir=runs/jc_q \
+      --setting_extra=jacobian_clamping:jc_lambda_min=1.3,jc_lambda_max=3.7
 
 Each run is `python -m tf_gancond.launch --config=<file> --config.FIELD=VALUE ...
 --config.workdir=<sweep_dir>/<run name>`, with its stdout and stderr in
 `<run dir>/stdout.log` and `<run dir>/stderr.log`. The sweep directory gets
 
-  sweep.json         the manifest: sweep name, extra overrides, each run's name,
+  sweep.json         the manifest: sweep name, extra overrides (for every run, and
+                     --setting_extra for the runs of one setting), each run's name,
                      setting, seed, config file, overrides, workdir and command;
   sweep_status.json  per run: state (pending | running | finished | failed |
                      diverged | interrupted), exit code, reason (last stderr line
@@ -70,6 +73,8 @@ def define_flags():
   flags.DEFINE_integer('parallel', 1, 'Runs at a time.')
   flags.DEFINE_integer('num_seeds', None, 'Seeds per setting (default: the sweep\'s).')
   flags.DEFINE_string('extra', '', 'Config overrides for every run: FIELD=VALUE,...')
+  flags.DEFINE_string('setting_extra', '', 'Config overrides for the runs of one '
+                      'setting only: SETTING:FIELD=VALUE,...')
   flags.DEFINE_bool('dry_run', False, 'Write sweep.json and print the commands; '
                     'run nothing.')
   flags.DEFINE_float('progress_every', 30.0, 'Seconds between progress lines.')
@@ -92,6 +97,29 @@ def parse_extra(text):
   except config_lib.ConfigError as e:
     raise SweepError(f'--extra: {e}') from None
   return extra
+
+
+def apply_setting_extra(runs, text):
+  """Adds 'SETTING:FIELD=VALUE,...' to the overrides of the runs of that setting only
+  (the others stay as the plain sweep makes them, so their finished runs can be
+  reused); returns {setting: {field: value}} for the manifest."""
+  if not text or not text.strip():
+    return {}
+  setting, colon, fields = text.strip().partition(':')
+  if not colon or '=' in setting:
+    raise SweepError(f'--setting_extra={text!r} is not SETTING:FIELD=VALUE,...')
+  settings = sorted({r.setting for r in runs})
+  if setting not in settings:
+    raise SweepError(f'--setting_extra: setting {setting!r} is not in this sweep; its '
+                     f'settings: {", ".join(settings)}')
+  try:
+    overrides = parse_extra(fields)
+  except SweepError as e:
+    raise SweepError(str(e).replace('--extra', '--setting_extra', 1)) from None
+  for run in runs:
+    if run.setting == setting:
+      run.overrides = dict(run.overrides, **overrides)
+  return {setting: overrides}
 
 
 def _overrides(run, extra, workdir):
@@ -237,8 +265,9 @@ class SweepRunner:
   """Runs `runs` in `sweep_dir`; see the module docstring."""
 
   def __init__(self, sweep_name, runs, sweep_dir, parallel=1, extra=None,
-               launcher=DEFAULT_LAUNCHER, progress_every=30.0, poll_seconds=1.0,
-               out=None):
+               setting_extra=None, launcher=DEFAULT_LAUNCHER, progress_every=30.0,
+               poll_seconds=1.0, out=None):
+    """`runs` as `apply_setting_extra` left them; `setting_extra` is its record."""
     if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
       raise SweepError(f'parallel={parallel!r} must be a positive integer')
     if os.path.exists(sweep_dir) and not os.path.isdir(sweep_dir):
@@ -248,6 +277,7 @@ class SweepRunner:
     self.sweep_dir = os.path.abspath(sweep_dir)
     self.parallel = parallel
     self.extra = dict(extra or {})
+    self.setting_extra = dict(setting_extra or {})
     self.launcher = tuple(launcher)
     self.progress_every = progress_every
     self.poll_seconds = poll_seconds
@@ -288,6 +318,7 @@ class SweepRunner:
     manifest = {
         'sweep': self.sweep_name,
         'extra': self.extra,
+        'setting_extra': self.setting_extra,
         'launcher': list(self.launcher),
         'runs': [dict(r.to_json(), workdir=self.workdirs[r.name],
                       train_steps=self.train_steps[r.name],
@@ -508,8 +539,9 @@ def main(argv):
     _fail(f'--progress_every={FLAGS.progress_every!r} must be > 0')
   try:
     runs = sweeps_lib.get_sweep(FLAGS.sweep, FLAGS.num_seeds)
+    setting_extra = apply_setting_extra(runs, FLAGS.setting_extra)
     runner = SweepRunner(FLAGS.sweep, runs, FLAGS.sweep_dir, parallel=FLAGS.parallel,
-                         extra=parse_extra(FLAGS.extra),
+                         extra=parse_extra(FLAGS.extra), setting_extra=setting_extra,
                          progress_every=FLAGS.progress_every)
     if FLAGS.dry_run:
       runner.dry_run()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The evidence campaign (issue 12) in the order it runs: phase 2, then phase 1. Every
-# step resumes what it finds, so after any stop the same command goes on where it was.
+# The evidence campaign (issue 12) in the order it runs: phase 2 (both halves), then
+# phase 1. Every step resumes what it finds, so after any stop the same command goes on
+# where it was.
 # Each phase runs from a clean clone of the package at a fixed commit
 # ($CAMPAIGN/code-<commit>, made once), on the faithful stack, at low priority:
 #
@@ -37,6 +38,24 @@ mkdir -p "$CAMPAIGN"
 # Phase 2 (O2/O4/O5): 10 seeds x {baseline, JC(1, 20)} x 5,000 steps.
 sweep "$PHASE2_COMMIT" --sweep=odena_jc_fashion_mnist --num_seeds=10 --parallel=2 \
   --sweep_dir="$CAMPAIGN/phase2_odena_jc" \
+  --extra=train_steps=5000,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500
+
+# Phase 2, second half (Odena et al. Sec. 5): lambda_min / lambda_max from Q of the
+# good baseline runs (propose_lambda), then 10 seeds of JC with them beside the same
+# baselines, reused: their folders are linked, and the runner skips finished runs.
+q_dir=$CAMPAIGN/phase2_jc_lambda_from_q
+mkdir -p "$q_dir"
+for run in "$CAMPAIGN"/phase2_odena_jc/baseline_seed*; do
+  ln -sfn "$run" "$q_dir/$(basename "$run")"
+done
+proposal=$(cd "$(clone_at "$PHASE1_COMMIT")" && PYTHONPATH=$PWD "$PY" -m \
+  tf_gancond.propose_lambda --run_dirs="$(ls -d "$q_dir"/baseline_seed* | paste -sd,)" \
+  | tail -1)  # "--jc_lambda_min=A --jc_lambda_max=B"
+lambda_min=$(sed -n 's/.*--jc_lambda_min=\([^ ]*\).*/\1/p' <<< "$proposal")
+lambda_max=$(sed -n 's/.*--jc_lambda_max=\([^ ]*\).*/\1/p' <<< "$proposal")
+sweep "$PHASE1_COMMIT" --sweep=odena_jc_fashion_mnist --num_seeds=10 --parallel=2 \
+  --sweep_dir="$q_dir" \
+  --setting_extra=jacobian_clamping:jc_lambda_min="$lambda_min",jc_lambda_max="$lambda_max" \
   --extra=train_steps=5000,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500
 
 # Phase 1. O1: one full-length run (23,440 steps), probes every 250 steps, G exported

@@ -7,6 +7,7 @@ tiny synthetic-data run.
 
 import io
 import json
+import re
 import os
 import signal
 import subprocess
@@ -158,6 +159,33 @@ def test_parse_extra():
       run_sweep.parse_extra(bad)
 
 
+def test_setting_extra_overrides_one_setting_only():
+  runs = sweeps.get_sweep('odena_jc_fashion_mnist', num_seeds=2)
+  plain = {r.name: dict(r.overrides) for r in runs}
+  run_sweep.apply_setting_extra(
+      runs, 'jacobian_clamping:jc_lambda_min=1.3,jc_lambda_max=3.7')
+  for r in runs:
+    if r.setting == 'jacobian_clamping':
+      assert r.overrides == dict(plain[r.name], jc_lambda_min='1.3', jc_lambda_max='3.7')
+      config = run_sweep.resolve_run_config(r, {}, '/tmp/x')
+      assert (config.jc_lambda_min, config.jc_lambda_max) == (1.3, 3.7)
+    else:  # The baselines stay those of the plain sweep (finished ones are reused).
+      assert r.overrides == plain[r.name]
+
+
+@pytest.mark.parametrize('text,message', [
+    ('jc_lambda_min=1.3', "--setting_extra='jc_lambda_min=1.3' is not SETTING:FIELD=VALUE"),
+    ('vae:jc_lambda_min=1.3', "setting 'vae' is not in this sweep; its settings: "
+                              'baseline, jacobian_clamping'),
+    ('jacobian_clamping:nope=1', "'nope'"),
+    ('jacobian_clamping:seed=1', 'set by the sweep'),
+])
+def test_setting_extra_bad_input(text, message):
+  runs = sweeps.get_sweep('odena_jc_fashion_mnist', num_seeds=1)
+  with pytest.raises(sweeps.SweepError, match=re.escape(message)):
+    run_sweep.apply_setting_extra(runs, text)
+
+
 def test_command_line_of_a_run():
   run = sweeps.fashion_mnist_quick(1)[1]
   cmd = run_sweep.build_command(run, '/s/jc', {'train_steps': '9'}, ('L',))
@@ -211,6 +239,25 @@ def test_rerun_skips_finished_and_retries_failed(tmp_path, fake):
   # Longer runs asked for: the finished runs resume from their last step.
   _runner(runs[:1], tmp_path / 'sweep', launcher, extra={'train_steps': '5'}).run()
   assert calls()[-1] == 'baseline_seed0 3'
+
+
+def test_finished_runs_linked_into_another_sweep_are_reused(tmp_path, fake):
+  """Phase 2's second half: the baselines of a finished sweep, linked into a new
+  folder, are skipped there while JC runs with other lambdas are made beside them."""
+  launcher, _, calls = fake
+  _runner(sweeps.fashion_mnist_quick(num_seeds=2), tmp_path / 'first', launcher).run()
+  (tmp_path / 'second').mkdir()
+  for seed in (0, 1):
+    os.symlink(tmp_path / 'first' / f'baseline_seed{seed}',
+               tmp_path / 'second' / f'baseline_seed{seed}')
+  runs = sweeps.fashion_mnist_quick(num_seeds=2)
+  run_sweep.apply_setting_extra(runs, 'jacobian_clamping:jc_lambda_max=4')
+  before = len(calls())
+  status = _runner(runs, tmp_path / 'second', launcher).run()
+  assert sorted(calls()[before:]) == ['jacobian_clamping_seed0 0',
+                                      'jacobian_clamping_seed1 0']
+  assert all(s['state'] == 'finished' for s in status.values())
+  assert status['baseline_seed0']['note'] == 'finished earlier; skipped'
 
 
 def test_interrupted_run_is_resumed(tmp_path, fake):
@@ -306,6 +353,17 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
   assert not (tmp_path / 's').exists()
+
+
+def test_cli_setting_extra_reaches_the_commands_and_the_manifest(tmp_path):
+  result = _cli('--sweep=odena_jc_mnist', f'--sweep_dir={tmp_path}/s', '--num_seeds=1',
+                '--dry_run', '--setting_extra=jacobian_clamping:jc_lambda_max=4')
+  assert result.returncode == 0, result.stderr
+  manifest = json.load(open(tmp_path / 's' / run_sweep.MANIFEST_FILE))
+  assert manifest['setting_extra'] == {'jacobian_clamping': {'jc_lambda_max': '4'}}
+  commands = {r['setting']: r['command'] for r in manifest['runs']}
+  assert '--config.jc_lambda_max=4' in commands['jacobian_clamping']
+  assert not any('jc_lambda_max' in c for c in commands['baseline'])
 
 
 def test_cli_dry_run_writes_manifest_only(tmp_path):
