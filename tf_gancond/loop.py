@@ -7,7 +7,7 @@ experiment shares; a trainer (`Trainer`) owns its step.
   seeding      op determinism (`deterministic`), Keras weight initialisation from
                `seed`, and the data iterator, reseeded by the start step (data
                seed = seed + start) so that a resumed run does not replay its
-               first batches.
+               first batches (synthetic data, one fixed batch, keeps `seed`).
   checkpoint   `<local_dir>/checkpoints/ckpt-<step>` of `trainer.step` and
                `trainer.checkpoint_items()`, restored at start. Refused with a
                one-line ConfigError before any file is written: a folder holding a
@@ -84,7 +84,8 @@ class Trainer(tf.Module):
     raise NotImplementedError
 
   def make_iterator(self, data_config):
-    """The iterator that `train_step` reads; `data_config.seed` = seed + start."""
+    """The iterator that `train_step` reads; `data_config.seed` = seed + start (seed
+    for synthetic data)."""
     return iter(data_lib.make_dataset(data_config))
 
   def train_step(self, iterator):
@@ -406,10 +407,12 @@ def run(config, make_trainer):
     logging.info('%s finished at step %d already; nothing to do', local_dir, start)
     return finished
   # The data before any write (DataUnavailableError leaves the run as it was),
-  # reseeded by the start step so a resumed run does not replay its first batches.
+  # reseeded by the start step so a resumed run does not replay its first batches;
+  # synthetic data is one fixed batch, the same whatever the start.
   data_config = config_lib.get_config()
   data_config.update(config)
-  data_config.seed = config.seed + start
+  if not config.synthetic_data:
+    data_config.seed = config.seed + start
   iterator = trainer.make_iterator(data_config)
   if manager.latest_checkpoint:
     logging.info('Resumed from %s at step %d', manager.latest_checkpoint, start)
