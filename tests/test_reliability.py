@@ -176,36 +176,27 @@ def test_deterministic_runs_give_identical_losses(tmp_path):
 
 
 _RESUME_CHILD = r"""
-import sys
+import json, sys
 from tf_gancond import config as config_lib
 from tf_gancond import train
-straight, resumed = sys.argv[1:]
+fields, straight, resumed = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 for workdir, steps in ((straight, (4,)), (resumed, (2, 4))):
   for train_steps in steps:
     c = config_lib.get_config()
     c.update(dict(dataset='mnist', batch_size=8, train_steps=train_steps,
                   g_base_channels=16, d_base_channels=8, latent_dim=8, probe_every=0,
                   log_every=1, checkpoint_every=2, synthetic_data=True, seed=3,
-                  deterministic=True, rw_lambda=0.1, grad_clamp_g_ratio=1.5,
-                  grad_clamp_d_ratio=4.0, workdir=workdir))
+                  deterministic=True, workdir=workdir, **fields))
     train.train_and_evaluate(c)
 """
 
 
-_EXACT_RESUME_CHILD = r"""
-import sys
-from tf_gancond import config as config_lib
-from tf_gancond import train
-straight, resumed = sys.argv[1:]
-for workdir, steps in ((straight, (4,)), (resumed, (2, 4))):
-  for train_steps in steps:
-    c = config_lib.get_config()
-    c.update(dict(dataset='mnist', batch_size=8, train_steps=train_steps,
-                  g_base_channels=16, d_base_channels=8, latent_dim=8, probe_every=0,
-                  log_every=1, checkpoint_every=2, synthetic_data=True, seed=3,
-                  deterministic=True, jacobian_clamping=True, workdir=workdir))
-    train.train_and_evaluate(c)
-"""
+def _straight_and_resumed(tmp_path, **fields):
+  """Run folders of 4 steps in one go and of 2 steps resumed to 4 (same settings)."""
+  straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
+  result = _run([PYTHON, '-c', _RESUME_CHILD, json.dumps(fields), straight, resumed])
+  assert result.returncode == 0, result.stderr[-3000:]
+  return straight, resumed
 
 
 def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(tmp_path):
@@ -213,9 +204,7 @@ def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(tmp_path):
   (weights, moving statistics, optimizer slots) equal bit for bit, because the step's
   random draws are keyed by step and the synthetic batch is the same fixed batch
   whatever the start."""
-  straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
-  result = _run([PYTHON, '-c', _EXACT_RESUME_CHILD, straight, resumed])
-  assert result.returncode == 0, result.stderr[-3000:]
+  straight, resumed = _straight_and_resumed(tmp_path, jacobian_clamping=True)
   a = tf.train.load_checkpoint(os.path.join(straight, 'checkpoints', 'ckpt-4'))
   b = tf.train.load_checkpoint(os.path.join(resumed, 'checkpoints', 'ckpt-4'))
   names = a.get_variable_to_shape_map()
@@ -230,9 +219,9 @@ def test_a_resume_restores_the_power_iteration_vectors(tmp_path):
   SN does. r(W) at step 3 is a function of G's weights and r(W)'s vector u after
   step 2 only (no data), so the run resumed at step 2 logs the straight run's value
   exactly only if u was checkpointed and restored."""
-  straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
-  result = _run([PYTHON, '-c', _RESUME_CHILD, straight, resumed])
-  assert result.returncode == 0, result.stderr[-3000:]
+  straight, resumed = _straight_and_resumed(tmp_path, rw_lambda=0.1,
+                                            grad_clamp_g_ratio=1.5,
+                                            grad_clamp_d_ratio=4.0)
   rw = [{r['step']: r['rw_mean'] for r in runlog.read_records(d, 'train')}
         for d in (straight, resumed)]
   assert rw[0][3] == rw[1][3]
