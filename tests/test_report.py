@@ -489,6 +489,15 @@ def test_a1_a2_rows_fail_by_their_rules(tmp_path, changes, check):
              if name.startswith('A') and name != check)
 
 
+def test_o2_top_k_with_one_scored_run_says_so(tmp_path):
+  d = tmp_path / 'one'
+  _write_run(d / 'baseline_seed0', 'baseline', 0, 10.0, 7.4)
+  checks = _checks(os.path.dirname(report.write_report(str(d), num_resamples=200)))
+  row = checks['O2 lowest-log-cond runs that have the best scores']
+  assert row['verdict'] == 'NOT RUN'
+  assert row['note'] == 'fewer than 2 finished unregularized runs with scores'
+
+
 def test_a1_a2_rows_are_not_run_without_frozen_runs(sweep_dir):
   checks = _checks(os.path.dirname(report.write_report(str(sweep_dir),
                                                        num_resamples=200)))

@@ -685,7 +685,8 @@ def _o2_top_k(top_k, columns):
     rows.append(_row('O2 lowest-log-cond runs that have the best scores', '4 of 4',
                      'PASS: all k = round(0.4 n) lowest-log-cond unregularized runs '
                      'have the k best scores; FAIL: fewer.',
-                     note='no scores of unregularized runs recorded'))
+                     note=('fewer than 2 finished unregularized runs with scores'
+                           if columns else 'no scores of unregularized runs recorded')))
   return rows
 
 
