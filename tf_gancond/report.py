@@ -790,10 +790,11 @@ A2_BEST_DECAY = 1e-3      # The paper's best case is 1e-5; PASS within two order
 
 
 def frozen_g_runs(runs, instance_noise=False):
-  """Finished A1/A2 runs, with (A3) or without instance noise."""
+  """Finished A1/A2 runs, with (A3) or without instance noise; None: both."""
   return [r for r in runs if r.config.get('experiment') in FROZEN_EXPERIMENTS and
-          r.state == 'finished' and r.final and
-          bool(r.config.get('instance_noise', 0.0)) == instance_noise]
+          r.state == 'finished' and r.final and (
+              instance_noise is None or
+              bool(r.config.get('instance_noise', 0.0)) == instance_noise)]
 
 
 def generator_step(run):
@@ -1096,7 +1097,7 @@ def fig_o4(runs, settings, output):
 def fig_a1_a2(runs, output):
   """Figs 1-3 of Arjovsky & Bottou: D's running-average cost and accuracy and both
   generator gradient norms against D iteration, one line per run (dashed: A3)."""
-  frozen = frozen_g_runs(runs) + frozen_g_runs(runs, instance_noise=True)
+  frozen = frozen_g_runs(runs, instance_noise=None)
   if not frozen:
     return None
   plt = _pyplot()
@@ -1194,7 +1195,7 @@ def render_checks(checks, dataset):
 
 def render_a1_a2(runs):
   """The A1/A2 section: one row per finished run of a fresh D against a frozen G."""
-  frozen = frozen_g_runs(runs) + frozen_g_runs(runs, instance_noise=True)
+  frozen = frozen_g_runs(runs, instance_noise=None)
   if not frozen:
     return []
   lines = ['## A1/A2: a fresh D against a frozen G', '',
@@ -1449,7 +1450,7 @@ def write_report(sweep_dir, output=None, cluster_method='kmeans',
       'scatter': (fig_final_scatter(runs, settings, analysis['score_keys'], output), {}),
       'o4': (fig_o4(runs, settings, output), {}),
   }
-  if frozen_g_runs(runs) or frozen_g_runs(runs, instance_noise=True):
+  if frozen_g_runs(runs, instance_noise=None):
     figures['a1_a2'] = (fig_a1_a2(runs, output), {})
   text = render_markdown(name, sweep_dir, runs, analysis, figures)
   runlog.atomic_write_text(os.path.join(output, REPORT_FILE), text)
