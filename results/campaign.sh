@@ -35,6 +35,19 @@ sweep() {  # sweep COMMIT RUN_SWEEP_FLAGS...
 }
 
 mkdir -p "$CAMPAIGN"
+# Every score (classifier score, Frechet distance, KID) is made by the Fashion-MNIST
+# classifier committed in results/classifier_fashion_mnist (92.3 % test accuracy), so a
+# new machine scores with the same one: it is installed where the runs look for it, and
+# a different classifier already there stops the campaign.
+classifier=${TF_GANCOND_HOME:-$HOME/.cache/tf_gancond}/classifiers/fashion_mnist
+if [ ! -e "$classifier" ]; then
+  mkdir -p "$(dirname "$classifier")"
+  cp -r "$REPO/results/classifier_fashion_mnist" "$classifier"
+fi
+PYTHONPATH=$REPO "$PY" -c 'import sys; from tf_gancond import classifier as c
+a, b = (c.fingerprint(p) for p in sys.argv[1:])
+sys.exit(f"{sys.argv[1]} has classifier fingerprint {a}, not the committed {b}" if a != b else 0)' \
+  "$classifier" "$REPO/results/classifier_fashion_mnist"
 # Phase 2 (O2/O4/O5): 10 seeds x {baseline, JC(1, 20)} x 5,000 steps.
 sweep "$PHASE2_COMMIT" --sweep=odena_jc_fashion_mnist --num_seeds=10 --parallel=2 \
   --sweep_dir="$CAMPAIGN/phase2_odena_jc" \

@@ -139,6 +139,21 @@ def test_a_finished_run_launched_again_writes_nothing(config):
   assert [r['step'] for r in runlog.read_records(config.workdir, 'final')] == [6, 8]
 
 
+def test_a_finished_run_without_its_checkpoints_is_refused_not_started_again(config):
+  """Finished records but no checkpoint (a run restored from its compact records, or
+  checkpoints deleted): starting at step 0 would drop every record, so a launch with
+  more train_steps is refused before anything is written."""
+  loop.run(config, lambda c: CountingTrainer(c))
+  import shutil
+  shutil.rmtree(os.path.join(config.workdir, 'checkpoints'))
+  files = _file_contents(config.workdir)
+  config.train_steps = 8
+  with pytest.raises(config_lib.ConfigError,
+                     match='finished at step 6 and has no checkpoint'):
+    loop.run(config, lambda c: CountingTrainer(c))
+  assert _file_contents(config.workdir) == files
+
+
 class EarlyStoppingTrainer(CountingTrainer):
   """Stops once w reaches `stop_at` (as a memorizing G stops once memorized)."""
 
