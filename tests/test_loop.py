@@ -142,11 +142,16 @@ def test_a_finished_run_launched_again_writes_nothing(config):
 def test_a_finished_run_without_its_checkpoints_is_refused_not_started_again(config):
   """Finished records but no checkpoint (a run restored from its compact records, or
   checkpoints deleted): starting at step 0 would drop every record, so a launch with
-  more train_steps is refused before anything is written."""
+  more train_steps is refused before anything is written; with its own settings it
+  returns its recorded results."""
   loop.run(config, lambda c: CountingTrainer(c))
   import shutil
   shutil.rmtree(os.path.join(config.workdir, 'checkpoints'))
   files = _file_contents(config.workdir)
+  final = runlog.read_records(config.workdir, 'final')[-1]
+  again = loop.run(config, lambda c: CountingTrainer(c))  # Same settings: its results.
+  assert again == {k: v for k, v in final.items() if k not in ('kind', 'step')}
+  assert _file_contents(config.workdir) == files
   config.train_steps = 8
   with pytest.raises(config_lib.ConfigError,
                      match='finished at step 6 and has no checkpoint'):

@@ -402,7 +402,16 @@ def run(config, make_trainer):
       checkpoint, os.path.join(local_dir, 'checkpoints'), config.max_checkpoints)
   ctx = Run(config, trainer, local_dir, chief, manager)
   start = step = ctx.step
-  finished = _finished_results(config, start)
+  status = runlog.read_status(config.workdir)
+  without_checkpoint = status.get('state') == 'finished' and not manager.latest_checkpoint
+  # A finished run with no checkpoint left (restored from its compact records, or
+  # checkpoints deleted) is judged at the step it finished: it cannot go on.
+  finished = _finished_results(config, status.get('step') if without_checkpoint else start)
+  if finished is None and without_checkpoint:
+    raise config_lib.ConfigError(
+        f'workdir={config.workdir!r} holds a run finished at step {status.get("step")!r}'
+        ' and has no checkpoint to go on from: a start at step 0 would drop its '
+        'records; use another --workdir, or its own settings to read its results')
   if finished is not None:
     logging.info('%s finished at step %d already; nothing to do', local_dir, start)
     return finished

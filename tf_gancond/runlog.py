@@ -21,7 +21,6 @@ drops the temporary files and folders a kill left half-written.
 """
 
 import fcntl
-import glob
 import json
 import math
 import os
@@ -243,7 +242,7 @@ RESUMABLE_CHANGES = frozenset({
 def check_resumable(workdir, config, may_change=(),
                     hint='use another --workdir (or the same settings to resume)'):
   """ConfigError (one line, ending with `hint`) when `workdir` holds a run made with
-  other settings, a finished run whose checkpoints are gone, or a run checkpointed under another train_steps whose schedule spans
+  other settings, or a run checkpointed under another train_steps whose schedule spans
   train_steps (a GAN's lr_decay='linear', instance noise annealed over the run)."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
@@ -261,14 +260,6 @@ def check_resumable(workdir, config, may_change=(),
     raise config_lib.ConfigError(
         f'workdir={workdir!r} holds a run with {k}={old[k]!r}, not {config[k]!r}; '
         f'{hint}')
-  status = read_status(workdir)
-  checkpoints = os.path.join(workdir, 'checkpoints')
-  if status.get('state') == 'finished' and not glob.glob(
-      os.path.join(checkpoints, 'ckpt-*.index')):
-    raise config_lib.ConfigError(
-        f'workdir={workdir!r} holds a run finished at step {status.get("step")!r} and '
-        f'has no checkpoint in {checkpoints!r} to go on from: a start at step 0 '
-        f'would drop its records; {hint}')
   old_steps = old.get('train_steps', config.train_steps)
   if old_steps == config.train_steps or not os.path.exists(
       os.path.join(workdir, 'checkpoints')):
