@@ -236,3 +236,17 @@ def test_unusable_checkpoints_are_refused_before_any_file_changes(config, fault)
     loop.run(config, CountingTrainer)
   assert {p: open(p, 'rb').read() for p in files} == files
   assert len(glob.glob(os.path.join(config.workdir, 'events.*'))) == 1
+
+
+def test_read_config_is_the_inverse_of_the_written_config(config, tmp_path):
+  """runlog.read_config gives back the fields of config.txt; {} for a folder without
+  one or with a cut one (nothing to compare against)."""
+  assert runlog.read_config(str(tmp_path)) == {}
+  config.seed = 7
+  loop.run(config, lambda c: CountingTrainer(c))
+  recorded = runlog.read_config(config.workdir)
+  assert recorded['seed'] == 7 and recorded['train_steps'] == config.train_steps
+  assert recorded == dict(config_lib.from_text(config_lib.to_text(
+      config_lib.resolve(config))))
+  (tmp_path / runlog.CONFIG_FILE).write_text("seed: 7\ntrain_steps: [1,")
+  assert runlog.read_config(str(tmp_path)) == {}

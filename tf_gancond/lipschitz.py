@@ -289,12 +289,13 @@ def run_spectra(workdir):
   """
   from tf_gancond import config as config_lib  # Imported here: no cycle at import.
   from tf_gancond import models
-  path = os.path.join(workdir, 'config.txt')
+  from tf_gancond import runlog
+  path = os.path.join(workdir, runlog.CONFIG_FILE)
   if not os.path.isfile(path):
     raise SpectraError(f'run={workdir!r} has no config.txt; give a training run directory')
   config = config_lib.get_config()
-  saved = config_lib.from_text(open(path).read())
-  config.update({k: saved[k] for k in saved.keys() if k in config})
+  saved = runlog.read_config(workdir)
+  config.update({k: v for k, v in saved.items() if k in config})
   latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
   if latest is None:
     raise SpectraError(f'run={workdir!r} has no checkpoint under checkpoints/')

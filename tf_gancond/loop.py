@@ -366,10 +366,8 @@ def _finished_results(config, step):
   if (status.get('state') != 'finished' or status.get('step') != step or not finals
       or finals[-1]['step'] != step):
     return None
-  try:
-    with open(os.path.join(workdir, runlog.CONFIG_FILE)) as f:
-      recorded = dict(config_lib.from_text(f.read()))
-  except (OSError, ValueError, SyntaxError):
+  recorded = runlog.read_config(workdir)
+  if not recorded:
     return None
   asked = dict(config_lib.from_text(config_lib.to_text(config)))
   for key in _NOT_RESULT_SETTINGS:

@@ -120,16 +120,6 @@ def _read_json(path):
     return {}
 
 
-def _read_config(workdir):
-  from tf_gancond import config as config_lib
-  path = os.path.join(workdir, runlog.CONFIG_FILE)
-  try:
-    with open(path) as f:
-      return dict(config_lib.from_text(f.read()))
-  except (OSError, ValueError, SyntaxError):
-    return {}
-
-
 def _infer_setting(config):
   experiment = config.get('experiment', 'gan')
   if experiment not in ('gan', None):
@@ -158,7 +148,7 @@ class RunData:
   def __init__(self, name, workdir, setting=None, seed=None, sweep_state=None,
                collapse_score=COLLAPSE_SCORE):
     self.name, self.workdir = name, workdir
-    self.config = _read_config(workdir)
+    self.config = runlog.read_config(workdir)
     self.setting = setting or _infer_setting(self.config)
     self.seed = seed if seed is not None else self.config.get('seed',
                                                               _seed_from_name(name))

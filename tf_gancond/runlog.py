@@ -169,6 +169,16 @@ def read_records(path_or_dir, kind=None):
   return records
 
 
+def read_config(workdir):
+  """{field: value} of `<workdir>/config.txt` (written by `config.to_text`); {} when
+  the folder has none or a cut one, so there is nothing to compare against."""
+  try:
+    with open(os.path.join(workdir, CONFIG_FILE)) as f:
+      return dict(config_lib.from_text(f.read()))
+  except (OSError, ValueError, SyntaxError):
+    return {}
+
+
 def read_status(workdir):
   path = os.path.join(workdir, STATUS_FILE)
   if not os.path.exists(path):
@@ -244,14 +254,9 @@ def check_resumable(workdir, config, may_change=(),
   """ConfigError (one line, ending with `hint`) when `workdir` holds a run made with
   other settings, or a run checkpointed under another train_steps whose schedule spans
   train_steps (a GAN's lr_decay='linear', instance noise annealed over the run)."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
+  old = read_config(workdir)
+  if not old:
     return
-  with open(path) as f:
-    try:
-      old = config_lib.from_text(f.read())
-    except (ValueError, SyntaxError):
-      return
   free = RESUMABLE_CHANGES | set(may_change)
   changed = sorted(k for k in config.keys()
                    if k in old and k not in free and old[k] != config[k])

@@ -325,11 +325,7 @@ def check_resume(config):
   if not records:
     return
   where = f'workdir={config.workdir!r} holds scores made'
-  old = {}
-  config_path = os.path.join(config.workdir, runlog.CONFIG_FILE)
-  if os.path.exists(config_path):
-    with open(config_path) as f:
-      old = config_lib.from_text(f.read())
+  old = runlog.read_config(config.workdir)
   for field in ('eval_num_samples', 'final_eval_num_samples'):
     if field in old and old[field] != config[field]:
       raise config_lib.ConfigError(
