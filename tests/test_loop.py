@@ -8,6 +8,8 @@ statistics (no step value shows them, only the weights do).
 
 import glob
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -250,3 +252,29 @@ def test_read_config_is_the_inverse_of_the_written_config(config, tmp_path):
       config_lib.resolve(config))))
   (tmp_path / runlog.CONFIG_FILE).write_text("seed: 7\ntrain_steps: [1,")
   assert runlog.read_config(str(tmp_path)) == {}
+
+
+def test_a_non_chief_worker_folder_in_use_is_refused(config):
+  """Under MultiWorkerMirroredStrategy a worker other than the chief writes in
+  workers/<task>; a second launch's same worker is refused there, as a chief is."""
+
+  class Resolver:
+    task_type, task_id = 'worker', 1
+
+  class SecondWorker(CountingTrainer):
+    def __init__(self, config):
+      super().__init__(config)
+      self.strategy = type('Strategy', (), {'cluster_resolver': Resolver()})()
+
+  worker_folder = os.path.join(config.workdir, 'workers', 'worker_1')
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys, time; from tf_gancond import runlog; '
+       'runlog.lock_folder(sys.argv[1]); print("locked", flush=True); time.sleep(60)',
+       worker_folder], stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'locked'
+    with pytest.raises(config_lib.ConfigError, match='worker_1.* is in use'):
+      loop.run(config, SecondWorker)
+  finally:
+    holder.kill()
+    holder.wait()

@@ -391,10 +391,10 @@ def run(config, make_trainer):
   runlog.check_resumable(config.workdir, config)
   trainer = make_trainer(config)
   chief = distribute.is_chief(trainer.strategy)
-  if chief:  # Before anything in the folder is written: one process per run folder.
-    runlog.lock_folder(config.workdir)
   local_dir = distribute.worker_dir(config.workdir, trainer.strategy)
-  os.makedirs(local_dir, exist_ok=True)
+  # Before anything in the folder is written: one process per folder, the chief's
+  # (the run folder) and each other worker's (its scratch folder) alike.
+  runlog.lock_folder(local_dir)
   checkpoint = tf.train.Checkpoint(step=trainer.step, **trainer.checkpoint_items())
   manager = runlog.restore_checkpoint(
       checkpoint, os.path.join(local_dir, 'checkpoints'), config.max_checkpoints)
