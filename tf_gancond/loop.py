@@ -411,7 +411,8 @@ def run(config, make_trainer):
         ' and has no checkpoint to go on from: a start at step 0 would drop its '
         'records; use another --workdir, or its own settings to read its results')
   if finished is not None:
-    logging.info('%s finished at step %d already; nothing to do', local_dir, start)
+    logging.info('%s finished at step %d already; nothing to do', local_dir,
+                 status['step'])
     return finished
   # The data before any write (DataUnavailableError leaves the run as it was),
   # reseeded by the start step so a resumed run does not replay its first batches;
