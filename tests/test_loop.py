@@ -146,13 +146,11 @@ def test_a_finished_run_without_its_checkpoints_is_refused_not_started_again(con
   checkpoints deleted): starting at step 0 would drop every record, so a launch with
   more train_steps is refused before anything is written; with its own settings it
   returns its recorded results."""
-  loop.run(config, lambda c: CountingTrainer(c))
+  final = loop.run(config, lambda c: CountingTrainer(c))
   import shutil
   shutil.rmtree(os.path.join(config.workdir, 'checkpoints'))
   files = _file_contents(config.workdir)
-  final = runlog.read_records(config.workdir, 'final')[-1]
-  again = loop.run(config, lambda c: CountingTrainer(c))  # Same settings: its results.
-  assert again == {k: v for k, v in final.items() if k not in ('kind', 'step')}
+  assert loop.run(config, lambda c: CountingTrainer(c)) == final  # Its own settings.
   assert _file_contents(config.workdir) == files
   config.train_steps = 8
   with pytest.raises(config_lib.ConfigError,
@@ -278,3 +276,27 @@ def test_a_non_chief_worker_folder_in_use_is_refused(config):
   finally:
     holder.kill()
     holder.wait()
+
+
+def test_records_carry_the_process_cpu_time(config):
+  """Each 'train' record and the 'final' record carry this process's CPU seconds so
+  far, nondecreasing; a run's CPU time is their sum over its starts."""
+  loop.run(config, lambda c: CountingTrainer(c))
+  records = runlog.read_records(config.workdir)
+  cpu = [r['process_cpu_seconds'] for r in records if r['kind'] in ('train', 'final')]
+  assert len(cpu) == config.train_steps + 1 and cpu == sorted(cpu) and cpu[0] > 0
+  assert runlog.cpu_seconds(records) == cpu[-1]
+
+
+def test_cpu_seconds_sums_the_last_value_of_each_start():
+  """A start, records to 10 s of CPU, a kill; a resume, records to 4 s: 14 s. Records
+  without the field (made before it was recorded) give None."""
+  records = [{'kind': 'start', 'step': 0}, {'kind': 'probe', 'step': 0},
+             {'kind': 'train', 'step': 1, 'process_cpu_seconds': 5.0},
+             {'kind': 'train', 'step': 2, 'process_cpu_seconds': 10.0},
+             {'kind': 'start', 'step': 2},
+             {'kind': 'train', 'step': 3, 'process_cpu_seconds': 3.0},
+             {'kind': 'final', 'step': 3, 'process_cpu_seconds': 4.0}]
+  assert runlog.cpu_seconds(records) == 14.0
+  assert runlog.cpu_seconds([{'kind': 'start', 'step': 0},
+                             {'kind': 'train', 'step': 1}]) is None

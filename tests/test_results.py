@@ -42,6 +42,21 @@ def test_build_on_the_committed_fixture(tmp_path):
   assert results.build(str(out)) == readme and open(readme).read() == text
 
 
+def test_the_page_gives_the_cpu_time_the_records_hold(tmp_path):
+  """Per part, the CPU hours summed over the finished runs that record it."""
+  out = tmp_path / 'results'
+  shutil.copytree(FIXTURE, out)
+  text = open(results.build(str(out))).read()
+  assert 'CPU time: not recorded by these runs' in text
+  records = out / 'quick_sweep' / 'baseline_seed0' / 'metrics.jsonl.gz'
+  with gzip.open(records, 'at') as f:  # A resume that ran 1,800 s more.
+    f.write('{"kind": "start", "step": 200}\n'
+            '{"kind": "final", "step": 200, "process_cpu_seconds": 1800.0}\n')
+  text = open(results.build(str(out))).read()
+  assert ('CPU time: 0.50 CPU-hours in 1 of the 5 finished runs (the others were '
+          'made before runs recorded it).') in text
+
+
 def _fake_sweep(root):
   """A sweep folder as launch.run_sweep leaves it: one finished run, one running."""
   runs = []

@@ -22,7 +22,8 @@ experiment shares; a trainer (`Trainer`) owns its step.
                TensorBoard drop the events a killed run wrote past its checkpoint,
                as `truncate_after` drops its records.
   each step    its scalars checked finite; every `trainer.record_every` steps a
-               'train' record; then the actions due, in order: the trainer's
+               'train' record (with `process_cpu_seconds`, this process's CPU time
+               so far, as the 'final' record: `runlog.cpu_seconds` sums a run's); then the actions due, in order: the trainer's
                (probe, eval, ...), the checkpoint, the generator export. The
                checkpoint and the export each check every weight first. A
                non-finite value raises DivergedError (the launcher's exit code 3)
@@ -212,7 +213,8 @@ class Run:
     """The 'train' record and TensorBoard summaries of the steps in `interval`."""
     record, histograms = self.trainer.summarize(interval)
     record.update(steps_per_sec=len(interval) / elapsed,
-                  step_time=elapsed / len(interval))
+                  step_time=elapsed / len(interval),
+                  process_cpu_seconds=time.process_time())
     self.log.append('train', step, **record)
     self.scalars('train', record, step)
     with self.writer.as_default(step=step):
@@ -375,7 +377,8 @@ def _finished_results(config, step):
     asked.pop(key, None)
   if recorded != asked:
     return None
-  return {k: v for k, v in finals[-1].items() if k not in ('kind', 'step')}
+  return {k: v for k, v in finals[-1].items()
+          if k not in ('kind', 'step', 'process_cpu_seconds')}
 
 
 def run(config, make_trainer):
@@ -470,7 +473,7 @@ def run(config, make_trainer):
   finally:
     ctx.writer.flush()  # Events up to a fault are kept, as the records are.
   final = trainer.final_results(ctx)
-  ctx.log.append('final', step, **final)
+  ctx.log.append('final', step, **final, process_cpu_seconds=time.process_time())
   status = dict(trainer.final_status(final), experiment=config.experiment,
                 train_steps=config.train_steps)
   if trainer.generator is not None:

@@ -13,7 +13,7 @@ every run of the sweep when it was collected (finished, running at step N, pendi
 (`tf_gancond.report` on its unpacked records) in `results/<part>/report/`, and
 `results/README.md` with, per part, the scorecard rows (check, target, measured,
 95% CI, n, verdict), links to the key figures, the command that made the runs,
-what is not finished yet, and the part's hand-written `NOTES.md` (where a result
+what is not finished yet, the CPU hours its runs record, and the part's hand-written `NOTES.md` (where a result
 disagrees with the paper, and what that does and does not show).
 
 Exit codes: 0 done; 2 bad input (one line).
@@ -169,6 +169,21 @@ def _progress_lines(progress):
   return lines + ['']
 
 
+def _cpu_lines(sweep_dir):
+  """The CPU hours the finished runs of an unpacked part record (`runlog.cpu_seconds`)."""
+  finished = [d for d in sorted(os.listdir(sweep_dir))
+              if runlog.read_status(os.path.join(sweep_dir, d)).get('state') == 'finished']
+  seconds = [s for s in (runlog.cpu_seconds(runlog.read_records(
+      os.path.join(sweep_dir, d))) for d in finished) if s is not None]
+  if not seconds:
+    return ['CPU time: not recorded by these runs.', '']
+  line = (f'CPU time: {sum(seconds) / 3600:.2f} CPU-hours in {len(seconds)} of the '
+          f'{len(finished)} finished runs')
+  if len(seconds) < len(finished):
+    line += ' (the others were made before runs recorded it)'
+  return [line + '.', '']
+
+
 def build_part(part, name):
   """Writes `part`/report/ from the part's records; returns its Markdown section."""
   manifest = _read_json(os.path.join(part, report_lib.SWEEP_MANIFEST))
@@ -182,6 +197,7 @@ def build_part(part, name):
     _unpack(part, tmp)
     has_runs = any(os.path.isdir(os.path.join(tmp, d)) for d in os.listdir(tmp))
     if has_runs:
+      lines += _cpu_lines(tmp)
       report_lib.write_report(tmp, output=output)
   if not has_runs:
     return '\n'.join(lines + ['No run has finished yet: no scorecard.', ''])

@@ -4,6 +4,7 @@
   <workdir>/metrics.jsonl  one JSON object per line, each with "kind" and "step":
       kind "train": losses, gradient norms, Q statistics (q_mean, q_p5 .. q_p95),
                     steps_per_sec, averaged over the log interval ending at step;
+                    process_cpu_seconds (as the final record; `cpu_seconds`);
       kind "probe": mean_log_cond, std_log_cond, log_cond (per z), log10 values,
                     avg_jacobian_singular_values;
       kind "eval":  scores with their settings (sample count, splits, real split,
@@ -167,6 +168,23 @@ def read_records(path_or_dir, kind=None):
       if isinstance(record, dict) and (kind is None or record.get('kind') == kind):
         records.append(record)
   return records
+
+
+def cpu_seconds(records):
+  """CPU seconds a run's processes spent, from its records; None if none records it.
+
+  Each start's process writes `process_cpu_seconds` (its CPU time so far, all
+  threads) into its 'train' and 'final' records; the run's time is the sum over
+  starts of the last such value. The CPU of steps a kill lost (records past the
+  checkpoint a resume restored, which it drops) is not counted.
+  """
+  total, last, seen = 0.0, 0.0, False
+  for record in records:
+    if record.get('kind') == 'start':
+      total, last = total + last, 0.0
+    elif 'process_cpu_seconds' in record:
+      last, seen = record['process_cpu_seconds'], True
+  return total + last if seen else None
 
 
 def read_config(workdir):
