@@ -10,6 +10,7 @@ import glob
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -281,10 +282,13 @@ def test_a_non_chief_worker_folder_in_use_is_refused(config):
 def test_records_carry_the_process_cpu_time(config):
   """Each 'train' record and the 'final' record carry this process's CPU seconds so
   far, nondecreasing; a run's CPU time is their sum over its starts."""
+  before = time.process_time()
   loop.run(config, lambda c: CountingTrainer(c))
+  spent = time.process_time() - before
   records = runlog.read_records(config.workdir)
   cpu = [r['process_cpu_seconds'] for r in records if r['kind'] in ('train', 'final')]
   assert len(cpu) == config.train_steps + 1 and cpu == sorted(cpu) and cpu[0] > 0
+  assert cpu[-1] <= spent  # This run's CPU, not the process's since it began.
   assert runlog.cpu_seconds(records) == cpu[-1]
 
 

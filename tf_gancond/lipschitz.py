@@ -295,6 +295,8 @@ def run_spectra(workdir):
     raise SpectraError(f'run={workdir!r} has no config.txt; give a training run directory')
   config = config_lib.get_config()
   saved = runlog.read_config(workdir)
+  if not saved:
+    raise SpectraError(f'run={workdir!r}: its config.txt cannot be read')
   config.update({k: v for k, v in saved.items() if k in config})
   latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
   if latest is None:

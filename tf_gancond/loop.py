@@ -22,9 +22,10 @@ experiment shares; a trainer (`Trainer`) owns its step.
                TensorBoard drop the events a killed run wrote past its checkpoint,
                as `truncate_after` drops its records.
   each step    its scalars checked finite; every `trainer.record_every` steps a
-               'train' record (with `process_cpu_seconds`, this process's CPU time
-               so far, as the 'final' record: `runlog.cpu_seconds` sums a run's); then the actions due, in order: the trainer's
-               (probe, eval, ...), the checkpoint, the generator export. The
+               'train' record (with `process_cpu_seconds`, the chief's CPU time
+               since this start, as the 'final' record; `runlog.cpu_seconds`);
+               then the actions due, in order: the trainer's (probe, eval, ...),
+               the checkpoint, the generator export. The
                checkpoint and the export each check every weight first. A
                non-finite value raises DivergedError (the launcher's exit code 3)
                after marking the run 'diverged'; the last good checkpoint and
@@ -172,6 +173,11 @@ class Run:
     self.step = int(trainer.step.numpy())
     self.record = {}
     self.saved_model = None
+    self.cpu_at_start = time.process_time()  # A process may run several runs (tests).
+
+  def cpu_seconds(self):
+    """This process's CPU seconds (all threads) since this start of the run."""
+    return time.process_time() - self.cpu_at_start
 
   def open(self):
     """Writes config.txt, drops records past the restored step, appends the 'start'
@@ -214,7 +220,7 @@ class Run:
     record, histograms = self.trainer.summarize(interval)
     record.update(steps_per_sec=len(interval) / elapsed,
                   step_time=elapsed / len(interval),
-                  process_cpu_seconds=time.process_time())
+                  process_cpu_seconds=self.cpu_seconds())
     self.log.append('train', step, **record)
     self.scalars('train', record, step)
     with self.writer.as_default(step=step):
@@ -473,7 +479,7 @@ def run(config, make_trainer):
   finally:
     ctx.writer.flush()  # Events up to a fault are kept, as the records are.
   final = trainer.final_results(ctx)
-  ctx.log.append('final', step, **final, process_cpu_seconds=time.process_time())
+  ctx.log.append('final', step, **final, process_cpu_seconds=ctx.cpu_seconds())
   status = dict(trainer.final_status(final), experiment=config.experiment,
                 train_steps=config.train_steps)
   if trainer.generator is not None:

@@ -173,8 +173,8 @@ def read_records(path_or_dir, kind=None):
 def cpu_seconds(records):
   """CPU seconds a run's processes spent, from its records; None if none records it.
 
-  Each start's process writes `process_cpu_seconds` (its CPU time so far, all
-  threads) into its 'train' and 'final' records; the run's time is the sum over
+  Each start writes `process_cpu_seconds` (the chief process's CPU time since that
+  start, all threads) into its 'train' and 'final' records; the run's time is the sum over
   starts of the last such value. The CPU of steps a kill lost (records past the
   checkpoint a resume restored, which it drops) is not counted.
   """
