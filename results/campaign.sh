@@ -42,7 +42,8 @@ mkdir -p "$CAMPAIGN"
 classifier=${TF_GANCOND_HOME:-$HOME/.cache/tf_gancond}/classifiers/fashion_mnist
 if [ ! -e "$classifier" ]; then
   mkdir -p "$(dirname "$classifier")"
-  cp -r "$REPO/results/classifier_fashion_mnist" "$classifier"
+  cp -r "$REPO/results/classifier_fashion_mnist" "$classifier.tmp"  # A kill leaves no half copy.
+  mv "$classifier.tmp" "$classifier"
 fi
 PYTHONPATH=$REPO "$PY" -c 'import sys; from tf_gancond import classifier as c
 a, b = (c.fingerprint(p) for p in sys.argv[1:])
