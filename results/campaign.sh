@@ -26,12 +26,17 @@ clone_at() {  # Prints the folder of a clean clone of this repository at commit 
   echo "$dir"
 }
 
-sweep() {  # sweep COMMIT RUN_SWEEP_FLAGS...
-  local code
+sweep() {  # sweep COMMIT PART RUN_SWEEP_FLAGS...: the sweep folder is $CAMPAIGN/PART.
+  local code part=$2 sweep_dir=$CAMPAIGN/$2
   code=$(clone_at "$1")
-  shift
+  shift 2
+  mkdir -p "$sweep_dir"
+  if [ -d "$REPO/results/$part" ]; then  # Runs committed already are put back, so the
+    PYTHONPATH=$REPO "$PY" -m tf_gancond.results restore \
+      --part="$REPO/results/$part" --sweep_dir="$sweep_dir"  # runner skips them.
+  fi
   (cd "$code" && PYTHONPATH=$code nice -n "$NICE" "$PY" -m launch.run_sweep \
-     --progress_every=600 "$@")
+     --progress_every=600 --sweep_dir="$sweep_dir" "$@")
 }
 
 mkdir -p "$CAMPAIGN"
@@ -50,8 +55,8 @@ a, b = (c.fingerprint(p) for p in sys.argv[1:])
 sys.exit(f"{sys.argv[1]} has classifier fingerprint {a}, not the committed {b}" if a != b else 0)' \
   "$classifier" "$REPO/results/classifier_fashion_mnist"
 # Phase 2 (O2/O4/O5): 10 seeds x {baseline, JC(1, 20)} x 5,000 steps.
-sweep "$PHASE2_COMMIT" --sweep=odena_jc_fashion_mnist --num_seeds=10 --parallel=2 \
-  --sweep_dir="$CAMPAIGN/phase2_odena_jc" \
+sweep "$PHASE2_COMMIT" phase2_odena_jc --sweep=odena_jc_fashion_mnist --num_seeds=10 \
+  --parallel=2 \
   --extra=train_steps=5000,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500
 
 # Phase 2, second half (Odena et al. Sec. 5): lambda_min / lambda_max from Q of the
@@ -67,25 +72,24 @@ proposal=$(cd "$(clone_at "$PHASE1_COMMIT")" && PYTHONPATH=$PWD "$PY" -m \
   | tail -1)  # "--jc_lambda_min=A --jc_lambda_max=B"
 lambda_min=$(sed -n 's/.*--jc_lambda_min=\([^ ]*\).*/\1/p' <<< "$proposal")
 lambda_max=$(sed -n 's/.*--jc_lambda_max=\([^ ]*\).*/\1/p' <<< "$proposal")
-sweep "$PHASE1_COMMIT" --sweep=odena_jc_fashion_mnist --num_seeds=10 --parallel=2 \
-  --sweep_dir="$q_dir" \
+sweep "$PHASE1_COMMIT" phase2_jc_lambda_from_q --sweep=odena_jc_fashion_mnist \
+  --num_seeds=10 --parallel=2 \
   --setting_extra=jacobian_clamping:jc_lambda_min="$lambda_min",jc_lambda_max="$lambda_max" \
   --extra=train_steps=5000,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500
 
 # Phase 1. O1: one full-length run (23,440 steps), probes every 250 steps, G exported
 # at epochs 1, 10 and 25.
-sweep "$PHASE1_COMMIT" --sweep=o1_mnist_conditioning --num_seeds=1 --parallel=1 \
-  --sweep_dir="$CAMPAIGN/phase1_o1" \
+sweep "$PHASE1_COMMIT" phase1_o1 --sweep=o1_mnist_conditioning --num_seeds=1 --parallel=1 \
   --extra=dataset=fashion_mnist,export_at_steps=938,9375,23440,checkpoint_every=250
 # A1/A2 (and A3): a fresh D for 4,000 iterations against each of those generators.
 for step in 938 9375 23440; do
-  sweep "$PHASE1_COMMIT" --sweep=a1_a2_frozen_generator --num_seeds=1 --parallel=2 \
-    --sweep_dir="$CAMPAIGN/phase1_a1_a2_g$step" \
+  sweep "$PHASE1_COMMIT" "phase1_a1_a2_g$step" --sweep=a1_a2_frozen_generator \
+    --num_seeds=1 --parallel=2 \
     --extra=dataset=fashion_mnist,generator_saved_model="$CAMPAIGN/phase1_o1/baseline_seed0/saved_models/step_$(printf %08d "$step")"
 done
 # O7: 3 memorizing generators, CS and FD at memorized and at random z.
-sweep "$PHASE1_COMMIT" --sweep=o7_memorizing_generator --num_seeds=3 --parallel=2 \
-  --sweep_dir="$CAMPAIGN/phase1_o7" --extra=dataset=fashion_mnist
+sweep "$PHASE1_COMMIT" phase1_o7 --sweep=o7_memorizing_generator --num_seeds=3 \
+  --parallel=2 --extra=dataset=fashion_mnist
 # O3: 3 VAEs beside 3 GANs with the same decoder, 5,000 steps as phase 2.
-sweep "$PHASE1_COMMIT" --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=2 \
-  --sweep_dir="$CAMPAIGN/phase1_o3" --extra=dataset=fashion_mnist,train_steps=5000
+sweep "$PHASE1_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=2 \
+  --extra=dataset=fashion_mnist,train_steps=5000

@@ -66,7 +66,8 @@ def _fake_sweep(root):
     (run / 'checkpoints' / 'ckpt-1.index').write_bytes(b'weights')
     (run / 'saved_models').mkdir()
     (run / 'config.txt').write_text("seed: 0\n")
-    (run / 'status.json').write_text(json.dumps({'state': state, 'step': 7,
+    step = 10 if state == 'finished' else 7
+    (run / 'status.json').write_text(json.dumps({'state': state, 'step': step,
                                                  'train_steps': 10}))
     (run / 'metrics.jsonl').write_text('{"kind": "probe", "step": 0}\n' + (
         '{"kind": "train", "step": 9}\n' if state == 'running' else ''))
@@ -103,3 +104,31 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
   assert err.count('\n') == 0 and 'has no sweep.json' in err
   assert results.main(['build', f'--results_dir={tmp_path / "missing"}']) == 2
   assert 'is not a directory' in capsys.readouterr().err
+
+
+def test_restore_puts_committed_runs_back_so_a_sweep_skips_them(tmp_path):
+  """A lost machine: the committed records make a new sweep folder skip finished runs."""
+  from launch import run_sweep
+  _fake_sweep(tmp_path / 'sweep')
+  original = tmp_path / 'sweep' / 'baseline_seed0'
+  results.collect(str(tmp_path / 'sweep'), str(tmp_path / 'results'))
+  new = tmp_path / 'new_machine'
+  (new / 'baseline_seed1').mkdir(parents=True)  # Already running here: left alone.
+  (new / 'baseline_seed1' / 'metrics.jsonl').write_text('{"kind": "train", "step": 3}\n')
+  restored = results.restore(str(tmp_path / 'results' / 'sweep'), str(new))
+  assert restored == ['baseline_seed0']
+  assert sorted(os.listdir(new / 'baseline_seed0')) == [
+      'config.txt', 'metrics.jsonl', 'status.json']
+  for name in ('config.txt', 'metrics.jsonl', 'status.json'):
+    assert (new / 'baseline_seed0' / name).read_bytes() == (original / name).read_bytes()
+  assert run_sweep.is_finished(str(new / 'baseline_seed0'), 10)
+  assert os.listdir(new / 'baseline_seed1') == ['metrics.jsonl']
+  assert results.restore(str(tmp_path / 'results' / 'sweep'), str(new)) == []
+
+
+def test_restore_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+  argv = ['restore', f'--part={tmp_path / "missing"}', f'--sweep_dir={tmp_path / "s"}']
+  assert results.main(argv) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.count('\n') == 0 and 'missing' in err and 'sweep.json' in err
+  assert not (tmp_path / 's').exists()

@@ -2,6 +2,7 @@
 
   python -m tf_gancond.results collect --sweep_dir=~/tf_gancond_campaign/phase2_odena_jc
   python -m tf_gancond.results build
+  python -m tf_gancond.results restore --part=results/phase2_odena_jc --sweep_dir=DIR
 
 `collect` copies what a report needs of every finished run of a sweep into
 `results/<sweep folder name>/`: per run `config.txt`, `status.json` and
@@ -15,6 +16,10 @@ every run of the sweep when it was collected (finished, running at step N, pendi
 95% CI, n, verdict), links to the key figures, the command that made the runs,
 what is not finished yet, the CPU hours its runs record, and the part's hand-written `NOTES.md` (where a result
 disagrees with the paper, and what that does and does not show).
+
+`restore` is collect's inverse for a new machine: it writes the committed finished
+runs back into a sweep folder, so the sweep runner skips them and the campaign goes
+on with the rest.
 
 Exit codes: 0 done; 2 bad input (one line).
 """
@@ -111,17 +116,46 @@ def _unpack(part, into):
   if os.path.isfile(progress):  # The report shows unfinished runs with their state.
     _write_json(os.path.join(into, report_lib.SWEEP_STATUS),
                 {'runs': _read_json(progress)})
-  for name in sorted(os.listdir(part)):
-    records = os.path.join(part, name, RECORDS_GZ)
-    if not os.path.isfile(records):
+  for name in _committed_runs(part):
+    _unpack_run(os.path.join(part, name), os.path.join(into, name))
+
+
+def _committed_runs(part):
+  return [name for name in sorted(os.listdir(part))
+          if os.path.isfile(os.path.join(part, name, RECORDS_GZ))]
+
+
+def _unpack_run(committed, run_dir):
+  """Writes a run folder's config.txt, status.json and metrics.jsonl from its records."""
+  os.makedirs(run_dir)
+  for f in (runlog.CONFIG_FILE, runlog.STATUS_FILE):
+    shutil.copyfile(os.path.join(committed, f), os.path.join(run_dir, f))
+  with gzip.open(os.path.join(committed, RECORDS_GZ), 'rb') as src, open(
+      os.path.join(run_dir, runlog.METRICS_FILE), 'wb') as dst:
+    shutil.copyfileobj(src, dst)
+
+
+def restore(part, sweep_dir):
+  """Puts `part`'s committed finished runs into `sweep_dir` where it has no such folder.
+
+  For a new machine: the sweep runner skips a run whose status.json says finished, so
+  the campaign goes on with the runs that were not committed. A run folder already in
+  `sweep_dir` is left as it is (it may be running). Returns the restored run names.
+  """
+  if not os.path.isfile(os.path.join(part, report_lib.SWEEP_MANIFEST)):
+    raise ResultsError(f'part={part!r} has no {report_lib.SWEEP_MANIFEST}; give a '
+                       'results/<part> folder made by collect')
+  restored = []
+  for name in _committed_runs(part):
+    run_dir = os.path.join(sweep_dir, name)
+    if os.path.lexists(run_dir):
       continue
-    run_dir = os.path.join(into, name)
-    os.makedirs(run_dir)
-    for f in (runlog.CONFIG_FILE, runlog.STATUS_FILE):
-      shutil.copyfile(os.path.join(part, name, f), os.path.join(run_dir, f))
-    with gzip.open(records, 'rb') as src, open(
-        os.path.join(run_dir, runlog.METRICS_FILE), 'wb') as dst:
-      shutil.copyfileobj(src, dst)
+    tmp = run_dir + '.restoring'  # A kill leaves no half run folder for the runner.
+    shutil.rmtree(tmp, ignore_errors=True)
+    _unpack_run(os.path.join(part, name), tmp)
+    os.rename(tmp, run_dir)
+    restored.append(name)
+  return restored
 
 
 def _command(manifest):
@@ -249,6 +283,10 @@ def main(argv):
   c = sub.add_parser('collect', help='copy finished runs\' compact records')
   c.add_argument('--sweep_dir', required=True)
   c.add_argument('--results_dir', default='results')
+  r = sub.add_parser('restore', help='put a part\'s committed finished runs back '
+                     'into a sweep folder (a new machine)')
+  r.add_argument('--part', required=True)
+  r.add_argument('--sweep_dir', required=True)
   b = sub.add_parser('build', help='rebuild the reports and results/README.md')
   b.add_argument('--results_dir', default='results')
   args = parser.parse_args(argv)
@@ -256,6 +294,9 @@ def main(argv):
     if args.command == 'collect':
       copied = collect(args.sweep_dir, args.results_dir)
       print(f'collected {len(copied)} finished runs: {", ".join(copied) or "none"}')
+    elif args.command == 'restore':
+      restored = restore(args.part, os.path.expanduser(args.sweep_dir))
+      print(f'restored {len(restored)} finished runs: {", ".join(restored) or "none"}')
     else:
       print(build(args.results_dir))
   except (ResultsError, report_lib.ReportError) as e:
