@@ -83,3 +83,45 @@ def test_unavailable_dataset_says_how_to_provide(tmp_path, monkeypatch):
   message = str(e.value)
   assert "dataset='cifar10'" in message and 'data_dir' in message
   assert '\n' not in message
+
+
+def test_two_runs_preparing_one_dataset_build_it_once(tmp_path, monkeypatch):
+  """A sweep starts runs together: the second waits for the first build, not races it."""
+  import threading
+  import time
+  built = tmp_path / 'fashion_mnist' / '3.0.1'
+  builds = []
+
+  class Splits(dict):
+    @property
+    def total_num_examples(self):
+      return 70000 if built.exists() else 0
+
+  class FakeBuilder:
+    data_dir = str(built)
+
+    def __init__(self):
+      self.info = type('Info', (), {'splits': Splits(train=None)})()
+
+    def download_and_prepare(self, download_config=None):
+      builds.append(1)
+      time.sleep(0.3)  # TFDS writes to a temporary folder, then renames it.
+      if built.exists():
+        raise OSError(f'Cannot rename. Destination {built} already exists.')
+      built.mkdir(parents=True)
+
+  monkeypatch.setattr(tfds, 'builder', lambda name, data_dir=None: FakeBuilder())
+  start, errors = threading.Barrier(2), []
+
+  def run():
+    start.wait()
+    try:
+      data.load_builder('fashion_mnist', data_dir=str(tmp_path))
+    except data.DataUnavailableError as e:
+      errors.append(str(e))
+  threads = [threading.Thread(target=run) for _ in range(2)]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  assert errors == [] and len(builds) == 1

@@ -10,6 +10,8 @@ Data that TFDS cannot get (no network, no local copy) stops the run before
 training with `DataUnavailableError`, whose one-line message says how to provide it.
 """
 
+import contextlib
+import fcntl
 import os
 
 import numpy as np
@@ -34,17 +36,40 @@ def default_manual_dir(dataset):
   return None
 
 
+def _is_prepared(builder):
+  """True once TFDS has built the dataset (or tfds.testing.mock_data mocks it)."""
+  return bool(builder.info.splits) and builder.info.splits.total_num_examples > 0
+
+
+@contextlib.contextmanager
+def _prepare_lock(version_dir):
+  """Holds an exclusive flock on `<dataset folder>.prepare.lock` beside the dataset."""
+  path = os.path.dirname(version_dir.rstrip('/')) + '.prepare.lock'
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)  # Released by close, or by the process's end.
+    yield
+  finally:
+    os.close(fd)
+
+
 def load_builder(dataset, data_dir='', manual_dir=''):
   """Returns a prepared TFDS builder, building it (offline if possible) first."""
   import tensorflow_datasets as tfds  # Imported here: slow, and only the data needs it.
   name = _TFDS_NAMES.get(dataset, dataset)
   builder = tfds.builder(name, data_dir=data_dir or None)
-  if builder.info.splits and builder.info.splits.total_num_examples > 0:
-    return builder  # Already prepared (or mocked by tfds.testing.mock_data).
+  if _is_prepared(builder):
+    return builder
   manual_dir = manual_dir or default_manual_dir(dataset)
   try:
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    # Runs of a sweep start together; TFDS's final rename fails for all but the
+    # first builder, so one builds while the others wait and then read its build.
+    with _prepare_lock(builder.data_dir):
+      builder = tfds.builder(name, data_dir=data_dir or None)
+      if not _is_prepared(builder):
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   except Exception as e:  # TFDS raises many types (network, checksum, manual dir).
     hint = (f'apt-get install dataset-fashion-mnist (files in {DEBIAN_FASHION_MNIST})'
             if dataset == 'fashion_mnist' else
