@@ -253,18 +253,33 @@ def test_read_config_is_the_inverse_of_the_written_config(config, tmp_path):
   assert runlog.read_config(str(tmp_path)) == {}
 
 
-def test_a_non_chief_worker_folder_in_use_is_refused(config):
-  """Under MultiWorkerMirroredStrategy a worker other than the chief writes in
-  workers/<task>; a second launch's same worker is refused there, as a chief is."""
+class SecondWorker(CountingTrainer):
+  """Worker 1 of a MultiWorkerMirroredStrategy cluster (not the chief)."""
 
   class Resolver:
     task_type, task_id = 'worker', 1
 
-  class SecondWorker(CountingTrainer):
-    def __init__(self, config):
-      super().__init__(config)
-      self.strategy = type('Strategy', (), {'cluster_resolver': Resolver()})()
+  def __init__(self, config):
+    super().__init__(config)
+    self.strategy = type('Strategy', (), {'cluster_resolver': self.Resolver()})()
 
+
+def test_every_worker_resumes_from_the_chiefs_checkpoint(config):
+  """Workers must agree on the step they go on from, or the chief waits forever in a
+  collective: a worker restores the chief's newest checkpoint (its own scratch folder
+  may hold an older one, or none), and decides 'finished' from the chief's folder."""
+  loop.run(config, lambda c: CountingTrainer(c))
+  config.train_steps = 8
+  worker = SecondWorker(config)
+  loop.run(config, lambda c: worker)
+  assert int(worker.step) == 8 and float(worker.w) == 8.0
+  worker_checkpoints = os.path.join(config.workdir, 'workers', 'worker_1', 'checkpoints')
+  assert tf.train.latest_checkpoint(worker_checkpoints).endswith('ckpt-8')
+
+
+def test_a_non_chief_worker_folder_in_use_is_refused(config):
+  """Under MultiWorkerMirroredStrategy a worker other than the chief writes in
+  workers/<task>; a second launch's same worker is refused there, as a chief is."""
   worker_folder = os.path.join(config.workdir, 'workers', 'worker_1')
   holder = subprocess.Popen(
       [sys.executable, '-c', 'import sys, time; from tf_gancond import runlog; '

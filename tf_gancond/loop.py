@@ -9,7 +9,11 @@ experiment shares; a trainer (`Trainer`) owns its step.
                seed = seed + start) so that a resumed run does not replay its
                first batches (synthetic data, one fixed batch, keeps `seed`).
   checkpoint   `<local_dir>/checkpoints/ckpt-<step>` of `trainer.step` and
-               `trainer.checkpoint_items()`, restored at start. Refused with a
+               `trainer.checkpoint_items()`; at start every worker restores the
+               chief's newest (`<workdir>/checkpoints`), so all go on from one
+               step. A run that finished and has no checkpoint left (restored
+               from its compact records) returns its recorded final values under
+               its own settings and is refused any other. Refused with a
                one-line ConfigError before any file is written: a folder holding a
                run with other settings (`runlog.check_resumable`), checkpoints
                whose state file `checkpoint` is missing or unreadable (TensorFlow
@@ -405,12 +409,14 @@ def run(config, make_trainer):
   # (the run folder) and each other worker's (its scratch folder) alike.
   runlog.lock_folder(local_dir)
   checkpoint = tf.train.Checkpoint(step=trainer.step, **trainer.checkpoint_items())
-  manager = runlog.restore_checkpoint(
-      checkpoint, os.path.join(local_dir, 'checkpoints'), config.max_checkpoints)
+  chief_checkpoints = os.path.join(config.workdir, 'checkpoints')
+  manager, restored = runlog.restore_checkpoint(
+      checkpoint, os.path.join(local_dir, 'checkpoints'), config.max_checkpoints,
+      restore_from=chief_checkpoints)
   ctx = Run(config, trainer, local_dir, chief, manager)
   start = step = ctx.step
   status = runlog.read_status(config.workdir)
-  without_checkpoint = status.get('state') == 'finished' and not manager.latest_checkpoint
+  without_checkpoint = status.get('state') == 'finished' and not restored
   # A finished run with no checkpoint left (restored from its compact records, or
   # checkpoints deleted) is judged at the step it finished: it cannot go on.
   finished = _finished_results(config, status.get('step') if without_checkpoint else start)
@@ -431,8 +437,8 @@ def run(config, make_trainer):
   if not config.synthetic_data:
     data_config.seed = config.seed + start
   iterator = trainer.make_iterator(data_config)
-  if manager.latest_checkpoint:
-    logging.info('Resumed from %s at step %d', manager.latest_checkpoint, start)
+  if restored:
+    logging.info('Resumed from %s at step %d', restored, start)
   runlog.remove_stale_tmp(local_dir)  # What a kill left of atomic writes.
   ctx.open()
   actions = trainer.actions(ctx) + [Action(

@@ -119,36 +119,52 @@ def remove_stale_tmp(folder):
         os.remove(os.path.join(root, name))
 
 
-def restore_checkpoint(checkpoint, directory, max_to_keep):
-  """Restores the newest checkpoint of `directory` into `checkpoint`; returns the
-  `tf.train.CheckpointManager` that saves the next ones.
+def latest_checkpoint(directory):
+  """The newest checkpoint of `directory` by its state file "checkpoint", or None.
 
-  Raises ConfigError (one line), with nothing restored or written, when the folder
-  holds checkpoints but its state file "checkpoint" is missing or unreadable
-  (TensorFlow alone would start over the old run), or when the newest checkpoint
-  cannot be read (a truncated .index, or a truncated .data, which the reader
-  reports as IndexError).
+  Raises ConfigError (one line) when the folder holds checkpoints but the state file
+  is missing or unreadable: TensorFlow alone would start the old run over.
   """
   import tensorflow as tf
   tf_logger, level = tf.get_logger(), tf.get_logger().level
   tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: the one line below.
   try:
-    manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+    latest = tf.train.latest_checkpoint(directory)
   finally:
     tf_logger.setLevel(level)
-  if not manager.latest_checkpoint and tf.io.gfile.glob(
-      os.path.join(directory, 'ckpt-*.index')):
+  if not latest and tf.io.gfile.glob(os.path.join(directory, 'ckpt-*.index')):
     raise config_lib.ConfigError(
         f'{directory!r} holds checkpoints but its state file "checkpoint" is missing '
         'or unreadable; repair or move it (or use another --workdir)')
-  if manager.latest_checkpoint:
+  return latest
+
+
+def restore_checkpoint(checkpoint, directory, max_to_keep, restore_from=None):
+  """Restores the newest checkpoint of `restore_from` (default `directory`) into
+  `checkpoint`; returns the `tf.train.CheckpointManager` that saves the next ones in
+  `directory`, and the path restored (None for a fresh start). Every worker of a
+  multi-worker run restores the chief's checkpoint, so all go on from one step.
+
+  Raises ConfigError (one line), with nothing restored or written, for a bad state
+  file (`latest_checkpoint`), or when the newest checkpoint cannot be read (a
+  truncated .index, or a truncated .data, which the reader reports as IndexError).
+  """
+  import tensorflow as tf
+  latest = latest_checkpoint(restore_from or directory)
+  if latest:
     try:
-      checkpoint.restore(manager.latest_checkpoint).expect_partial()
+      checkpoint.restore(latest).expect_partial()
     except (tf.errors.OpError, ValueError, IndexError) as e:
       raise config_lib.ConfigError(
-          f'checkpoint {manager.latest_checkpoint!r} cannot be restored '
+          f'checkpoint {latest!r} cannot be restored '
           f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
-  return manager
+  tf_logger, level = tf.get_logger(), tf.get_logger().level
+  tf_logger.setLevel('ERROR')  # A bad state file of `directory` was refused above.
+  try:
+    manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+  finally:
+    tf_logger.setLevel(level)
+  return manager, latest
 
 
 def read_records(path_or_dir, kind=None):
