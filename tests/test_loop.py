@@ -287,8 +287,11 @@ def test_a_non_chief_worker_folder_in_use_is_refused(config):
        worker_folder], stdout=subprocess.PIPE, text=True)
   try:
     assert holder.stdout.readline().strip() == 'locked'
-    with pytest.raises(config_lib.ConfigError, match='worker_1.* is in use'):
+    with pytest.raises(config_lib.ConfigError) as e:
       loop.run(config, SecondWorker)
+    # It names the flag the user gave, and which worker's folder is taken.
+    assert str(e.value).startswith(f'workdir={config.workdir!r}: the folder of worker 1')
+    assert 'is in use by another process' in str(e.value)
   finally:
     holder.kill()
     holder.wait()
@@ -319,3 +322,14 @@ def test_cpu_seconds_sums_the_last_value_of_each_start():
   assert runlog.cpu_seconds(records) == 14.0
   assert runlog.cpu_seconds([{'kind': 'start', 'step': 0},
                              {'kind': 'train', 'step': 1}]) is None
+  # Finished, then launched again with more train_steps: both starts count.
+  longer = records + [{'kind': 'start', 'step': 3},
+                      {'kind': 'final', 'step': 5, 'process_cpu_seconds': 6.0}]
+  assert runlog.cpu_seconds(longer) == 20.0
+  # A start made before the field was recorded, resumed after: the total is unknown,
+  # not the later start's alone.
+  assert runlog.cpu_seconds([{'kind': 'start', 'step': 0},
+                             {'kind': 'train', 'step': 1},
+                             {'kind': 'start', 'step': 1},
+                             {'kind': 'final', 'step': 2,
+                              'process_cpu_seconds': 4.0}]) is None

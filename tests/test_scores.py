@@ -311,6 +311,27 @@ def test_resume_keeps_the_sample_counts_of_existing_scores(tmp_path):
     c[field] = old
 
 
+def test_resume_of_scores_with_a_cut_config_is_refused(tmp_path):
+  """The sample counts of existing scores cannot be read: refused, not waved through."""
+  path = fake_classifier.save_class_code(tmp_path / 'clf', MNIST_SHAPE)
+  c = _resume_config(tmp_path, path)
+  _write_run(c, [('eval', 2, {'num_samples': 20, 'classifier': path,
+                              'classifier_fingerprint': classifier.fingerprint(path)})])
+  config_txt = os.path.join(c.workdir, runlog.CONFIG_FILE)
+  with open(config_txt) as f:
+    text = f.read()
+  c.eval_num_samples = 40
+  cut_in_a_line = text[:text.index('eval_num_samples: ')] + 'eval_num_samples: [2'
+  cut_between_lines = text[:text.index('eval_num_samples: ')]
+  for cut in (cut_in_a_line, cut_between_lines):
+    with open(config_txt, 'w') as f:
+      f.write(cut)
+    with pytest.raises(config_lib.ConfigError) as e:
+      scores.check_resume(c)
+    assert len(str(e.value).splitlines()) == 1
+    assert 'holds scores' in str(e.value) and 'config.txt' in str(e.value)
+
+
 def test_resume_keeps_the_classifier_of_existing_scores(tmp_path):
   path_a, _, _ = fake_classifier.save_linear(tmp_path / 'a', MNIST_SHAPE)
   path_b, _, _ = fake_classifier.save_linear(tmp_path / 'b', MNIST_SHAPE, seed=1)

@@ -12,7 +12,9 @@ training with `DataUnavailableError`, whose one-line message says how to provide
 
 import contextlib
 import fcntl
+import hashlib
 import os
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -43,9 +45,13 @@ def _is_prepared(builder):
 
 @contextlib.contextmanager
 def _prepare_lock(version_dir):
-  """Holds an exclusive flock on `<dataset folder>.prepare.lock` beside the dataset."""
-  path = os.path.dirname(version_dir.rstrip('/')) + '.prepare.lock'
-  os.makedirs(os.path.dirname(path), exist_ok=True)
+  """Holds an exclusive flock on a file named after the dataset's folder.
+
+  The file is in the temporary folder, not the data folder: a build that fails
+  leaves the data folder as it was.
+  """
+  key = hashlib.sha256(os.path.realpath(version_dir).encode()).hexdigest()[:16]
+  path = os.path.join(tempfile.gettempdir(), f'tf_gancond_prepare_{key}.lock')
   fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
   try:
     fcntl.flock(fd, fcntl.LOCK_EX)  # Released by close, or by the process's end.

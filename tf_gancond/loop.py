@@ -124,7 +124,8 @@ class Trainer(tf.Module):
     return {}
 
   def final_results(self, run):
-    """The 'final' record's values (also returned by `run`)."""
+    """The 'final' record's values; `run` returns them without the loop's own
+    field, process_cpu_seconds."""
     del run
     return {}
 
@@ -407,7 +408,9 @@ def run(config, make_trainer):
   local_dir = distribute.worker_dir(config.workdir, trainer.strategy)
   # Before anything in the folder is written: one process per folder, the chief's
   # (the run folder) and each other worker's (its scratch folder) alike.
-  runlog.lock_folder(local_dir)
+  runlog.lock_folder(local_dir, None if chief else (
+      f'workdir={config.workdir!r}: the folder of worker '
+      f'{trainer.strategy.cluster_resolver.task_id} ({local_dir!r})'))
   checkpoint = tf.train.Checkpoint(step=trainer.step, **trainer.checkpoint_items())
   chief_checkpoints = os.path.join(config.workdir, 'checkpoints')
   manager, restored = runlog.restore_checkpoint(

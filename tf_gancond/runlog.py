@@ -4,12 +4,14 @@
   <workdir>/metrics.jsonl  one JSON object per line, each with "kind" and "step":
       kind "train": losses, gradient norms, Q statistics (q_mean, q_p5 .. q_p95),
                     steps_per_sec, averaged over the log interval ending at step;
-                    process_cpu_seconds (as the final record; `cpu_seconds`);
+                    process_cpu_seconds, the chief process's CPU time since
+                    this start (`cpu_seconds` sums it over starts);
       kind "probe": mean_log_cond, std_log_cond, log_cond (per z), log10 values,
                     avg_jacobian_singular_values;
       kind "eval":  scores with their settings (sample count, splits, real split,
                     classifier identity);
-      kind "final": end-of-run results (missing modes, final scores);
+      kind "final": end-of-run results (missing modes, final scores) and
+                    process_cpu_seconds;
       kind "start": provenance of each start and resume (package commit, whether
                     the work tree had uncommitted changes, TensorFlow version).
   <workdir>/status.json    {"state": running|finished|diverged|failed, "step", ...}.
@@ -74,12 +76,13 @@ def atomic_write_text(path, text):
 _LOCKS = {}  # realpath -> descriptor of its lock file, held until the process ends.
 
 
-def lock_folder(path, flag='workdir'):
+def lock_folder(path, name=None):
   """Creates `path` if needed and locks it for the rest of this process.
 
   An exclusive `fcntl.flock` on `<path>/.lock`: a second process on the folder gets
-  ConfigError (one line naming `--flag=path`); the lock ends with the process that
-  holds it, however it ends. Locking a folder this process holds again is a no-op.
+  ConfigError (one line naming the folder as `name`, default `workdir='<path>'`); the
+  lock ends with the process that holds it, however it ends. Locking a folder this
+  process holds again is a no-op.
   """
   key = os.path.realpath(path)
   if key in _LOCKS:
@@ -92,8 +95,8 @@ def lock_folder(path, flag='workdir'):
   except BlockingIOError:
     os.close(fd)
     raise config_lib.ConfigError(
-        f'{flag}={path!r} is in use by another process (it holds {LOCK_FILE} there); '
-        f'wait for it to end, or use another --{flag}') from None
+        f'{name or f"workdir={path!r}"} is in use by another process (it holds '
+        f'{LOCK_FILE} there); wait for it to end, or use another --workdir') from None
   _LOCKS[key] = fd
 
 
@@ -192,15 +195,19 @@ def cpu_seconds(records):
   Each start writes `process_cpu_seconds` (the chief process's CPU time since that
   start, all threads) into its 'train' and 'final' records; the run's time is the sum over
   starts of the last such value. The CPU of steps a kill lost (records past the
-  checkpoint a resume restored, which it drops) is not counted.
+  checkpoint a resume restored, which it drops) is not counted. A start whose
+  records lack the field (made by an older package) makes the total unknown: None.
   """
-  total, last, seen = 0.0, 0.0, False
+  segments = [[]]  # The 'train' and 'final' records of each start.
   for record in records:
     if record.get('kind') == 'start':
-      total, last = total + last, 0.0
-    elif 'process_cpu_seconds' in record:
-      last, seen = record['process_cpu_seconds'], True
-  return total + last if seen else None
+      segments.append([])
+    elif record.get('kind') in ('train', 'final'):
+      segments[-1].append(record)
+  segments = [s for s in segments if s]
+  if not segments or any('process_cpu_seconds' not in s[-1] for s in segments):
+    return None
+  return sum(s[-1]['process_cpu_seconds'] for s in segments)
 
 
 def read_config(workdir):

@@ -316,8 +316,8 @@ def check_resume(config):
   sample counts. Once the workdir holds score records ('eval' or 'final' records
   with 'num_samples'), `eval_num_samples` and `final_eval_num_samples` (the latter
   also sets how many real images the distances use) must equal those of its
-  config.txt, and the classifier's fingerprint those the records carry (a record
-  with no or an empty fingerprint is not compared). A run without score records may
+  config.txt (refused when it is missing or cut), and the classifier's fingerprint
+  those the records carry (a record with no or an empty fingerprint is not compared). A run without score records may
   change all three. Raises config_lib.ConfigError (one line).
   """
   records = [r for r in runlog.read_records(config.workdir)
@@ -327,7 +327,11 @@ def check_resume(config):
   where = f'workdir={config.workdir!r} holds scores made'
   old = runlog.read_config(config.workdir)
   for field in ('eval_num_samples', 'final_eval_num_samples'):
-    if field in old and old[field] != config[field]:
+    if field not in old:  # A missing or cut config.txt: the counts are unknown.
+      raise config_lib.ConfigError(
+          f'{where} at an {field} that its {runlog.CONFIG_FILE} does not give (missing '
+          'or cut), so a resume cannot keep it; repair it or use another --workdir')
+    if old[field] != config[field]:
       raise config_lib.ConfigError(
           f'{where} with {field}={old[field]!r}, not {config[field]!r}; scores at '
           f'another sample count are not comparable: resume with {field}='
