@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The evidence campaign (issue 12) in the order it runs: phase 2 (both halves), then
 # phase 1. Every step resumes what it finds, so after any stop the same command goes on
-# where it was.
+# where it was. On a new machine each sweep first gets back the runs committed in
+# results/<its folder> (python -m tf_gancond.results restore), so only the rest run;
+# a run that was in progress on a lost machine starts again from step 0.
 # Each phase runs from a clean clone of the package at a fixed commit
 # ($CAMPAIGN/code-<commit>, made once), on the faithful stack, at low priority:
 #
@@ -9,6 +11,9 @@
 #
 # Then, for each sweep folder: python -m tf_gancond.results collect --sweep_dir=DIR,
 # and python -m tf_gancond.results build.
+# The whole script is one block, read before it runs, so an edit (a new commit checked
+# out) cannot change a campaign that is running.
+{
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CAMPAIGN=${CAMPAIGN:-$HOME/tf_gancond_campaign}
@@ -31,9 +36,9 @@ sweep() {  # sweep COMMIT PART RUN_SWEEP_FLAGS...: the sweep folder is $CAMPAIGN
   code=$(clone_at "$1")
   shift 2
   mkdir -p "$sweep_dir"
-  if [ -d "$REPO/results/$part" ]; then  # Runs committed already are put back, so the
+  if [ -f "$REPO/results/$part/sweep.json" ] && [ "${RESTORE:-1}" = 1 ]; then
     PYTHONPATH=$REPO "$PY" -m tf_gancond.results restore \
-      --part="$REPO/results/$part" --sweep_dir="$sweep_dir"  # runner skips them.
+      --part="$REPO/results/$part" --sweep_dir="$sweep_dir"  # Committed runs: skipped.
   fi
   (cd "$code" && PYTHONPATH=$code nice -n "$NICE" "$PY" -m launch.run_sweep \
      --progress_every=600 --sweep_dir="$sweep_dir" "$@")
@@ -54,6 +59,10 @@ PYTHONPATH=$REPO "$PY" -c 'import sys; from tf_gancond import classifier as c
 a, b = (c.fingerprint(p) for p in sys.argv[1:])
 sys.exit(f"{sys.argv[1]} has classifier fingerprint {a}, not the committed {b}" if a != b else 0)' \
   "$classifier" "$REPO/results/classifier_fashion_mnist"
+# The dataset is built once, before runs start two at a time (the package at the
+# phase commits lets two runs race to build it).
+PYTHONPATH=$REPO "$PY" -c 'from tf_gancond import data; data.load_builder("fashion_mnist")'
+
 # Phase 2 (O2/O4/O5): 10 seeds x {baseline, JC(1, 20)} x 5,000 steps.
 sweep "$PHASE2_COMMIT" phase2_odena_jc --sweep=odena_jc_fashion_mnist --num_seeds=10 \
   --parallel=2 \
@@ -79,6 +88,17 @@ sweep "$PHASE1_COMMIT" phase2_jc_lambda_from_q --sweep=odena_jc_fashion_mnist \
 
 # Phase 1. O1: one full-length run (23,440 steps), probes every 250 steps, G exported
 # at epochs 1, 10 and 25.
+# Its generators feed A1/A2 and are not committed (only records are): O1 is put back
+# from its records only once every A1/A2 run is committed, else it runs again.
+a1_a2_committed=$("$PY" -c 'import json, sys
+try:
+  parts = [json.load(open(p)) for p in sys.argv[1:]]
+except OSError:
+  parts = []
+print(int(len(parts) == 3 and all(
+    r["state"] == "finished" for p in parts for r in p.values())))' \
+  "$REPO"/results/phase1_a1_a2_g{938,9375,23440}/progress.json)
+RESTORE=$a1_a2_committed \
 sweep "$PHASE1_COMMIT" phase1_o1 --sweep=o1_mnist_conditioning --num_seeds=1 --parallel=1 \
   --extra=dataset=fashion_mnist,export_at_steps=938,9375,23440,checkpoint_every=250
 # A1/A2 (and A3): a fresh D for 4,000 iterations against each of those generators.
@@ -93,3 +113,5 @@ sweep "$PHASE1_COMMIT" phase1_o7 --sweep=o7_memorizing_generator --num_seeds=3 \
 # O3: 3 VAEs beside 3 GANs with the same decoder, 5,000 steps as phase 2.
 sweep "$PHASE1_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=2 \
   --extra=dataset=fashion_mnist,train_steps=5000
+exit
+}

@@ -93,15 +93,15 @@ def test_two_runs_preparing_one_dataset_build_it_once(tmp_path, monkeypatch):
   builds = []
 
   class Splits(dict):
-    @property
-    def total_num_examples(self):
-      return 70000 if built.exists() else 0
+    total_num_examples = 0
 
   class FakeBuilder:
     data_dir = str(built)
 
-    def __init__(self):
-      self.info = type('Info', (), {'splits': Splits(train=None)})()
+    def __init__(self):  # As TFDS, a builder reads the folder's state once.
+      splits = Splits(train=None)
+      splits.total_num_examples = 70000 if built.exists() else 0
+      self.info = type('Info', (), {'splits': splits})()
 
     def download_and_prepare(self, download_config=None):
       builds.append(1)

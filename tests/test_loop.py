@@ -218,13 +218,17 @@ def test_non_finite_step_value_stops_before_any_action(config):
   assert latest.endswith('ckpt-1')
 
 
-@pytest.mark.parametrize('fault', ['missing_state', 'truncated_data'])
+@pytest.mark.parametrize('fault', ['missing_state', 'truncated_data', 'missing_newest'])
 def test_unusable_checkpoints_are_refused_before_any_file_changes(config, fault):
   loop.run(config, CountingTrainer)
   ckpt_dir = os.path.join(config.workdir, 'checkpoints')
   if fault == 'missing_state':
     os.remove(os.path.join(ckpt_dir, 'checkpoint'))
     expected = 'state file "checkpoint" is missing or unreadable'
+  elif fault == 'missing_newest':  # The state file names ckpt-6; its files are gone.
+    for path in glob.glob(os.path.join(ckpt_dir, 'ckpt-6.*')):
+      os.remove(path)
+    expected = 'ckpt-6.* cannot be restored'
   else:
     path = os.path.join(ckpt_dir, 'ckpt-6.data-00000-of-00001')
     with open(path, 'r+b') as f:
@@ -266,15 +270,31 @@ class SecondWorker(CountingTrainer):
 
 def test_every_worker_resumes_from_the_chiefs_checkpoint(config):
   """Workers must agree on the step they go on from, or the chief waits forever in a
-  collective: a worker restores the chief's newest checkpoint (its own scratch folder
-  may hold an older one, or none), and decides 'finished' from the chief's folder."""
-  loop.run(config, lambda c: CountingTrainer(c))
+  collective: where the chief's folder is shared, a worker restores the chief's
+  newest checkpoint (its own scratch folder may hold an older one, or none), and
+  decides 'finished' from the chief's folder."""
+  config.train_steps = 4
+  loop.run(config, SecondWorker)  # Scratch checkpoint at step 4.
+  config.train_steps = 6
+  loop.run(config, lambda c: CountingTrainer(c))  # The chief's, at step 6.
   config.train_steps = 8
   worker = SecondWorker(config)
   loop.run(config, lambda c: worker)
+  assert worker.data_seed == config.seed + 6  # Went on from the chief's step 6.
   assert int(worker.step) == 8 and float(worker.w) == 8.0
   worker_checkpoints = os.path.join(config.workdir, 'workers', 'worker_1', 'checkpoints')
   assert tf.train.latest_checkpoint(worker_checkpoints).endswith('ckpt-8')
+
+
+def test_a_worker_on_its_own_disk_resumes_from_its_scratch_checkpoint(config):
+  """Hosts without a shared workdir: the chief's folder is not visible to a worker,
+  whose own scratch checkpoint (saved at the chief's steps) is where it goes on."""
+  config.train_steps = 4
+  loop.run(config, SecondWorker)
+  config.train_steps = 6
+  worker = SecondWorker(config)
+  loop.run(config, lambda c: worker)
+  assert worker.data_seed == config.seed + 4 and float(worker.w) == 6.0
 
 
 def test_a_non_chief_worker_folder_in_use_is_refused(config):

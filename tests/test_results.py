@@ -111,23 +111,47 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_restore_puts_committed_runs_back_so_a_sweep_skips_them(tmp_path):
-  """A lost machine: the committed records make a new sweep folder skip finished runs."""
+  """A lost machine: the committed records make a new sweep folder skip finished runs;
+  a run folder (or link) already there is left as it is."""
   from launch import run_sweep
   _fake_sweep(tmp_path / 'sweep')
   original = tmp_path / 'sweep' / 'baseline_seed0'
+  part = str(tmp_path / 'results' / 'sweep')
   results.collect(str(tmp_path / 'sweep'), str(tmp_path / 'results'))
   new = tmp_path / 'new_machine'
-  (new / 'baseline_seed1').mkdir(parents=True)  # Already running here: left alone.
-  (new / 'baseline_seed1' / 'metrics.jsonl').write_text('{"kind": "train", "step": 3}\n')
-  restored = results.restore(str(tmp_path / 'results' / 'sweep'), str(new))
-  assert restored == ['baseline_seed0']
+  assert results.restore(part, str(new)) == ['baseline_seed0']
+  assert sorted(os.listdir(new)) == ['.lock', 'baseline_seed0']
   assert sorted(os.listdir(new / 'baseline_seed0')) == [
       'config.txt', 'metrics.jsonl', 'status.json']
   for name in ('config.txt', 'metrics.jsonl', 'status.json'):
     assert (new / 'baseline_seed0' / name).read_bytes() == (original / name).read_bytes()
   assert run_sweep.is_finished(str(new / 'baseline_seed0'), 10)
-  assert os.listdir(new / 'baseline_seed1') == ['metrics.jsonl']
-  assert results.restore(str(tmp_path / 'results' / 'sweep'), str(new)) == []
+  assert results.restore(part, str(new)) == []
+  for present in ('folder', 'dangling link'):
+    other = tmp_path / present.replace(' ', '_')
+    if present == 'folder':
+      (other / 'baseline_seed0').mkdir(parents=True)
+      (other / 'baseline_seed0' / 'metrics.jsonl').write_text('{"kind": "train"}\n')
+    else:
+      other.mkdir()
+      os.symlink(tmp_path / 'nowhere', other / 'baseline_seed0')
+    before = sorted(os.listdir(other))
+    assert results.restore(part, str(other)) == [], present
+    assert sorted(os.listdir(other)) == sorted(before + ['.lock']), present
+  assert (tmp_path / 'folder' / 'baseline_seed0' / 'metrics.jsonl').read_text() == (
+      '{"kind": "train"}\n')
+
+
+def test_restore_of_a_damaged_part_is_one_line_and_leaves_no_half_run(tmp_path, capsys):
+  _fake_sweep(tmp_path / 'sweep')
+  results.collect(str(tmp_path / 'sweep'), str(tmp_path / 'results'))
+  part = tmp_path / 'results' / 'sweep'
+  (part / 'baseline_seed0' / 'metrics.jsonl.gz').write_bytes(b'not gzip')
+  new = tmp_path / 'new_machine'
+  assert results.main(['restore', f'--part={part}', f'--sweep_dir={new}']) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.count('\n') == 0 and 'baseline_seed0' in err
+  assert sorted(os.listdir(new)) == ['.lock']
 
 
 def test_restore_bad_input_is_one_line_and_exit_2(tmp_path, capsys):

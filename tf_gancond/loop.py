@@ -9,16 +9,18 @@ experiment shares; a trainer (`Trainer`) owns its step.
                seed = seed + start) so that a resumed run does not replay its
                first batches (synthetic data, one fixed batch, keeps `seed`).
   checkpoint   `<local_dir>/checkpoints/ckpt-<step>` of `trainer.step` and
-               `trainer.checkpoint_items()`; at start every worker restores the
-               chief's newest (`<workdir>/checkpoints`), so all go on from one
-               step. A run that finished and has no checkpoint left (restored
-               from its compact records) returns its recorded final values under
-               its own settings and is refused any other. Refused with a
-               one-line ConfigError before any file is written: a folder holding a
-               run with other settings (`runlog.check_resumable`), checkpoints
-               whose state file `checkpoint` is missing or unreadable (TensorFlow
-               would ignore them and start over, truncating the records), and a
-               checkpoint that cannot be restored (a truncated .data or .index).
+               `trainer.checkpoint_items()`, restored at start (a worker other
+               than the chief restores the chief's newest where the workdir is
+               shared, so all go on from one step; `runlog.restore_checkpoint`).
+               A run that finished and has no checkpoint left (restored from its
+               compact records) returns its recorded final values under its own
+               settings and is refused any other. Refused with a one-line
+               ConfigError before any file is written: a folder holding a run
+               with other settings (`runlog.check_resumable`), checkpoints whose
+               state file `checkpoint` is missing or unreadable (TensorFlow would
+               ignore them and start over, truncating the records), and a
+               checkpoint that cannot be restored (gone, or a truncated .data or
+               .index).
   run files    (`tf_gancond.runlog`) config.txt; metrics.jsonl cut back to the
                restored step; a 'start' record; status.json 'running', then
                'finished' with a 'final' record, or 'diverged'. TensorBoard events
@@ -408,14 +410,13 @@ def run(config, make_trainer):
   local_dir = distribute.worker_dir(config.workdir, trainer.strategy)
   # Before anything in the folder is written: one process per folder, the chief's
   # (the run folder) and each other worker's (its scratch folder) alike.
-  runlog.lock_folder(local_dir, None if chief else (
+  runlog.lock_folder(local_dir, name=None if chief else (
       f'workdir={config.workdir!r}: the folder of worker '
       f'{trainer.strategy.cluster_resolver.task_id} ({local_dir!r})'))
   checkpoint = tf.train.Checkpoint(step=trainer.step, **trainer.checkpoint_items())
-  chief_checkpoints = os.path.join(config.workdir, 'checkpoints')
   manager, restored = runlog.restore_checkpoint(
       checkpoint, os.path.join(local_dir, 'checkpoints'), config.max_checkpoints,
-      restore_from=chief_checkpoints)
+      prefer=None if chief else os.path.join(config.workdir, 'checkpoints'))
   ctx = Run(config, trainer, local_dir, chief, manager)
   start = step = ctx.step
   status = runlog.read_status(config.workdir)

@@ -31,6 +31,7 @@ import shutil
 import sys
 import tempfile
 
+from tf_gancond import config as config_lib
 from tf_gancond import report as report_lib
 from tf_gancond import runlog
 
@@ -48,7 +49,7 @@ KEY_FIGURES = (('over_time', 'log-cond and scores over training'),
 
 
 class ResultsError(ValueError):
-  """Bad input to collect or build; the message is one line."""
+  """Bad input to collect, build or restore; the message is one line."""
 
 
 def _read_json(path):
@@ -136,23 +137,39 @@ def _unpack_run(committed, run_dir):
 
 
 def restore(part, sweep_dir):
-  """Puts `part`'s committed finished runs into `sweep_dir` where it has no such folder.
+  """Puts `part`'s committed finished runs into `sweep_dir` where it has no such entry.
 
   For a new machine: the sweep runner skips a run whose status.json says finished, so
-  the campaign goes on with the runs that were not committed. A run folder already in
-  `sweep_dir` is left as it is (it may be running). Returns the restored run names.
+  the campaign goes on with the runs that were not committed. A run folder (or link)
+  already in `sweep_dir` is left as it is. The sweep folder is locked as the runner
+  locks it, so a runner still at work there is not raced. Returns the restored run
+  names; raises ResultsError (one line) for a part that cannot be read, leaving no
+  half-written run folder.
   """
   if not os.path.isfile(os.path.join(part, report_lib.SWEEP_MANIFEST)):
     raise ResultsError(f'part={part!r} has no {report_lib.SWEEP_MANIFEST}; give a '
                        'results/<part> folder made by collect')
+  try:
+    runlog.lock_folder(sweep_dir, flag='sweep_dir')
+  except config_lib.ConfigError as e:  # In use by a sweep runner.
+    raise ResultsError(str(e)) from None
+  except OSError as e:
+    raise ResultsError(f'sweep_dir={sweep_dir!r} cannot be made or locked ({e})') from None
   restored = []
   for name in _committed_runs(part):
     run_dir = os.path.join(sweep_dir, name)
     if os.path.lexists(run_dir):
       continue
-    tmp = run_dir + '.restoring'  # A kill leaves no half run folder for the runner.
+    # Unpacked under a hidden name and renamed: a kill or a bad record leaves no
+    # folder that the runner or the report would take for a run.
+    tmp = os.path.join(sweep_dir, f'.{name}.restoring')
     shutil.rmtree(tmp, ignore_errors=True)
-    _unpack_run(os.path.join(part, name), tmp)
+    try:
+      _unpack_run(os.path.join(part, name), tmp)
+    except (OSError, EOFError) as e:  # A missing file, or gzip's BadGzipFile.
+      shutil.rmtree(tmp, ignore_errors=True)
+      raise ResultsError(f'{os.path.join(part, name)!r} cannot be restored '
+                         f'({str(e).splitlines()[0][:160]})') from None
     os.rename(tmp, run_dir)
     restored.append(name)
   return restored

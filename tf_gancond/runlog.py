@@ -76,13 +76,13 @@ def atomic_write_text(path, text):
 _LOCKS = {}  # realpath -> descriptor of its lock file, held until the process ends.
 
 
-def lock_folder(path, name=None):
+def lock_folder(path, flag='workdir', name=None):
   """Creates `path` if needed and locks it for the rest of this process.
 
   An exclusive `fcntl.flock` on `<path>/.lock`: a second process on the folder gets
-  ConfigError (one line naming the folder as `name`, default `workdir='<path>'`); the
-  lock ends with the process that holds it, however it ends. Locking a folder this
-  process holds again is a no-op.
+  ConfigError (one line naming the folder as `name`, default `<flag>='<path>'`, and
+  suggesting another --<flag>); the lock ends with the process that holds it,
+  however it ends. Locking a folder this process holds again is a no-op.
   """
   key = os.path.realpath(path)
   if key in _LOCKS:
@@ -95,8 +95,8 @@ def lock_folder(path, name=None):
   except BlockingIOError:
     os.close(fd)
     raise config_lib.ConfigError(
-        f'{name or f"workdir={path!r}"} is in use by another process (it holds '
-        f'{LOCK_FILE} there); wait for it to end, or use another --workdir') from None
+        f'{name or f"{flag}={path!r}"} is in use by another process (it holds '
+        f'{LOCK_FILE} there); wait for it to end, or use another --{flag}') from None
   _LOCKS[key] = fd
 
 
@@ -123,37 +123,46 @@ def remove_stale_tmp(folder):
 
 
 def latest_checkpoint(directory):
-  """The newest checkpoint of `directory` by its state file "checkpoint", or None.
+  """The newest checkpoint its state file "checkpoint" names in `directory`, or None.
 
-  Raises ConfigError (one line) when the folder holds checkpoints but the state file
-  is missing or unreadable: TensorFlow alone would start the old run over.
+  The path is returned even when its files are gone, so that the restore fails
+  loudly rather than the run silently starting over. Raises ConfigError (one line)
+  when the folder holds checkpoints but the state file is missing or unreadable:
+  TensorFlow alone would start the old run over.
   """
   import tensorflow as tf
   tf_logger, level = tf.get_logger(), tf.get_logger().level
   tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: the one line below.
   try:
-    latest = tf.train.latest_checkpoint(directory)
+    state = tf.train.get_checkpoint_state(directory)
+  except (tf.errors.OpError, ValueError):  # A state file that does not parse.
+    state = None
   finally:
     tf_logger.setLevel(level)
+  latest = state.model_checkpoint_path if state else None
   if not latest and tf.io.gfile.glob(os.path.join(directory, 'ckpt-*.index')):
     raise config_lib.ConfigError(
         f'{directory!r} holds checkpoints but its state file "checkpoint" is missing '
         'or unreadable; repair or move it (or use another --workdir)')
-  return latest
+  return latest or None
 
 
-def restore_checkpoint(checkpoint, directory, max_to_keep, restore_from=None):
-  """Restores the newest checkpoint of `restore_from` (default `directory`) into
-  `checkpoint`; returns the `tf.train.CheckpointManager` that saves the next ones in
-  `directory`, and the path restored (None for a fresh start). Every worker of a
-  multi-worker run restores the chief's checkpoint, so all go on from one step.
+def restore_checkpoint(checkpoint, directory, max_to_keep, prefer=None):
+  """Restores into `checkpoint` the newest checkpoint of `prefer`, or of `directory`
+  when `prefer` has none; returns the `tf.train.CheckpointManager` that saves the
+  next ones in `directory`, and the path restored (None for a fresh start).
+
+  A worker of a multi-worker run prefers the chief's folder: where the workdir is
+  shared, every worker goes on from the chief's step; on hosts with their own disks
+  the chief's folder is not there, and the worker's scratch checkpoints, saved at
+  the chief's steps, are used.
 
   Raises ConfigError (one line), with nothing restored or written, for a bad state
-  file (`latest_checkpoint`), or when the newest checkpoint cannot be read (a
+  file (`latest_checkpoint`), or when the newest checkpoint cannot be read (gone, a
   truncated .index, or a truncated .data, which the reader reports as IndexError).
   """
   import tensorflow as tf
-  latest = latest_checkpoint(restore_from or directory)
+  latest = (prefer and latest_checkpoint(prefer)) or latest_checkpoint(directory)
   if latest:
     try:
       checkpoint.restore(latest).expect_partial()
@@ -162,7 +171,7 @@ def restore_checkpoint(checkpoint, directory, max_to_keep, restore_from=None):
           f'checkpoint {latest!r} cannot be restored '
           f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
   tf_logger, level = tf.get_logger(), tf.get_logger().level
-  tf_logger.setLevel('ERROR')  # A bad state file of `directory` was refused above.
+  tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: refused above.
   try:
     manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
   finally:
