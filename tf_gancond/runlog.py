@@ -171,7 +171,7 @@ def restore_checkpoint(checkpoint, directory, max_to_keep, prefer=None):
           f'checkpoint {latest!r} cannot be restored '
           f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
   tf_logger, level = tf.get_logger(), tf.get_logger().level
-  tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: refused above.
+  tf_logger.setLevel('ERROR')  # Its state-file warnings matter for a restore, done above.
   try:
     manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
   finally:
@@ -199,7 +199,7 @@ def read_records(path_or_dir, kind=None):
 
 
 def cpu_seconds(records):
-  """CPU seconds a run's processes spent, from its records; None if none records it.
+  """CPU seconds a run's processes spent, from its records; None if a start lacks it.
 
   Each start writes `process_cpu_seconds` (the chief process's CPU time since that
   start, all threads) into its 'train' and 'final' records; the run's time is the sum over
