@@ -11,8 +11,9 @@
 #
 # Then, for each sweep folder: python -m tf_gancond.results collect --sweep_dir=DIR,
 # and python -m tf_gancond.results build.
-# The whole script is one block, read before it runs, so an edit (a new commit checked
-# out) cannot change a campaign that is running.
+# The whole script is one block, read before it runs, so checking out another commit
+# cannot change the script of a running campaign (restore and the classifier check
+# run the package of the checkout they start from).
 {
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,21 +26,25 @@ PHASE1_COMMIT=b659052
 clone_at() {  # Prints the folder of a clean clone of this repository at commit $1.
   local dir=$CAMPAIGN/code-$1
   if [ ! -d "$dir" ]; then
-    git clone -q "$REPO" "$dir.tmp" && git -C "$dir.tmp" checkout -q "$1"
-    mv "$dir.tmp" "$dir"
+    rm -rf "$dir.tmp"  # set -e does not reach inside $(...): each step is checked.
+    git clone -q "$REPO" "$dir.tmp" && git -C "$dir.tmp" checkout -q "$1" &&
+      mv "$dir.tmp" "$dir" || return 1
   fi
   echo "$dir"
 }
 
+restore() {  # restore PART: the runs of results/PART, committed already, are put back
+  if [ -f "$REPO/results/$1/sweep.json" ]; then  # into $CAMPAIGN/PART (a new machine),
+    mkdir -p "$CAMPAIGN/$1"                       # and the runner skips them.
+    PYTHONPATH=$REPO "$PY" -m tf_gancond.results restore --part="$REPO/results/$1" \
+      --sweep_dir="$CAMPAIGN/$1"
+  fi
+}
+
 sweep() {  # sweep COMMIT PART RUN_SWEEP_FLAGS...: the sweep folder is $CAMPAIGN/PART.
-  local code part=$2 sweep_dir=$CAMPAIGN/$2
+  local code sweep_dir=$CAMPAIGN/$2
   code=$(clone_at "$1")
   shift 2
-  mkdir -p "$sweep_dir"
-  if [ -f "$REPO/results/$part/sweep.json" ] && [ "${RESTORE:-1}" = 1 ]; then
-    PYTHONPATH=$REPO "$PY" -m tf_gancond.results restore \
-      --part="$REPO/results/$part" --sweep_dir="$sweep_dir"  # Committed runs: skipped.
-  fi
   (cd "$code" && PYTHONPATH=$code nice -n "$NICE" "$PY" -m launch.run_sweep \
      --progress_every=600 --sweep_dir="$sweep_dir" "$@")
 }
@@ -64,6 +69,7 @@ sys.exit(f"{sys.argv[1]} has classifier fingerprint {a}, not the committed {b}" 
 PYTHONPATH=$REPO "$PY" -c 'from tf_gancond import data; data.load_builder("fashion_mnist")'
 
 # Phase 2 (O2/O4/O5): 10 seeds x {baseline, JC(1, 20)} x 5,000 steps.
+restore phase2_odena_jc
 sweep "$PHASE2_COMMIT" phase2_odena_jc --sweep=odena_jc_fashion_mnist --num_seeds=10 \
   --parallel=2 \
   --extra=train_steps=5000,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500
@@ -76,6 +82,7 @@ mkdir -p "$q_dir"
 for run in "$CAMPAIGN"/phase2_odena_jc/baseline_seed*; do
   ln -sfn "$run" "$q_dir/$(basename "$run")"
 done
+restore phase2_jc_lambda_from_q  # Its JC runs; the baselines are the links above.
 proposal=$(cd "$(clone_at "$PHASE1_COMMIT")" && PYTHONPATH=$PWD "$PY" -m \
   tf_gancond.propose_lambda --run_dirs="$(ls -d "$q_dir"/baseline_seed* | paste -sd,)" \
   | tail -1)  # "--jc_lambda_min=A --jc_lambda_max=B"
@@ -88,17 +95,22 @@ sweep "$PHASE1_COMMIT" phase2_jc_lambda_from_q --sweep=odena_jc_fashion_mnist \
 
 # Phase 1. O1: one full-length run (23,440 steps), probes every 250 steps, G exported
 # at epochs 1, 10 and 25.
-# Its generators feed A1/A2 and are not committed (only records are): O1 is put back
-# from its records only once every A1/A2 run is committed, else it runs again.
-a1_a2_committed=$("$PY" -c 'import json, sys
+# Its generators feed A1/A2 and are not committed (only records are): O1 and A1/A2 are
+# put back only once every A1/A2 run is committed; else all run again, so every A1/A2
+# run faces generators of one O1 run. The --extra below names generators by $CAMPAIGN:
+# keep its path (the default) on a new machine, or the runner refuses the restored runs.
+if "$PY" -c 'import json, sys
 try:
   parts = [json.load(open(p)) for p in sys.argv[1:]]
-except OSError:
-  parts = []
-print(int(len(parts) == 3 and all(
-    r["state"] == "finished" for p in parts for r in p.values())))' \
-  "$REPO"/results/phase1_a1_a2_g{938,9375,23440}/progress.json)
-RESTORE=$a1_a2_committed \
+except (OSError, ValueError):  # Not committed yet, or cut.
+  sys.exit(1)
+sys.exit(0 if all(p and all(r.get("state") == "finished" for r in p.values())
+                  for p in parts) else 1)' \
+  "$REPO"/results/phase1_a1_a2_g{938,9375,23440}/progress.json; then
+  for part in phase1_o1 phase1_a1_a2_g938 phase1_a1_a2_g9375 phase1_a1_a2_g23440; do
+    restore "$part"
+  done
+fi
 sweep "$PHASE1_COMMIT" phase1_o1 --sweep=o1_mnist_conditioning --num_seeds=1 --parallel=1 \
   --extra=dataset=fashion_mnist,export_at_steps=938,9375,23440,checkpoint_every=250
 # A1/A2 (and A3): a fresh D for 4,000 iterations against each of those generators.
@@ -108,9 +120,11 @@ for step in 938 9375 23440; do
     --extra=dataset=fashion_mnist,generator_saved_model="$CAMPAIGN/phase1_o1/baseline_seed0/saved_models/step_$(printf %08d "$step")"
 done
 # O7: 3 memorizing generators, CS and FD at memorized and at random z.
+restore phase1_o7
 sweep "$PHASE1_COMMIT" phase1_o7 --sweep=o7_memorizing_generator --num_seeds=3 \
   --parallel=2 --extra=dataset=fashion_mnist
 # O3: 3 VAEs beside 3 GANs with the same decoder, 5,000 steps as phase 2.
+restore phase1_o3
 sweep "$PHASE1_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=2 \
   --extra=dataset=fashion_mnist,train_steps=5000
 exit

@@ -1,5 +1,8 @@
 """The TFDS input pipeline on mock data: shapes, range, labels, errors."""
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -111,6 +114,8 @@ def test_two_runs_preparing_one_dataset_build_it_once(tmp_path, monkeypatch):
       built.mkdir(parents=True)
 
   monkeypatch.setattr(tfds, 'builder', lambda name, data_dir=None: FakeBuilder())
+  monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path / 'tmp'))
+  (tmp_path / 'tmp').mkdir()
   start, errors = threading.Barrier(2), []
 
   def run():
@@ -125,3 +130,5 @@ def test_two_runs_preparing_one_dataset_build_it_once(tmp_path, monkeypatch):
   for t in threads:
     t.join()
   assert errors == [] and len(builds) == 1
+  locks = os.listdir(tmp_path / 'tmp')  # Per user: another's /tmp file cannot be opened.
+  assert len(locks) == 1 and locks[0].startswith(f'tf_gancond_prepare_{os.getuid()}_')

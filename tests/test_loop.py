@@ -284,6 +284,11 @@ def test_every_worker_resumes_from_the_chiefs_checkpoint(config):
   assert int(worker.step) == 8 and float(worker.w) == 8.0
   worker_checkpoints = os.path.join(config.workdir, 'workers', 'worker_1', 'checkpoints')
   assert tf.train.latest_checkpoint(worker_checkpoints).endswith('ckpt-8')
+  # The scratch folder newer than the chief's (ckpt-8 against ckpt-6): still the chief's.
+  config.train_steps = 10
+  worker = SecondWorker(config)
+  loop.run(config, lambda c: worker)
+  assert worker.data_seed == config.seed + 6 and float(worker.w) == 10.0
 
 
 def test_a_worker_on_its_own_disk_resumes_from_its_scratch_checkpoint(config):

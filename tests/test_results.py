@@ -142,16 +142,63 @@ def test_restore_puts_committed_runs_back_so_a_sweep_skips_them(tmp_path):
       '{"kind": "train"}\n')
 
 
-def test_restore_of_a_damaged_part_is_one_line_and_leaves_no_half_run(tmp_path, capsys):
+@pytest.mark.parametrize('damage', ['not gzip', 'corrupt deflate data', 'no status'])
+def test_restore_of_a_damaged_part_is_one_line_and_leaves_no_half_run(
+    tmp_path, capsys, damage):
   _fake_sweep(tmp_path / 'sweep')
+  (tmp_path / 'sweep' / 'baseline_seed0' / 'metrics.jsonl').write_text(
+      ''.join(f'{{"kind": "train", "step": {i}, "loss": {i * 0.37}}}\n'
+              for i in range(2000)))
   results.collect(str(tmp_path / 'sweep'), str(tmp_path / 'results'))
-  part = tmp_path / 'results' / 'sweep'
-  (part / 'baseline_seed0' / 'metrics.jsonl.gz').write_bytes(b'not gzip')
+  run = tmp_path / 'results' / 'sweep' / 'baseline_seed0'
+  records = run / 'metrics.jsonl.gz'
+  if damage == 'not gzip':
+    records.write_bytes(b'not gzip')
+  elif damage == 'corrupt deflate data':  # A valid header, a damaged stream.
+    data = bytearray(records.read_bytes())
+    for i in range(20, len(data) - 8, 7):
+      data[i] ^= 0xFF
+    records.write_bytes(bytes(data))
+  else:
+    (run / 'status.json').unlink()
   new = tmp_path / 'new_machine'
-  assert results.main(['restore', f'--part={part}', f'--sweep_dir={new}']) == 2
+  argv = ['restore', f'--part={run.parent}', f'--sweep_dir={new}']
+  assert results.main(argv) == 2
   err = capsys.readouterr().err.strip()
   assert err.count('\n') == 0 and 'baseline_seed0' in err
   assert sorted(os.listdir(new)) == ['.lock']
+
+
+def test_restore_refuses_a_sweep_folder_a_runner_holds(tmp_path, capsys):
+  import subprocess
+  import sys
+  _fake_sweep(tmp_path / 'sweep')
+  results.collect(str(tmp_path / 'sweep'), str(tmp_path / 'results'))
+  new = tmp_path / 'new_machine'
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys, time; from tf_gancond import runlog; '
+       'runlog.lock_folder(sys.argv[1], "sweep_dir"); print("locked", flush=True); '
+       'time.sleep(60)', str(new)], stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'locked'
+    argv = ['restore', f'--part={tmp_path / "results" / "sweep"}', f'--sweep_dir={new}']
+    assert results.main(argv) == 2
+  finally:
+    holder.kill()
+    holder.wait()
+  err = capsys.readouterr().err.strip()
+  assert err.count('\n') == 0 and 'is in use' in err and '--sweep_dir' in err
+  assert sorted(os.listdir(new)) == ['.lock']
+
+
+def test_the_report_takes_no_hidden_folder_for_a_run(tmp_path):
+  """What a killed restore leaves (`.NAME.restoring`) is not a run of the sweep."""
+  from tf_gancond import report
+  _fake_sweep(tmp_path / 'sweep')
+  shutil.copytree(tmp_path / 'sweep' / 'baseline_seed0',
+                  tmp_path / 'sweep' / '.baseline_seed2.restoring')
+  _, runs = report.load_sweep(str(tmp_path / 'sweep'))
+  assert sorted(r.name for r in runs) == ['baseline_seed0', 'baseline_seed1']
 
 
 def test_restore_bad_input_is_one_line_and_exit_2(tmp_path, capsys):

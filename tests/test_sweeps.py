@@ -488,7 +488,7 @@ def test_sigkill_of_the_runner_ends_its_launchers(tmp_path):
     assert second.returncode == 2, second.stderr
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and repr(str(sweep_dir)) in lines[0], second.stderr
-    assert 'in use by another process' in lines[0]
+    assert 'in use by another process' in lines[0] and '--sweep_dir' in lines[0]
     assert (sweep_dir / run_sweep.MANIFEST_FILE).read_bytes() == manifest
     assert len(list(tmp_path.glob('pid.*'))) == 2  # The second started no launcher.
     assert runner.poll() is None and all(_alive(pid) for pid in pids)

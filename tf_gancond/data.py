@@ -51,7 +51,8 @@ def _prepare_lock(version_dir):
   leaves the data folder as it was.
   """
   key = hashlib.sha256(os.path.realpath(version_dir).encode()).hexdigest()[:16]
-  path = os.path.join(tempfile.gettempdir(),  # Per user: /tmp is shared.
+  # Per user: in the sticky /tmp another user's lock file cannot be opened for writing.
+  path = os.path.join(tempfile.gettempdir(),
                       f'tf_gancond_prepare_{os.getuid()}_{key}.lock')
   fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
   try:

@@ -372,9 +372,9 @@ _NOT_RESULT_SETTINGS = ('workdir', 'strategy')
 def _finished_results(config, step):
   """The final values of a run that finished at `step` under these same settings,
   else None: there is work (more train_steps, or another resumable setting such as a
-  final evaluation or a memorize target). Read from config.workdir, which every
-  worker of a multi-worker run sees (only the chief writes status and records), so
-  all workers decide alike."""
+  final evaluation or a memorize target). Read from config.workdir (only the chief
+  writes status and records), so all workers decide alike where it is shared; a
+  worker on its own disk does not see that a run finished."""
   workdir = config.workdir
   status = runlog.read_status(workdir)
   finals = runlog.read_records(workdir, 'final')

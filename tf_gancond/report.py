@@ -267,7 +267,8 @@ def load_sweep(sweep_dir, collapse_score=COLLAPSE_SCORE):
                         collapse_score=collapse_score))
   for entry in sorted(os.listdir(sweep_dir)):
     path = os.path.join(sweep_dir, entry)
-    if entry not in seen and _is_run_dir(path):
+    # Hidden entries are not runs (a restore's `.NAME.restoring`, editor files).
+    if entry not in seen and not entry.startswith('.') and _is_run_dir(path):
       runs.append(RunData(entry, path, sweep_state=sweep_status.get(entry),
                           collapse_score=collapse_score))
   if not runs and _is_run_dir(sweep_dir):  # A single run directory.

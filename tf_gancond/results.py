@@ -30,6 +30,7 @@ import os
 import shutil
 import sys
 import tempfile
+import zlib
 
 from tf_gancond import config as config_lib
 from tf_gancond import report as report_lib
@@ -166,7 +167,7 @@ def restore(part, sweep_dir):
     shutil.rmtree(tmp, ignore_errors=True)
     try:
       _unpack_run(os.path.join(part, name), tmp)
-    except (OSError, EOFError) as e:  # A missing file, or gzip's BadGzipFile.
+    except (OSError, EOFError, zlib.error) as e:  # A missing file, a damaged gzip.
       shutil.rmtree(tmp, ignore_errors=True)
       raise ResultsError(f'{os.path.join(part, name)!r} cannot be restored '
                          f'({str(e).splitlines()[0][:160]})') from None

@@ -135,7 +135,7 @@ def latest_checkpoint(directory):
   tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: the one line below.
   try:
     state = tf.train.get_checkpoint_state(directory)
-  except (tf.errors.OpError, ValueError):  # A state file that does not parse.
+  except (tf.errors.OpError, ValueError):  # Empty, without a path, or not UTF-8.
     state = None
   finally:
     tf_logger.setLevel(level)
