@@ -21,7 +21,7 @@ CAMPAIGN=${CAMPAIGN:-$HOME/tf_gancond_campaign}
 NICE=${NICE:-19}
 PY=${PY:-$REPO/.venv/bin/python}
 PHASE2_COMMIT=83ee654
-PHASE1_COMMIT=b659052
+PHASE1_COMMIT=f38058d
 
 clone_at() {  # Prints the folder of a clean clone of this repository at commit $1.
   local dir=$CAMPAIGN/code-$1
