@@ -34,10 +34,9 @@ clone_at() {  # Prints the folder of a clean clone of this repository at commit 
 }
 
 restore() {  # restore PART: the runs of results/PART, committed already, are put back
-  if [ -f "$REPO/results/$1/sweep.json" ]; then  # into $CAMPAIGN/PART (a new machine),
-    mkdir -p "$CAMPAIGN/$1"                       # and the runner skips them.
+  if [ -f "$REPO/results/$1/sweep.json" ]; then  # into $CAMPAIGN/PART (a new machine,
     PYTHONPATH=$REPO "$PY" -m tf_gancond.results restore --part="$REPO/results/$1" \
-      --sweep_dir="$CAMPAIGN/$1"
+      --sweep_dir="$CAMPAIGN/$1"  # which it makes and locks); the runner skips them.
   fi
 }
 

@@ -23,6 +23,7 @@ after the restored checkpoint, so no step appears twice, and `remove_stale_tmp`
 drops the temporary files and folders a kill left half-written.
 """
 
+import contextlib
 import fcntl
 import json
 import math
@@ -122,6 +123,19 @@ def remove_stale_tmp(folder):
         os.remove(os.path.join(root, name))
 
 
+@contextlib.contextmanager
+def _tensorflow_warnings_off():
+  """TensorFlow's logger at ERROR for the block, then back at its level."""
+  import tensorflow as tf
+  tf_logger = tf.get_logger()
+  level = tf_logger.level
+  tf_logger.setLevel('ERROR')
+  try:
+    yield
+  finally:
+    tf_logger.setLevel(level)
+
+
 def latest_checkpoint(directory):
   """The newest checkpoint its state file "checkpoint" names in `directory`, or None.
 
@@ -131,14 +145,11 @@ def latest_checkpoint(directory):
   TensorFlow alone would start the old run over.
   """
   import tensorflow as tf
-  tf_logger, level = tf.get_logger(), tf.get_logger().level
-  tf_logger.setLevel('ERROR')  # Its warnings on a bad state file: the one line below.
   try:
-    state = tf.train.get_checkpoint_state(directory)
+    with _tensorflow_warnings_off():  # On a bad state file: the one line below.
+      state = tf.train.get_checkpoint_state(directory)
   except (tf.errors.OpError, ValueError):  # Empty, without a path, or not UTF-8.
     state = None
-  finally:
-    tf_logger.setLevel(level)
   latest = state.model_checkpoint_path if state else None
   if not latest and tf.io.gfile.glob(os.path.join(directory, 'ckpt-*.index')):
     raise config_lib.ConfigError(
@@ -170,12 +181,8 @@ def restore_checkpoint(checkpoint, directory, max_to_keep, prefer=None):
       raise config_lib.ConfigError(
           f'checkpoint {latest!r} cannot be restored '
           f'({str(e).splitlines()[0][:160]}); move it away to start afresh') from None
-  tf_logger, level = tf.get_logger(), tf.get_logger().level
-  tf_logger.setLevel('ERROR')  # Its state-file warnings matter for a restore, done above.
-  try:
+  with _tensorflow_warnings_off():  # State-file warnings matter for a restore: above.
     manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
-  finally:
-    tf_logger.setLevel(level)
   return manager, latest
 
 

@@ -317,8 +317,8 @@ def check_resume(config):
   with 'num_samples'), `eval_num_samples` and `final_eval_num_samples` (the latter
   also sets how many real images the distances use) must equal those of its
   config.txt (refused when it is missing or cut), and the classifier's fingerprint
-  those the records carry (a record with no or an empty fingerprint is not compared). A run without score records may
-  change all three. Raises config_lib.ConfigError (one line).
+  those the records carry (a record with no or an empty fingerprint is not
+  compared). A run without score records may change all three. Raises config_lib.ConfigError (one line).
   """
   records = [r for r in runlog.read_records(config.workdir)
              if r.get('kind') in ('eval', 'final') and 'num_samples' in r]
