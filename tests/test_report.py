@@ -220,6 +220,52 @@ def test_non_finite_runs_rank_worst_and_every_statistic_counts_exclusions(sweep_
   assert spearman['baseline']['excluded'] == '1 diverged'
 
 
+def test_jc_runs_are_compared_with_their_baseline_twin_of_the_same_seed(sweep_dir):
+  report.write_report(str(sweep_dir))
+  paired = _analysis(sweep_dir / 'report')['paired']
+  assert paired['setting'] == 'jacobian_clamping' and paired['against'] == 'baseline'
+  lc, cs, fd, min_class = (paired['quantities'][k] for k in (
+      'final_log_cond', 'classifier_score', 'frechet_distance', 'min_class_count'))
+  # Seeds 0-8 pair; seed 9: JC's ln cond is inf, its score finite but the baseline
+  # twin diverged; seed 10: the JC run failed (and has no twin).
+  lc_d = np.subtract(JC_LC, BASELINE_LC)
+  assert lc['n'] == 9 and lc['mean'] == pytest.approx(lc_d.mean())
+  assert lc['std'] == pytest.approx(lc_d.std(ddof=1))
+  assert lc['ci_mean']['low'] < lc_d.mean() < lc['ci_mean']['high'] < 0
+  assert lc['excluded'] == {'failed': 1, 'non-finite': 1}
+  cs_d = np.subtract(JC_CS[:9], BASELINE_CS)
+  assert cs['n'] == 9 and cs['mean'] == pytest.approx(cs_d.mean())
+  assert cs['excluded'] == {'baseline twin diverged': 1, 'failed': 1}
+  assert fd['mean'] == pytest.approx(-10 * cs_d.mean())  # FD = 100 - 10 CS.
+  assert min_class['mean'] == pytest.approx(np.mean(36.0 - (90.0 - 4.0 * np.array(
+      BASELINE_LC))))
+  text = (sweep_dir / 'report' / report.REPORT_FILE).read_text()
+  rows = _table(text, 'quantity | pairs')
+  assert rows['final log cond']['pairs'] == '9'
+  assert rows['final log cond']['mean d ± std'].startswith(f'{lc_d.mean():.3f} ± ')
+  assert rows['classifier score']['excluded'] == '1 baseline twin diverged, 1 failed'
+
+
+def test_pairs_need_one_twin_per_seed(tmp_path):
+  d = tmp_path / 'sweep'
+  _write_run(d / 'baseline_seed0', 'baseline', 0, 13.0, 5.0)
+  _write_run(d / 'baseline_seed0_again', 'baseline', 0, 14.0, 5.0)
+  _write_run(d / 'jacobian_clamping_seed0', 'jacobian_clamping', 0, 12.0, 6.0)
+  _write_run(d / 'jacobian_clamping_seed1', 'jacobian_clamping', 1, 12.0, 6.0)
+  report.write_report(str(d))
+  lc = _analysis(d / 'report')['paired']['quantities']['final_log_cond']
+  assert lc['n'] == 0 and lc['excluded'] == {'2 baseline twins': 1,
+                                             'no baseline twin': 1}
+
+
+def test_no_pairs_without_both_settings(tmp_path):
+  d = tmp_path / 'sweep'
+  _write_run(d / 'baseline_seed0', 'baseline', 0, 13.0, 5.0)
+  report.write_report(str(d))
+  assert _analysis(d / 'report')['paired'] == {}
+  assert 'paired by seed' not in (d / 'report' / report.REPORT_FILE).read_text()
+
+
 def test_nan_score_and_collapsed_generator_are_labelled(tmp_path):
   d = tmp_path / 'sweep'
   _write_run(d / 'baseline_seed0', 'baseline', 0, 13.0, float('nan'),

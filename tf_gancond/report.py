@@ -452,6 +452,66 @@ def score_columns(runs):
   return columns
 
 
+def _end_quantities(score_names):
+  """{quantity: (value_of(run), is_log_cond)} of the end-point values the report
+  summarises: final log-cond, each score column, the least-sampled class count."""
+  quantities = {'final_log_cond': (lambda r: r.final_log_cond, True)}
+  for k in score_names:
+    quantities[k] = (lambda r, k=k: _score(r, k), False)
+  quantities['min_class_count'] = (lambda r: r.min_class_count, False)
+  return quantities
+
+
+def paired_by_seed(runs, quantities, num_resamples, seed):
+  """Jacobian Clamping minus its unregularized twin of the same seed.
+
+  The two runs of one seed start from the same weights (loop.py seeds the
+  initialisation) and see the same data order and the same z (rng.stream_seed keys
+  each draw by purpose, and JC's direction has its own), so they differ by the
+  regularizer only; d_s = JC_s - twin_s leaves out the seed-to-seed spread that the
+  per-setting means carry. Per quantity: stats.mean_std of d over the seeds where
+  both runs have a finite end value (_finite_rows), the bootstrap interval of its
+  mean, and the JC runs left out by reason: the JC run's own, else 'no <twin> twin',
+  '<k> <twin> twins' or '<twin> twin <its reason>'.
+  Returns {'setting', 'against', 'quantities': {quantity: summary}}, or {} when the
+  runs lack either setting.
+  """
+  settings = settings_of(runs)
+  against = next((s for s in settings if s in UNREGULARIZED), None)
+  if against is None or JACOBIAN_CLAMPING not in settings:
+    return {}
+  twins = {}
+  for r in runs:
+    if r.setting == against:
+      twins.setdefault(r.seed, []).append(r)
+  out = {}
+  for key, column in quantities.items():
+    if not any(isinstance(column[0](r), float) for r in runs):
+      continue
+    differences, reasons = [], []
+    for r in runs:
+      if r.setting != JACOBIAN_CLAMPING:
+        continue
+      twin = twins.get(r.seed, [])
+      rows, own = _finite_rows([r], column)
+      if own:
+        reasons += list(own)
+      elif len(twin) != 1:
+        reasons.append(f'{len(twin)} {against} twins' if twin else f'no {against} twin')
+      else:
+        twin_rows, twin_reason = _finite_rows(twin, column)
+        if twin_reason:
+          reasons.append(f'{against} twin {next(iter(twin_reason))}')
+        else:
+          differences.append(rows[0][0] - twin_rows[0][0])
+    summary = stats.mean_std(differences)
+    summary['ci_mean'] = _ci(np.mean, differences, num_resamples=num_resamples,
+                             seed=seed)
+    summary['excluded'] = _count(reasons)
+    out[key] = summary
+  return {'setting': JACOBIAN_CLAMPING, 'against': against, 'quantities': out}
+
+
 def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP,
             seed=0):
   """All the numbers of the report (JSON-ready); sets run.cluster.
@@ -469,14 +529,11 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
          'score_columns': columns, 'settings': {},
          'clusters': {}, 'spearman': {}, 'o4_pearson': {}, 'top_k': {}, 'q': {}}
 
+  quantities = _end_quantities(score_names)
   # Per-setting summaries of final values.
   for s in settings:
     group = [r for r in runs if r.setting == s]
     entry = {'runs': len(group), 'finished': sum(r.state == 'finished' for r in group)}
-    quantities = {'final_log_cond': (lambda r: r.final_log_cond, True)}
-    for k in score_names:
-      quantities[k] = (lambda r, k=k: _score(r, k), False)
-    quantities['min_class_count'] = (lambda r: r.min_class_count, False)
     for key, (value_of, is_log_cond) in quantities.items():
       if not any(isinstance(value_of(r), float) for r in group):
         continue
@@ -488,6 +545,7 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
       entry[key] = summary
     out['settings'][s] = entry
 
+  out['paired'] = paired_by_seed(runs, quantities, num_resamples, seed)
   out['clusters'] = cluster_split(runs, cluster_method)
   unregularized = [r for r in runs if r.setting in UNREGULARIZED]
 
@@ -1320,6 +1378,21 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
   else:
     lines = lines[:-2] + ['No final values recorded (no probes, scores or class '
                           'counts).', '']
+
+  paired = analysis['paired']
+  if paired:
+    lines += [f'### {paired["setting"]} against its {paired["against"]} twin, paired '
+              'by seed', '',
+              f'd = {paired["setting"]} − {paired["against"]} of the same seed: the two '
+              'runs start from the same weights and draw the same data order and z, so '
+              'd leaves out the seed-to-seed spread of the means above. Pairs where '
+              'either run has no finite end value are left out.', '',
+              '| quantity | pairs | mean d ± std | variance | 95% CI of mean d | '
+              'excluded |', '|---|---|---|---|---|---|']
+    lines += [f'| {_label(key)} | {v["n"]} | {_fmt_summary(v)} | '
+              f'{_fmt_counts(v["excluded"])} |'
+              for key, v in paired['quantities'].items()]
+    lines.append('')
 
   method = ('exact 1-D 2-means: the cut of the sorted final log-cond values with the '
             'least within-cluster sum of squares, tried over all n-1 cuts'
