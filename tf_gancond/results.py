@@ -180,7 +180,7 @@ def _command(manifest):
   seeds = sorted({run['seed'] for run in manifest.get('runs', [])})
   extra = ','.join(f'{k}={v}' for k, v in sorted(manifest.get('extra', {}).items()))
   command = (f'python -m launch.run_sweep --sweep={manifest.get("sweep")} '
-             f'--num_seeds={len(seeds)} --sweep_dir=<dir> --parallel=2')
+             f'--num_seeds={len(seeds)} --sweep_dir=<dir>')
   return command + (f' --extra={extra}' if extra else '')
 
 
@@ -241,7 +241,9 @@ def build_part(part, name):
   manifest = _read_json(os.path.join(part, report_lib.SWEEP_MANIFEST))
   progress_path = os.path.join(part, PROGRESS_FILE)
   progress = _read_json(progress_path) if os.path.exists(progress_path) else {}
-  lines = [f'## {name}', '', f'Sweep `{manifest.get("sweep")}`, made by', '',
+  lines = [f'## {name}', '', f'Sweep `{manifest.get("sweep")}`, made by the command '
+           'below (`--parallel=N` runs N at a time with 1/N of the cores each; the '
+           'records do not say how many ran at a time)', '',
            f'    {_command(manifest)}', '']
   lines += _progress_lines(progress)
   output = os.path.join(part, 'report')
