@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from tf_gancond import config as config_lib
 from tf_gancond import report
@@ -152,8 +153,9 @@ def test_report_statistics_have_the_known_answers(sweep_dir):
   assert base['final_log_cond']['mean'] == pytest.approx(np.mean(BASELINE_LC))
   assert base['final_log_cond']['var'] == pytest.approx(np.var(BASELINE_LC, ddof=1))
   ci = base['final_log_cond']['ci_mean']
-  assert min(BASELINE_LC) < ci['low'] < np.mean(BASELINE_LC) < ci['high'] < max(
-      BASELINE_LC)
+  low, high = scipy_stats.t.interval(0.95, 8, loc=np.mean(BASELINE_LC),
+                                     scale=scipy_stats.sem(BASELINE_LC))
+  assert (ci['low'], ci['high']) == pytest.approx((low, high), abs=1e-9)
   # The Spearman interval over the 9 finished baseline runs: one discordant pair
   # makes rho = -59/60; resamples without it give -1, resamples that weigh it more
   # give rho above -59/60, so the interval has width and brackets the estimate.
@@ -231,7 +233,9 @@ def test_jc_runs_are_compared_with_their_baseline_twin_of_the_same_seed(sweep_di
   lc_d = np.subtract(JC_LC, BASELINE_LC)
   assert lc['n'] == 9 and lc['mean'] == pytest.approx(lc_d.mean())
   assert lc['std'] == pytest.approx(lc_d.std(ddof=1))
-  assert lc['ci_mean']['low'] < lc_d.mean() < lc['ci_mean']['high'] < 0
+  low, high = scipy_stats.t.interval(0.95, 8, loc=lc_d.mean(),
+                                     scale=scipy_stats.sem(lc_d))
+  assert (lc['ci_mean']['low'], lc['ci_mean']['high']) == pytest.approx((low, high))
   assert lc['excluded'] == {'failed': 1, 'non-finite': 1}
   cs_d = np.subtract(JC_CS[:9], BASELINE_CS)
   assert cs['n'] == 9 and cs['mean'] == pytest.approx(cs_d.mean())
@@ -365,7 +369,10 @@ def test_scorecard_opens_the_report_and_goes_to_report_json(sweep_dir):
   o1 = checks['O1 MNIST ln cond(M_z) after the initial rise']
   # Probes from step 250 on (the second half) all equal the run's final value.
   assert o1['measured'] == pytest.approx(np.mean(BASELINE_LC)) and o1['n'] == 9
-  assert 12 < o1['ci_low'] < o1['measured'] < o1['ci_high'] < 20
+  low, high = scipy_stats.t.interval(0.95, 8, loc=np.mean(BASELINE_LC),
+                                     scale=scipy_stats.sem(BASELINE_LC))
+  assert (o1['ci_low'], o1['ci_high']) == pytest.approx((low, high))
+  assert 12 < low and high < 20
   assert o1['verdict'] == 'PASS' and o1['note'] == 'excluded: 1 diverged'
   split = checks['O2 MNIST cluster split (good / bad)']
   assert (split['measured'], split['n'], split['verdict']) == (5, 10, 'PASS')

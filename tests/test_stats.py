@@ -73,6 +73,32 @@ def test_bootstrap_needs_four_runs():
   assert (ci['low'], ci['high']) == (0.0, 0.75)  # See the test above.
 
 
+def test_mean_interval_is_students_t():
+  # [1, 2, 3, 4]: mean 2.5, s = sqrt(5/3), t(0.975, 3) = 3.182446305284263:
+  # half width 3.182446 * 1.290994 / 2 = 2.054260.
+  ci = stats.mean_interval([1.0, 2.0, 3.0, 4.0])
+  assert ci['low'] == pytest.approx(2.5 - 2.0542603, abs=1e-6)
+  assert ci['high'] == pytest.approx(2.5 + 2.0542603, abs=1e-6)
+  assert ci['level'] == 0.95 and ci['method'] == 'student t'
+  values = np.random.default_rng(0).normal(3.0, 2.0, size=9)
+  low, high = scipy_stats.t.interval(0.9, 8, loc=values.mean(),
+                                     scale=scipy_stats.sem(values))
+  ci = stats.mean_interval(values, level=0.9)
+  assert (ci['low'], ci['high']) == pytest.approx((low, high), abs=1e-12)
+  assert stats.mean_interval([1.0, 2.0, 3.0]) is None  # Fewer than 4 runs.
+  assert stats.mean_interval([2.0] * 5) == {'low': 2.0, 'high': 2.0, 'level': 0.95,
+                                            'method': 'student t'}
+
+
+def test_mean_interval_covers_the_mean_as_often_as_it_says():
+  # 20,000 samples of 5 normal values: the t interval covers the true mean in 95 %
+  # of them (binomial sd 0.15 %); the percentile bootstrap it replaced covered 86 % at n = 5 and 91 % at n = 10.
+  samples = np.random.default_rng(1).normal(0.0, 1.0, size=(20000, 5))
+  covered = [ci['low'] <= 0.0 <= ci['high']
+             for ci in map(stats.mean_interval, samples)]
+  assert np.mean(covered) == pytest.approx(0.95, abs=0.006)
+
+
 def test_two_cluster_split_known_answer():
   values = [19.5, 12.1, 18.7, 12.9, 20.2, 11.8]
   for method in stats.CLUSTER_METHODS:

@@ -29,14 +29,16 @@ Figures, in the shape of Odena et al. (2018):
   Scatter     final log-cond against each final score.
 
 Statistics (tf_gancond.stats): per-setting mean, std and variance of the final
-log-cond and scores with bootstrap intervals of the mean; the split of the
+log-cond and scores with Student t intervals of the mean; each of them for Jacobian
+Clamping minus its baseline twin of the same seed (paired_by_seed); the split of the
 unregularized runs into a good (low log-cond) and a bad cluster, or "no separation"
 (cluster_split), with the Jacobian Clamping runs placed by the same threshold; the
 Spearman rank correlation of final log-cond with each score; the O2 check over the
 unregularized runs (the k = round(0.4 n) lowest-log-cond runs against the k best
 scores); the Pearson r of final log-cond with the least-sampled class count over the
-unregularized runs (O4: -0.86 in the paper). Percentile bootstrap, seeded, B = 2000
-resamples of runs, where a group has at least 4 runs. Runs enter by their end point
+unregularized runs (O4: -0.86 in the paper). Intervals of correlations: percentile
+bootstrap, seeded, B = 2000 resamples of runs. Every interval needs a group of at
+least 4 runs. Runs enter by their end point
 (RunData.outcome): diverged, non-finite and collapsed runs rank worst by log-cond;
 each statistic lists the runs it left out. Scores from different classifiers or
 sample counts are never pooled (score_columns).
@@ -462,7 +464,7 @@ def _end_quantities(score_names):
   return quantities
 
 
-def paired_by_seed(runs, quantities, num_resamples, seed):
+def paired_by_seed(runs, quantities):
   """Jacobian Clamping minus its unregularized twin of the same seed.
 
   The two runs of one seed start from the same weights (loop.py seeds the
@@ -470,8 +472,8 @@ def paired_by_seed(runs, quantities, num_resamples, seed):
   each draw by purpose, and JC's direction has its own), so they differ by the
   regularizer only; d_s = JC_s - twin_s leaves out the seed-to-seed spread that the
   per-setting means carry. Per quantity: stats.mean_std of d over the seeds where
-  both runs have a finite end value (_finite_rows), the bootstrap interval of its
-  mean, and the JC runs left out by reason: the JC run's own, else 'no <twin> twin',
+  both runs have a finite end value (_finite_rows), the Student t interval of its
+  mean (the paired t interval), and the JC runs left out by reason: the JC run's own, else 'no <twin> twin',
   '<k> <twin> twins' or '<twin> twin <its reason>'.
   Returns {'setting', 'against', 'quantities': {quantity: summary}}, or {} when the
   runs lack either setting.
@@ -505,8 +507,7 @@ def paired_by_seed(runs, quantities, num_resamples, seed):
         else:
           differences.append(rows[0][0] - twin_rows[0][0])
     summary = stats.mean_std(differences)
-    summary['ci_mean'] = _ci(np.mean, differences, num_resamples=num_resamples,
-                             seed=seed)
+    summary['ci_mean'] = stats.mean_interval(differences)
     summary['excluded'] = _count(reasons)
     out[key] = summary
   return {'setting': JACOBIAN_CLAMPING, 'against': against, 'quantities': out}
@@ -540,12 +541,12 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
       rows, excluded = _finite_rows(group, (value_of, is_log_cond))
       values = [v for v, in rows]
       summary = stats.mean_std(values)
-      summary['ci_mean'] = _ci(np.mean, values, num_resamples=num_resamples, seed=seed)
+      summary['ci_mean'] = stats.mean_interval(values)
       summary['excluded'] = excluded
       entry[key] = summary
     out['settings'][s] = entry
 
-  out['paired'] = paired_by_seed(runs, quantities, num_resamples, seed)
+  out['paired'] = paired_by_seed(runs, quantities)
   out['clusters'] = cluster_split(runs, cluster_method)
   unregularized = [r for r in runs if r.setting in UNREGULARIZED]
 
@@ -651,10 +652,9 @@ def _excluded_note(excluded, ranked_worst=None):
   return '; '.join(parts)
 
 
-def _mean_check(check, target, region, values, excluded, num_resamples, seed,
-                region_text=''):
-  """A row for the mean over runs of `values`, its bootstrap CI against `region`."""
-  ci = _ci(np.mean, values, num_resamples=num_resamples, seed=seed)
+def _mean_check(check, target, region, values, excluded, region_text=''):
+  """A row for the mean over runs of `values`, its Student t CI against `region`."""
+  ci = stats.mean_interval(values)
   ci = (ci['low'], ci['high']) if ci else None
   return _row(check, target, _interval_rule(*region, region_text),
               float(np.mean(values)) if values else None, ci, len(values),
@@ -679,7 +679,7 @@ def _for_dataset(row, target_dataset, dataset):
               note=note + (f'; {row["note"]}' if row['note'] else ''))
 
 
-def _o1(runs, num_resamples, seed):
+def _o1(runs):
   check, target = 'O1 MNIST ln cond(M_z) after the initial rise', '~12–20'
   unregularized = [r for r in runs if r.setting in UNREGULARIZED]
   if not any(r.probes for r in unregularized):
@@ -687,7 +687,7 @@ def _o1(runs, num_resamples, seed):
                 'unregularized runs')
   rows, excluded = _finite_rows(unregularized, (late_log_cond, True))
   return _mean_check(check, target, O1_RANGE, [v for v, in rows], excluded,
-                     num_resamples, seed, ' (mean over runs of each run\'s mean '
+                     ' (mean over runs of each run\'s mean '
                      'log-cond over the probes of its second half)')
 
 
@@ -811,7 +811,7 @@ def _o5_good(runs, clusters, dataset):
                   f'; excluded: {_fmt_counts(v["excluded"])}' if v['excluded'] else ''))
 
 
-def _o7(runs, columns, num_resamples, seed):
+def _o7(runs, columns):
   """O7 rows: one per target, and per classifier / sample-count group of its score."""
   memorize = [r for r in runs if r.setting == MEMORIZE]
   rows = []
@@ -825,7 +825,7 @@ def _o7(runs, columns, num_resamples, seed):
     for column in [c for c, v in columns.items() if v['key'] == key] or [key]:
       values, excluded = _finite_rows(memorize, (lambda r: _score(r, column), False))
       rows.append(_mean_check(f'O7 {label}{column[len(key):]}', target, region,
-                              [v for v, in values], excluded, num_resamples, seed,
+                              [v for v, in values], excluded,
                               f' (the paper\'s {value:g} ± {O7_TOLERANCE:.0%})'))
   return rows
 
@@ -909,21 +909,21 @@ def _a1_a2(runs):
   return rows
 
 
-def scorecard(runs, analysis, dataset, num_resamples=stats.DEFAULT_BOOTSTRAP, seed=0):
+def scorecard(runs, analysis, dataset):
   """The checks of the report: one row per SPEC checklist row it judges.
 
   Each row: {'check', 'target', 'rule' (what counts as PASS, FAIL, INCONCLUSIVE),
-  'measured', 'ci_low', 'ci_high' (95% percentile bootstrap over runs; None for
-  counts), 'n' (runs), 'verdict' (stats.PASS, FAIL, INCONCLUSIVE or NOT_RUN),
+  'measured', 'ci_low', 'ci_high' (95%: Student t for a mean, percentile bootstrap
+  over runs for a correlation; None for counts), 'n' (runs), 'verdict' (stats.PASS, FAIL, INCONCLUSIVE or NOT_RUN),
   'note'}. NOT RUN: the sweep has no runs for the check, or runs on another dataset
   than the target's (the measured value is then in the note). Verdicts come from
   stats.verdict on the measured interval (a count: [count, count]) and the target
   region stated in 'rule'.
   """
-  mnist = [_o1(runs, num_resamples, seed), _o2_split(runs, analysis['clusters'])]
+  mnist = [_o1(runs), _o2_split(runs, analysis['clusters'])]
   mnist += _o2_top_k(analysis['top_k'], analysis['score_columns'])
   mnist += [_o4_samples(runs), _o4_r(analysis['o4_pearson'])]
-  o7 = _o7(runs, analysis['score_columns'], num_resamples, seed)
+  o7 = _o7(runs, analysis['score_columns'])
   rows = [_for_dataset(r, 'mnist', dataset) for r in mnist]
   rows += [_o5_settings(runs), _o5_good(runs, analysis['clusters'], dataset)]
   rows += [_for_dataset(r, 'mnist', dataset) for r in o7]
@@ -1226,8 +1226,9 @@ def render_checks(checks, dataset):
   """The "Checks" section: the scorecard table and each row's verdict rule."""
   lines = ['## Checks', '',
            f'One row per SPEC.md checklist row the report judges (dataset: {dataset}). '
-           'Measured: the value over the runs, with its 95% percentile bootstrap '
-           'interval over runs for means and correlations (counts have none); '
+           'Measured: the value over the runs, with its 95% interval: Student t for '
+           'means, percentile bootstrap over runs for correlations (counts have '
+           'none); '
            'NOT RUN: no runs for the check, or runs on another dataset than the '
            'target\'s (the value is then in the note).', '',
            '| check | target | measured | 95% CI | n | verdict | note |',
@@ -1361,9 +1362,12 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
             'and collapsed '
             'runs worst by log-cond and a non-finite score worst among the scores. '
             'Every statistic lists the runs it left out ("excluded") and ranked worst. '
-            f'Intervals: percentile bootstrap over runs, {analysis["bootstrap_resamples"]}'
-            f' resamples, seed {analysis["bootstrap_seed"]}, 95%, only for groups of at '
-            'least 4 runs. std and variance use ddof = 1 (inter-run variance).', '',
+            'Intervals (95%, only for groups of at least 4 runs): of a mean, Student t '
+            '(mean ± t s / √n: the percentile bootstrap covers only 86% of the time at '
+            'n = 5); of a correlation, percentile bootstrap over runs, '
+            f'{analysis["bootstrap_resamples"]} resamples, seed '
+            f'{analysis["bootstrap_seed"]}. std and variance use ddof = 1 (inter-run '
+            'variance).', '',
             '### Final values per setting', '',
             '| setting | quantity | n | mean ± std | variance | 95% CI of mean | '
             'excluded |', '|---|---|---|---|---|---|---|']
@@ -1501,8 +1505,7 @@ def write_report(sweep_dir, output=None, cluster_method='kmeans',
   analysis = analyse(runs, cluster_method, num_resamples, seed)
   analysis['dataset'] = sweep_dataset(runs)
   analysis['collapse_score'] = collapse_score
-  analysis['checks'] = scorecard(runs, analysis, analysis['dataset'], num_resamples,
-                                 seed)
+  analysis['checks'] = scorecard(runs, analysis, analysis['dataset'])
   settings = settings_of(runs)
   chosen = fig2_run(runs)
   figures = {

@@ -3,12 +3,13 @@
 Odena et al. (2018) state their claims over distributions of runs: two clusters of
 runs by final mean log-condition number (Sec. 4, Fig. 1), the rank agreement of
 conditioning with the scores, and a Pearson r of -0.86 between log-cond and the
-least-sampled class count (O4). These functions give those numbers and percentile
-bootstrap intervals for them.
+least-sampled class count (O4). These functions give those numbers, Student t
+intervals for means and percentile bootstrap intervals for the rest.
 
   pearson(x, y)          Pearson r.
   spearman(x, y)         Spearman rho = Pearson r of the ranks (ties: average ranks).
   bootstrap_ci(...)      percentile bootstrap interval, seeded.
+  mean_interval(v)       Student t interval of a mean.
   two_cluster_split(v)   split 1-D values into a low and a high cluster
                          ('kmeans': exact 1-D 2-means; 'gap': largest gap), and
                          whether the split is a separation or noise.
@@ -24,6 +25,7 @@ import math
 import statistics
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 MIN_BOOTSTRAP_N = 4     # Fewer runs: too few distinct resamples for an interval.
 DEFAULT_BOOTSTRAP = 2000
@@ -107,6 +109,24 @@ def bootstrap_ci(statistic, *samples, num_resamples=DEFAULT_BOOTSTRAP, level=0.9
   low, high = np.percentile(valid, [alpha, 100.0 - alpha])
   return {'low': float(low), 'high': float(high), 'level': level,
           'num_resamples': num_resamples, 'num_valid': int(valid.size)}
+
+
+def mean_interval(values, level=0.95):
+  """Student t interval of the mean: mean -+ t(0.5 + level / 2, n - 1) s / sqrt(n).
+
+  For a mean over a handful of runs this is the interval that covers as often as it
+  says (exactly, for normal values); the percentile bootstrap covers less, 86 % for
+  a 95 % interval at n = 5 and 91 % at n = 10 (tests/test_stats.py).
+  Returns {'low', 'high', 'level', 'method'}, or None when n < MIN_BOOTSTRAP_N (the
+  rule of every interval of the report).
+  """
+  v = np.asarray(values, np.float64).ravel()
+  if v.size < MIN_BOOTSTRAP_N:
+    return None
+  half = scipy_stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(
+      v.size)
+  return {'low': float(v.mean() - half), 'high': float(v.mean() + half),
+          'level': level, 'method': 'student t'}
 
 
 def mean_std(values):
