@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from tf_gancond import results
@@ -41,6 +42,27 @@ def test_build_on_the_committed_fixture(tmp_path):
       assert os.path.isfile(out / 'quick_sweep' / 'report' / os.path.basename(figure))
       assert f'quick_sweep/report/{os.path.basename(figure)}' in text
   assert results.build(str(out)) == readme and open(readme).read() == text
+
+
+def _final(run):
+  with gzip.open(os.path.join(FIXTURE, 'quick_sweep', run, 'metrics.jsonl.gz'),
+                 'rt') as f:
+    return [json.loads(line) for line in f if '"final"' in line][-1]
+
+
+def test_the_results_page_gives_final_values_and_jc_against_its_twin(tmp_path):
+  out = tmp_path / 'results'
+  shutil.copytree(FIXTURE, out)
+  text = open(results.build(str(out))).read()
+  lc = {run: _final(run)['mean_log_cond'] for run in (
+      'baseline_seed0', 'baseline_seed1', 'baseline_seed2',
+      'jacobian_clamping_seed0', 'jacobian_clamping_seed1')}
+  base = [lc[f'baseline_seed{s}'] for s in range(3)]
+  assert (f'| baseline | final log cond | 3 | {np.mean(base):.3f} ± '
+          f'{np.std(base, ddof=1):.3f} |') in text
+  d = [lc[f'jacobian_clamping_seed{s}'] - lc[f'baseline_seed{s}'] for s in (0, 1)]
+  assert f'| final log cond | 2 | {np.mean(d):.3f} ± {np.std(d, ddof=1):.3f} |' in text
+  assert '1 running |' in text  # JC seed 2 has no end point yet.
 
 
 def test_the_page_gives_the_cpu_time_the_records_hold(tmp_path):

@@ -1269,6 +1269,50 @@ def render_a1_a2(runs):
   return lines + ['']
 
 
+def _end_keys(analysis):
+  """The end values in table order: log-cond, the score columns, the class count."""
+  return ['final_log_cond'] + analysis['score_keys'] + ['min_class_count']
+
+
+def render_final_values(analysis):
+  """The "Final values per setting" section: mean ± std and the interval of the mean
+  of each end value, per setting."""
+  lines = ['### Final values per setting', '',
+           '| setting | quantity | n | mean ± std | variance | 95% CI of mean | '
+           'excluded |', '|---|---|---|---|---|---|---|']
+  settings = sorted(analysis['settings'], key=lambda s: (
+      SETTING_ORDER.index(s) if s in SETTING_ORDER else len(SETTING_ORDER), s))
+  rows = [f'| {s} | {_label(key)} | {entry[key]["n"]} | {_fmt_summary(entry[key])} | '
+          f'{_fmt_counts(entry[key]["excluded"])} |'
+          for s in settings for entry in [analysis['settings'][s]]
+          for key in _end_keys(analysis) if key in entry]
+  if not rows:
+    return lines[:2] + ['No final values recorded (no probes, scores or class '
+                        'counts).', '']
+  return lines + rows + ['']
+
+
+def render_paired(analysis):
+  """The section of paired_by_seed's differences; none without pairs."""
+  paired = analysis['paired']
+  if not paired:
+    return []
+  lines = [f'### {paired["setting"]} against its {paired["against"]} twin, paired by '
+           'seed', '',
+           f'd = {paired["setting"]} − {paired["against"]} of the same seed: the two '
+           'runs start from the same weights and draw the same data order and z, so d '
+           'leaves out the seed-to-seed spread of the means. Pairs where either run has '
+           'no finite end value are left out.', '',
+           '| quantity | pairs | mean d ± std | variance | 95% CI of mean d | '
+           'excluded |', '|---|---|---|---|---|---|']
+  quantities = paired['quantities']
+  lines += [f'| {_label(key)} | {quantities[key]["n"]} | '
+            f'{_fmt_summary(quantities[key])} | '
+            f'{_fmt_counts(quantities[key]["excluded"])} |'
+            for key in _end_keys(analysis) if key in quantities]
+  return lines + ['']
+
+
 def render_markdown(name, sweep_dir, runs, analysis, figures):
   settings = settings_of(runs)
   score_names = analysis['score_keys']
@@ -1367,36 +1411,8 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
             'n = 5); of a correlation, percentile bootstrap over runs, '
             f'{analysis["bootstrap_resamples"]} resamples, seed '
             f'{analysis["bootstrap_seed"]}. std and variance use ddof = 1 (inter-run '
-            'variance).', '',
-            '### Final values per setting', '',
-            '| setting | quantity | n | mean ± std | variance | 95% CI of mean | '
-            'excluded |', '|---|---|---|---|---|---|---|']
-  rows = [f'| {s} | {_label(key)} | {analysis["settings"][s][key]["n"]} | '
-          f'{_fmt_summary(analysis["settings"][s][key])} | '
-          f'{_fmt_counts(analysis["settings"][s][key]["excluded"])} |'
-          for s in settings
-          for key in ['final_log_cond'] + score_names + ['min_class_count']
-          if key in analysis['settings'][s]]
-  if rows:
-    lines += rows + ['']
-  else:
-    lines = lines[:-2] + ['No final values recorded (no probes, scores or class '
-                          'counts).', '']
-
-  paired = analysis['paired']
-  if paired:
-    lines += [f'### {paired["setting"]} against its {paired["against"]} twin, paired '
-              'by seed', '',
-              f'd = {paired["setting"]} − {paired["against"]} of the same seed: the two '
-              'runs start from the same weights and draw the same data order and z, so '
-              'd leaves out the seed-to-seed spread of the means above. Pairs where '
-              'either run has no finite end value are left out.', '',
-              '| quantity | pairs | mean d ± std | variance | 95% CI of mean d | '
-              'excluded |', '|---|---|---|---|---|---|']
-    lines += [f'| {_label(key)} | {v["n"]} | {_fmt_summary(v)} | '
-              f'{_fmt_counts(v["excluded"])} |'
-              for key, v in paired['quantities'].items()]
-    lines.append('')
+            'variance).', '']
+  lines += render_final_values(analysis) + render_paired(analysis)
 
   method = ('exact 1-D 2-means: the cut of the sorted final log-cond values with the '
             'least within-cluster sum of squares, tried over all n-1 cuts'

@@ -257,7 +257,9 @@ def build_part(part, name):
     return '\n'.join(lines + ['No run has finished yet: no scorecard.', ''])
   checks = _read_json(os.path.join(output, report_lib.JSON_FILE))
   lines += ['### Scorecard', ''] + _scorecard_lines(checks)
-  figures = _read_json(os.path.join(output, report_lib.ANALYSIS_FILE)).get('figures', {})
+  analysis = _read_json(os.path.join(output, report_lib.ANALYSIS_FILE))
+  lines += report_lib.render_final_values(analysis) + report_lib.render_paired(analysis)
+  figures = analysis.get('figures', {})
   links = [f'[{title}]({name}/report/{os.path.basename(figures[key])})'
            for key, title in KEY_FIGURES if figures.get(key)]
   if links:
