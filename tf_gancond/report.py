@@ -686,9 +686,14 @@ def _o1(runs):
     return _row(check, target, _interval_rule(*O1_RANGE), note='no probes of '
                 'unregularized runs')
   rows, excluded = _finite_rows(unregularized, (late_log_cond, True))
-  return _mean_check(check, target, O1_RANGE, [v for v, in rows], excluded,
-                     ' (mean over runs of each run\'s mean '
-                     'log-cond over the probes of its second half)')
+  row = _mean_check(check, target, O1_RANGE, [v for v, in rows], excluded,
+                    ' (mean over runs of each run\'s mean log-cond over the probes '
+                    'of its second half)')
+  lengths = sorted({r.step for r in unregularized if r.state == 'finished'})
+  if lengths:
+    note = f'runs of {", ".join(map(str, lengths))} steps'
+    row['note'] = note + (f'; {row["note"]}' if row['note'] else '')
+  return row
 
 
 def _o2_split(runs, clusters):
