@@ -250,16 +250,41 @@ def test_jc_runs_are_compared_with_their_baseline_twin_of_the_same_seed(sweep_di
   assert rows['classifier score']['excluded'] == '1 baseline twin diverged, 1 failed'
 
 
-def test_pairs_need_one_twin_per_seed(tmp_path):
+def test_pairs_need_one_run_of_each_setting_per_seed(tmp_path):
   d = tmp_path / 'sweep'
   _write_run(d / 'baseline_seed0', 'baseline', 0, 13.0, 5.0)
   _write_run(d / 'baseline_seed0_again', 'baseline', 0, 14.0, 5.0)
   _write_run(d / 'jacobian_clamping_seed0', 'jacobian_clamping', 0, 12.0, 6.0)
   _write_run(d / 'jacobian_clamping_seed1', 'jacobian_clamping', 1, 12.0, 6.0)
+  _write_run(d / 'baseline_seed2', 'baseline', 2, 13.0, 5.0)
+  _write_run(d / 'jacobian_clamping_seed2', 'jacobian_clamping', 2, 12.0, 6.0)
+  _write_run(d / 'jacobian_clamping_seed2_again', 'jacobian_clamping', 2, 12.5, 6.0)
+  _write_run(d / 'baseline_seed3', 'baseline', 3, 13.0, 5.0)
+  _write_run(d / 'jacobian_clamping_seed3', 'jacobian_clamping', 3, 11.0, 6.0)
+  # A memorize run beside them: its columns are not paired quantities.
+  _write_run(d / 'memorize_seed0', 'memorize', 0, 5.0,
+             final={'memorized_z_classifier_score': 4.0})
   report.write_report(str(d))
-  lc = _analysis(d / 'report')['paired']['quantities']['final_log_cond']
-  assert lc['n'] == 0 and lc['excluded'] == {'2 baseline twins': 1,
-                                             'no baseline twin': 1}
+  paired = _analysis(d / 'report')['paired']['quantities']
+  assert not [k for k in paired if k.startswith('memorized_z_')]
+  lc = paired['final_log_cond']
+  assert lc['n'] == 1 and lc['mean'] == -2.0  # Seed 3 only.
+  assert lc['excluded'] == {'2 baseline runs of its seed': 1, 'no baseline run of '
+                            'its seed': 1, '2 jacobian_clamping runs of its seed': 2}
+
+
+def test_runs_without_a_seed_are_not_paired(sweep_dir):
+  config_path = sweep_dir / 'jacobian_clamping_seed0' / runlog.CONFIG_FILE
+  config_path.write_text('\n'.join(l for l in config_path.read_text().splitlines()
+                                   if not l.startswith('seed')))
+  manifest = json.loads((sweep_dir / 'sweep.json').read_text())
+  for run in manifest['runs']:
+    run.pop('seed')
+  (sweep_dir / 'sweep.json').write_text(json.dumps(manifest))
+  (sweep_dir / 'jacobian_clamping_seed0').rename(sweep_dir / 'jacobian_clamping_x')
+  report.write_report(str(sweep_dir))
+  lc = _analysis(sweep_dir / 'report')['paired']['quantities']['final_log_cond']
+  assert lc['n'] == 8 and lc['excluded']['no seed'] == 1
 
 
 def test_no_pairs_without_both_settings(tmp_path):
@@ -631,7 +656,7 @@ def test_report_without_scores_says_so(tmp_path):
   assert 'No least-sampled class counts recorded' in text
   assert figures['scatter'] is None and figures['o4'] is None
   assert figures['over_time'] and figures['spectra']
-  assert 'n < 4' in text  # Two runs: no bootstrap interval.
+  assert 'n < 4' in text  # Two runs: no interval.
 
 
 def test_report_of_a_single_run_directory(tmp_path):

@@ -61,8 +61,22 @@ def test_the_results_page_gives_final_values_and_jc_against_its_twin(tmp_path):
   assert (f'| baseline | final log cond | 3 | {np.mean(base):.3f} ± '
           f'{np.std(base, ddof=1):.3f} |') in text
   d = [lc[f'jacobian_clamping_seed{s}'] - lc[f'baseline_seed{s}'] for s in (0, 1)]
-  assert f'| final log cond | 2 | {np.mean(d):.3f} ± {np.std(d, ddof=1):.3f} |' in text
-  assert '1 running |' in text  # JC seed 2 has no end point yet.
+  paired_row = next(l for l in text.splitlines()
+                    if l.startswith('| final log cond | 2 |'))
+  assert paired_row.startswith(
+      f'| final log cond | 2 | {np.mean(d):.3f} ± {np.std(d, ddof=1):.3f} |')
+  assert paired_row.endswith('| n < 4 | 1 running |')  # JC seed 2: no end point.
+
+
+def test_a_mean_of_one_run_shows_no_nan_on_the_page(tmp_path):
+  out = tmp_path / 'results'
+  shutil.copytree(FIXTURE, out)
+  for seed in (1, 2):
+    shutil.rmtree(out / 'quick_sweep' / f'baseline_seed{seed}')
+  text = open(results.build(str(out))).read()
+  row = next(l for l in text.splitlines()
+             if l.startswith('| baseline | final log cond | 1 |'))
+  assert ' - | - | n < 4 |' in row and 'nan' not in text
 
 
 def test_the_page_gives_the_cpu_time_the_records_hold(tmp_path):

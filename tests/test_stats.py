@@ -97,6 +97,17 @@ def test_mean_interval_covers_the_mean_as_often_as_it_says():
   covered = [ci['low'] <= 0.0 <= ci['high']
              for ci in map(stats.mean_interval, samples)]
   assert np.mean(covered) == pytest.approx(0.95, abs=0.006)
+  # The percentile bootstrap's interval of the same means covers less (measured with
+  # 2,000 samples and B = 2,000: 86 % at n = 5, 91 % at n = 10); 400 samples and
+  # B = 500 here, binomial sd 1.7 %.
+  bootstrap = [stats.bootstrap_ci(np.mean, x, num_resamples=500, seed=i)
+               for i, x in enumerate(samples[:400])]
+  assert np.mean([ci['low'] <= 0.0 <= ci['high'] for ci in bootstrap]) < 0.91
+
+
+def test_mean_interval_leaves_out_missing_and_non_finite_values():
+  assert stats.mean_interval([1.0, None, 2.0, float('nan'), 3.0, 4.0, float('inf')]
+                             ) == stats.mean_interval([1.0, 2.0, 3.0, 4.0])
 
 
 def test_two_cluster_split_known_answer():

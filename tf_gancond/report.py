@@ -292,9 +292,13 @@ def sweep_dataset(runs):
 
 
 def settings_of(runs):
-  present = {r.setting for r in runs}
-  ordered = [s for s in SETTING_ORDER if s in present]
-  return ordered + sorted(present - set(ordered))
+  return ordered_settings({r.setting for r in runs})
+
+
+def ordered_settings(names):
+  """Setting names in SETTING_ORDER, then the others alphabetically."""
+  ordered = [s for s in SETTING_ORDER if s in names]
+  return ordered + sorted(set(names) - set(ordered))
 
 
 # ----------------------------------------------------------------------------
@@ -468,13 +472,17 @@ def paired_by_seed(runs, quantities):
   """Jacobian Clamping minus its unregularized twin of the same seed.
 
   The two runs of one seed start from the same weights (loop.py seeds the
-  initialisation) and see the same data order and the same z (rng.stream_seed keys
-  each draw by purpose, and JC's direction has its own), so they differ by the
-  regularizer only; d_s = JC_s - twin_s leaves out the seed-to-seed spread that the
-  per-setting means carry. Per quantity: stats.mean_std of d over the seeds where
-  both runs have a finite end value (_finite_rows), the Student t interval of its
-  mean (the paired t interval), and the JC runs left out by reason: the JC run's own, else 'no <twin> twin',
-  '<k> <twin> twins' or '<twin> twin <its reason>'.
+  initialisation), draw the same z (rng.stream_seed keys each draw by purpose, and
+  JC's direction has its own) and read the data in the same order until either is
+  resumed (the loop reseeds the data at seed + start step), so they differ by the
+  regularizer; d_s = JC_s - twin_s leaves out the seed-to-seed spread that the
+  per-setting means carry. Per quantity (those some JC run or twin has):
+  stats.mean_std of d over the seeds where both runs have a finite end value
+  (_finite_rows), the Student t interval of its mean (the paired t interval), and
+  the JC runs left out by reason: 'no seed'; '<k> jacobian_clamping runs of its
+  seed' (each, as their differences would not be independent); the JC run's own
+  reason; 'no <twin> run of its seed', '<k> <twin> runs of its seed' or '<twin>
+  twin <its reason>'. Twins without a JC run are not listed.
   Returns {'setting', 'against', 'quantities': {quantity: summary}}, or {} when the
   runs lack either setting.
   """
@@ -482,24 +490,31 @@ def paired_by_seed(runs, quantities):
   against = next((s for s in settings if s in UNREGULARIZED), None)
   if against is None or JACOBIAN_CLAMPING not in settings:
     return {}
-  twins = {}
+  by_seed = {JACOBIAN_CLAMPING: {}, against: {}}
   for r in runs:
-    if r.setting == against:
-      twins.setdefault(r.seed, []).append(r)
+    if r.setting in by_seed:
+      by_seed[r.setting].setdefault(r.seed, []).append(r)
+  paired_runs = [r for r in runs if r.setting in by_seed]
   out = {}
   for key, column in quantities.items():
-    if not any(isinstance(column[0](r), float) for r in runs):
+    if not any(isinstance(column[0](r), float) for r in paired_runs):
       continue
     differences, reasons = [], []
-    for r in runs:
-      if r.setting != JACOBIAN_CLAMPING:
+    for seed, same_seed in by_seed[JACOBIAN_CLAMPING].items():
+      if seed is None:
+        reasons += ['no seed'] * len(same_seed)
         continue
-      twin = twins.get(r.seed, [])
-      rows, own = _finite_rows([r], column)
+      if len(same_seed) > 1:
+        reasons += [f'{len(same_seed)} {JACOBIAN_CLAMPING} runs of its seed'] * len(
+            same_seed)
+        continue
+      twin = by_seed[against].get(seed, [])
+      rows, own = _finite_rows(same_seed, column)
       if own:
         reasons += list(own)
       elif len(twin) != 1:
-        reasons.append(f'{len(twin)} {against} twins' if twin else f'no {against} twin')
+        reasons.append(f'{len(twin)} {against} runs of its seed' if twin else
+                       f'no {against} run of its seed')
       else:
         twin_rows, twin_reason = _finite_rows(twin, column)
         if twin_reason:
@@ -689,7 +704,8 @@ def _o1(runs):
   row = _mean_check(check, target, O1_RANGE, [v for v, in rows], excluded,
                     ' (mean over runs of each run\'s mean log-cond over the probes '
                     'of its second half)')
-  lengths = sorted({r.step for r in unregularized if r.state == 'finished'})
+  lengths = sorted({r.step for r in unregularized
+                    if _finite_rows([r], (late_log_cond, True))[0]})
   if lengths:
     note = f'runs of {", ".join(map(str, lengths))} steps'
     row['note'] = note + (f'; {row["note"]}' if row['note'] else '')
@@ -1188,7 +1204,9 @@ def _fmt_small(v):
 
 
 def _fmt(v, digits=3):
-  if v is None or (isinstance(v, float) and not math.isfinite(v)):
+  """A number for a table; '-' for None and for inf / nan, as floats or as the
+  strings that analysis.json holds them as (results.py renders from that file)."""
+  if v is None or v in _NON_FINITE or (isinstance(v, float) and not math.isfinite(v)):
     return '-'
   if isinstance(v, float):
     return f'{v:.{digits}f}'
@@ -1285,8 +1303,7 @@ def render_final_values(analysis):
   lines = ['### Final values per setting', '',
            '| setting | quantity | n | mean ± std | variance | 95% CI of mean | '
            'excluded |', '|---|---|---|---|---|---|---|']
-  settings = sorted(analysis['settings'], key=lambda s: (
-      SETTING_ORDER.index(s) if s in SETTING_ORDER else len(SETTING_ORDER), s))
+  settings = ordered_settings(analysis['settings'])
   rows = [f'| {s} | {_label(key)} | {entry[key]["n"]} | {_fmt_summary(entry[key])} | '
           f'{_fmt_counts(entry[key]["excluded"])} |'
           for s in settings for entry in [analysis['settings'][s]]
@@ -1305,9 +1322,11 @@ def render_paired(analysis):
   lines = [f'### {paired["setting"]} against its {paired["against"]} twin, paired by '
            'seed', '',
            f'd = {paired["setting"]} − {paired["against"]} of the same seed: the two '
-           'runs start from the same weights and draw the same data order and z, so d '
-           'leaves out the seed-to-seed spread of the means. Pairs where either run has '
-           'no finite end value are left out.', '',
+           'runs start from the same weights and draw the same z, and the same data '
+           'order until either is resumed, so d leaves out the seed-to-seed spread of '
+           'the means. Left out, by reason: JC runs without a seed, with no twin, or '
+           'sharing their seed with another run of their setting, and pairs where '
+           'either run has no finite end value.', '',
            '| quantity | pairs | mean d ± std | variance | 95% CI of mean d | '
            'excluded |', '|---|---|---|---|---|---|']
   quantities = paired['quantities']
