@@ -935,7 +935,8 @@ def scorecard(runs, analysis, dataset):
 
   Each row: {'check', 'target', 'rule' (what counts as PASS, FAIL, INCONCLUSIVE),
   'measured', 'ci_low', 'ci_high' (95%: Student t for a mean, percentile bootstrap
-  over runs for a correlation; None for counts), 'n' (runs), 'verdict' (stats.PASS, FAIL, INCONCLUSIVE or NOT_RUN),
+  over runs for a correlation; None for counts), 'n' (runs), 'verdict' (stats.PASS,
+  FAIL, INCONCLUSIVE or NOT_RUN),
   'note'}. NOT RUN: the sweep has no runs for the check, or runs on another dataset
   than the target's (the measured value is then in the note). Verdicts come from
   stats.verdict on the measured interval (a count: [count, count]) and the target
@@ -1294,7 +1295,7 @@ def render_a1_a2(runs):
 
 def _end_keys(analysis):
   """The end values in table order: log-cond, the score columns, the class count."""
-  return ['final_log_cond'] + analysis['score_keys'] + ['min_class_count']
+  return list(_end_quantities(analysis['score_keys']))
 
 
 def render_final_values(analysis):
