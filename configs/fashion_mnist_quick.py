@@ -12,10 +12,11 @@ this file with --config.jacobian_clamping=True (launch/sweeps.py).
 
 Scores only at the end (final_eval): classifier score, Frechet distance and KID on
 5,000 samples against the test split, and the least-sampled class count of 360
-samples (O4), with this package's Fashion-MNIST classifier. The first run that needs
-the classifier trains it once (10 epochs, ~10 minutes on 2 busy cores, 92% test
-accuracy) into ~/.cache/tf_gancond; the others wait for it. --extra=final_eval=false
-skips scores.
+samples (O4), with this package's Fashion-MNIST classifier: the one committed in
+results/classifier_fashion_mnist (92% test accuracy), which launch/setup.sh installs in
+~/.cache/tf_gancond when none is there, so these scores compare with the results page.
+Without it, the first run that needs a classifier trains one (10 epochs, ~10 minutes
+on 2 busy cores); the others wait for it. --extra=final_eval=false skips scores.
 
 What to expect (measured, 5 seeds x 400 steps): the mean ln cond(M_z) of the probe
 batch rises from 1.3 at step 0 to about 6 by step 150; early in training Q lies
@@ -26,8 +27,7 @@ is `odena_jc_fashion_mnist` (BUILD.md).
 
 Duration (measured on 2 CPU cores, --parallel=2, one TensorFlow thread per run):
 0.76 s per baseline step and 1.06 s per JC step, so about 10 minutes per pair of runs
-and about 30 minutes for the 6 runs, plus the one-off classifier training if it is
-not cached.
+and about 30 minutes for the 6 runs.
 """
 
 from tf_gancond import config as config_lib

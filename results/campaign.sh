@@ -52,17 +52,9 @@ mkdir -p "$CAMPAIGN"
 # Every score (classifier score, Frechet distance, KID) is made by the Fashion-MNIST
 # classifier committed in results/classifier_fashion_mnist (92.3 % test accuracy), so a
 # new machine scores with the same one: it is installed where the runs look for it, and
-# a different classifier already there stops the campaign.
-classifier=${TF_GANCOND_HOME:-$HOME/.cache/tf_gancond}/classifiers/fashion_mnist
-if [ ! -e "$classifier" ]; then
-  mkdir -p "$(dirname "$classifier")"
-  cp -r "$REPO/results/classifier_fashion_mnist" "$classifier.tmp"  # A kill leaves no half copy.
-  mv "$classifier.tmp" "$classifier"
-fi
-PYTHONPATH=$REPO "$PY" -c 'import sys; from tf_gancond import classifier as c
-a, b = (c.fingerprint(p) for p in sys.argv[1:])
-sys.exit(f"{sys.argv[1]} has classifier fingerprint {a}, not the committed {b}" if a != b else 0)' \
-  "$classifier" "$REPO/results/classifier_fashion_mnist"
+# a different classifier already there stops the campaign (exit 2).
+PYTHONPATH=$REPO "$PY" -m tf_gancond.classifier \
+  --install_from="$REPO/results/classifier_fashion_mnist"
 # The dataset is built once, before runs start two at a time (the package at the
 # phase commits lets two runs race to build it).
 PYTHONPATH=$REPO "$PY" -c 'from tf_gancond import data; data.load_builder("fashion_mnist")'

@@ -199,3 +199,56 @@ def test_ensure_classifier_refuses_a_cached_classifier_below_target(
   assert path in str(e.value) and '--dataset=mnist' in str(e.value)
   _cached_classifier(path, 0.995)
   assert classifier.ensure_classifier(c) == path
+
+
+COMMITTED = os.path.join(os.path.dirname(__file__), '..', 'results',
+                         'classifier_fashion_mnist')
+
+
+def test_install_from_copies_the_committed_classifier_and_is_idempotent(
+    tmp_path, monkeypatch, capsys):
+  monkeypatch.setenv('TF_GANCOND_HOME', str(tmp_path / 'home'))
+  monkeypatch.setattr(classifier, 'train_classifier',
+                      lambda *a, **k: pytest.fail('must not train'))
+  path = classifier.default_classifier_path('fashion_mnist')
+  for _ in range(2):  # The second call finds the same classifier and changes nothing.
+    result = classifier.main(['classifier', f'--install_from={COMMITTED}'])
+    assert result['path'] == path
+    assert classifier.fingerprint(path) == classifier.fingerprint(COMMITTED) != ''
+    assert classifier.read_metadata(path)['test_accuracy'] == 0.9232
+  assert os.listdir(os.path.dirname(path)) == ['fashion_mnist']  # No copy left behind.
+  c = config_lib.get_config()
+  c.dataset = 'fashion_mnist'
+  assert classifier.ensure_classifier(c) == path
+
+
+def test_install_from_never_replaces_a_different_classifier(tmp_path, capsys):
+  dest = str(tmp_path / 'clf')
+  _cached_classifier(dest, accuracy=0.995)
+  before = classifier.fingerprint(dest)
+  with pytest.raises(SystemExit) as e:
+    classifier.main(['classifier', f'--install_from={COMMITTED}',
+                     f'--output_dir={dest}'])
+  err = capsys.readouterr().err.strip()
+  assert e.value.code == 2 and len(err.splitlines()) == 1
+  assert f'a different classifier (fingerprint {before}) is already at {dest}' in err
+  assert classifier.fingerprint(dest) == before
+
+
+@pytest.mark.parametrize('make_source,args,message', [
+    (lambda p: os.makedirs(p), [], 'is not a SavedModel directory'),
+    (lambda p: _cached_classifier(p, 0.5), ['--dataset=mnist'],
+     'test accuracy 0.5000 is below the target 0.99 for mnist'),
+    (lambda p: _cached_classifier(p, 0.995), [],
+     "a classifier of dataset 'mnist', not --dataset=fashion_mnist")])
+def test_install_from_bad_source_exits_2_before_writing(
+    tmp_path, capsys, make_source, args, message):
+  source, dest = str(tmp_path / 'source'), tmp_path / 'clf'
+  make_source(source)
+  with pytest.raises(SystemExit) as e:
+    classifier.main(['classifier', f'--install_from={source}',
+                     f'--output_dir={dest}', *args])
+  err = capsys.readouterr().err.strip()
+  assert e.value.code == 2 and len(err.splitlines()) == 1
+  assert message in err and source in err
+  assert not os.path.exists(dest) and os.listdir(tmp_path) == ['source']

@@ -2,6 +2,7 @@
 
   python -m tf_gancond.classifier --dataset=fashion_mnist       # ~10 min on 2 CPU cores
   python -m tf_gancond.classifier --dataset=mnist --epochs=5 --output_dir=/tmp/mnist_clf
+  python -m tf_gancond.classifier --install_from=results/classifier_fashion_mnist
 
 The paper's MNIST "classifier score" (CS) and "Frechet distance" (FD) come from "a
 pre-trained MNIST classifier" (Odena et al. 2018; SPEC 0 "Metrics"). TF-GAN's own
@@ -23,6 +24,10 @@ Targets (issue 4): test accuracy >= 0.90 on Fashion-MNIST, >= 0.99 on MNIST. A n
 classifier is trained into `<output_dir>.candidate` and moved to `output_dir` only if
 it meets the target, so a classifier there (which scores already depend on) is never
 replaced by a worse one; `ensure_classifier` refuses a cached one below the target.
+`--install_from=DIR` copies a classifier trained earlier (the one committed in
+`results/classifier_fashion_mnist`, behind every score of the results page) instead of
+training one, so scores made on another machine compare; it never replaces a
+different classifier already at the output directory.
 Exit codes: 0 done, 2 bad input (one line on stderr), 3 accuracy below target (the
 new classifier stays at `<output_dir>.candidate`).
 """
@@ -289,6 +294,44 @@ def train_and_install(config, output_dir=None, log=print, **train_kwargs):
   return dict(result, path=output_dir, installed=True)
 
 
+def install_copy(source, output_dir):
+  """Copies the classifier at `source` to `output_dir`; returns True if it copied.
+
+  Returns False, changing nothing, when the same classifier (same `fingerprint`) is
+  there already. Raises ClassifierUnavailableError, writing nothing, when `source` is
+  not a SavedModel directory of a package classifier meeting its dataset's target, or
+  a different classifier is at `output_dir`. The copy goes to `<output_dir>.tmp` and is
+  renamed, so a kill leaves no half classifier where the scores look.
+  """
+  source, output_dir = source.rstrip('/'), output_dir.rstrip('/')
+  if not is_saved_model_dir(source):
+    raise ClassifierUnavailableError(
+        f'install_from={source!r} is not a SavedModel directory (no saved_model.pb)')
+  metadata = read_metadata(source)
+  dataset = metadata.get('dataset')
+  if dataset not in CLASSIFIER_DATASETS:
+    raise ClassifierUnavailableError(
+        f'install_from={source!r} records no dataset of {CLASSIFIER_DATASETS} in '
+        f'{CLASSIFIER_METADATA_FILE}')
+  reason = below_target(dataset, metadata.get('test_accuracy'))
+  if reason:
+    raise ClassifierUnavailableError(f'install_from={source!r}: {reason}')
+  wanted = fingerprint(source)
+  if os.path.exists(output_dir):
+    present = fingerprint(output_dir)
+    if present == wanted:
+      return False
+    raise ClassifierUnavailableError(
+        f'a different classifier (fingerprint {present}) is already at {output_dir}, '
+        f'not the one of install_from={source!r} ({wanted}); scores made with the two '
+        'do not compare: remove it or give another --output_dir')
+  partial = output_dir + '.tmp'
+  shutil.rmtree(partial, ignore_errors=True)
+  shutil.copytree(source, partial)
+  os.replace(partial, output_dir)
+  return True
+
+
 def ensure_classifier(config, train_if_missing=True, **train_kwargs):
   """The path of the classifier the scores of `config` use, trained here if missing.
 
@@ -355,6 +398,9 @@ def define_flags(fv):
                        flag_values=fv)
   flags.DEFINE_float('learning_rate', 1e-3, 'Adam learning rate.', flag_values=fv)
   flags.DEFINE_integer('seed', 0, 'Random seed.', flag_values=fv)
+  flags.DEFINE_string('install_from', '', 'Copy the classifier at this directory (e.g. '
+                      'results/classifier_fashion_mnist) to --output_dir instead of '
+                      'training one; never replaces a different one.', flag_values=fv)
   flags.DEFINE_string('data_dir', '', 'TFDS data_dir ("" = TFDS default).',
                       flag_values=fv)
   flags.DEFINE_string('manual_dir', '', 'TFDS manual_dir ("" = Debian Fashion-MNIST '
@@ -367,9 +413,9 @@ def _fail(message, code=2):
 
 
 def main(argv):
-  """Parses argv (argv[0] is the program), trains and installs; returns the metadata.
+  """Parses argv (argv[0] is the program), trains (or copies) and installs.
 
-  Exits 2 on bad input, 3 when the new classifier misses the target (then it is not
+  Returns the installed classifier's metadata with 'path'. Exits 2 on bad input, 3 when the new classifier misses the target (then it is not
   installed: see `train_and_install`).
   """
   from absl import flags
@@ -382,6 +428,8 @@ def main(argv):
     _fail(str(e).splitlines()[0])
   if len(rest) > 1:
     _fail(f'unexpected arguments {rest[1:]!r}; every option is a --flag')
+  if fv.install_from:
+    return _install_from(fv)
   c = config_lib.get_config()
   c.dataset = fv.dataset
   c.data_dir = fv.data_dir
@@ -397,6 +445,22 @@ def main(argv):
   if not result['installed']:
     _fail(f'{result["reason"]} (try more --epochs)', code=3)
   return result
+
+
+def _install_from(fv):
+  """`main` for --install_from: the source's dataset must be --dataset."""
+  dataset = read_metadata(fv.install_from).get('dataset')
+  if is_saved_model_dir(fv.install_from) and dataset != fv.dataset:
+    _fail(f'install_from={fv.install_from!r} holds a classifier of dataset '
+          f'{dataset!r}, not --dataset={fv.dataset}')
+  output_dir = fv.output_dir or default_classifier_path(fv.dataset)
+  try:
+    copied = install_copy(fv.install_from, output_dir)
+  except ClassifierUnavailableError as e:
+    _fail(str(e))
+  print(f'{"installed" if copied else "already installed"}: {fv.dataset} classifier '
+        f'{fingerprint(output_dir)} at {output_dir}')
+  return dict(read_metadata(output_dir), path=output_dir)
 
 
 def run():
