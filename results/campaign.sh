@@ -7,7 +7,14 @@
 # Each phase runs from a clean clone of the package at a fixed commit
 # ($CAMPAIGN/code-<commit>, made once), on the faithful stack, at low priority:
 #
-#   bash results/campaign.sh      # CAMPAIGN=~/tf_gancond_campaign NICE=19 PY=.venv/bin/python
+#   setsid bash results/campaign.sh > campaign.log 2>&1 &
+#   # settings: CAMPAIGN=~/tf_gancond_campaign NICE=19 PY=.venv/bin/python
+#
+# Under setsid the campaign is a session of its own and lowers that whole session to
+# $NICE: where the kernel schedules by session first (sched_autogroup_enabled=1),
+# the nice value of a process only counts against processes of its own session, so
+# `nice -n 19` alone leaves the campaign half of the cores against a test run in
+# another terminal (seen here: the README main job ran at half speed beside it).
 #
 # Then, for each sweep folder: python -m tf_gancond.results collect --sweep_dir=DIR,
 # and python -m tf_gancond.results build.
@@ -49,6 +56,9 @@ sweep() {  # sweep COMMIT PART RUN_SWEEP_FLAGS...: the sweep folder is $CAMPAIGN
 }
 
 mkdir -p "$CAMPAIGN"
+if [ "$(ps -o sid= -p $$ | tr -d ' ')" = "$$" ] && [ -w /proc/self/autogroup ]; then
+  echo "$NICE" > /proc/self/autogroup  # bash's own /proc/self: this session's group.
+fi
 # Every score (classifier score, Frechet distance, KID) is made by the Fashion-MNIST
 # classifier committed in results/classifier_fashion_mnist (92.3 % test accuracy), so a
 # new machine scores with the same one: it is installed where the runs look for it, and
