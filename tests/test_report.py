@@ -695,3 +695,10 @@ def test_cli_writes_the_report(sweep_dir):
   assert 'largest gap' in text and '200 resamples' in text
   assert 'score is below 1.2;' in text
   assert _checks(sweep_dir / 'report')['O4 samples per model']['verdict'] == 'PASS'
+
+
+def test_q_figure_draws_only_the_clamp_bounds_that_act():
+  assert report.drawn_lambdas(1.0, 20.0, 8.6) == [1.0, 20.0]
+  # A control run with the clamp switched off: lambda = (0, 1e9).
+  assert report.drawn_lambdas(0.0, 1e9, 8.6) == []
+  assert report.drawn_lambdas(1.34, 7.06, None) == [1.34, 7.06]

@@ -1076,6 +1076,16 @@ def fig_spectra(runs, settings, output):
   return _save(fig, output, 'fig3_avg_jacobian_spectra.png')
 
 
+def drawn_lambdas(lambda_min, lambda_max, highest_q):
+  """The clamp bounds that fig_q draws on its log axis: lambda_min only if > 0 (0
+  clamps nothing and has no log), lambda_max only within 10x of the highest Q p95
+  plotted (a bound set far away to switch the clamp off would squash the Q lines)."""
+  drawn = [lambda_min] if lambda_min > 0 else []
+  if highest_q is None or lambda_max <= 10 * highest_q:
+    drawn.append(lambda_max)
+  return drawn
+
+
 def fig_q(runs, settings, output):
   """Q of Algorithm 1 against step: median per run with its 5-95 percentile band."""
   with_q = [s for s in settings if any(
@@ -1097,8 +1107,9 @@ def fig_q(runs, settings, output):
       if all(_number(t.get('q_p5')) and _number(t.get('q_p95')) for t in rows):
         ax.fill_between(x, [t['q_p5'] for t in rows], [t['q_p95'] for t in rows],
                         color=_color(r), alpha=0.08, lw=0)
-    lo, hi = group[0].jc_lambdas
-    for v in (lo, hi):
+    highest_q = max((t['q_p95'] for r in group for t in r.train
+                     if _number(t.get('q_p95'))), default=None)
+    for v in drawn_lambdas(*group[0].jc_lambdas, highest_q):
       ax.axhline(v, color='black', ls='--', lw=0.8)
     ax.set_yscale('log')
     ax.set_title(f'{s} (dashed: lambda_min, lambda_max)', fontsize=9)
@@ -1397,7 +1408,8 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
                  'the last probe, sorted, log axis, one line per run, one panel per '
                  'setting.',
       'q': 'Q of Algorithm 1 (||G(z)-G(z\')|| / ||z-z\'||) per logged interval: median '
-           'line and 5-95 percentile band per run; dashed: λmin and λmax.',
+           'line and 5-95 percentile band per run; dashed: λmin and λmax (not drawn: '
+           'a λmin of 0, or a λmax over 10x every Q, which switch the clamp off).',
       'scatter': 'Final log-cond against each final score, one point per run.',
       'o4': 'O4: final log-cond against the number of samples in the least-sampled '
             'class.',
