@@ -130,21 +130,5 @@ sweep "$PHASE1_COMMIT" phase1_o7 --sweep=o7_memorizing_generator --num_seeds=3 \
 restore phase1_o3
 sweep "$PHASE1_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=2 \
   --extra=dataset=fashion_mnist,train_steps=5000
-
-# A control for phase 2: every JC(1, 20) run lacked the spikes of Q that every baseline
-# had. A JC step differs from a baseline step twice: the penalty, and G's BatchNorm
-# statistics over [z; z'] (twice the rows). JC(0, 1e9) keeps the second and switches
-# the first off exactly (Q is never below 0 or above 1e9, so the penalty and its
-# gradient are 0): 5 seeds beside the same baselines, linked as in the second half.
-control_dir=$CAMPAIGN/phase2_jc_clamp_off
-mkdir -p "$control_dir"
-for seed in 0 1 2 3 4; do
-  ln -sfn "$CAMPAIGN/phase2_odena_jc/baseline_seed$seed" "$control_dir/baseline_seed$seed"
-done
-restore phase2_jc_clamp_off
-sweep "$PHASE1_COMMIT" phase2_jc_clamp_off --sweep=odena_jc_fashion_mnist \
-  --num_seeds=5 --parallel=2 \
-  --setting_extra=jacobian_clamping:jc_lambda_min=0,jc_lambda_max=1e9 \
-  --extra=train_steps=5000,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500
 exit
 }

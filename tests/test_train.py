@@ -103,6 +103,59 @@ def test_jacobian_clamping_run_logs_q_and_penalty(tiny_config):
   assert record['q_p5'] <= record['q_p50'] <= record['q_p95']
 
 
+def test_q_is_measured_batch_by_batch_as_a_jc_step_sees_it(tiny_config):
+  """measure_q over 3 batches: each batch's Q from G in training mode on [z_b; z'_b]
+  (BatchNorm statistics over those 2B rows, as in a JC step), against a float64
+  reference; BatchNorm's moving statistics are left as they were."""
+  c = tiny_config
+  trainer = train.GANTrainer(c, tf.distribute.get_strategy())
+  g, b = trainer.generator, c.g_batch_size
+  rng = np.random.default_rng(0)
+  z = rng.standard_normal((3 * b, c.latent_dim)).astype(np.float32)
+  z_prime = z + 0.3 * rng.standard_normal(z.shape).astype(np.float32)
+  moving = [v for v in g.variables if 'moving_' in v.name]
+  g(tf.constant(z), training=True)  # Moving statistics away from their initial values.
+  before = [v.numpy() for v in moving]
+  q = trainer.measure_q(tf.constant(z), tf.constant(z_prime)).numpy()
+  for v, value in zip(moving, before):
+    np.testing.assert_array_equal(v.numpy(), value)
+  expected = []
+  for rows in np.split(np.arange(3 * b), 3):
+    x = g(tf.constant(np.concatenate([z[rows], z_prime[rows]])), training=True)
+    x = x.numpy().astype(np.float64).reshape(2 * b, -1)
+    dz = z[rows].astype(np.float64) - z_prime[rows]
+    expected.append(np.linalg.norm(x[:b] - x[b:], axis=1) / np.linalg.norm(dz, axis=1))
+  np.testing.assert_allclose(q, np.concatenate(expected), rtol=1e-4)
+
+
+@pytest.mark.parametrize('jacobian_clamping', [False, True])
+def test_q_statistics_come_from_one_measurement_in_every_setting(tiny_config,
+                                                                 jacobian_clamping):
+  """A train record's Q percentiles come from q_num_batches x g_batch_size fresh
+  pairs measured at the interval's end, with and without JC, so the settings'
+  percentiles have the same sampling error; a JC record adds the share of its
+  steps' Q that the clamp acted on (outside [lambda_min, lambda_max])."""
+  import types
+  c = tiny_config
+  c.q_num_batches = 3
+  c.jacobian_clamping = jacobian_clamping
+  trainer = train.GANTrainer(c, tf.distribute.get_strategy())
+  trainer.start(types.SimpleNamespace(step=0))
+  step_q = {'q': np.array([0.5, 2.0, 2.0, 30.0] * 2, np.float32)}
+  interval = [dict(d_loss=np.float32(step), **(step_q if jacobian_clamping else {}))
+              for step in (1.0, 2.0)]
+  record, histograms = trainer.summarize(interval)
+  n = 3 * c.g_batch_size
+  assert record['q_num_samples'] == n and histograms['q'].shape == (n,)
+  assert record['d_loss'] == 1.5
+  np.testing.assert_allclose(record['q_p95'], np.percentile(histograms['q'], 95))
+  np.testing.assert_allclose(record['q_mean'], histograms['q'].mean(), rtol=1e-6)
+  if jacobian_clamping:
+    assert record['jc_clamped_share'] == 0.5  # 0.5 < 1 and 30 > 20, of 0.5, 2, 2, 30.
+  else:
+    assert 'jc_clamped_share' not in record
+
+
 @pytest.mark.parametrize('loss', ['minimax', 'wasserstein', 'hinge'])
 def test_every_loss_trains_one_step(tiny_config, loss):
   c = tiny_config

@@ -98,6 +98,11 @@ def get_config():
   c.jc_lambda_min = 1.0
   c.jc_lambda_max = 20.0
   c.jc_norm = 'per_example'       # per_example (Algorithm 1) | batch (whole-batch norms).
+  # Q logged in every run (SPEC O5): measured at each train record on this many batches
+  # of g_batch_size fresh (z, z') pairs. 5 (320 pairs at batch 64): a 95th percentile
+  # within about 0.5 of Q's at step 5,000 of phase 2 (one batch: 1.1), for about 3% of
+  # a record's 50 DCGAN steps (`python -m tf_gancond.benchmarks.train_step`).
+  c.q_num_batches = 5
   # --- probes (SPEC 0, O1) ---
   c.probe_every = 250             # 0 = never.
   c.probe_num_z = 64
@@ -194,7 +199,8 @@ def validate(config):
   _choice(c, 'probe_bn_mode', PROBE_BN_MODES)
   _positive(c, 'batch_size', 'train_steps', 'n_critic', 'g_lr', 'd_lr',
             'log_every', 'checkpoint_every', 'probe_num_z', 'eval_splits',
-            'eval_num_samples', 'final_eval_num_samples', 'max_checkpoints')
+            'eval_num_samples', 'final_eval_num_samples', 'max_checkpoints',
+            'q_num_batches')
   _non_negative(c, 'g_batch_size', 'latent_dim', 'probe_every', 'eval_every',
                 'gradient_penalty', 'instance_noise', 'num_missing_mode_samples',
                 'sample_grid', 'shuffle_buffer', 'data_threads')

@@ -1409,7 +1409,10 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
                  'setting.',
       'q': 'Q of Algorithm 1 (||G(z)-G(z\')|| / ||z-z\'||) per logged interval: median '
            'line and 5-95 percentile band per run; dashed: λmin and λmax (not drawn: '
-           'a λmin of 0, or a λmax over 10x every Q, which switch the clamp off).',
+           'a λmin of 0, or a λmax over 10x every Q, which switch the clamp off). '
+           'Records with q_num_samples measure every setting alike; in older records '
+           'a baseline\'s percentiles come from one batch and a JC run\'s from every '
+           'batch of its interval, so the baseline\'s scatter far more.',
       'scatter': 'Final log-cond against each final score, one point per run.',
       'o4': 'O4: final log-cond against the number of samples in the least-sampled '
             'class.',

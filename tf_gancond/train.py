@@ -217,19 +217,31 @@ class GANTrainer(loop.Trainer):
 
   @tf.function
   def measure_q(self, z, z_prime, labels=None):
-    """Q [B] of Algorithm 1 without a penalty, for runs without JC (SPEC O5: log Q
-    in every run). G runs in training mode on [z; z'], z' keeping z's labels, as
-    under JC, and the BatchNorm moving statistics are restored afterwards so the
-    measurement leaves no trace."""
+    """Q [N] of Algorithm 1 without a penalty (SPEC O5: Q logged in every run).
+
+    z, z_prime: [N, n_z], N a multiple of g_batch_size; labels: [N] or None.
+    Batch by batch, as a JC generator step sees Q: G in training mode on
+    [z_b; z'_b] (g_batch_size rows each, z' keeping z's labels), so that BatchNorm
+    normalises over those 2B rows. BatchNorm's moving statistics are restored
+    afterwards, so the measurement leaves no trace.
+    """
     moving = _bn_moving_variables(self.generator)
     saved = [tf.identity(v) for v in moving]
-    if labels is not None:
-      labels = tf.concat([labels, labels], 0)
-    x = self.generator(tf.concat([z, z_prime], 0), labels=labels, training=True)
-    fake, fake_prime = tf.split(x, 2, axis=0)
-    _, q = regularizers.jacobian_clamping_penalty(
-        fake, fake_prime, z, z_prime, self.config.jc_lambda_min,
-        self.config.jc_lambda_max, self.config.jc_norm)
+    b = self.config.g_batch_size
+    num_batches = z.shape[0] // b
+    q = tf.TensorArray(tf.float32, size=num_batches, infer_shape=False)
+    for i in tf.range(num_batches):
+      z_b, z_prime_b = z[i * b:(i + 1) * b], z_prime[i * b:(i + 1) * b]
+      both_labels = None if labels is None else tf.concat(
+          [labels[i * b:(i + 1) * b]] * 2, 0)
+      x = self.generator(tf.concat([z_b, z_prime_b], 0), labels=both_labels,
+                         training=True)
+      fake, fake_prime = tf.split(x, 2, axis=0)
+      _, q_b = regularizers.jacobian_clamping_penalty(
+          fake, fake_prime, z_b, z_prime_b, self.config.jc_lambda_min,
+          self.config.jc_lambda_max, self.config.jc_norm)
+      q = q.write(i, q_b)
+    q = q.concat()
     with tf.control_dependencies([q]):
       restores = [v.assign(s) for v, s in zip(moving, saved)]
     with tf.control_dependencies(restores):
@@ -259,7 +271,7 @@ class GANTrainer(loop.Trainer):
             'g_bn_always_batch_stats': self.config.g_bn_always_batch_stats}
 
   def start(self, run):
-    # z, z' and labels of the Q measurements without JC, from a stream of the start.
+    # z, z' and labels of the Q measurements, from a stream of the start step.
     self._q_rng = np.random.default_rng(self.config.seed + 7919 * (run.step + 1))
 
   def actions(self, run):
@@ -279,24 +291,35 @@ class GANTrainer(loop.Trainer):
     return actions
 
   def summarize(self, interval):
-    """Interval means and the Q statistics of SPEC O5 (q_mean, q_p5 .. q_p95, the
-    histogram 'q'): Q [B] of the JC steps, or without JC measured on fresh z, z'
-    and uniform labels (recorded as q_labels)."""
+    """Interval means and the Q statistics of SPEC O5.
+
+    Q is measured at the interval's end in every setting, on q_num_batches batches
+    of g_batch_size fresh (z, z') pairs and uniform labels (`measure_q`): q_mean,
+    q_p5 .. q_p95, the histogram 'q', q_num_samples and, for a conditional G,
+    q_label_counts per class. One measurement for all settings, so that their
+    percentiles carry the same sampling error (a JC run's own Q pools all its steps'
+    batches: percentiles of many more pairs, which scatter less). A JC run adds
+    jc_clamped_share: the share of its steps' Q outside [jc_lambda_min,
+    jc_lambda_max], which the penalty acted on.
+    """
+    c, q_rng = self.config, self._q_rng
     record = {k: float(np.mean([v[k] for v in interval])) for k in interval[0]
               if k != 'q'}
     if 'q' in interval[0]:
-      q = np.concatenate([v['q'] for v in interval])
-    else:
-      c, q_rng = self.config, self._q_rng
-      z = q_rng.standard_normal((c.batch_size, c.latent_dim)).astype(np.float32)
-      d = q_rng.standard_normal(z.shape).astype(np.float32)
-      z_prime = z + c.jc_epsilon * d / np.linalg.norm(d, axis=1, keepdims=True)
-      # Uniform labels, as the JC generator step draws them (Stream.G_LABELS).
-      labels = (q_rng.integers(0, self.num_classes, len(z)).astype(np.int32)
-                if self.num_classes else None)
-      q = self.measure_q(tf.constant(z), tf.constant(z_prime), labels).numpy()
-      if labels is not None:
-        record['q_labels'] = labels
+      step_q = np.concatenate([v['q'] for v in interval])
+      record['jc_clamped_share'] = float(np.mean(
+          (step_q < c.jc_lambda_min) | (step_q > c.jc_lambda_max)))
+    z = q_rng.standard_normal((c.q_num_batches * c.g_batch_size, c.latent_dim)).astype(
+        np.float32)
+    d = q_rng.standard_normal(z.shape).astype(np.float32)
+    z_prime = z + c.jc_epsilon * d / np.linalg.norm(d, axis=1, keepdims=True)
+    # Uniform labels, as the JC generator step draws them (Stream.G_LABELS).
+    labels = (q_rng.integers(0, self.num_classes, len(z)).astype(np.int32)
+              if self.num_classes else None)
+    q = self.measure_q(tf.constant(z), tf.constant(z_prime), labels).numpy()
+    record['q_num_samples'] = int(q.size)
+    if labels is not None:
+      record['q_label_counts'] = np.bincount(labels, minlength=self.num_classes).tolist()
     record['q_mean'] = float(q.mean())
     for p, v in zip(_Q_PERCENTILES, np.percentile(q, _Q_PERCENTILES)):
       record[f'q_p{p}'] = float(v)

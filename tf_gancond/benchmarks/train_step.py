@@ -8,6 +8,7 @@ Times, on the same machine in one process (medians over repeats, after warm-up):
     input-pipeline efficiency = synthetic time / real time (target >= 0.95);
   * the Jacobian Clamping step: JC time / baseline time (target <= 1.5);
   * the step that recomputes G(z) for the G update (g_step_reuses_fake=False);
+  * the Q measurement of a train record against the baseline steps it covers;
   * with --torch (needs `pip install torch`), a PyTorch step of the same
     architecture and update (dcgan.torch order), for the TF / PyTorch ratio.
 Each figure includes what the training loop does per step (fetching the scalars).
@@ -47,6 +48,23 @@ def time_tf(config, steps, repeats):
   """Median seconds per iteration of GANTrainer.train_step on one device."""
   return benchmarks.time_train_step(config, tf.distribute.get_strategy(), steps,
                                     repeats)
+
+
+def time_q_measurement(config, repeats):
+  """Median seconds of the Q measurement of one train record (q_num_batches batches
+  of g_batch_size pairs, `GANTrainer.summarize`)."""
+  import types
+  from tf_gancond import train
+  trainer = train.GANTrainer(config, tf.distribute.get_strategy())
+  trainer.start(types.SimpleNamespace(step=0))
+  interval = [{'d_loss': 0.0}]
+  trainer.summarize(interval)  # Tracing.
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    trainer.summarize(interval)
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
 
 
 def time_torch(steps, repeats, batch_size):
@@ -106,6 +124,7 @@ def main(argv):
       _config(synthetic_data=True, jacobian_clamping=True), steps, repeats)
   results['fresh G(z) for G step (synthetic)'] = time_tf(
       _config(synthetic_data=True, g_step_reuses_fake=False), steps, repeats)
+  q_seconds = time_q_measurement(_config(synthetic_data=True), repeats)
   if FLAGS.real_data:
     try:
       results['baseline (fashion_mnist TFDS)'] = time_tf(_config(), steps, repeats)
@@ -121,6 +140,9 @@ def main(argv):
         f'{results["jacobian clamping (synthetic)"] / base:.3f}  (target <= 1.5)')
   print(f'fresh-G(z) / reused-G(z) step time:    '
         f'{results["fresh G(z) for G step (synthetic)"] / base:.3f}')
+  record_every = _config().log_every
+  print(f'Q measurement per train record / its {record_every} baseline steps: '
+        f'{q_seconds / (record_every * base):.3f}  ({q_seconds:.2f} s a record)')
   if 'baseline (fashion_mnist TFDS)' in results:
     print(f'input-pipeline efficiency (synthetic / real time): '
           f'{base / results["baseline (fashion_mnist TFDS)"]:.3f}  (target >= 0.95)')
