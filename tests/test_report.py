@@ -699,6 +699,6 @@ def test_cli_writes_the_report(sweep_dir):
 
 def test_q_figure_draws_only_the_clamp_bounds_that_act():
   assert report.drawn_lambdas(1.0, 20.0, 8.6) == [1.0, 20.0]
-  # A control run with the clamp switched off: lambda = (0, 1e9).
+  # The clamp switched off: lambda = (0, 1e9).
   assert report.drawn_lambdas(0.0, 1e9, 8.6) == []
   assert report.drawn_lambdas(1.34, 7.06, None) == [1.34, 7.06]

@@ -103,29 +103,50 @@ def test_jacobian_clamping_run_logs_q_and_penalty(tiny_config):
   assert record['q_p5'] <= record['q_p50'] <= record['q_p95']
 
 
-def test_q_is_measured_batch_by_batch_as_a_jc_step_sees_it(tiny_config):
-  """measure_q over 3 batches: each batch's Q from G in training mode on [z_b; z'_b]
-  (BatchNorm statistics over those 2B rows, as in a JC step), against a float64
-  reference; BatchNorm's moving statistics are left as they were."""
-  c = tiny_config
-  trainer = train.GANTrainer(c, tf.distribute.get_strategy())
-  g, b = trainer.generator, c.g_batch_size
+def _check_measure_q(trainer, num_classes=0):
+  """measure_q over 3 batches against a float64 reference of each batch's Q from G in
+  training mode on [z_b; z'_b] (BatchNorm over those 2B rows, as in a JC step), with
+  each batch's own labels; BatchNorm's moving statistics left as they were."""
+  c, g = trainer.config, trainer.generator
+  b = c.g_batch_size
   rng = np.random.default_rng(0)
   z = rng.standard_normal((3 * b, c.latent_dim)).astype(np.float32)
   z_prime = z + 0.3 * rng.standard_normal(z.shape).astype(np.float32)
+  labels = (np.repeat(np.arange(3, dtype=np.int32), b) % num_classes
+            if num_classes else None)  # One class per batch: a mix-up shows.
+  g(tf.constant(z), labels=labels, training=True)  # Builds G.
+  for v in g.trainable_variables:  # Per-class BatchNorm gains differ from their start.
+    v.assign_add(0.1 * tf.random.stateless_normal(v.shape, seed=[1, 2]))
   moving = [v for v in g.variables if 'moving_' in v.name]
-  g(tf.constant(z), training=True)  # Moving statistics away from their initial values.
+  g(tf.constant(z), labels=labels, training=True)  # Move the statistics off their start.
   before = [v.numpy() for v in moving]
-  q = trainer.measure_q(tf.constant(z), tf.constant(z_prime)).numpy()
+  q = trainer.measure_q(tf.constant(z), tf.constant(z_prime), labels).numpy()
   for v, value in zip(moving, before):
     np.testing.assert_array_equal(v.numpy(), value)
   expected = []
   for rows in np.split(np.arange(3 * b), 3):
-    x = g(tf.constant(np.concatenate([z[rows], z_prime[rows]])), training=True)
+    both = None if labels is None else np.concatenate([labels[rows]] * 2)
+    x = g(tf.constant(np.concatenate([z[rows], z_prime[rows]])), labels=both,
+          training=True)
     x = x.numpy().astype(np.float64).reshape(2 * b, -1)
     dz = z[rows].astype(np.float64) - z_prime[rows]
     expected.append(np.linalg.norm(x[:b] - x[b:], axis=1) / np.linalg.norm(dz, axis=1))
   np.testing.assert_allclose(q, np.concatenate(expected), rtol=1e-4)
+
+
+def test_q_is_measured_batch_by_batch_as_a_jc_step_sees_it(tiny_config):
+  _check_measure_q(train.GANTrainer(tiny_config, tf.distribute.get_strategy()))
+
+
+def test_q_of_a_conditional_generator_keeps_each_batch_labels(tmp_path):
+  from tf_gancond import config as config_lib
+  path = os.path.join(os.path.dirname(__file__), '..', 'configs', 'o6_cifar_wgangp_jc.py')
+  c = config_lib.load_config_file(path)
+  c.update(dict(batch_size=4, g_batch_size=4, g_base_channels=8, d_base_channels=8,
+                latent_dim=4, workdir=str(tmp_path / 'run')))
+  c = config_lib.validate(config_lib.resolve(c))
+  trainer = train.GANTrainer(c, tf.distribute.get_strategy())
+  _check_measure_q(trainer, num_classes=trainer.num_classes)
 
 
 @pytest.mark.parametrize('jacobian_clamping', [False, True])

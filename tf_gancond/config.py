@@ -99,9 +99,9 @@ def get_config():
   c.jc_lambda_max = 20.0
   c.jc_norm = 'per_example'       # per_example (Algorithm 1) | batch (whole-batch norms).
   # Q logged in every run (SPEC O5): measured at each train record on this many batches
-  # of g_batch_size fresh (z, z') pairs. 5 (320 pairs at batch 64): a 95th percentile
-  # within about 0.5 of Q's at step 5,000 of phase 2 (one batch: 1.1), for about 3% of
-  # a record's 50 DCGAN steps (`python -m tf_gancond.benchmarks.train_step`).
+  # of g_batch_size fresh (z, z') pairs. 5 (320 pairs at batch 64): Q's 95th percentile
+  # with an sd of about 0.5 at step 5,000 of phase 2 (one batch: 1.1), for 2.5% of a
+  # record's 50 DCGAN steps (`python -m tf_gancond.benchmarks.train_step`, 2026-12-03).
   c.q_num_batches = 5
   # --- probes (SPEC 0, O1) ---
   c.probe_every = 250             # 0 = never.

@@ -1109,10 +1109,11 @@ def fig_q(runs, settings, output):
                         color=_color(r), alpha=0.08, lw=0)
     highest_q = max((t['q_p95'] for r in group for t in r.train
                      if _number(t.get('q_p95'))), default=None)
-    for v in drawn_lambdas(*group[0].jc_lambdas, highest_q):
+    drawn = drawn_lambdas(*group[0].jc_lambdas, highest_q)
+    for v in drawn:
       ax.axhline(v, color='black', ls='--', lw=0.8)
     ax.set_yscale('log')
-    ax.set_title(f'{s} (dashed: lambda_min, lambda_max)', fontsize=9)
+    ax.set_title(f'{s} (dashed: lambda_min, lambda_max)' if drawn else s, fontsize=9)
     ax.set_xlabel('generator step')
     ax.grid(alpha=0.3, which='both')
   axes[0][0].set_ylabel('Q (median, 5-95% band)')

@@ -313,7 +313,8 @@ class GANTrainer(loop.Trainer):
         np.float32)
     d = q_rng.standard_normal(z.shape).astype(np.float32)
     z_prime = z + c.jc_epsilon * d / np.linalg.norm(d, axis=1, keepdims=True)
-    # Uniform labels, as the JC generator step draws them (Stream.G_LABELS).
+    # Uniform labels, as a JC generator step on fresh z draws them (Stream.G_LABELS;
+    # one that reuses the D step's G(z) has the real batch's labels).
     labels = (q_rng.integers(0, self.num_classes, len(z)).astype(np.int32)
               if self.num_classes else None)
     q = self.measure_q(tf.constant(z), tf.constant(z_prime), labels).numpy()

@@ -24,7 +24,7 @@ from tf_gancond import train
 flags.DEFINE_list('run_dirs', None, 'Run folders with a checkpoint at --step.')
 flags.DEFINE_integer('step', 5000, 'Checkpoint step to restore.')
 flags.DEFINE_integer('num_batches', 200, 'Batches of g_batch_size pairs (a multiple '
-                     'of 50).')
+                     'of 100).')
 flags.DEFINE_integer('seed', 123, 'Seed of z and z\'.')
 FLAGS = flags.FLAGS
 
