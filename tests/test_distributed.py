@@ -58,7 +58,8 @@ def _child_config(overrides, workdir):
 
 
 def _child_run(config, strategy, init_weights, sync_override=None):
-  """(losses per step, all G/D weights) after STEPS steps from `init_weights`."""
+  """(losses per step, all G/D weights, weight names, trainer) after STEPS steps
+  from `init_weights`."""
   import tensorflow as tf
   from tf_gancond import data as data_lib
   from tf_gancond import models
@@ -86,7 +87,17 @@ def _child_run(config, strategy, init_weights, sync_override=None):
   print(f'{config.loss} {strategy.num_replicas_in_sync} replicas: '
         f'{time.perf_counter() - start:.1f} s', file=sys.stderr)
   names = [v.name for net in nets for v in net.weights]
-  return metrics, [net.get_weights() for net in nets], names
+  return metrics, [net.get_weights() for net in nets], names, trainer
+
+
+def _q_of(trainer):
+  """Q [2 g_batch_size] of the trainer's G (measure_q, outside strategy.run as the
+  loop's records call it) on fixed z, z'."""
+  c = trainer.config
+  rng = np.random.default_rng(0)
+  z = rng.standard_normal((2 * c.g_batch_size, c.latent_dim)).astype(np.float32)
+  z_prime = z + 0.3 * rng.standard_normal(z.shape).astype(np.float32)
+  return trainer.measure_q(z, z_prime).numpy()
 
 
 def _metric_diffs(one, two):
@@ -115,9 +126,10 @@ def _child(workdir):
     for name, overrides in CASES.items():
       config = _child_config(overrides, workdir)
       init = _initial_weights(config)
-      one_metrics, one_weights, names = _child_run(config, tf.distribute.get_strategy(),
-                                                   init)
-      two_metrics, two_weights, _ = _child_run(config, mirrored, init)
+      one_metrics, one_weights, names, one = _child_run(
+          config, tf.distribute.get_strategy(), init)
+      two_metrics, two_weights, _, two = _child_run(config, mirrored, init)
+      q_one, q_two = _q_of(one), _q_of(two)
       one_all, two_all = one_weights[0] + one_weights[1], two_weights[0] + two_weights[1]
       variance = ['moving_variance' in n for n in names]
       pick = lambda ws, want: [w for w, v in zip(ws, variance) if v == want]  # noqa: E731
@@ -125,9 +137,10 @@ def _child(workdir):
           'weights': _max_diff(pick(one_all, False), pick(two_all, False)),
           'moving_variances': _max_diff(pick(one_all, True), pick(two_all, True)),
           'metrics': _metric_diffs(one_metrics, two_metrics),
+          'q': float(np.max(np.abs(q_one - q_two) / q_one)),
           'moved': _max_diff(init[0] + init[1], one_all)}
       if name == 'dcgan':
-        _, unsync, _ = _child_run(config, mirrored, init, sync_override=False)
+        _, unsync, _, _ = _child_run(config, mirrored, init, sync_override=False)
         report['unsynchronised_bn_weights'] = _max_diff(
             pick(one_all, False), pick(unsync[0] + unsync[1], False))
     # A global batch that the replicas cannot share evenly is refused up front.
@@ -177,6 +190,8 @@ def test_mirrored_matches_one_device(report, case):
   # Losses, logits, gradient norms (of the global-batch loss), penalties, Q [B].
   assert {'d_loss', 'g_loss', 'd_grad_norm', 'g_grad_norm'} <= set(r['metrics'])
   assert max(r['metrics'].values()) < 1e-4, r
+  # Q of the records, measured outside strategy.run with synchronised BatchNorm.
+  assert r['q'] < 1e-4, r
 
 
 def test_batch_not_divisible_by_replicas_is_refused(report):
