@@ -290,6 +290,21 @@ class GANTrainer(loop.Trainer):
         lambda step: loop.every(c.eval_every)(step) and step < c.train_steps))
     return actions
 
+  def q_pairs(self, rng, num_pairs):
+    """(z, z', labels) of a Q measurement, drawn from the numpy Generator `rng`:
+    z ~ N(0, I) [num_pairs, n_z], z' = z + eps d / ||d|| (Algorithm 1), and uniform
+    labels [num_pairs] (None for an unconditional G), as a JC generator step on
+    fresh z draws them (Stream.G_LABELS; one that reuses the D step's G(z) has the
+    real batch's labels)."""
+    c = self.config
+    z = rng.standard_normal((num_pairs, c.latent_dim)).astype(np.float32)
+    direction = rng.standard_normal(z.shape).astype(np.float32)
+    labels = (rng.integers(0, self.num_classes, num_pairs).astype(np.int32)
+              if self.num_classes else None)
+    z = tf.constant(z)
+    return (z, regularizers.jacobian_clamping_perturb(z, direction, c.jc_epsilon),
+            labels)
+
   def summarize(self, interval):
     """Interval means and the Q statistics of SPEC O5.
 
@@ -302,22 +317,15 @@ class GANTrainer(loop.Trainer):
     jc_clamped_share: the share of its steps' Q outside [jc_lambda_min,
     jc_lambda_max], which the penalty acted on.
     """
-    c, q_rng = self.config, self._q_rng
+    c = self.config
     record = {k: float(np.mean([v[k] for v in interval])) for k in interval[0]
               if k != 'q'}
     if 'q' in interval[0]:
       step_q = np.concatenate([v['q'] for v in interval])
       record['jc_clamped_share'] = float(np.mean(
           (step_q < c.jc_lambda_min) | (step_q > c.jc_lambda_max)))
-    z = q_rng.standard_normal((c.q_num_batches * c.g_batch_size, c.latent_dim)).astype(
-        np.float32)
-    d = q_rng.standard_normal(z.shape).astype(np.float32)
-    z_prime = z + c.jc_epsilon * d / np.linalg.norm(d, axis=1, keepdims=True)
-    # Uniform labels, as a JC generator step on fresh z draws them (Stream.G_LABELS;
-    # one that reuses the D step's G(z) has the real batch's labels).
-    labels = (q_rng.integers(0, self.num_classes, len(z)).astype(np.int32)
-              if self.num_classes else None)
-    q = self.measure_q(tf.constant(z), tf.constant(z_prime), labels).numpy()
+    z, z_prime, labels = self.q_pairs(self._q_rng, c.q_num_batches * c.g_batch_size)
+    q = self.measure_q(z, z_prime, labels).numpy()
     record['q_num_samples'] = int(q.size)
     if labels is not None:
       record['q_label_counts'] = np.bincount(labels, minlength=self.num_classes).tolist()

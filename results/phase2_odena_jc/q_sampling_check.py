@@ -37,12 +37,8 @@ def q_at_checkpoint(run_dir, step, num_batches, seed):
   trainer = train.GANTrainer(c, tf.distribute.get_strategy())
   tf.train.Checkpoint(step=trainer.step, **trainer.checkpoint_items()).restore(
       f'{run_dir}/checkpoints/ckpt-{step}').expect_partial()
-  rng = np.random.default_rng(seed)
-  z = rng.standard_normal((num_batches * c.g_batch_size, c.latent_dim)).astype(
-      np.float32)
-  d = rng.standard_normal(z.shape).astype(np.float32)
-  z_prime = z + c.jc_epsilon * d / np.linalg.norm(d, axis=1, keepdims=True)
-  q = trainer.measure_q(tf.constant(z), tf.constant(z_prime)).numpy()
+  pairs = trainer.q_pairs(np.random.default_rng(seed), num_batches * c.g_batch_size)
+  q = trainer.measure_q(*pairs).numpy()
   return q.reshape(num_batches, c.g_batch_size)
 
 
