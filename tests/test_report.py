@@ -38,11 +38,13 @@ def _min_class(setting, lc):
 
 def _write_run(workdir, setting, seed, final_lc, score=None, state='finished',
                reason=None, probes=PROBE_STEPS, dataset='mnist', last_step=500,
-               final=None, score_settings=None, evals=(), end_lc=None):
+               final=None, score_settings=None, evals=(), end_lc=None, z_spread=1.0,
+               probe_seed=None):
   """A run directory as train.py writes it.
 
   Probes: ln cond 2 at step 0, then final_lc; end_lc (if given) at the last probe
-  and in the final record. score: the final classifier score (Frechet distance
+  and in the final record. Each probe's 8 per-z values are its mean + z_spread *
+  linspace(-1, 1, 8). score: the final classifier score (Frechet distance
   100 - 10 * score). final: extra fields of the final record.
   """
   os.makedirs(workdir)
@@ -52,6 +54,8 @@ def _write_run(workdir, setting, seed, final_lc, score=None, state='finished',
   c.seed = seed
   c.jacobian_clamping = setting == 'jacobian_clamping'
   c.train_steps = 500
+  if probe_seed is not None:
+    c.probe_seed = probe_seed
   c.workdir = str(workdir)
   runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
                            config_lib.to_text(config_lib.resolve(c)))
@@ -64,7 +68,7 @@ def _write_run(workdir, setting, seed, final_lc, score=None, state='finished',
     lc = 2.0 if step == 0 else final_lc
     if end_lc is not None and step == probes[-1]:
       lc = end_lc
-    per_z = lc + np.linspace(-1.0, 1.0, 8)  # Mean exactly lc.
+    per_z = lc + z_spread * np.linspace(-1.0, 1.0, 8)  # Mean exactly lc.
     sv = np.exp(-np.arange(8.0)) * (1 + min(lc, 30.0) / 10)
     log.append('probe', step, mean_log_cond=float(per_z.mean()), log_cond=per_z,
                avg_jacobian_singular_values=sv)
@@ -383,6 +387,79 @@ def test_noise_is_not_split_into_clusters(tmp_path):
   assert 'no separation' in split['note']
   jc = checks['O5 JC runs in the good cluster']
   assert jc['verdict'] == 'INCONCLUSIVE' and 'no separation' in jc['note']
+
+
+# sd (ddof 1) of linspace(-1, 1, 8): its squares sum to 2 (49 + 25 + 9 + 1) / 49 =
+# 24 / 7, so the variance is 24 / 49; the standard error of a mean of 8 such values
+# is sqrt(24 / 49 / 8) = sqrt(3) / 7 per unit of z_spread.
+SE_PER_SPREAD = math.sqrt(3.0) / 7.0
+
+
+def _noise_sweep(d, own_z):
+  """Baselines 0.2 nats apart (variance 0.1) whose per-z values spread 1, 1, 2, 2, 3
+  times linspace(-1, 1, 8); JC runs 1 nat apart spreading 0.5 each."""
+  for seed, (lc, spread) in enumerate(zip(NOISE_LC, NOISE_SPREADS)):
+    _write_run(d / f'baseline_seed{seed}', 'baseline', seed, lc, 7.0, z_spread=spread,
+               probe_seed=seed if own_z else None)
+  for seed, lc in enumerate([10.0, 11.0, 12.0, 13.0]):
+    _write_run(d / f'jacobian_clamping_seed{seed}', 'jacobian_clamping', seed, lc,
+               7.0, z_spread=0.5, probe_seed=seed if own_z else None)
+  report.write_report(str(d))
+  return _analysis(d / 'report')['log_cond_noise']
+
+
+NOISE_LC, NOISE_SPREADS = [10.0, 10.2, 10.4, 10.6, 10.8], [1.0, 1.0, 2.0, 2.0, 3.0]
+
+
+def test_log_cond_noise_of_runs_on_their_own_z_is_the_mean_squared_se(tmp_path):
+  noise = _noise_sweep(tmp_path / 'sweep', own_z=True)
+  se = [SE_PER_SPREAD * s for s in NOISE_SPREADS]
+  base = noise['baseline']
+  assert base['n'] == 5 and base['num_z'] == [8] and base['z_shared'] is False
+  assert base['se_median'] == pytest.approx(SE_PER_SPREAD * 2.0)
+  assert (base['se_min'], base['se_max']) == pytest.approx((se[0], se[-1]))
+  assert base['noise_var'] == pytest.approx(np.mean(np.square(se)))
+  assert base['between_var'] == pytest.approx(0.1)
+  # (1 + 1 + 4 + 4 + 9) / 5 * 3 / 49 / 0.1 = 2.33: other z alone would spread these
+  # runs more than they are spread.
+  assert base['noise_share'] == pytest.approx(19 / 5 * 3 / 49 / 0.1)
+  assert noise['jacobian_clamping']['noise_share'] == pytest.approx(
+      (SE_PER_SPREAD * 0.5) ** 2 / (5 / 3))
+  text = (tmp_path / 'sweep' / 'report' / report.REPORT_FILE).read_text()
+  rows = _table(text, 'setting | runs | z per run')
+  assert rows['baseline / 5']['noise share'] == '2.33'
+  assert rows['baseline / 5']['shared z'] == 'no'
+  assert rows['jacobian_clamping / 4']['noise share'] == '0.00918'
+  checks = _checks(tmp_path / 'sweep' / 'report')
+  for check in ('O2 MNIST cluster split (good / bad)',
+                'O4 r(final log-cond, least-sampled class count)'):
+    assert 'z-sampling noise share 2.33' in checks[check]['note'], check
+
+
+def test_log_cond_noise_on_shared_z_leaves_out_what_all_runs_share(tmp_path):
+  noise = _noise_sweep(tmp_path / 'sweep', own_z=False)
+  base = noise['baseline']
+  assert base['z_shared'] is True
+  # On the same z every run's deviations are s_i * linspace: only the part of s_i
+  # away from their mean 1.8 differs between runs. Interaction SS = sum (s_i - 1.8)^2
+  # * 24 / 7 = 2.8 * 24 / 7 = 9.6; MS = 9.6 / (4 * 7); noise var = MS / 8 = 3 / 70.
+  assert base['noise_var'] == pytest.approx(3 / 70)
+  assert base['noise_share'] == pytest.approx(3 / 7)
+  # JC: one pattern, one size: nothing differs between runs.
+  assert noise['jacobian_clamping']['noise_var'] == pytest.approx(0.0, abs=1e-12)
+  checks = _checks(tmp_path / 'sweep' / 'report')
+  assert 'z-sampling noise share 0.429' in checks[
+      'O4 r(final log-cond, least-sampled class count)']['note']
+
+
+def test_log_cond_noise_leaves_out_runs_without_a_finite_final_probe(sweep_dir):
+  report.write_report(str(sweep_dir))
+  noise = _analysis(sweep_dir / 'report')['log_cond_noise']
+  # Baseline seed 9 diverged and JC seed 9 ended at inf: no standard error.
+  assert noise['baseline']['n'] == 9 and noise['jacobian_clamping']['n'] == 9
+  assert noise['baseline']['between_var'] == pytest.approx(
+      np.var(BASELINE_LC, ddof=1))
+  assert noise['baseline']['se_median'] == pytest.approx(SE_PER_SPREAD)
 
 
 def test_scorecard_opens_the_report_and_goes_to_report_json(sweep_dir):

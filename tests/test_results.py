@@ -68,6 +68,32 @@ def test_the_results_page_gives_final_values_and_jc_against_its_twin(tmp_path):
   assert paired_row.endswith('| n < 4 | 1 running |')  # JC seed 2: no end point.
 
 
+def _final_probe_log_cond(run):
+  with gzip.open(os.path.join(FIXTURE, 'quick_sweep', run, 'metrics.jsonl.gz'),
+                 'rt') as f:
+    records = [json.loads(line) for line in f]
+  step = [r for r in records if r['kind'] == 'final'][-1]['step']
+  return [r for r in records if r['kind'] == 'probe' and r['step'] == step][-1][
+      'log_cond']
+
+
+def test_the_results_page_sets_log_cond_noise_beside_the_run_to_run_variance(
+    tmp_path):
+  out = tmp_path / 'results'
+  shutil.copytree(FIXTURE, out)
+  text = open(results.build(str(out))).read()
+  per_z = [np.asarray(_final_probe_log_cond(f'baseline_seed{s}')) for s in range(3)]
+  se = [np.std(z, ddof=1) / np.sqrt(z.size) for z in per_z]
+  between = np.var([z.mean() for z in per_z], ddof=1)
+  # The fixture's config.txt records no probe_seed, so the page cannot know the runs
+  # share their z: the noise is then the mean squared standard error of the runs.
+  noise = np.mean(np.square(se))
+  row = next(l for l in text.splitlines() if l.startswith('| baseline | 3 |'))
+  assert row == (f'| baseline | 3 | {per_z[0].size} | no | {np.median(se):.3g} '
+                 f'[{min(se):.3g}, {max(se):.3g}] | {noise:.3g} | {between:.3g} | '
+                 f'{noise / between:.3g} |')
+
+
 def test_a_mean_of_one_run_shows_no_nan_on_the_page(tmp_path):
   out = tmp_path / 'results'
   shutil.copytree(FIXTURE, out)

@@ -204,6 +204,20 @@ class RunData:
     return _value(source.get('mean_log_cond'))
 
   @property
+  def final_per_z_log_cond(self):
+    """ln cond(M_z) per z of the probe behind final_log_cond (the probe at the final
+    record's step, else the last probe), float64; None without per-z values."""
+    if self.state != 'finished':
+      return None
+    probes = self.probes
+    if 'mean_log_cond' in self.final:
+      probes = [p for p in probes if p.get('step') == self.final.get('step')]
+    values = probes[-1].get('log_cond') if probes else None
+    if not isinstance(values, list) or not values:
+      return None
+    return np.asarray([_value(v) for v in values], np.float64)
+
+  @property
   def rank_log_cond(self):
     """The log-cond that ranks the run: +inf (worst) when the outcome is diverged,
     non-finite or collapsed, else final_log_cond."""
@@ -431,6 +445,54 @@ def cluster_split(runs, method='kmeans'):
   return out
 
 
+def log_cond_noise(runs):
+  """The z-sampling noise of the runs' final log-cond beside its spread between runs.
+
+  A run's final log-cond x_i is the mean of ln cond(M_z) over its probe's N z, so
+  another draw of z moves it: by SE_i = sd over z (ddof 1) / sqrt(N) for a run on
+  its own. Between runs, the variance of the x_i is the variance of the generators
+  plus noise_var, the noise that z sampling adds to their differences:
+  * runs probed on their own z: noise_var = mean SE_i^2;
+  * runs probed on one shared z batch (the same probe_seed and N, config.py): a
+    pattern of ln cond over z that every run shares cancels between runs, so
+    noise_var = MS_interaction / N, from the runs x z table of per-z values with run
+    and z effects removed (two-way layout without replication; MS = SS / ((n - 1)
+    (N - 1))), the expected noise part of var_i(x_i) when z is a random draw.
+  noise_share = noise_var / between_var is the part of the run-to-run spread the
+  measurement alone gives: near or above 1, ranks and clusters of these runs are
+  mostly z noise, and a Pearson r with the final log-cond is attenuated by about
+  sqrt(1 - noise_share) (regression dilution).
+
+  Over runs that ended 'ok' with finite per-z values; None for fewer than 2.
+  Returns {'n', 'num_z' (sorted distinct N), 'z_shared', 'se_median', 'se_min',
+  'se_max' (of SE_i), 'noise_var', 'between_var' (ddof 1), 'noise_share' (None when
+  between_var is 0)}.
+  """
+  kept = [r for r in runs if r.outcome == 'ok' and r.final_per_z_log_cond is not None]
+  kept = [r for r in kept if r.final_per_z_log_cond.size > 1 and
+          np.all(np.isfinite(r.final_per_z_log_cond))]
+  if len(kept) < 2:
+    return None
+  per_z = [r.final_per_z_log_cond for r in kept]
+  sizes = sorted({z.size for z in per_z})
+  seeds = {r.config.get('probe_seed') for r in kept}
+  z_shared = len(sizes) == 1 and len(seeds) == 1 and None not in seeds
+  se = np.array([np.std(z, ddof=1) / math.sqrt(z.size) for z in per_z])
+  if z_shared:
+    table = np.stack(per_z)  # [runs, z]
+    n, num_z = table.shape
+    interaction = (table - table.mean(1, keepdims=True) - table.mean(0, keepdims=True)
+                   + table.mean())
+    noise_var = float(np.sum(interaction ** 2) / ((n - 1) * (num_z - 1)) / num_z)
+  else:
+    noise_var = float(np.mean(se ** 2))
+  between_var = float(np.var([r.final_log_cond for r in kept], ddof=1))
+  return {'n': len(kept), 'num_z': [int(v) for v in sizes], 'z_shared': z_shared,
+          'se_median': float(np.median(se)), 'se_min': float(se.min()),
+          'se_max': float(se.max()), 'noise_var': noise_var, 'between_var': between_var,
+          'noise_share': noise_var / between_var if between_var > 0 else None}
+
+
 def score_columns(runs):
   """The score columns of the report; sets run.scores ({column: final score}).
 
@@ -543,7 +605,8 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
   out = {'cluster_method': cluster_method, 'bootstrap_resamples': num_resamples,
          'bootstrap_seed': seed, 'score_keys': score_names,
          'score_columns': columns, 'settings': {},
-         'clusters': {}, 'spearman': {}, 'o4_pearson': {}, 'top_k': {}, 'q': {}}
+         'clusters': {}, 'spearman': {}, 'o4_pearson': {}, 'top_k': {}, 'q': {},
+         'log_cond_noise': {}}
 
   quantities = _end_quantities(score_names)
   # Per-setting summaries of final values.
@@ -561,6 +624,8 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
       entry[key] = summary
     out['settings'][s] = entry
 
+  out['log_cond_noise'] = {s: v for s in settings for v in [log_cond_noise(
+      [r for r in runs if r.setting == s])] if v}
   out['paired'] = paired_by_seed(runs, quantities)
   out['clusters'] = cluster_split(runs, cluster_method)
   unregularized = [r for r in runs if r.setting in UNREGULARIZED]
@@ -675,6 +740,13 @@ def _mean_check(check, target, region, values, excluded, region_text=''):
               float(np.mean(values)) if values else None, ci, len(values),
               stats.verdict(*(ci or (None, None)), *region, len(values)),
               _excluded_note(excluded))
+
+
+def _with_note(row, notes):
+  """The row with `notes` after its own note, for a row that was judged."""
+  if row['verdict'] == stats.NOT_RUN or not notes:
+    return row
+  return dict(row, note='; '.join(([row['note']] if row['note'] else []) + notes))
 
 
 def _for_dataset(row, target_dataset, dataset):
@@ -942,9 +1014,14 @@ def scorecard(runs, analysis, dataset):
   stats.verdict on the measured interval (a count: [count, count]) and the target
   region stated in 'rule'.
   """
-  mnist = [_o1(runs), _o2_split(runs, analysis['clusters'])]
+  noise = log_cond_noise([r for r in runs if r.setting in UNREGULARIZED])
+  noise_note = ([] if not noise or noise['noise_share'] is None else
+                [f'z-sampling noise share {noise["noise_share"]:.3g} of the run-to-run '
+                 'variance of final log-cond'])
+  mnist = [_o1(runs), _with_note(_o2_split(runs, analysis['clusters']), noise_note)]
   mnist += _o2_top_k(analysis['top_k'], analysis['score_columns'])
-  mnist += [_o4_samples(runs), _o4_r(analysis['o4_pearson'])]
+  mnist += [_o4_samples(runs),
+            _with_note(_o4_r(analysis['o4_pearson']), noise_note)]
   o7 = _o7(runs, analysis['score_columns'])
   rows = [_for_dataset(r, 'mnist', dataset) for r in mnist]
   rows += [_o5_settings(runs), _o5_good(runs, analysis['clusters'], dataset)]
@@ -1327,6 +1404,36 @@ def render_final_values(analysis):
   return lines + rows + ['']
 
 
+def render_log_cond_noise(analysis):
+  """The section of log_cond_noise per setting; none without it."""
+  noise = analysis.get('log_cond_noise')
+  if not noise:
+    return []
+  lines = ['### Measurement noise of the final log-cond', '',
+           'A final log-cond is the mean of ln cond(M_z) over the N z of one probe; '
+           'its standard error SE (sd over z / √N) is how far another draw of z moves '
+           'it for one run. noise var is what z sampling adds to the variance between '
+           'runs: the mean SE² for runs probed on their own z; for runs probed on one '
+           'shared z batch, the runs × z interaction mean square / N (a pattern over z '
+           'that all runs share cancels between them). noise share = noise var / the '
+           'variance between runs: the part of the run-to-run spread the measurement '
+           'alone gives. Near or above 1, the ranks, clusters and correlations of '
+           'final log-cond are mostly z noise; below 1, a Pearson r with it is '
+           'attenuated by about √(1 − share).', '',
+           '| setting | runs | z per run | shared z | SE median [min, max] | noise var '
+           '| variance between runs | noise share |', '|---|---|---|---|---|---|---|---|']
+  for s in ordered_settings(noise):
+    v = noise[s]
+    share = v['noise_share']
+    lines.append(f'| {s} | {v["n"]} | {", ".join(map(str, v["num_z"]))} | '
+                 f'{"yes" if v["z_shared"] else "no"} | '
+                 f'{_fmt_small(v["se_median"])} [{_fmt_small(v["se_min"])}, '
+                 f'{_fmt_small(v["se_max"])}] | {_fmt_small(v["noise_var"])} | '
+                 f'{_fmt_small(v["between_var"])} | '
+                 f'{_fmt_small(share) if share is not None else "-"} |')
+  return lines + ['']
+
+
 def render_paired(analysis):
   """The section of paired_by_seed's differences; none without pairs."""
   paired = analysis['paired']
@@ -1453,7 +1560,8 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
             f'{analysis["bootstrap_resamples"]} resamples, seed '
             f'{analysis["bootstrap_seed"]}. std and variance use ddof = 1 (inter-run '
             'variance).', '']
-  lines += render_final_values(analysis) + render_paired(analysis)
+  lines += (render_final_values(analysis) + render_log_cond_noise(analysis) +
+            render_paired(analysis))
 
   method = ('exact 1-D 2-means: the cut of the sorted final log-cond values with the '
             'least within-cluster sum of squares, tried over all n-1 cuts'

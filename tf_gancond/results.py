@@ -258,7 +258,9 @@ def build_part(part, name):
   checks = _read_json(os.path.join(output, report_lib.JSON_FILE))
   lines += ['### Scorecard', ''] + _scorecard_lines(checks)
   analysis = _read_json(os.path.join(output, report_lib.ANALYSIS_FILE))
-  lines += report_lib.render_final_values(analysis) + report_lib.render_paired(analysis)
+  lines += (report_lib.render_final_values(analysis) +
+            report_lib.render_log_cond_noise(analysis) +
+            report_lib.render_paired(analysis))
   figures = analysis.get('figures', {})
   links = [f'[{title}]({name}/report/{os.path.basename(figures[key])})'
            for key, title in KEY_FIGURES if figures.get(key)]
