@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The evidence campaign (issue 12) in the order it runs: phase 2 (both halves), then
-# phase 1. Every step resumes what it finds, so after any stop the same command goes on
-# where it was. On a new machine each sweep first gets back the runs committed in
-# results/<its folder> (python -m tf_gancond.results restore), so only the rest run;
-# a run that was in progress on a lost machine starts again from step 0.
+# phase 1, then phase 3. Every step resumes what it finds, so after any stop the same
+# command goes on where it was. On a new machine each sweep first gets back the runs
+# committed in results/<its folder> (python -m tf_gancond.results restore), so only
+# the rest run; a run that was in progress on a lost machine starts again from step 0.
 # Each phase runs from a clean clone of the package at a fixed commit
 # ($CAMPAIGN/code-<commit>, made once), on the faithful stack, at low priority:
 #
@@ -130,5 +130,28 @@ sweep "$PHASE1_COMMIT" phase1_o7 --sweep=o7_memorizing_generator --num_seeds=3 \
 restore phase1_o3
 sweep "$PHASE1_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=2 \
   --extra=dataset=fashion_mnist,train_steps=5000
+
+# Phase 3: phase 2's second half (the ten baselines and the ten JC(lambda from Q) runs)
+# extended to the full O1 length, 23,440 steps (25 epochs), by resuming each run with
+# a larger train_steps: DCGAN has no LR schedule, so the longer run is the same run.
+# Each finished phase-2 run that still has its checkpoints is copied once into
+# $CAMPAIGN/phase3_full_length (phase 2's folders keep their 5,000-step records); a run
+# without them (its records restored on another machine, or made on one that was lost)
+# starts again there from step 0 with the same seed, so every pair reaches 23,440 steps.
+restore phase3_full_length
+p3_dir=$CAMPAIGN/phase3_full_length
+mkdir -p "$p3_dir"
+for run in "$q_dir"/baseline_seed* "$q_dir"/jacobian_clamping_seed*; do
+  src=$(readlink -f "$run") dst=$p3_dir/$(basename "$run")
+  if [ ! -e "$dst" ] && [ -d "$src/checkpoints" ] &&
+     grep -q '"state": "finished"' "$src/status.json"; then
+    rm -rf "$dst.tmp"  # A copy cut short by a stop is made again.
+    cp -a "$src" "$dst.tmp" && rm -f "$dst.tmp/.lock" && mv "$dst.tmp" "$dst"
+  fi
+done
+sweep "$PHASE1_COMMIT" phase3_full_length --sweep=odena_jc_fashion_mnist \
+  --num_seeds=10 --parallel=2 \
+  --setting_extra=jacobian_clamping:jc_lambda_min="$lambda_min",jc_lambda_max="$lambda_max" \
+  --extra=train_steps=23440,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500
 exit
 }
