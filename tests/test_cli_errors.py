@@ -78,6 +78,12 @@ CASES = {
     'eval_splits_above_final_eval_num_samples': (
         ['--config.final_eval=true', '--config.final_eval_num_samples=4', NO_CLASSIFIER],
         'eval_splits=10 is larger than final_eval_num_samples=4'),
+    'final_probe_num_z_below_the_probe_batch': (
+        ['--config.final_probe_num_z=2'],
+        'final_probe_num_z=2 must be 0 (the probe batch) or at least probe_num_z=64'),
+    'final_probe_num_z_with_batch_statistics': (
+        ['--config.final_probe_num_z=128', '--config.probe_bn_mode=batch_stats'],
+        "final_probe_num_z=128 needs probe_bn_mode='inference'"),
     'data_unavailable': (['--data_dir={case}/no_data'], "dataset='mnist' cannot be"),
     'run_folder_in_use': ([], 'is in use by another process'),
     'linear_decay_resume_with_other_train_steps': (

@@ -462,6 +462,23 @@ def test_log_cond_noise_leaves_out_runs_without_a_finite_final_probe(sweep_dir):
   assert noise['baseline']['se_median'] == pytest.approx(SE_PER_SPREAD)
 
 
+def test_the_final_per_z_log_cond_is_read_from_a_final_probe_over_more_z(tmp_path):
+  """A run with final_probe_num_z: its standard error comes from the final probe's
+  N z, not the 8 of the probe batch."""
+  per_z = 10.0 + np.linspace(-1.0, 1.0, 32)
+  runs = []
+  for seed in (0, 1):
+    workdir = tmp_path / f'baseline_seed{seed}'
+    _write_run(workdir, 'baseline', seed, 10.0)
+    runlog.RunLog(str(workdir)).append('final_probe', PROBE_STEPS[-1],
+                                       mean_log_cond=float(per_z.mean()), log_cond=per_z)
+    runs.append(report.RunData(f'baseline_seed{seed}', str(workdir)))
+  np.testing.assert_array_equal(runs[0].final_per_z_log_cond, per_z)
+  noise = report.log_cond_noise(runs)
+  assert noise['num_z'] == [32]
+  assert noise['se_median'] == pytest.approx(np.std(per_z, ddof=1) / np.sqrt(32))
+
+
 def test_scorecard_opens_the_report_and_goes_to_report_json(sweep_dir):
   report.write_report(str(sweep_dir))
   text = (sweep_dir / 'report' / report.REPORT_FILE).read_text()

@@ -299,6 +299,26 @@ def test_probes_during_training_write_events_and_records(tiny_config):
       'mean_log_cond']
 
 
+def test_a_final_probe_over_more_z_extends_the_probe_batch(tiny_config):
+  """final_probe_num_z: the final log-cond is the mean over that many z, the probe
+  batch first, so its first probe_num_z values are the last probe's."""
+  c = tiny_config
+  c.final_probe_num_z = 3 * c.probe_num_z
+  _run(c)
+  last_probe = runlog.read_records(c.workdir, 'probe')[-1]
+  final_probe, = runlog.read_records(c.workdir, 'final_probe')
+  assert final_probe['step'] == last_probe['step'] == c.train_steps
+  assert len(final_probe['log_cond']) == 3 * c.probe_num_z
+  np.testing.assert_allclose(final_probe['log_cond'][:c.probe_num_z],
+                             last_probe['log_cond'], rtol=1e-5)
+  assert np.std(final_probe['log_cond'][c.probe_num_z:]) > 0  # Other z, not copies.
+  final = runlog.read_records(c.workdir, 'final')[-1]
+  np.testing.assert_allclose(final['mean_log_cond'], np.mean(final_probe['log_cond']))
+  np.testing.assert_allclose(final_probe['mean_log_cond'],
+                             np.mean(final_probe['log_cond']))
+  assert 'probe/final_mean_log_cond' in _event_tags(c.workdir)
+
+
 def test_every_start_records_the_package_commit(tiny_config):
   """Provenance: a 'start' record per start and resume, with the commit run under."""
   import subprocess

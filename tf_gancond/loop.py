@@ -292,15 +292,16 @@ class Probe:
     self.samples = samples
     self.last = None
 
-  def __call__(self, step):
+  def _probe(self, z, labels):
     probes, trainer = self.probes, self.run.trainer
     if self.bn_mode == 'inference':
-      result = probes.probe_generator(trainer.generate_inference, self.z,
-                                      labels=self.labels)
-    else:
-      with probes.held_batch_statistics(trainer.generator, self.z,
-                                        self.labels) as generate:
-        result = probes.probe_generator(generate, self.z, labels=self.labels)
+      return probes.probe_generator(trainer.generate_inference, z, labels=labels)
+    with probes.held_batch_statistics(trainer.generator, z, labels) as generate:
+      return probes.probe_generator(generate, z, labels=labels)
+
+  def __call__(self, step):
+    probes = self.probes
+    result = self._probe(self.z, self.labels)
     self.run.log.append('probe', step, bn_mode=self.bn_mode, labels=self.labels,
                         **probes.to_json_dict(result))
     with self.run.writer.as_default(step=step):
@@ -321,6 +322,25 @@ class Probe:
   def action(self):
     """Every probe_every steps, at step 0 of a fresh run and at the end."""
     return Action(self, every(self.run.config.probe_every), initial=True, final=True)
+
+  def final_reading(self, step):
+    """The probe result the run's final log-cond is read from: the last probe's, or
+    with config.final_probe_num_z above probe_num_z, a probe of that many z (the
+    probe batch first, `probes.fixed_probe_z`), written as a 'final_probe' record.
+    Its mean has the same expectation as the probe batch's, with a standard error
+    smaller by sqrt(probe_num_z / final_probe_num_z)."""
+    c, probes = self.run.config, self.probes
+    if c.final_probe_num_z <= len(self.z):
+      return self.last
+    z = probes.fixed_probe_z(c.latent_dim, c.final_probe_num_z, c.probe_seed)
+    labels = (probes.probe_labels(self.run.trainer.num_classes, c.final_probe_num_z,
+                                  c.probe_seed) if self.labels is not None else None)
+    result = self._probe(z, labels)
+    self.run.log.append('final_probe', step, bn_mode=self.bn_mode, labels=labels,
+                        **probes.to_json_dict(result))
+    with self.run.writer.as_default(step=step):
+      tf.summary.scalar('probe/final_mean_log_cond', result['mean_log_cond'])
+    return result
 
 
 def sample_grid_z(config):

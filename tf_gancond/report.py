@@ -157,6 +157,7 @@ class RunData:
     records = runlog.read_records(workdir) if os.path.isdir(workdir) else []
     self.train = [r for r in records if r.get('kind') == 'train']
     self.probes = [r for r in records if r.get('kind') == 'probe']
+    self.final_probes = [r for r in records if r.get('kind') == 'final_probe']
     self.evals = [r for r in records if r.get('kind') == 'eval']
     finals = [r for r in records if r.get('kind') == 'final']
     self.final = finals[-1] if finals else {}
@@ -205,13 +206,16 @@ class RunData:
 
   @property
   def final_per_z_log_cond(self):
-    """ln cond(M_z) per z of the probe behind final_log_cond (the probe at the final
-    record's step, else the last probe), float64; None without per-z values."""
+    """ln cond(M_z) per z of the probe behind final_log_cond (the final probe over
+    final_probe_num_z z, else the probe at the final record's step, else the last
+    probe), float64; None without per-z values."""
     if self.state != 'finished':
       return None
     probes = self.probes
     if 'mean_log_cond' in self.final:
-      probes = [p for p in probes if p.get('step') == self.final.get('step')]
+      step = self.final.get('step')
+      probes = ([p for p in self.final_probes if p.get('step') == step] or
+                [p for p in probes if p.get('step') == step])
     values = probes[-1].get('log_cond') if probes else None
     if not isinstance(values, list) or not values:
       return None

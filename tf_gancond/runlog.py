@@ -302,8 +302,9 @@ class RunLog:
 RESUMABLE_CHANGES = frozenset({
     'train_steps', 'log_every', 'checkpoint_every', 'probe_every', 'eval_every',
     'export_every', 'export_at_steps', 'max_checkpoints', 'eval_num_samples',
-    'final_eval_num_samples', 'final_eval', 'data_dir', 'manual_dir', 'classifier',
-    'strategy', 'workdir', 'deterministic', 'memorize_target_mse'})
+    'final_eval_num_samples', 'final_eval', 'final_probe_num_z', 'data_dir',
+    'manual_dir', 'classifier', 'strategy', 'workdir', 'deterministic',
+    'memorize_target_mse'})
 
 
 def check_resumable(workdir, config, may_change=(),
