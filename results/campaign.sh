@@ -115,22 +115,33 @@ sys.exit(0 if all(p and all(r.get("state") == "finished" for r in p.values())
     restore "$part"
   done
 fi
-sweep "$PHASE1_COMMIT" phase1_o1 --sweep=o1_mnist_conditioning --num_seeds=1 --parallel=1 \
-  --extra=dataset=fashion_mnist,export_at_steps=938,9375,23440,checkpoint_every=250
-# A1/A2 (and A3): a fresh D for 4,000 iterations against each of those generators.
+# Two lanes of one thread each, as two runs at a time do more than one with both
+# threads: O1 in one; O7, then O3, one run at a time in the other. A1/A2 follow once
+# both lanes are done (they need O1's generators).
+(export TF_NUM_INTRAOP_THREADS=1  # The runner gives each run this many threads.
+ sweep "$PHASE1_COMMIT" phase1_o1 --sweep=o1_mnist_conditioning --num_seeds=1 \
+   --parallel=1 --extra=dataset=fashion_mnist,export_at_steps=938,9375,23440,checkpoint_every=250
+) &
+o1_lane=$!
+restore phase1_o7
+restore phase1_o3
+lane_status=0
+(export TF_NUM_INTRAOP_THREADS=1
+ # O7: 3 memorizing generators, CS and FD at memorized and at random z.
+ sweep "$PHASE1_COMMIT" phase1_o7 --sweep=o7_memorizing_generator --num_seeds=3 \
+   --parallel=1 --extra=dataset=fashion_mnist &&  # (set -e does not act left of ||)
+ # O3: 3 VAEs beside 3 GANs with the same decoder, 5,000 steps as phase 2.
+ sweep "$PHASE1_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=1 \
+   --extra=dataset=fashion_mnist,train_steps=5000
+) || lane_status=$?
+wait "$o1_lane"  # Under set -e a failed O1 lane stops the campaign here.
+[ "$lane_status" = 0 ] || exit "$lane_status"
+# A1/A2 (and A3): a fresh D for 4,000 iterations against each of O1's generators.
 for step in 938 9375 23440; do
   sweep "$PHASE1_COMMIT" "phase1_a1_a2_g$step" --sweep=a1_a2_frozen_generator \
     --num_seeds=1 --parallel=2 \
     --extra=dataset=fashion_mnist,generator_saved_model="$CAMPAIGN/phase1_o1/baseline_seed0/saved_models/step_$(printf %08d "$step")"
 done
-# O7: 3 memorizing generators, CS and FD at memorized and at random z.
-restore phase1_o7
-sweep "$PHASE1_COMMIT" phase1_o7 --sweep=o7_memorizing_generator --num_seeds=3 \
-  --parallel=2 --extra=dataset=fashion_mnist
-# O3: 3 VAEs beside 3 GANs with the same decoder, 5,000 steps as phase 2.
-restore phase1_o3
-sweep "$PHASE1_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=2 \
-  --extra=dataset=fashion_mnist,train_steps=5000
 
 # Phase 3: phase 2's second half (the ten baselines and the ten JC(lambda from Q) runs)
 # at the full O1 length, 23,440 steps (25 epochs), in a folder of its own. Each run
