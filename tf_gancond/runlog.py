@@ -8,6 +8,8 @@
                     this start (`cpu_seconds` sums it over starts);
       kind "probe": mean_log_cond, std_log_cond, log_cond (per z), log10 values,
                     avg_jacobian_singular_values;
+      kind "final_probe": the same fields over config.final_probe_num_z z (the
+                    probe batch first), at the last step, when that is set;
       kind "eval":  scores with their settings (sample count, splits, real split,
                     classifier identity);
       kind "final": end-of-run results (missing modes, final scores) and
