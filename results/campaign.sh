@@ -150,9 +150,10 @@ done
 # $PHASE3_COMMIT, JC(1.34, 7.06) at the last two: every loss and probe value equal),
 # so its first 5,000 steps should re-make the phase-2 run (without --deterministic
 # the kernels promise no such thing; its probe at step 5,000 shows how close). A run
-# resumed from its phase-2 checkpoint would instead read a new data order from there. That commit measures Q on 5 batches in every
-# setting and reads the final log-cond over 512 z (the probe batch's 64 first), a
-# standard error about a third of the 64-z one (phase2_odena_jc/NOTES.md).
+# resumed from its phase-2 checkpoint would instead read a new data order from there.
+# That commit measures Q on 5 batches in every setting and reads the final log-cond
+# over 512 z (the probe batch's 64 first), a standard error about a third of the
+# 64-z one (phase2_odena_jc/NOTES.md).
 restore phase3_full_length
 sweep "$PHASE3_COMMIT" phase3_full_length --sweep=odena_jc_fashion_mnist \
   --num_seeds=10 --parallel=2 \

@@ -207,8 +207,7 @@ def validate(config):
             'q_num_batches')
   _non_negative(c, 'g_batch_size', 'latent_dim', 'probe_every', 'eval_every',
                 'gradient_penalty', 'instance_noise', 'num_missing_mode_samples',
-                'sample_grid', 'shuffle_buffer', 'data_threads')
-  _non_negative(c, 'final_probe_num_z')
+                'sample_grid', 'shuffle_buffer', 'data_threads', 'final_probe_num_z')
   if 0 < c.final_probe_num_z < c.probe_num_z:
     raise ConfigError(f'final_probe_num_z={c.final_probe_num_z!r} must be 0 (the probe '
                       f'batch) or at least probe_num_z={c.probe_num_z!r}')

@@ -282,28 +282,37 @@ class Probe:
     from tf_gancond import probes  # Imported only when probes are asked for.
     self.probes = probes
     self.run = run
-    c, trainer = run.config, run.trainer
-    self.z = probes.fixed_probe_z(c.latent_dim, c.probe_num_z, c.probe_seed)
-    self.labels = (probes.probe_labels(trainer.num_classes, c.probe_num_z, c.probe_seed)
-                   if trainer.num_classes else None)
+    c = run.config
+    self.z, self.labels = self._probe_batch(c.probe_num_z)
     # A generator that normalises with batch statistics even in inference (O6) is
     # probed with the probe batch's statistics held fixed, whatever probe_bn_mode says.
     self.bn_mode = 'batch_stats' if c.g_bn_always_batch_stats else c.probe_bn_mode
     self.samples = samples
     self.last = None
 
-  def _probe(self, z, labels):
+  def _probe_batch(self, num_z):
+    """z [num_z, n_z] and labels [num_z] (None for an unconditional G) from the
+    probe stream (probe_seed): a larger num_z extends a smaller one."""
+    c, num_classes = self.run.config, self.run.trainer.num_classes
+    z = self.probes.fixed_probe_z(c.latent_dim, num_z, c.probe_seed)
+    labels = (self.probes.probe_labels(num_classes, num_z, c.probe_seed)
+              if num_classes else None)
+    return z, labels
+
+  def _measure(self, kind, step, z, labels):
+    """`probes.probe_generator` on (z, labels), written as a `kind` record."""
     probes, trainer = self.probes, self.run.trainer
     if self.bn_mode == 'inference':
-      return probes.probe_generator(trainer.generate_inference, z, labels=labels)
-    with probes.held_batch_statistics(trainer.generator, z, labels) as generate:
-      return probes.probe_generator(generate, z, labels=labels)
+      result = probes.probe_generator(trainer.generate_inference, z, labels=labels)
+    else:
+      with probes.held_batch_statistics(trainer.generator, z, labels) as generate:
+        result = probes.probe_generator(generate, z, labels=labels)
+    self.run.log.append(kind, step, bn_mode=self.bn_mode, labels=labels,
+                        **probes.to_json_dict(result))
+    return result
 
   def __call__(self, step):
-    probes = self.probes
-    result = self._probe(self.z, self.labels)
-    self.run.log.append('probe', step, bn_mode=self.bn_mode, labels=self.labels,
-                        **probes.to_json_dict(result))
+    result = self._measure('probe', step, self.z, self.labels)
     with self.run.writer.as_default(step=step):
       tf.summary.scalar('probe/mean_log_cond', result['mean_log_cond'])
       tf.summary.scalar('probe/mean_log10_cond', result['mean_log10_cond'])
@@ -323,24 +332,19 @@ class Probe:
     """Every probe_every steps, at step 0 of a fresh run and at the end."""
     return Action(self, every(self.run.config.probe_every), initial=True, final=True)
 
-  def final_reading(self, step):
-    """The probe result the run's final log-cond is read from: the last probe's, or
-    with config.final_probe_num_z above probe_num_z, a probe of that many z (the
-    probe batch first, `probes.fixed_probe_z`), written as a 'final_probe' record.
-    Its mean has the same expectation as the probe batch's, with a standard error
-    smaller by sqrt(probe_num_z / final_probe_num_z)."""
-    c, probes = self.run.config, self.probes
-    if c.final_probe_num_z <= len(self.z):
-      return self.last
-    z = probes.fixed_probe_z(c.latent_dim, c.final_probe_num_z, c.probe_seed)
-    labels = (probes.probe_labels(self.run.trainer.num_classes, c.final_probe_num_z,
-                                  c.probe_seed) if self.labels is not None else None)
-    result = self._probe(z, labels)
-    self.run.log.append('final_probe', step, bn_mode=self.bn_mode, labels=labels,
-                        **probes.to_json_dict(result))
+  def final_mean_log_cond(self, step):
+    """The run's final log-cond: the last probe's mean, or with
+    config.final_probe_num_z above probe_num_z, the mean over that many z (the
+    probe batch first), written as a 'final_probe' record. Same expectation as the
+    probe batch's mean, with a standard error smaller by
+    sqrt(probe_num_z / final_probe_num_z)."""
+    num_z = self.run.config.final_probe_num_z
+    if num_z <= len(self.z):
+      return float(self.last['mean_log_cond'])
+    result = self._measure('final_probe', step, *self._probe_batch(num_z))
     with self.run.writer.as_default(step=step):
       tf.summary.scalar('probe/final_mean_log_cond', result['mean_log_cond'])
-    return result
+    return float(result['mean_log_cond'])
 
 
 def sample_grid_z(config):

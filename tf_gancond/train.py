@@ -350,8 +350,7 @@ class GANTrainer(loop.Trainer):
     final scores and missing modes (SPEC O4)."""
     c, final = self.config, {}
     if self.probe is not None:
-      final['mean_log_cond'] = float(
-          self.probe.final_reading(run.step)['mean_log_cond'])
+      final['mean_log_cond'] = self.probe.final_mean_log_cond(run.step)
     if c.eval_every > 0 or c.final_eval:
       final.update(self._evaluate(run, run.step, c.final_eval_num_samples))
       if c.num_missing_mode_samples:

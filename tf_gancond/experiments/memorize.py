@@ -216,8 +216,7 @@ class Memorizer(loop.Trainer):
              'target_mse': self.config.memorize_target_mse, 'num_pairs': self.num_pairs,
              'repeated_index': self.repeated_index, 'saved_model': run.saved_model}
     if self.probe is not None:
-      final['mean_log_cond'] = float(
-          self.probe.final_reading(run.step)['mean_log_cond'])
+      final['mean_log_cond'] = self.probe.final_mean_log_cond(run.step)
     final.update(evaluate(self, self.config, self.classify_fn))
     return final
 

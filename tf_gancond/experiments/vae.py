@@ -186,8 +186,7 @@ class VAE(loop.Trainer):
     final.update(evaluate_elbo(self, self.config, self.config.eval_num_samples))
     final['saved_model'] = run.saved_model
     if self.probe is not None:
-      final['mean_log_cond'] = float(
-          self.probe.final_reading(run.step)['mean_log_cond'])
+      final['mean_log_cond'] = self.probe.final_mean_log_cond(run.step)
       final['avg_jacobian_singular_values'] = [
           float(s) for s in self.probe.last['avg_jacobian_singular_values']]
     return final
