@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The evidence campaign (issue 12) in the order it runs: phase 2 (both halves), then
-# phase 1, then phase 3. Every step resumes what it finds, so after any stop the same
-# command goes on where it was. On a new machine each sweep first gets back the runs
-# committed in results/<its folder> (python -m tf_gancond.results restore), so only
-# the rest run; a run that was in progress on a lost machine starts again from step 0.
+# phase 1 with phase 3 beside its end. Every step resumes what it finds, so after any
+# stop the same command goes on where it was. On a new machine each sweep first gets
+# back the runs committed in results/<its folder> (python -m tf_gancond.results
+# restore), so only the rest run; a run that was in progress on a lost machine
+# starts again from step 0.
 # Each phase runs from a clean clone of the package at a fixed commit
 # ($CAMPAIGN/code-<commit>, made once), on the faithful stack, at low priority:
 #
@@ -116,16 +117,39 @@ sys.exit(0 if all(p and all(r.get("state") == "finished" for r in p.values())
   done
 fi
 # Two lanes of one thread each, as two runs at a time do more than one with both
-# threads: O1 in one; O7, then O3, one run at a time in the other. A1/A2 follow once
-# both lanes are done (they need O1's generators).
+# threads. One lane: O1, then A1/A2 (a fresh D for 4,000 iterations against each of
+# O1's generators, with and without instance noise), then phase 3 below, two at a
+# time (three runs on two cores until the other lane ends). The other lane: O7, then
+# O3, one run at a time.
+restore phase1_o7
+restore phase1_o3
+restore phase3_full_length
+lane_status=0
 (export TF_NUM_INTRAOP_THREADS=1  # The runner gives each run this many threads.
  sweep "$PHASE1_COMMIT" phase1_o1 --sweep=o1_mnist_conditioning --num_seeds=1 \
    --parallel=1 --extra=dataset=fashion_mnist,export_at_steps=938,9375,23440,checkpoint_every=250
+ for step in 938 9375 23440; do
+   sweep "$PHASE1_COMMIT" "phase1_a1_a2_g$step" --sweep=a1_a2_frozen_generator \
+     --num_seeds=1 --parallel=1 \
+     --extra=dataset=fashion_mnist,generator_saved_model="$CAMPAIGN/phase1_o1/baseline_seed0/saved_models/step_$(printf %08d "$step")"
+ done
+ # Phase 3: phase 2's second half (the ten baselines and the ten JC(lambda from Q)
+ # runs) at the full O1 length, 23,440 steps (25 epochs), in a folder of its own.
+ # Each run starts at step 0 with its phase-2 seed, at a commit whose training is the
+ # same bit for bit (150-step runs, the baseline at $PHASE2_COMMIT, $PHASE1_COMMIT and
+ # $PHASE3_COMMIT, JC(1.34, 7.06) at the last two: every loss and probe value equal),
+ # so its first 5,000 steps should re-make the phase-2 run (without --deterministic
+ # the kernels promise no such thing; its probe at step 5,000 shows how close). A run
+ # resumed from its phase-2 checkpoint would instead read a new data order from there.
+ # That commit measures Q on 5 batches in every setting and reads the final log-cond
+ # over 512 z (the probe batch's 64 first), a standard error about a third of the
+ # 64-z one (phase2_odena_jc/NOTES.md).
+ sweep "$PHASE3_COMMIT" phase3_full_length --sweep=odena_jc_fashion_mnist \
+   --num_seeds=10 --parallel=2 \
+   --setting_extra=jacobian_clamping:jc_lambda_min="$lambda_min",jc_lambda_max="$lambda_max" \
+   --extra=train_steps=23440,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500,final_probe_num_z=512
 ) &
 o1_lane=$!
-restore phase1_o7
-restore phase1_o3
-lane_status=0
 (export TF_NUM_INTRAOP_THREADS=1
  # O7: 3 memorizing generators, CS and FD at memorized and at random z.
  sweep "$PHASE1_COMMIT" phase1_o7 --sweep=o7_memorizing_generator --num_seeds=3 \
@@ -134,30 +158,7 @@ lane_status=0
  sweep "$PHASE1_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=1 \
    --extra=dataset=fashion_mnist,train_steps=5000
 ) || lane_status=$?
-wait "$o1_lane"  # Under set -e a failed O1 lane stops the campaign here.
+wait "$o1_lane"  # Under set -e a failed lane of O1, A1/A2 and phase 3 stops it here.
 [ "$lane_status" = 0 ] || exit "$lane_status"
-# A1/A2 (and A3): a fresh D for 4,000 iterations against each of O1's generators.
-for step in 938 9375 23440; do
-  sweep "$PHASE1_COMMIT" "phase1_a1_a2_g$step" --sweep=a1_a2_frozen_generator \
-    --num_seeds=1 --parallel=2 \
-    --extra=dataset=fashion_mnist,generator_saved_model="$CAMPAIGN/phase1_o1/baseline_seed0/saved_models/step_$(printf %08d "$step")"
-done
-
-# Phase 3: phase 2's second half (the ten baselines and the ten JC(lambda from Q) runs)
-# at the full O1 length, 23,440 steps (25 epochs), in a folder of its own. Each run
-# starts at step 0 with its phase-2 seed, at a commit whose training is the same bit
-# for bit (150-step runs, the baseline at $PHASE2_COMMIT, $PHASE1_COMMIT and
-# $PHASE3_COMMIT, JC(1.34, 7.06) at the last two: every loss and probe value equal),
-# so its first 5,000 steps should re-make the phase-2 run (without --deterministic
-# the kernels promise no such thing; its probe at step 5,000 shows how close). A run
-# resumed from its phase-2 checkpoint would instead read a new data order from there.
-# That commit measures Q on 5 batches in every setting and reads the final log-cond
-# over 512 z (the probe batch's 64 first), a standard error about a third of the
-# 64-z one (phase2_odena_jc/NOTES.md).
-restore phase3_full_length
-sweep "$PHASE3_COMMIT" phase3_full_length --sweep=odena_jc_fashion_mnist \
-  --num_seeds=10 --parallel=2 \
-  --setting_extra=jacobian_clamping:jc_lambda_min="$lambda_min",jc_lambda_max="$lambda_max" \
-  --extra=train_steps=23440,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500,final_probe_num_z=512
 exit
 }
