@@ -44,6 +44,23 @@ def test_build_on_the_committed_fixture(tmp_path):
   assert results.build(str(out)) == readme and open(readme).read() == text
 
 
+def test_a_rebuild_rewrites_no_report_file(tmp_path):
+  """The same records give the same files, so a rebuild shows no diff in git: the
+  report names the committed part, not the temporary folder it unpacks into, and
+  no time."""
+  out = tmp_path / 'results'
+  shutil.copytree(FIXTURE, out)
+  results.build(str(out))
+  report_dir = out / 'quick_sweep' / 'report'
+  first = {name: (report_dir / name).read_bytes() for name in os.listdir(report_dir)}
+  results.build(str(out))
+  assert {name: (report_dir / name).read_bytes()
+          for name in os.listdir(report_dir)} == first
+  text = first['report.md'].decode()
+  assert 'Runs: the committed records of results part `quick_sweep`' in text
+  assert str(tmp_path) not in text
+
+
 def _final(run):
   with gzip.open(os.path.join(FIXTURE, 'quick_sweep', run, 'metrics.jsonl.gz'),
                  'rt') as f:

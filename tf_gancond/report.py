@@ -1461,12 +1461,11 @@ def render_paired(analysis):
   return lines + ['']
 
 
-def render_markdown(name, sweep_dir, runs, analysis, figures):
+def render_markdown(name, source, runs, analysis, figures):
+  """`source`: the sentence under the title that says where the runs are."""
   settings = settings_of(runs)
   score_names = analysis['score_keys']
-  lines = [f'# Replication report: {name}', '',
-           f'Sweep directory: `{os.path.abspath(sweep_dir)}`; written '
-           f'{time.strftime("%Y-%m-%d %H:%M")} by `python -m tf_gancond.report`.', '',
+  lines = [f'# Replication report: {name}', '', source, '',
            'log-cond is ln cond(M_z) = 2 ln(σmax/σmin of J_z) (natural log), averaged '
            'over the fixed probe batch; "final" is the last probe (or the final record).',
            '']
@@ -1658,9 +1657,10 @@ def render_markdown(name, sweep_dir, runs, analysis, figures):
 
 def write_report(sweep_dir, output=None, cluster_method='kmeans',
                  num_resamples=stats.DEFAULT_BOOTSTRAP, seed=0,
-                 collapse_score=COLLAPSE_SCORE):
+                 collapse_score=COLLAPSE_SCORE, source=None):
   """Writes report.md, report.json (the checks), analysis.json (every number) and
-  the figures; returns the report.md path."""
+  the figures; returns the report.md path. `source` replaces report.md's line on
+  where the runs are (default: sweep_dir and the time of writing)."""
   if cluster_method not in stats.CLUSTER_METHODS:
     raise ReportError(f'cluster_method={cluster_method!r} is not allowed; choose one '
                       f'of: {", ".join(stats.CLUSTER_METHODS)}')
@@ -1688,7 +1688,9 @@ def write_report(sweep_dir, output=None, cluster_method='kmeans',
   }
   if frozen_g_runs(runs, instance_noise=None):
     figures['a1_a2'] = (fig_a1_a2(runs, output), {})
-  text = render_markdown(name, sweep_dir, runs, analysis, figures)
+  source = source or (f'Sweep directory: `{os.path.abspath(sweep_dir)}`; written '
+                      f'{time.strftime("%Y-%m-%d %H:%M")} by `python -m tf_gancond.report`.')
+  text = render_markdown(name, source, runs, analysis, figures)
   runlog.atomic_write_text(os.path.join(output, REPORT_FILE), text)
   analysis['figures'] = {k: v[0] for k, v in figures.items()}
   analysis['runs'] = [{

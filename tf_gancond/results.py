@@ -252,7 +252,9 @@ def build_part(part, name):
     has_runs = any(os.path.isdir(os.path.join(tmp, d)) for d in os.listdir(tmp))
     if has_runs:
       lines += _cpu_lines(tmp)
-      report_lib.write_report(tmp, output=output)
+      report_lib.write_report(tmp, output=output, source=(
+          f'Runs: the committed records of results part `{name}`, rebuilt by '
+          '`python -m tf_gancond.results build`.'))
   if not has_runs:
     return '\n'.join(lines + ['No run has finished yet: no scorecard.', ''])
   checks = _read_json(os.path.join(output, report_lib.JSON_FILE))
