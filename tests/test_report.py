@@ -127,7 +127,7 @@ def _checks(out_dir):
   assert rows and len({row['check'] for row in rows}) == len(rows)
   for row in rows:
     assert set(row) == {'check', 'target', 'rule', 'measured', 'ci_low', 'ci_high',
-                        'n', 'verdict', 'note'}, row
+                        'n', 'verdict', 'note', 'family'}, row
   return {row['check']: row for row in rows}
 
 

@@ -61,6 +61,50 @@ def test_a_rebuild_rewrites_no_report_file(tmp_path):
   assert str(tmp_path) not in text
 
 
+def test_the_page_opens_with_one_scorecard_of_every_part(tmp_path):
+  """Each check once per part that judges it, and once as NOT RUN when none does;
+  a part's own table keeps the checks it judges and names the rest in one line."""
+  out = tmp_path / 'results'
+  shutil.copytree(FIXTURE, out)
+  shutil.copytree(FIXTURE + '/quick_sweep', out / 'quick_sweep_again')
+  text = open(results.build(str(out))).read()
+  checks = json.load(open(out / 'quick_sweep' / 'report' / 'report.json'))
+  judged = [c for c in checks if c['verdict'] != 'NOT RUN']
+  not_run = [c for c in checks if c['verdict'] == 'NOT RUN']
+  assert judged and not_run
+  combined = text[text.index('## Scorecard of every part'):text.index('## quick_sweep')]
+  rows = [l for l in combined.splitlines() if l.startswith('| ') and '---' not in l]
+  assert rows[0] == '| check | target | part | measured | 95% CI | n | verdict |'
+  assert len(rows) == 1 + 2 * len(judged) + len(not_run)
+  for c in judged:
+    for part in ('quick_sweep', 'quick_sweep_again'):
+      assert any(r.startswith(f'| {c["check"]} | {c["target"]} | [{part}](#{part}) |')
+                 and f'**{c["verdict"]}**' in r for r in rows)
+  for c in not_run:
+    assert f'| {c["check"]} | {c["target"]} | — | — | — | — | **NOT RUN** |' in rows
+  part = text[text.index('## quick_sweep\n'):text.index('## quick_sweep_again')]
+  assert '**NOT RUN**' not in part
+  not_run_line = next(l for l in part.splitlines() if l.startswith('Not judged here: '))
+  for c in not_run:
+    assert f'{c["check"]} ({c["note"]})' in not_run_line
+
+
+def test_a_check_judged_per_score_in_one_part_drops_its_not_run_row_of_another():
+  """The top-k check is one row per score where scores exist and one NOT RUN row
+  where none do: the page lists the judged rows only, each in the family's place."""
+  def row(check, verdict, family=None):
+    return {'check': check, 'target': 't', 'verdict': verdict, 'n': 1, 'note': '',
+            'family': family or check}
+  topk = 'O2 lowest-log-cond runs that have the best scores'
+  parts = {'a': [row('O1', 'FAIL'), row(topk, 'NOT RUN'), row('O4', 'NOT RUN')],
+           'b': [row('O1', 'PASS'), row(topk + ': FD', 'FAIL', topk),
+                 row(topk + ': CS', 'PASS', topk), row('O4', 'NOT RUN')]}
+  lines = [l for l in results._combined_scorecard_lines(parts) if l.startswith('| O')]
+  assert [l.split(' | ')[0] + ' | ' + l.split(' | ')[2] for l in lines] == [
+      '| O1 | [a](#a)', '| O1 | [b](#b)', f'| {topk}: FD | [b](#b)',
+      f'| {topk}: CS | [b](#b)', '| O4 | —']
+
+
 def _final(run):
   with gzip.open(os.path.join(FIXTURE, 'quick_sweep', run, 'metrics.jsonl.gz'),
                  'rt') as f:

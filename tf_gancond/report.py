@@ -11,10 +11,11 @@ every number of the report. The runs of one report share one dataset.
 
 Checks (`scorecard`): report.md opens with them, and report.json holds them as a
 list of {'check', 'target', 'rule', 'measured', 'ci_low', 'ci_high', 'n',
-'verdict', 'note'}: one row per SPEC checklist row the report judges (O1 ln cond
-range, O2 cluster split and top-k, O4 samples and r, O5 JC settings and good-cluster
-share, O7 CS/FD), verdict PASS, FAIL, INCONCLUSIVE or NOT RUN by the rule stated in
-the row (stats.verdict).
+'verdict', 'note', 'family'}: one row per SPEC checklist row the report judges (O1
+ln cond range, O2 cluster split and top-k, O4 samples and r, O5 JC settings and
+good-cluster share, O7 CS/FD, A1/A2), the O2 top-k row once per score (their
+'family' is the checklist row, else a row's own 'check'), verdict PASS, FAIL,
+INCONCLUSIVE or NOT RUN by the rule stated in the row (stats.verdict).
 
 Figures, in the shape of Odena et al. (2018):
   Fig. 1/5/6  mean log-condition number and each recorded score (classifier / Inception
@@ -693,6 +694,7 @@ def analyse(runs, cluster_method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP
 
 MIN_RUNS = stats.MIN_BOOTSTRAP_N  # Fewer runs: INCONCLUSIVE.
 O1_RANGE = (12.0, 20.0)           # "from around 12 to around 20".
+O2_TOP_K = 'O2 lowest-log-cond runs that have the best scores'  # One row per score.
 O4_PAPER_R, O4_PAPER_RUNS, O4_SAMPLES = -0.86, 10, 360
 O5_SETTINGS = {'jc_lambda_max': 20.0, 'jc_lambda_min': 1.0, 'jc_epsilon': 1.0}
 O5_GOOD = {'mnist': (10, 10), 'cifar10': (9, 10), 'stl10': (10, 10)}  # Good of runs.
@@ -719,10 +721,13 @@ def late_log_cond(run):
 
 
 def _row(check, target, rule, measured=None, ci=None, n=0, verdict=stats.NOT_RUN,
-         note=''):
+         note='', family=None):
+  """One scorecard row. `family` names the checklist row that several rows judge
+  (the O2 top-k check, one row per score); by default the row's own check."""
   low, high = ci if ci else (None, None)
   return {'check': check, 'target': target, 'rule': rule, 'measured': measured,
-          'ci_low': low, 'ci_high': high, 'n': n, 'verdict': verdict, 'note': note}
+          'ci_low': low, 'ci_high': high, 'n': n, 'verdict': verdict, 'note': note,
+          'family': family or check}
 
 
 def _interval_rule(low, high, region=''):
@@ -826,9 +831,9 @@ def _o2_top_k(top_k, columns):
     rows.append(_row(f'O2 lowest-log-cond runs that have the best {_label(key)}',
                      f'{k} of {k}', rule, v['overlap'], None, v['n'],
                      stats.verdict(v['overlap'], v['overlap'], k, k, v['n']),
-                     _excluded_note(v['excluded'], v['ranked_worst'])))
+                     _excluded_note(v['excluded'], v['ranked_worst']), O2_TOP_K))
   if not rows:
-    rows.append(_row('O2 lowest-log-cond runs that have the best scores', '4 of 4',
+    rows.append(_row(O2_TOP_K, '4 of 4',
                      'PASS: all k = round(0.4 n) lowest-log-cond unregularized runs '
                      'have the k best scores; FAIL: fewer.',
                      note=('fewer than 2 finished unregularized runs with scores'

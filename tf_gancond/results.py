@@ -12,9 +12,10 @@ every run of the sweep when it was collected (finished, running at step N, pendi
 
 `build` rebuilds everything else from `results/` alone: each part's report
 (`tf_gancond.report` on its unpacked records) in `results/<part>/report/`, and
-`results/README.md` with, per part, the scorecard rows (check, target, measured,
-95% CI, n, verdict), links to the key figures, the command that made the runs,
-what is not finished yet, the CPU hours its runs record, and the part's hand-written `NOTES.md` (where a result
+`results/README.md`: one scorecard of every part (check, target, part, measured,
+95% CI, n, verdict), then per part the scorecard rows its runs judge, links to the
+key figures, the command that made the runs, what is not finished yet, the CPU
+hours its runs record, and the part's hand-written `NOTES.md` (where a result
 disagrees with the paper, and what that does and does not show).
 
 `restore` is collect's inverse for a new machine: it writes the committed finished
@@ -192,20 +193,67 @@ def _cell(value, digits=3):
   return str(value)
 
 
+def _ci_cell(row):
+  if row.get('ci_low') is None:
+    return '—'
+  return f'[{_cell(row["ci_low"])}, {_cell(row["ci_high"])}]'
+
+
+def _verdict_cell(row):
+  verdict = f'**{row.get("verdict")}**'
+  return verdict + (f' ({row["note"]})' if row.get('note') else '')
+
+
+def _judged(checks):
+  return [row for row in checks if row.get('verdict') != 'NOT RUN']
+
+
 def _scorecard_lines(checks):
+  """A part's scorecard: the rows its runs judge, then the others in one line."""
   if not checks:
     return ['No scorecard rows: the report found no check that this sweep covers.', '']
-  lines = ['| check | target | measured | 95% CI | n | verdict |',
-           '|---|---|---|---|---|---|']
-  for row in checks:
-    ci = ('—' if row.get('ci_low') is None else
-          f'[{_cell(row["ci_low"])}, {_cell(row["ci_high"])}]')
-    verdict = f'**{row.get("verdict")}**'
-    if row.get('note'):
-      verdict += f' ({row["note"]})'
-    lines.append(f'| {row.get("check")} | {row.get("target")} | '
-                 f'{_cell(row.get("measured"))} | {ci} | {_cell(row.get("n"))} | '
-                 f'{verdict} |')
+  judged = _judged(checks)
+  lines = []
+  if judged:
+    lines += ['| check | target | measured | 95% CI | n | verdict |',
+              '|---|---|---|---|---|---|']
+    lines += [f'| {row.get("check")} | {row.get("target")} | '
+              f'{_cell(row.get("measured"))} | {_ci_cell(row)} | '
+              f'{_cell(row.get("n"))} | {_verdict_cell(row)} |' for row in judged]
+    lines.append('')
+  not_run = [row for row in checks if row not in judged]
+  if not_run:
+    lines += ['Not judged here: ' + '; '.join(
+        row.get('check') + (f' ({row["note"]})' if row.get('note') else '')
+        for row in not_run) + '.', '']
+  return lines
+
+
+def _combined_scorecard_lines(checks_by_part):
+  """One table for the page: each check once per part that judges it, in the
+  report's order, and a check family (report.py `_row`) no part judges once as NOT
+  RUN."""
+  families = {}  # family -> {check: target}, both in the order the reports list them.
+  for checks in checks_by_part.values():
+    for row in checks:
+      families.setdefault(row.get('family', row.get('check')), {}).setdefault(
+          row.get('check'), row.get('target'))
+  lines = ['## Scorecard of every part', '',
+           'Each checklist row (SPEC.md) the report judges, once for every campaign part '
+           'whose runs judge it (its rule in that part\'s report), and NOT RUN where no '
+           'part has runs for it yet.', '',
+           '| check | target | part | measured | 95% CI | n | verdict |',
+           '|---|---|---|---|---|---|---|']
+  for family, targets in families.items():
+    judged = [(check, target, part, row) for check, target in targets.items()
+              for part, checks in checks_by_part.items()
+              for row in _judged(checks) if row.get('check') == check]
+    lines += [f'| {check} | {target} | [{part}](#{part}) | '
+              f'{_cell(row.get("measured"))} | {_ci_cell(row)} | {_cell(row.get("n"))} '
+              f'| {_verdict_cell(row)} |' for check, target, part, row in judged]
+    if not judged:
+      check, target = next(iter(targets.items()))
+      lines.append(f'| {check} | {target} | — | — | — | — | **NOT RUN** |')
   return lines + ['']
 
 
@@ -237,7 +285,8 @@ def _cpu_lines(sweep_dir):
 
 
 def build_part(part, name):
-  """Writes `part`/report/ from the part's records; returns its Markdown section."""
+  """Writes `part`/report/ from the part's records; returns its Markdown section and
+  its scorecard rows (report.json; [] before any run has finished)."""
   manifest = _read_json(os.path.join(part, report_lib.SWEEP_MANIFEST))
   progress_path = os.path.join(part, PROGRESS_FILE)
   progress = _read_json(progress_path) if os.path.exists(progress_path) else {}
@@ -256,7 +305,7 @@ def build_part(part, name):
           f'Runs: the committed records of results part `{name}`, rebuilt by '
           '`python -m tf_gancond.results build`.'))
   if not has_runs:
-    return '\n'.join(lines + ['No run has finished yet: no scorecard.', ''])
+    return '\n'.join(lines + ['No run has finished yet: no scorecard.', '']), []
   checks = _read_json(os.path.join(output, report_lib.JSON_FILE))
   lines += ['### Scorecard', ''] + _scorecard_lines(checks)
   analysis = _read_json(os.path.join(output, report_lib.ANALYSIS_FILE))
@@ -273,7 +322,7 @@ def build_part(part, name):
   if os.path.isfile(notes):
     with open(notes) as f:
       lines += [f.read().strip(), '']
-  return '\n'.join(lines)
+  return '\n'.join(lines), checks
 
 
 def build(results_dir='results'):
@@ -294,8 +343,13 @@ def build(results_dir='results'):
             '`HEADER.md` or a part\'s `NOTES.md`).', '']
   if not parts:
     lines += ['No campaign part has been collected yet.', '']
+  sections, checks_by_part = [], {}
   for name in parts:
-    lines.append(build_part(os.path.join(results_dir, name), name))
+    section, checks_by_part[name] = build_part(os.path.join(results_dir, name), name)
+    sections.append(section)
+  if parts:
+    lines += _combined_scorecard_lines(checks_by_part)
+  lines += sections
   path = os.path.join(results_dir, README)
   runlog.atomic_write_text(path, '\n'.join(lines).rstrip() + '\n')
   return path
