@@ -10,6 +10,7 @@
 #
 #   setsid bash results/campaign.sh > campaign.log 2>&1 &
 #   # settings: CAMPAIGN=~/tf_gancond_campaign NICE=19 PY=.venv/bin/python
+#   kill -- -PGID   # stops it: its lanes are processes of their own in its group
 #
 # Under setsid the campaign is a session of its own and lowers that whole session to
 # $NICE: where the kernel schedules by session first (sched_autogroup_enabled=1),
@@ -51,7 +52,7 @@ restore() {  # restore PART: the runs of results/PART, committed already, are pu
 
 sweep() {  # sweep COMMIT PART RUN_SWEEP_FLAGS...: the sweep folder is $CAMPAIGN/PART.
   local code sweep_dir=$CAMPAIGN/$2
-  code=$(clone_at "$1")
+  code=$(clone_at "$1") || return 1  # Also where set -e is off (left of ||).
   shift 2
   (cd "$code" && PYTHONPATH=$code nice -n "$NICE" "$PY" -m launch.run_sweep \
      --progress_every=600 --sweep_dir="$sweep_dir" "$@")
@@ -138,9 +139,11 @@ lane_status=0
  # Each run starts at step 0 with its phase-2 seed, at a commit whose training is the
  # same bit for bit (150-step runs, the baseline at $PHASE2_COMMIT, $PHASE1_COMMIT and
  # $PHASE3_COMMIT, JC(1.34, 7.06) at the last two: every loss and probe value equal),
- # so its first 5,000 steps should re-make the phase-2 run (without --deterministic
- # the kernels promise no such thing; its probe at step 5,000 shows how close). A run
- # resumed from its phase-2 checkpoint would instead read a new data order from there.
+ # so its first 5,000 steps should re-make the phase-2 run if neither resumed before
+ # step 5,000 (a resume reads a new data order: data seed = seed + start step; and
+ # without --deterministic the kernels promise nothing; its probe at step 5,000 shows
+ # how close). A run resumed from its phase-2 checkpoint would read a new data order
+ # from there too.
  # That commit measures Q on 5 batches in every setting and reads the final log-cond
  # over 512 z (the probe batch's 64 first), a standard error about a third of the
  # 64-z one (phase2_odena_jc/NOTES.md).

@@ -45,7 +45,8 @@ each statistic lists the runs it left out. Scores from different classifiers or
 sample counts are never pooled (score_columns).
 
 "log-cond" is ln cond(M_z) = 2 ln(sigma_max / sigma_min of J_z), natural log, averaged
-over the fixed probe batch (SPEC 0).
+over the fixed probe batch (SPEC 0); a final log-cond over final_probe_num_z z
+(train.py) where a run set it.
 """
 
 import json
@@ -1472,7 +1473,9 @@ def render_markdown(name, source, runs, analysis, figures):
   score_names = analysis['score_keys']
   lines = [f'# Replication report: {name}', '', source, '',
            'log-cond is ln cond(M_z) = 2 ln(σmax/σmin of J_z) (natural log), averaged '
-           'over the fixed probe batch; "final" is the last probe (or the final record).',
+           'over the fixed probe batch; "final" is the final record\'s (over '
+           'final_probe_num_z z, the probe batch first, in runs that set it), else the '
+           'last probe\'s.',
            '']
   lines += render_checks(analysis['checks'], analysis['dataset'])
   states = {}
