@@ -52,13 +52,13 @@ class CountingTrainer(loop.Trainer):
     self.offset = offset
     self.crash_at = crash_at
     self.nan_moving_stats_at = nan_moving_stats_at
-    self.data_seed = None
+    self.start_step = None
 
   def checkpoint_items(self):
     return {'generator': self.generator, 'w': self.w}
 
-  def make_iterator(self, data_config):
-    self.data_seed = data_config.seed
+  def make_iterator(self, config, start_step):
+    self.start_step = start_step
     return None
 
   def train_step(self, iterator):
@@ -97,14 +97,14 @@ def _scalar_events(workdir, tag):
 def test_resume_after_a_crash_shows_each_step_once_in_tensorboard(config):
   """A run killed after step 5 (checkpoint at 4) and resumed: its event files hold
   step 5 twice, TensorBoard shows steps 1-6 once, 5 and 6 from the resumed run;
-  metrics.jsonl likewise, and the data are reseeded by the start step."""
+  metrics.jsonl likewise, and the data stream goes on from the restored step."""
   first = CountingTrainer(config, crash_at=6)
   with pytest.raises(Crash):
     loop.run(config, lambda c: first)
-  assert first.data_seed == config.seed
+  assert first.start_step == 0
   resumed = CountingTrainer(config, offset=100.0)
   loop.run(config, lambda c: resumed)
-  assert resumed.data_seed == config.seed + 4
+  assert resumed.start_step == 4
   shown, raw = _scalar_events(config.workdir, 'train/loss')
   assert raw == [1, 2, 3, 4, 5, 5, 6]
   assert shown == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, 105.0), (6, 106.0)]
@@ -133,7 +133,7 @@ def test_a_finished_run_launched_again_writes_nothing(config):
   files = _file_contents(config.workdir)
   again = CountingTrainer(config)
   assert loop.run(config, lambda c: again) == final
-  assert int(again.step) == 6 and again.data_seed is None  # Restored; no data read.
+  assert int(again.step) == 6 and again.start_step is None  # Restored; no data read.
   assert _file_contents(config.workdir) == files
   config.train_steps = 8  # Extended (as the campaign's phase 3): it goes on.
   longer = CountingTrainer(config)
@@ -280,7 +280,7 @@ def test_every_worker_resumes_from_the_chiefs_checkpoint(config):
   config.train_steps = 8
   worker = SecondWorker(config)
   loop.run(config, lambda c: worker)
-  assert worker.data_seed == config.seed + 6  # Went on from the chief's step 6.
+  assert worker.start_step == 6  # Went on from the chief's step 6.
   assert int(worker.step) == 8 and float(worker.w) == 8.0
   worker_checkpoints = os.path.join(config.workdir, 'workers', 'worker_1', 'checkpoints')
   assert tf.train.latest_checkpoint(worker_checkpoints).endswith('ckpt-8')
@@ -288,7 +288,7 @@ def test_every_worker_resumes_from_the_chiefs_checkpoint(config):
   config.train_steps = 10
   worker = SecondWorker(config)
   loop.run(config, lambda c: worker)
-  assert worker.data_seed == config.seed + 6 and float(worker.w) == 10.0
+  assert worker.start_step == 6 and float(worker.w) == 10.0
 
 
 def test_a_worker_on_its_own_disk_resumes_from_its_scratch_checkpoint(config):
@@ -299,7 +299,7 @@ def test_a_worker_on_its_own_disk_resumes_from_its_scratch_checkpoint(config):
   config.train_steps = 6
   worker = SecondWorker(config)
   loop.run(config, lambda c: worker)
-  assert worker.data_seed == config.seed + 4 and float(worker.w) == 6.0
+  assert worker.start_step == 4 and float(worker.w) == 6.0
 
 
 def test_a_non_chief_worker_folder_in_use_is_refused(config):

@@ -177,17 +177,21 @@ def test_deterministic_runs_give_identical_losses(tmp_path):
 
 _RESUME_CHILD = r"""
 import json, sys
+import tensorflow_datasets as tfds
 from tf_gancond import config as config_lib
 from tf_gancond import train
 fields, straight, resumed = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
-for workdir, steps in ((straight, (4,)), (resumed, (2, 4))):
-  for train_steps in steps:
-    c = config_lib.get_config()
-    c.update(dict(dataset='mnist', batch_size=8, train_steps=train_steps,
-                  g_base_channels=16, d_base_channels=8, latent_dim=8, probe_every=0,
-                  log_every=1, checkpoint_every=2, synthetic_data=True, seed=3,
-                  deterministic=True, workdir=workdir, **fields))
-    train.train_and_evaluate(c)
+with tfds.testing.mock_data(num_examples=40):  # Read only without synthetic_data.
+  for workdir, steps in ((straight, (4,)), (resumed, (2, 4))):
+    for train_steps in steps:
+      c = config_lib.get_config()
+      c.update(dict(dataset='mnist', batch_size=8, train_steps=train_steps,
+                    g_base_channels=16, d_base_channels=8, latent_dim=8,
+                    probe_every=0, log_every=1, checkpoint_every=2,
+                    synthetic_data=True, seed=3, deterministic=True,
+                    shuffle_buffer=16, data_dir=workdir + '_data', workdir=workdir))
+      c.update(fields)
+      train.train_and_evaluate(c)
 """
 
 
@@ -199,12 +203,18 @@ def _straight_and_resumed(tmp_path, **fields):
   return straight, resumed
 
 
-def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(tmp_path):
+@pytest.mark.parametrize('fields', [
+    dict(jacobian_clamping=True),  # One fixed synthetic batch.
+    # Real (mock) data through epoch ends (40 examples, 16 per step), dequantized:
+    # the resumed run reads the batches and the noise of the straight one.
+    dict(synthetic_data=False, n_critic=2, dequantize=True)],
+    ids=['synthetic', 'data'])
+def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(fields, tmp_path):
   """2 steps, then a resume to 4, against 4 straight steps: every checkpointed tensor
   (weights, moving statistics, optimizer slots) equal bit for bit, because the step's
-  random draws are keyed by step and the synthetic batch is the same fixed batch
-  whatever the start."""
-  straight, resumed = _straight_and_resumed(tmp_path, jacobian_clamping=True)
+  random draws are keyed by step and the data stream is skipped to the start step's
+  batch."""
+  straight, resumed = _straight_and_resumed(tmp_path, **fields)
   a = tf.train.load_checkpoint(os.path.join(straight, 'checkpoints', 'ckpt-4'))
   b = tf.train.load_checkpoint(os.path.join(resumed, 'checkpoints', 'ckpt-4'))
   names = a.get_variable_to_shape_map()

@@ -5,9 +5,9 @@ in `config.workdir` and returns its final results. The loop owns what every
 experiment shares; a trainer (`Trainer`) owns its step.
 
   seeding      op determinism (`deterministic`), Keras weight initialisation from
-               `seed`, and the data iterator, reseeded by the start step (data
-               seed = seed + start) so that a resumed run does not replay its
-               first batches (synthetic data, one fixed batch, keeps `seed`).
+               `seed`, and the data iterator: one stream per `seed`, skipped to
+               the start step's batch (`Trainer.make_iterator`), so that a resumed
+               run reads the batches a run never stopped would.
   checkpoint   `<local_dir>/checkpoints/ckpt-<step>` of `trainer.step` and
                `trainer.checkpoint_items()`, restored at start (a worker other
                than the chief restores the chief's newest where the workdir is
@@ -91,10 +91,10 @@ class Trainer(tf.Module):
     """{name: trackable} checkpointed beside `step`."""
     raise NotImplementedError
 
-  def make_iterator(self, data_config):
-    """The iterator that `train_step` reads; `data_config.seed` = seed + start (seed
-    for synthetic data)."""
-    return iter(data_lib.make_dataset(data_config))
+  def make_iterator(self, config, start_step):
+    """The iterator that `train_step` reads from `start_step` on (one batch a step
+    here): the stream of a run from step 0, its first batches skipped."""
+    return iter(data_lib.make_dataset(config, skip_batches=start_step))
 
   def train_step(self, iterator):
     """One iteration -> {name: tensor}: scalars, or arrays the trainer summarizes."""
@@ -457,14 +457,8 @@ def run(config, make_trainer):
     logging.info('%s finished at step %d already; nothing to do', local_dir,
                  status['step'])
     return finished
-  # The data before any write (DataUnavailableError leaves the run as it was),
-  # reseeded by the start step so a resumed run does not replay its first batches;
-  # synthetic data is one fixed batch, the same whatever the start.
-  data_config = config_lib.get_config()
-  data_config.update(config)
-  if not config.synthetic_data:
-    data_config.seed = config.seed + start
-  iterator = trainer.make_iterator(data_config)
+  # The data before any write (DataUnavailableError leaves the run as it was).
+  iterator = trainer.make_iterator(config, start)
   if restored:
     logging.info('Resumed from %s at step %d', restored, start)
   runlog.remove_stale_tmp(local_dir)  # What a kill left of atomic writes.

@@ -541,8 +541,9 @@ def paired_by_seed(runs, quantities):
 
   The two runs of one seed start from the same weights (loop.py seeds the
   initialisation), draw the same z (rng.stream_seed keys each draw by purpose, and
-  JC's direction has its own) and read the data in the same order until either is
-  resumed (the loop reseeds the data at seed + start step), so they differ by the
+  JC's direction has its own) and read the data in the same order (a resume goes on
+  with the stream; runs made before that reseeded it at seed + start step, so
+  there the order is shared until either resumed), so they differ by the
   regularizer; d_s = JC_s - twin_s leaves out the seed-to-seed spread that the
   per-setting means carry. Per quantity (those some JC run or twin has):
   stats.mean_std of d over the seeds where both runs have a finite end value

@@ -261,9 +261,10 @@ class GANTrainer(loop.Trainer):
           **self.power_iteration_state)
     return items
 
-  def make_iterator(self, data_config):
-    return iter(self.strategy.experimental_distribute_dataset(
-        data_lib.make_dataset(data_config)))
+  def make_iterator(self, config, start_step):
+    """The stream from `start_step` on: `n_critic` batches a step (train_step)."""
+    return iter(self.strategy.experimental_distribute_dataset(data_lib.make_dataset(
+        config, skip_batches=start_step * config.n_critic)))
 
   def export_metadata(self):
     return {'architecture': self.config.architecture,

@@ -129,12 +129,10 @@ class Memorizer(loop.Trainer):
   def train_step(self, iterator):
     return self._train_step(next(iterator))
 
-  def make_iterator(self, data_config):
+  def make_iterator(self, config, start_step):
     """Pair indices of each step from `batch_index`: a function of (seed, step)."""
-    del data_config
-    c = self.config
-    return (tf.constant(batch_index(s, self.num_pairs, c.batch_size, c.seed))
-            for s in itertools.count(int(self.step.numpy())))
+    return (tf.constant(batch_index(s, self.num_pairs, config.batch_size, config.seed))
+            for s in itertools.count(start_step))
 
   @tf.function
   def generate_inference(self, z, labels=None):
