@@ -211,9 +211,9 @@ def _straight_and_resumed(tmp_path, **fields):
     ids=['synthetic', 'data'])
 def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(fields, tmp_path):
   """2 steps, then a resume to 4, against 4 straight steps: every checkpointed tensor
-  (weights, moving statistics, optimizer slots) equal bit for bit, because the step's
-  random draws are keyed by step and the data stream is skipped to the start step's
-  batch."""
+  (weights, moving statistics, optimizer slots) and every train record equal bit for
+  bit, because the step's random draws (and Q's) are keyed by step and the data
+  stream is skipped to the start step's batch."""
   straight, resumed = _straight_and_resumed(tmp_path, **fields)
   a = tf.train.load_checkpoint(os.path.join(straight, 'checkpoints', 'ckpt-4'))
   b = tf.train.load_checkpoint(os.path.join(resumed, 'checkpoints', 'ckpt-4'))
@@ -222,6 +222,13 @@ def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(fields, tmp_path)
   for name in names:
     if name != '_CHECKPOINTABLE_OBJECT_GRAPH':
       np.testing.assert_array_equal(a.get_tensor(name), b.get_tensor(name), name)
+  # Every train record too, Q's measurement (its own z draws) included.
+  timing = ('steps_per_sec', 'step_time', 'process_cpu_seconds')
+  straight_records, resumed_records = (
+      [{k: v for k, v in r.items() if k not in timing}
+       for r in runlog.read_records(d, 'train')] for d in (straight, resumed))
+  assert 'q_p50' in straight_records[-1]
+  assert straight_records == resumed_records
 
 
 def test_a_resume_restores_the_power_iteration_vectors(tmp_path):

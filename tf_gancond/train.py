@@ -38,6 +38,7 @@ from tf_gancond import rng
 from tf_gancond.rng import Stream
 
 _Q_PERCENTILES = (5, 25, 50, 75, 95)
+_Q_STREAM = 7919  # Q's numpy stream is keyed [seed, _Q_STREAM, step].
 
 
 def _learning_rate(base, decay, total_updates):
@@ -271,10 +272,6 @@ class GANTrainer(loop.Trainer):
             'jacobian_clamping': self.config.jacobian_clamping,
             'g_bn_always_batch_stats': self.config.g_bn_always_batch_stats}
 
-  def start(self, run):
-    # z, z' and labels of the Q measurements, from a stream of the start step.
-    self._q_rng = np.random.default_rng(self.config.seed + 7919 * (run.step + 1))
-
   def actions(self, run):
     c = self.config
     sample_z = loop.sample_grid_z(c)
@@ -325,7 +322,9 @@ class GANTrainer(loop.Trainer):
       step_q = np.concatenate([v['q'] for v in interval])
       record['jc_clamped_share'] = float(np.mean(
           (step_q < c.jc_lambda_min) | (step_q > c.jc_lambda_max)))
-    z, z_prime, labels = self.q_pairs(self._q_rng, c.q_num_batches * c.g_batch_size)
+    # z, z' and labels from a stream keyed by (seed, step), as a resume re-makes it.
+    q_rng = np.random.default_rng([c.seed, _Q_STREAM, int(self.step.numpy())])
+    z, z_prime, labels = self.q_pairs(q_rng, c.q_num_batches * c.g_batch_size)
     q = self.measure_q(z, z_prime, labels).numpy()
     record['q_num_samples'] = int(q.size)
     if labels is not None:
