@@ -31,7 +31,7 @@ NICE=${NICE:-19}
 PY=${PY:-$REPO/.venv/bin/python}
 PHASE2_COMMIT=83ee654
 PHASE1_COMMIT=f38058d
-PHASE3_COMMIT=5c5ec45
+PHASE3_COMMIT=ee4e93d
 
 clone_at() {  # Prints the folder of a clean clone of this repository at commit $1.
   local dir=$CAMPAIGN/code-$1
@@ -137,16 +137,17 @@ lane_status=0
  # Phase 3: phase 2's second half (the ten baselines and the ten JC(lambda from Q)
  # runs) at the full O1 length, 23,440 steps (25 epochs), in a folder of its own.
  # Each run starts at step 0 with its phase-2 seed, at a commit whose training is the
- # same bit for bit (150-step runs, the baseline at $PHASE2_COMMIT, $PHASE1_COMMIT and
- # $PHASE3_COMMIT, JC(1.34, 7.06) at the last two: every loss and probe value equal),
- # so its first 5,000 steps should re-make the phase-2 run if neither resumed before
- # step 5,000 (a resume reads a new data order: data seed = seed + start step; and
- # without --deterministic the kernels promise nothing; its probe at step 5,000 shows
- # how close). A run resumed from its phase-2 checkpoint would read a new data order
- # from there too.
- # That commit measures Q on 5 batches in every setting and reads the final log-cond
- # over 512 z (the probe batch's 64 first), a standard error about a third of the
- # 64-z one (phase2_odena_jc/NOTES.md).
+ # same bit for bit (150-step runs on Fashion-MNIST, the baseline at $PHASE2_COMMIT
+ # and $PHASE3_COMMIT, JC(1.34, 7.06) at $PHASE1_COMMIT and $PHASE3_COMMIT: every
+ # loss and probe value equal), and whose resume is exact (a JC run stopped at step
+ # 100 and resumed to 150 recorded every value of the run made in one go), so the
+ # stops at each session's end change nothing. Its first 5,000 steps should re-make
+ # the phase-2 run where that one did not resume before step 5,000 (the phase-2
+ # commits reseeded the data on a resume; and without --deterministic the kernels
+ # promise nothing: its probe at step 5,000 shows how close).
+ # That commit measures Q on 5 batches in every setting, from a stream keyed by the
+ # step, and reads the final log-cond over 512 z (the probe batch's 64 first), a
+ # standard error about a third of the 64-z one (phase2_odena_jc/NOTES.md).
  sweep "$PHASE3_COMMIT" phase3_full_length --sweep=odena_jc_fashion_mnist \
    --num_seeds=10 --parallel=2 \
    --setting_extra=jacobian_clamping:jc_lambda_min="$lambda_min",jc_lambda_max="$lambda_max" \
