@@ -146,6 +146,19 @@ def _table(text, header_start):
   return rows
 
 
+def test_records_a_resume_wrote_twice_count_once(tmp_path):
+  """A run killed after its last checkpoint re-makes the closing probe at the same
+  step on the resume: the report reads each (kind, step) once, the last written."""
+  workdir = tmp_path / 'run'
+  _write_run(workdir, 'baseline', 0, 10.0, end_lc=12.0)
+  runlog.RunLog(str(workdir)).append(
+      'probe', 500, mean_log_cond=12.0, log_cond=12.0 + np.linspace(-1.0, 1.0, 8))
+  run = report.RunData('baseline_seed0', str(workdir))
+  assert [p['step'] for p in run.probes] == list(PROBE_STEPS)
+  # Probes at 300, 400 and 500 (step >= 250): (10 + 10 + 12) / 3, not with 12 twice.
+  assert report.late_log_cond(run) == pytest.approx(32.0 / 3)
+
+
 def test_report_statistics_have_the_known_answers(sweep_dir):
   path = report.write_report(str(sweep_dir))
   out = _analysis(sweep_dir / 'report')

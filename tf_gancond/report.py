@@ -136,6 +136,15 @@ def _seed_from_name(name):
   return int(m.group(1)) if m else None
 
 
+def _last_of_each_step(records):
+  """`records` with each (kind, step) once, the last written, in the order written;
+  every 'start' kept. A run killed after its last checkpoint writes its closing
+  probe, eval and final_probe again at that step on the resume (loop.run)."""
+  last = {(r.get('kind'), r.get('step')): i for i, r in enumerate(records)}
+  return [r for i, r in enumerate(records)
+          if r.get('kind') == 'start' or last[(r.get('kind'), r.get('step'))] == i]
+
+
 class RunData:
   """Everything the report uses about one run.
 
@@ -156,7 +165,8 @@ class RunData:
     self.setting = setting or _infer_setting(self.config)
     self.seed = seed if seed is not None else self.config.get('seed',
                                                               _seed_from_name(name))
-    records = runlog.read_records(workdir) if os.path.isdir(workdir) else []
+    records = _last_of_each_step(
+        runlog.read_records(workdir) if os.path.isdir(workdir) else [])
     self.train = [r for r in records if r.get('kind') == 'train']
     self.probes = [r for r in records if r.get('kind') == 'probe']
     self.final_probes = [r for r in records if r.get('kind') == 'final_probe']
