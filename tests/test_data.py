@@ -49,6 +49,22 @@ def test_a_pipeline_skipped_by_k_batches_reads_batch_k_onwards(dequantize, tmp_p
   assert not np.array_equal(whole[0], whole[3])  # The epochs are reshuffled.
 
 
+def test_workers_shard_the_skipped_global_stream(tmp_path):
+  """Under MultiWorkerMirroredStrategy every worker reads the one global stream and
+  keeps its share of each batch (DATA sharding), so a resume's skip by global
+  batches lines up on every worker; FILE sharding would give each worker a stream
+  of its own, which a skip of global batches overshoots."""
+  import tensorflow as tf
+  c = config_lib.get_config()
+  c.update(dict(dataset='mnist', batch_size=4, shuffle_buffer=8,
+                data_dir=str(tmp_path)))
+  c = config_lib.resolve(c)
+  with tfds.testing.mock_data(num_examples=12):
+    ds = data.make_dataset(c, skip_batches=2)
+  assert (ds.options().experimental_distribute.auto_shard_policy ==
+          tf.data.experimental.AutoShardPolicy.DATA)
+
+
 def test_stl_uses_unlabelled_split():
   c = config_lib.get_config()
   c.dataset = 'stl10'
