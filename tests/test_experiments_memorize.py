@@ -125,6 +125,48 @@ def test_memorizes_small_set_and_counts_random_z_classes(mem_config, tmp_path):
   assert again['random_z_class_histogram'] == expected.tolist()
 
 
+class _Killed(Exception):
+  pass
+
+
+def test_a_resumed_run_checks_and_stops_where_a_straight_run_does(
+    mem_config, tmp_path, monkeypatch):
+  """Killed inside the 5 log intervals that follow a screening check and resumed,
+  the run measures at the steps a run never stopped does and stops at its step:
+  the screening state comes back from the run's own 'eval' records."""
+  c = mem_config
+  c.deterministic = True
+  c.memorize_target_mse = 0.003  # Screened at 760 (not yet memorized), stops at 960.
+  c.train_steps = 1500
+  c.checkpoint_every = c.log_every
+  c.classifier = str(tmp_path / 'no_classifier')
+  straight_dir, resumed_dir = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
+  _run(c, straight_dir)
+  checks = [r['step'] for r in runlog.read_records(straight_dir, 'eval')]
+  last = runlog.read_records(straight_dir, 'final')[-1]['step']
+  screened = [s for s in checks if 0 < s < last - 2 * c.log_every]
+  assert screened, checks  # A check by screening, well before the end.
+  kill_at = screened[0] + c.log_every + 1  # Resumes at the checkpoint after it.
+  train_step = memorize.Memorizer.train_step
+
+  def killed_once(self, iterator):
+    if int(self.step.numpy()) + 1 == kill_at and not os.path.exists(
+        resumed_dir + '_killed'):
+      open(resumed_dir + '_killed', 'w').close()
+      raise _Killed()
+    return train_step(self, iterator)
+
+  monkeypatch.setattr(memorize.Memorizer, 'train_step', killed_once)
+  with pytest.raises(_Killed):
+    _run(c, resumed_dir)
+  _run(c, resumed_dir)
+  assert [r['step'] for r in runlog.read_records(resumed_dir, 'start')] == [
+      0, kill_at - 1]
+  resumed_checks = sorted({r['step'] for r in runlog.read_records(resumed_dir, 'eval')})
+  assert resumed_checks == checks
+  assert runlog.read_records(resumed_dir, 'final')[-1]['step'] == last
+
+
 def test_stops_at_train_steps_and_reports_missing_classifier(mem_config, tmp_path):
   c = mem_config
   c.train_steps = 3

@@ -42,6 +42,7 @@ from tf_gancond import data as data_lib
 from tf_gancond import experiments
 from tf_gancond import loop
 from tf_gancond import models
+from tf_gancond import runlog
 
 PAIRS_FILE = 'memorize_pairs.npz'
 _CHUNK = 500  # Images per forward pass when measuring or sampling.
@@ -163,9 +164,20 @@ class Memorizer(loop.Trainer):
     np.savez(os.path.join(run.workdir, PAIRS_FILE), z=self.z.numpy(),
              target_index=self.target_index, target_label=self.target_label,
              repeated_index=self.repeated_index, split=self.config.split)
-    self.next_screen = run.step  # Earliest step a low batch MSE triggers a measurement.
-    if run.step:
-      self._check(run, run.step)
+    # The screening state of a run never stopped, from the checks its records hold
+    # up to the restored step (loop.run cut them there): the earliest step a low
+    # batch MSE triggers a measurement, and the last check's verdict when it was
+    # made at this step (a kill between that checkpoint and the run's end).
+    checks = [r for r in runlog.read_records(run.workdir, 'eval')
+              if r['step'] <= run.step]
+    screened = [r['step'] for r in checks if self._logged(r['step'])]
+    self.next_screen = max(screened) + 5 * self.config.log_every if screened else 0
+    if checks and checks[-1]['step'] == run.step:
+      self.mse = checks[-1]['memorization_mse']
+      self.memorized = checks[-1]['memorized']
+
+  def _logged(self, step):
+    return step % self.config.log_every == 0 or step == self.config.train_steps
 
   def _check(self, run, step):
     """The memorization error as an 'eval' record; sets `memorized`."""
@@ -181,16 +193,15 @@ class Memorizer(loop.Trainer):
     intervals), and the probe with sample grids at memorized and random z."""
     c = self.config
     probing = loop.every(c.probe_every)
-    logged = lambda step: step % c.log_every == 0 or step == c.train_steps  # noqa: E731
 
     def check_due(step):
       return probing(step) or step == c.train_steps or (
-          logged(step) and run.record['mse'] < c.memorize_target_mse and
+          self._logged(step) and run.record['mse'] < c.memorize_target_mse and
           step >= self.next_screen)
 
     def check(step):
       self._check(run, step)
-      if logged(step):
+      if self._logged(step):
         self.next_screen = step + 5 * c.log_every
 
     actions = [loop.Action(check, check_due)]
