@@ -120,8 +120,8 @@ fi
 # Two lanes of one thread each, as two runs at a time do more than one with both
 # threads. One lane: O1, then A1/A2 (a fresh D for 4,000 iterations against each of
 # O1's generators, with and without instance noise), then phase 3 below, two at a
-# time (three runs on two cores until the other lane ends). The other lane: O7, then
-# O3, one run at a time.
+# time (three runs on two cores until the other lane ends). The other lane: O3, then
+# O7, one run at a time.
 restore phase1_o7
 restore phase1_o3
 restore phase3_full_length
@@ -155,12 +155,14 @@ lane_status=0
 ) &
 o1_lane=$!
 (export TF_NUM_INTRAOP_THREADS=1
+ # O3: 3 VAEs beside 3 GANs with the same decoder, 5,000 steps as phase 2, at the
+ # commit of phase 3 (exact resume, Q on 5 batches); first, as its six runs take
+ # about as long as one O7 run.
+ sweep "$PHASE3_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=1 \
+   --extra=dataset=fashion_mnist,train_steps=5000 &&  # (set -e does not act left of ||)
  # O7: 3 memorizing generators, CS and FD at memorized and at random z.
  sweep "$PHASE1_COMMIT" phase1_o7 --sweep=o7_memorizing_generator --num_seeds=3 \
-   --parallel=1 --extra=dataset=fashion_mnist &&  # (set -e does not act left of ||)
- # O3: 3 VAEs beside 3 GANs with the same decoder, 5,000 steps as phase 2.
- sweep "$PHASE1_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=1 \
-   --extra=dataset=fashion_mnist,train_steps=5000
+   --parallel=1 --extra=dataset=fashion_mnist
 ) || lane_status=$?
 wait "$o1_lane"  # Under set -e a failed lane of O1, A1/A2 and phase 3 stops it here.
 [ "$lane_status" = 0 ] || exit "$lane_status"
