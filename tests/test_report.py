@@ -49,7 +49,7 @@ def _write_run(workdir, setting, seed, final_lc, score=None, state='finished',
   """
   os.makedirs(workdir)
   c = config_lib.get_config()
-  c.experiment = 'memorize' if setting == 'memorize' else 'gan'
+  c.experiment = setting if setting in ('memorize', 'vae') else 'gan'
   c.dataset = dataset
   c.seed = seed
   c.jacobian_clamping = setting == 'jacobian_clamping'
@@ -590,6 +590,70 @@ def test_o7_scorecard(tmp_path):
   assert checks['O7 FD, random z']['ci_low'] < 216 < 264 < checks[
       'O7 FD, random z']['ci_high']
   assert checks['O1 MNIST ln cond(M_z) after the initial rise']['verdict'] == 'NOT RUN'
+
+
+def _spectra_sweep(tmp_path, levels):
+  """Runs whose final E_z[J_z] singular values are exp(level - 0.25 i), i < 8: one
+  curve shifted by each run's level, so its mean ln sigma_i is level - 0.875 and the
+  between-run sd of every ln sigma_i is the sd of the levels."""
+  d = tmp_path / 'o3'
+  for setting, values in levels.items():
+    for seed, level in enumerate(values):
+      sv = np.exp(level - 0.25 * np.arange(8.0))
+      _write_run(d / f'{setting}_seed{seed}', setting, seed, 8.0,
+                 final={'avg_jacobian_singular_values': sv})
+  report.write_report(str(d), num_resamples=200)
+  return _checks(d / 'report'), d
+
+
+O3_BELOW = "O3 VAE sensitivity below the GANs' (mean ln σ_i of E_z[J_z])"
+O3_SPREAD = 'O3 run-to-run spread of ln σ_i of E_z[J_z], VAE / GAN'
+
+
+def test_o3_scorecard_vae_below_and_alike(tmp_path):
+  checks, d = _spectra_sweep(tmp_path, {'gan': [-0.9, -0.5, -0.1],
+                                        'vae': [-3.02, -3.0, -2.98]})
+  below = checks[O3_BELOW]
+  assert below['measured'] == pytest.approx(-3.0 - (-0.5)) and below['n'] == 6
+  # Every VAE below every GAN, 3 + 3 runs: exact one-sided p = 1 / C(6, 3) = 0.05.
+  assert below['verdict'] == 'PASS' and 'p = 0.05' in below['note']
+  spread = checks[O3_SPREAD]
+  assert spread['measured'] == pytest.approx(0.02 / 0.4) and spread['n'] == 6
+  # F(2, 2) has cdf x / (1 + x): its 5% quantile is 1/19, the ratio's bound 0.229.
+  assert f'{math.sqrt(1 / 19):.3g}' in spread['rule']
+  assert spread['verdict'] == 'PASS'
+  text = (d / 'report' / report.REPORT_FILE).read_text()
+  assert _table(text, 'check |')[O3_SPREAD]['verdict'] == 'PASS'
+  # Fig. 3: a panel per setting and one with both, 4.2 inches each at 90 dpi.
+  from matplotlib import image
+  figure = image.imread(str(d / 'report' / 'fig3_avg_jacobian_spectra.png'))
+  assert figure.shape[1] == round(3 * 4.2 * 90)
+
+
+def test_o3_scorecard_fails_and_is_inconclusive(tmp_path):
+  checks, _ = _spectra_sweep(tmp_path, {'gan': [-1.0, -1.01, -0.99],
+                                        'vae': [-0.5, -0.9, -0.1]})
+  assert checks[O3_BELOW]['verdict'] == 'FAIL'   # VAE mean -0.5 above GAN -1.0.
+  assert checks[O3_SPREAD]['verdict'] == 'FAIL'  # VAE spread 40x the GANs'.
+  checks, _ = _spectra_sweep(tmp_path / 'b', {'gan': [-0.9, -0.5, -0.1],
+                                              'vae': [-1.0, -0.6, -0.2]})
+  # Below on average but not every VAE below every GAN: p = 0.35 > 0.05.
+  assert checks[O3_BELOW]['verdict'] == 'INCONCLUSIVE'
+  assert checks[O3_SPREAD]['measured'] == pytest.approx(1.0)
+  assert checks[O3_SPREAD]['verdict'] == 'FAIL'  # As much spread: at least 1.
+  checks, _ = _spectra_sweep(tmp_path / 'c', {'gan': [-0.9, -0.5, -0.1],
+                                              'vae': [-3.2, -3.0, -2.8]})
+  # Half the GANs' spread: below 1 but above the F-test bound 0.229.
+  assert checks[O3_SPREAD]['measured'] == pytest.approx(0.5)
+  assert checks[O3_SPREAD]['verdict'] == 'INCONCLUSIVE'
+
+
+def test_o3_scorecard_without_vae_runs_is_not_run(sweep_dir):
+  report.write_report(str(sweep_dir), num_resamples=200)
+  checks = _checks(sweep_dir / 'report')
+  for check in (O3_BELOW, O3_SPREAD):
+    assert checks[check]['verdict'] == 'NOT RUN'
+    assert checks[check]['note'] == 'no VAE runs'
 
 
 # A1/A2 runs against the generator of each step: (iterations to D accuracy 1 or

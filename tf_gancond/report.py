@@ -12,10 +12,11 @@ every number of the report. The runs of one report share one dataset.
 Checks (`scorecard`): report.md opens with them, and report.json holds them as a
 list of {'check', 'target', 'rule', 'measured', 'ci_low', 'ci_high', 'n',
 'verdict', 'note', 'family'}: one row per SPEC checklist row the report judges (O1
-ln cond range, O2 cluster split and top-k, O4 samples and r, O5 JC settings and
-good-cluster share, O7 CS/FD, A1/A2), the O2 top-k row once per score (their
-'family' is the checklist row, else a row's own 'check'), verdict PASS, FAIL,
-INCONCLUSIVE or NOT RUN by the rule stated in the row (stats.verdict).
+ln cond range, O2 cluster split and top-k, O3 VAE spectra below the GANs' and alike,
+O4 samples and r, O5 JC settings and good-cluster share, O7 CS/FD, A1/A2), the O2
+top-k row once per score (their 'family' is the checklist row, else a row's own
+'check'), verdict PASS, FAIL, INCONCLUSIVE or NOT RUN by the rule stated in the row
+(stats.verdict, or the row's own test for O3).
 
 Figures, in the shape of Odena et al. (2018):
   Fig. 1/5/6  mean log-condition number and each recorded score (classifier / Inception
@@ -23,7 +24,8 @@ Figures, in the shape of Odena et al. (2018):
               setting (baseline and Jacobian Clamping side by side).
   Fig. 2      ln cond(M_z) of every probe z against step for one run.
   Fig. 3/4    log singular values of the average Jacobian E_z[J_z] at the end, one line
-              per run, one panel per setting (GAN vs VAE in O3, with/without JC in O5).
+              per run, one panel per setting (GAN vs VAE in O3, with/without JC in O5)
+              and one with every run.
   Q           the median and 5-95 percentile band of Q (Algorithm 1) against step,
               with lambda_min and lambda_max.
   O4          final log-cond against the least-sampled class count.
@@ -716,6 +718,8 @@ O7_TARGETS = (('CS, memorized z', 'memorized_z_classifier_score', 4.95),
               ('FD, random z', 'random_z_frechet_distance', 240.0))
 O7_TOLERANCE = 0.10               # The O7 target region: the paper's value +- 10%.
 MEMORIZE = 'memorize'
+VAE = 'vae'
+O3_ALPHA = 0.05  # One-sided level of both O3 tests; 3 + 3 runs can reach it.
 # Datasets judged against another's targets: Fashion-MNIST has MNIST's format and
 # sizes and is the one real dataset offline here, so MNIST-type checks run on it;
 # every such row says so in its note.
@@ -851,6 +855,78 @@ def _o2_top_k(top_k, columns):
                      note=('fewer than 2 finished unregularized runs with scores'
                            if columns else 'no scores of unregularized runs recorded')))
   return rows
+
+
+def spectrum_level(run):
+  """Mean over i of ln sigma_i of the run's E_z[J_z] at the end: the log of the
+  geometric mean of its singular values (-inf if one is 0)."""
+  with np.errstate(divide='ignore'):
+    return float(np.mean(np.log(run.spectrum)))
+
+
+def between_run_spread(group):
+  """RMS over the indices i of the between-run sd (ddof 1) of ln sigma_i, with each
+  run's singular values sorted descending (on the shortest spectrum's indices)."""
+  width = min(r.spectrum.size for r in group)
+  log_sv = np.log([np.sort(r.spectrum)[::-1][:width] for r in group])
+  return float(np.sqrt(np.mean(np.var(log_sv, axis=0, ddof=1))))
+
+
+def _o3(runs):
+  """O3 rows (Odena et al. 2018, Fig. 3): the VAEs' E_z[J_z] spectra lie below the
+  GANs' and differ less between runs. Over finished runs with a finite spectrum; the
+  GANs are the unregularized runs."""
+  below = ("O3 VAE sensitivity below the GANs' (mean ln σ_i of E_z[J_z])",
+           'quite a bit lower',
+           f'PASS: a one-sided exact Mann-Whitney test puts the VAE runs\' mean ln σ_i '
+           f'below the GAN runs\' at p ≤ {O3_ALPHA:g} (with 3 + 3 runs: every VAE '
+           'below every GAN); FAIL: the VAE average is at or above the GAN average; '
+           'INCONCLUSIVE: otherwise, or fewer than 2 runs of either.')
+  vae = [r for r in runs if r.setting == VAE]
+  gan = [r for r in runs if r.setting in UNREGULARIZED]
+  def ok(r):
+    return r.state == 'finished' and r.spectrum is not None and math.isfinite(
+        spectrum_level(r))
+  excluded = _excluded_note(_count([_missing(r) if r.state != 'finished' else
+                                    'no finite spectrum' for r in vae + gan
+                                    if not ok(r)]))
+  vae, gan = [r for r in vae if ok(r)], [r for r in gan if ok(r)]
+  n = len(vae) + len(gan)
+  enough = min(len(vae), len(gan)) >= 2
+  bound = stats.sd_ratio_bound(len(vae), len(gan), O3_ALPHA) if enough else None
+  spread = ('O3 run-to-run spread of ln σ_i of E_z[J_z], VAE / GAN',
+            'VAEs near-identical, GANs vary',
+            'PASS: the ratio of the VAE runs\' spread to the GAN runs\' lies below ' +
+            (f'{bound:.3g}, ' if bound else '') + f'where a one-sided F-test of the '
+            f'variances is significant at {O3_ALPHA:g} (sqrt of the {O3_ALPHA:g} '
+            'quantile of F(n_VAE - 1, n_GAN - 1)); a spread is the RMS over i of the '
+            'between-run sd of ln σ_i, and those n - 1 degrees of freedom are '
+            'conservative for an average over correlated i; FAIL: the ratio is at '
+            'least 1; INCONCLUSIVE: between, or fewer than 2 runs of either.')
+  if not any(r.setting == VAE for r in runs):
+    return [_row(*below, note='no VAE runs'), _row(*spread, note='no VAE runs')]
+  excluded = [excluded] if excluded else []
+  if not enough:
+    counts = f'{len(vae)} VAE and {len(gan)} GAN runs'
+    return [_with_note(_row(*row, n=n, verdict=stats.INCONCLUSIVE, note=counts),
+                       excluded) for row in (below, spread)]
+  vae_level = [spectrum_level(r) for r in vae]
+  gan_level = [spectrum_level(r) for r in gan]
+  p = stats.rank_test_less(vae_level, gan_level)
+  difference = float(np.mean(vae_level) - np.mean(gan_level))
+  below_verdict = (stats.FAIL if difference >= 0 else
+                   stats.PASS if p <= O3_ALPHA else stats.INCONCLUSIVE)
+  vae_spread, gan_spread = between_run_spread(vae), between_run_spread(gan)
+  ratio = vae_spread / gan_spread if gan_spread > 0 else math.inf
+  spread_verdict = (stats.FAIL if ratio >= 1 else
+                    stats.PASS if ratio < bound else stats.INCONCLUSIVE)
+  return [
+      _with_note(_row(*below, difference, None, n, below_verdict,
+                      f'mean ln σ_i: VAE {_fmt(np.mean(vae_level))}, GAN '
+                      f'{_fmt(np.mean(gan_level))}; p = {p:.3g}'), excluded),
+      _with_note(_row(*spread, ratio, None, n, spread_verdict,
+                      f'spread: VAE {_fmt(vae_spread)}, GAN {_fmt(gan_spread)} nats'),
+                 excluded)]
 
 
 def _o4_samples(runs):
@@ -1041,6 +1117,7 @@ def scorecard(runs, analysis, dataset):
                  'variance of final log-cond'])
   mnist = [_o1(runs), _with_note(_o2_split(runs, analysis['clusters']), noise_note)]
   mnist += _o2_top_k(analysis['top_k'], analysis['score_columns'])
+  mnist += _o3(runs)
   mnist += [_o4_samples(runs),
             _with_note(_o4_r(analysis['o4_pearson']), noise_note)]
   o7 = _o7(runs, analysis['score_columns'])
@@ -1151,25 +1228,34 @@ def fig_per_z(run, output):
 
 
 def fig_spectra(runs, settings, output):
-  """Fig. 3/4: sorted singular values of E_z[J_z] at the end, log axis."""
+  """Fig. 3/4: sorted singular values of E_z[J_z] at the end, log axis: one panel
+  per setting (colour: cluster), and with two or more settings a last panel with
+  every run (colour: setting), as Fig. 3 sets the GANs against the VAEs."""
   with_spectrum = [s for s in settings if any(
       r.spectrum is not None for r in runs if r.setting == s)]
   if not with_spectrum:
     return None
+  panels = with_spectrum + (['every setting'] if len(with_spectrum) > 1 else [])
+  setting_colors = {s: f'C{i}' for i, s in enumerate(with_spectrum)}
   plt = _pyplot()
-  fig, axes = plt.subplots(1, len(with_spectrum), squeeze=False, sharey=True,
-                           figsize=(4.2 * len(with_spectrum), 3.4))
-  for j, s in enumerate(with_spectrum):
-    ax = axes[0][j]
-    for r in (r for r in runs if r.setting == s and r.spectrum is not None):
+  fig, axes = plt.subplots(1, len(panels), squeeze=False, sharey=True,
+                           figsize=(4.2 * len(panels), 3.4))
+  for ax, panel in zip(axes[0], panels):
+    for r in (r for r in runs if r.spectrum is not None and
+              panel in (r.setting, 'every setting')):
       sv = np.sort(r.spectrum)[::-1]
-      ax.semilogy(np.arange(1, sv.size + 1), np.maximum(sv, 1e-30), color=_color(r),
+      color = _color(r) if panel == r.setting else setting_colors[r.setting]
+      ax.semilogy(np.arange(1, sv.size + 1), np.maximum(sv, 1e-30), color=color,
                   lw=1, alpha=0.85)  # 1e-30: a zero singular value stays on the axis.
-    ax.set_title(s)
+    ax.set_title(panel)
     ax.set_xlabel('index')
     ax.grid(alpha=0.3, which='both')
   axes[0][0].set_ylabel('singular value of E_z[J_z]')
   _cluster_legend(axes[0][0])
+  if len(panels) > 1:
+    from matplotlib.lines import Line2D
+    axes[0][-1].legend(handles=[Line2D([], [], color=c, label=s)
+                                for s, c in setting_colors.items()], fontsize=7)
   fig.tight_layout()
   return _save(fig, output, 'fig3_avg_jacobian_spectra.png')
 

@@ -17,6 +17,8 @@ intervals for means and percentile bootstrap intervals for the rest.
   top_k_size(n)          k = round(0.4 n) of the O2 check (4 of 10 runs).
   mean_std(v)            mean, sample std (ddof=1) and variance.
   fisher_interval(r, n)  the interval of a Pearson r from n pairs (Fisher z).
+  rank_test_less(x, y)   exact one-sided Mann-Whitney p that x lies below y.
+  sd_ratio_bound(...)    the sd ratio below which a one-sided F-test is significant.
   verdict(...)           PASS / FAIL / INCONCLUSIVE of a measured interval against
                          a target region (the report's scorecard).
 """
@@ -230,6 +232,19 @@ def fisher_interval(r, n, level=0.95):
   z = statistics.NormalDist().inv_cdf(0.5 + level / 2)
   half = z / math.sqrt(n - 3)
   return math.tanh(math.atanh(r) - half), math.tanh(math.atanh(r) + half)
+
+
+def rank_test_less(x, y):
+  """Exact one-sided Mann-Whitney U p-value for "x tends to lie below y" (no ties
+  assumed). Every x below every y gives p = 1 / C(n_x + n_y, n_x): 0.05 at 3 + 3."""
+  return float(scipy_stats.mannwhitneyu(x, y, alternative='less', method='exact').pvalue)
+
+
+def sd_ratio_bound(n_x, n_y, alpha=0.05):
+  """The sd ratio s_x / s_y below which the one-sided F-test of var_x < var_y on
+  n_x and n_y normal samples is significant at `alpha`: sqrt of the alpha quantile
+  of F(n_x - 1, n_y - 1). For 3 + 3 samples: sqrt(1/19) = 0.229."""
+  return math.sqrt(scipy_stats.f.ppf(alpha, n_x - 1, n_y - 1))
 
 
 def verdict(low, high, target_low, target_high, n, min_n=MIN_BOOTSTRAP_N):
