@@ -221,7 +221,7 @@ def _scorecard_lines(checks):
               f'{_cell(row.get("measured"))} | {_ci_cell(row)} | '
               f'{_cell(row.get("n"))} | {_verdict_cell(row)} |' for row in judged]
     lines.append('')
-  not_run = [row for row in checks if row not in judged]
+  not_run = [row for row in checks if row.get('verdict') == 'NOT RUN']
   if not_run:
     lines += ['Not judged here: ' + '; '.join(
         row.get('check') + (f' ({row["note"]})' if row.get('note') else '')
@@ -236,7 +236,7 @@ def _combined_scorecard_lines(checks_by_part):
   families = {}  # family -> {check: target}, both in the order the reports list them.
   for checks in checks_by_part.values():
     for row in checks:
-      families.setdefault(row.get('family', row.get('check')), {}).setdefault(
+      families.setdefault(row['family'], {}).setdefault(
           row.get('check'), row.get('target'))
   lines = ['## Scorecard of every part', '',
            'Each checklist row (SPEC.md) the report judges, once for every campaign part '
