@@ -183,6 +183,12 @@ def test_the_page_gives_the_cpu_time_the_records_hold(tmp_path):
   text = open(results.build(str(out))).read()
   assert ('CPU time: 0.50 CPU-hours in 1 of the 5 finished runs (the others were '
           'made before runs recorded it).') in text
+  # The page's total counts a run shared by two parts (the phase-2 baselines beside
+  # both JC settings) once.
+  shutil.copytree(out / 'quick_sweep', out / 'quick_sweep_again')
+  text = open(results.build(str(out))).read()
+  assert ('CPU time of every part: 0.50 CPU-hours in 1 of the 5 distinct finished '
+          'runs (the others were made before runs recorded it).') in text
 
 
 def _fake_sweep(root):

@@ -13,7 +13,8 @@ every run of the sweep when it was collected (finished, running at step N, pendi
 `build` rebuilds everything else from `results/` alone: each part's report
 (`tf_gancond.report` on its unpacked records) in `results/<part>/report/`, and
 `results/README.md`: one scorecard of every part (check, target, part, measured,
-95% CI, n, verdict), then per part the scorecard rows its runs judge, links to the
+95% CI, n, verdict) and the CPU hours of all of them (a run in two parts counted
+once), then per part the scorecard rows its runs judge, links to the
 key figures, the command that made the runs, what is not finished yet, the CPU
 hours its runs record, and the part's hand-written `NOTES.md` (where a result
 disagrees with the paper, and what that does and does not show).
@@ -26,6 +27,7 @@ Exit codes: 0 done; 2 bad input (one line).
 """
 
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -269,24 +271,35 @@ def _progress_lines(progress):
   return lines + ['']
 
 
-def _cpu_lines(sweep_dir):
-  """The CPU hours the finished runs of an unpacked part record (`runlog.cpu_seconds`)."""
-  finished = [d for d in sorted(os.listdir(sweep_dir))
-              if runlog.read_status(os.path.join(sweep_dir, d)).get('state') == 'finished']
-  seconds = [s for s in (runlog.cpu_seconds(runlog.read_records(
-      os.path.join(sweep_dir, d))) for d in finished) if s is not None]
-  if not seconds:
-    return ['CPU time: not recorded by these runs.', '']
-  line = (f'CPU time: {sum(seconds) / 3600:.2f} CPU-hours in {len(seconds)} of the '
-          f'{len(finished)} finished runs')
-  if len(seconds) < len(finished):
+def _cpu_seconds_by_run(sweep_dir):
+  """{digest of a finished run's records: the CPU seconds they record (None if not;
+  `runlog.cpu_seconds`)} of an unpacked part. The digest names a run the same way in
+  every part that holds it (the phase-2 baselines sit beside both JC settings)."""
+  seconds = {}
+  for name in sorted(os.listdir(sweep_dir)):
+    run = os.path.join(sweep_dir, name)
+    if runlog.read_status(run).get('state') == 'finished':
+      records = runlog.read_records(run)
+      digest = hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
+      seconds[digest] = runlog.cpu_seconds(records)
+  return seconds
+
+
+def _cpu_line(seconds_by_run, label='CPU time', runs='finished runs'):
+  recorded = [s for s in seconds_by_run.values() if s is not None]
+  if not recorded:
+    return f'{label}: not recorded by these runs.'
+  line = (f'{label}: {sum(recorded) / 3600:.2f} CPU-hours in {len(recorded)} of the '
+          f'{len(seconds_by_run)} {runs}')
+  if len(recorded) < len(seconds_by_run):
     line += ' (the others were made before runs recorded it)'
-  return [line + '.', '']
+  return line + '.'
 
 
 def build_part(part, name):
-  """Writes `part`/report/ from the part's records; returns its Markdown section and
-  its scorecard rows (report.json; [] before any run has finished)."""
+  """Writes `part`/report/ from the part's records; returns its Markdown section, its
+  scorecard rows (report.json; [] before any run has finished) and the CPU seconds
+  of its finished runs (_cpu_seconds_by_run)."""
   manifest = _read_json(os.path.join(part, report_lib.SWEEP_MANIFEST))
   progress_path = os.path.join(part, PROGRESS_FILE)
   progress = _read_json(progress_path) if os.path.exists(progress_path) else {}
@@ -296,16 +309,18 @@ def build_part(part, name):
            f'    {_command(manifest)}', '']
   lines += _progress_lines(progress)
   output = os.path.join(part, 'report')
+  cpu_seconds = {}
   with tempfile.TemporaryDirectory() as tmp:
     _unpack(part, tmp)
     has_runs = any(os.path.isdir(os.path.join(tmp, d)) for d in os.listdir(tmp))
     if has_runs:
-      lines += _cpu_lines(tmp)
+      cpu_seconds = _cpu_seconds_by_run(tmp)
+      lines += [_cpu_line(cpu_seconds), '']
       report_lib.write_report(tmp, output=output, source=(
           f'Runs: the committed records of results part `{name}`, rebuilt by '
           '`python -m tf_gancond.results build`.'))
   if not has_runs:
-    return '\n'.join(lines + ['No run has finished yet: no scorecard.', '']), []
+    return '\n'.join(lines + ['No run has finished yet: no scorecard.', '']), [], {}
   checks = _read_json(os.path.join(output, report_lib.JSON_FILE))
   lines += ['### Scorecard', ''] + _scorecard_lines(checks)
   analysis = _read_json(os.path.join(output, report_lib.ANALYSIS_FILE))
@@ -322,7 +337,7 @@ def build_part(part, name):
   if os.path.isfile(notes):
     with open(notes) as f:
       lines += [f.read().strip(), '']
-  return '\n'.join(lines), checks
+  return '\n'.join(lines), checks, cpu_seconds
 
 
 def build(results_dir='results'):
@@ -343,12 +358,16 @@ def build(results_dir='results'):
             '`HEADER.md` or a part\'s `NOTES.md`).', '']
   if not parts:
     lines += ['No campaign part has been collected yet.', '']
-  sections, checks_by_part = [], {}
+  sections, checks_by_part, cpu_seconds = [], {}, {}
   for name in parts:
-    section, checks_by_part[name] = build_part(os.path.join(results_dir, name), name)
+    section, checks_by_part[name], part_seconds = build_part(
+        os.path.join(results_dir, name), name)
     sections.append(section)
+    cpu_seconds.update(part_seconds)
   if parts:
     lines += _combined_scorecard_lines(checks_by_part)
+    lines += [_cpu_line(cpu_seconds, 'CPU time of every part', 'distinct finished runs'),
+              '']
   lines += sections
   path = os.path.join(results_dir, README)
   runlog.atomic_write_text(path, '\n'.join(lines).rstrip() + '\n')
