@@ -50,6 +50,17 @@ restore() {  # restore PART: the runs of results/PART, committed already, are pu
   fi
 }
 
+all_committed() {  # all_committed FILE...: each results/FILE (a progress.json) says
+                  # every run of its part is committed finished
+  "$PY" -c 'import json, sys
+try:
+  parts = [json.load(open(p)) for p in sys.argv[1:]]
+except (OSError, ValueError):  # Not committed yet, or cut.
+  sys.exit(1)
+sys.exit(0 if all(p and all(r.get("state") == "finished" for r in p.values())
+                  for p in parts) else 1)' "${@/#/$REPO/results/}"
+}
+
 sweep() {  # sweep COMMIT PART RUN_SWEEP_FLAGS...: the sweep folder is $CAMPAIGN/PART.
   local code sweep_dir=$CAMPAIGN/$2
   code=$(clone_at "$1") || return 1  # Also where set -e is off (left of ||).
@@ -105,23 +116,21 @@ sweep "$PHASE1_COMMIT" phase2_jc_lambda_from_q --sweep=odena_jc_fashion_mnist \
 # put back only once every A1/A2 run is committed; else all run again, so every A1/A2
 # run faces generators of one O1 run. The --extra below names generators by $CAMPAIGN:
 # keep its path (the default) on a new machine, or the runner refuses the restored runs.
-if "$PY" -c 'import json, sys
-try:
-  parts = [json.load(open(p)) for p in sys.argv[1:]]
-except (OSError, ValueError):  # Not committed yet, or cut.
-  sys.exit(1)
-sys.exit(0 if all(p and all(r.get("state") == "finished" for r in p.values())
-                  for p in parts) else 1)' \
-  "$REPO"/results/phase1_a1_a2_g{938,9375,23440}/progress.json; then
+if all_committed phase1_a1_a2_g{938,9375,23440}/progress.json; then
   for part in phase1_o1 phase1_a1_a2_g938 phase1_a1_a2_g9375 phase1_a1_a2_g23440; do
     restore "$part"
   done
 fi
 # Two lanes of one thread each, as two runs at a time do more than one with both
 # threads. One lane: O1, then A1/A2 (a fresh D for 4,000 iterations against each of
-# O1's generators, with and without instance noise), then phase 3 below, two at a
-# time (three runs on two cores until the other lane ends). The other lane: O3, then
-# O7, one run at a time.
+# O1's generators, with and without instance noise), then phase 3 below. The other
+# lane: O3, then O7, one run at a time. Phase 3 runs one at a time while the other
+# lane has runs left, so that phase 1 ends first, and two at a time once all of O3
+# and O7 are committed (read at start: start the campaign again when they end).
+phase3_parallel=1
+if all_committed phase1_o3/progress.json phase1_o7/progress.json; then
+  phase3_parallel=2
+fi
 restore phase1_o7
 restore phase1_o3
 restore phase3_full_length
@@ -149,7 +158,7 @@ lane_status=0
  # step, and reads the final log-cond over 512 z (the probe batch's 64 first), a
  # standard error about a third of the 64-z one (phase2_odena_jc/NOTES.md).
  sweep "$PHASE3_COMMIT" phase3_full_length --sweep=odena_jc_fashion_mnist \
-   --num_seeds=10 --parallel=2 \
+   --num_seeds=10 --parallel="$phase3_parallel" \
    --setting_extra=jacobian_clamping:jc_lambda_min="$lambda_min",jc_lambda_max="$lambda_max" \
    --extra=train_steps=23440,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500,final_probe_num_z=512
 ) &
