@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -590,6 +591,25 @@ def test_o7_scorecard(tmp_path):
   assert checks['O7 FD, random z']['ci_low'] < 216 < 264 < checks[
       'O7 FD, random z']['ci_high']
   assert checks['O1 MNIST ln cond(M_z) after the initial rise']['verdict'] == 'NOT RUN'
+
+
+def test_o5_settings_row_names_each_other_setting_once(tmp_path):
+  """JC runs with lambda from Q (the paper's Sec. 5 procedure) fail the row of the
+  stated settings; the note gives each other setting once, with its runs."""
+  d = tmp_path / 'sweep'
+  for seed in range(5):
+    _write_run(d / f'jacobian_clamping_seed{seed}', 'jacobian_clamping', seed, 12.0)
+    config_path = d / f'jacobian_clamping_seed{seed}' / 'config.txt'
+    text = config_path.read_text()
+    for key, value in (('jc_lambda_min', 1.34), ('jc_lambda_max', 7.06)):
+      text = re.sub(rf'^{key}: .*$', f'{key}: {value}', text, flags=re.M)
+    config_path.write_text(text)
+  _write_run(d / 'jacobian_clamping_seed5', 'jacobian_clamping', 5, 12.0)
+  report.write_report(str(d), num_resamples=200)
+  row = _checks(d / 'report')['O5 JC settings (lambda_max, lambda_min, epsilon)']
+  assert (row['measured'], row['n'], row['verdict']) == (1, 6, 'FAIL')
+  assert row['note'] == ('jc_lambda_max=7.06, jc_lambda_min=1.34, jc_epsilon=1.0: 5 '
+                         'runs (jacobian_clamping_seed0 to jacobian_clamping_seed4)')
 
 
 def _spectra_sweep(tmp_path, levels):

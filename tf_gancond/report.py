@@ -965,12 +965,18 @@ def _o5_settings(runs):
   jc = [r for r in runs if r.setting == JACOBIAN_CLAMPING and r.config]
   if not jc:
     return _row(check, target, rule, note='no JC runs')
-  wrong = [f'{r.name}: ' + ', '.join(f'{k}={r.config.get(k)}' for k in O5_SETTINGS)
-           for r in jc if any(r.config.get(k) != v for k, v in O5_SETTINGS.items())]
-  good = len(jc) - len(wrong)
+  wrong = {}  # {other settings: names of their runs}, in the order of the runs.
+  for r in jc:
+    if any(r.config.get(k) != v for k, v in O5_SETTINGS.items()):
+      settings = ', '.join(f'{k}={r.config.get(k)}' for k in O5_SETTINGS)
+      wrong.setdefault(settings, []).append(r.name)
+  good = len(jc) - sum(map(len, wrong.values()))
   return _row(check, target, rule, good, None, len(jc),
               stats.verdict(good, good, len(jc), len(jc), len(jc), min_n=1),
-              '; '.join(wrong))
+              '; '.join(f'{settings}: ' + (', '.join(names) if len(names) <= 3 else
+                                           f'{len(names)} runs ({names[0]} to '
+                                           f'{names[-1]})')
+                        for settings, names in wrong.items()))
 
 
 def _o5_good(runs, clusters, dataset):
