@@ -887,9 +887,9 @@ def _o3(runs):
   def ok(r):
     return r.state == 'finished' and r.spectrum is not None and math.isfinite(
         spectrum_level(r))
-  excluded = _excluded_note(_count([_missing(r) if r.state != 'finished' else
-                                    'no finite spectrum' for r in vae + gan
-                                    if not ok(r)]))
+  excluded_note = _excluded_note(_count([_missing(r) if r.state != 'finished' else
+                                         'no finite spectrum' for r in vae + gan
+                                         if not ok(r)]))
   vae, gan = [r for r in vae if ok(r)], [r for r in gan if ok(r)]
   n = len(vae) + len(gan)
   enough = min(len(vae), len(gan)) >= 2
@@ -905,7 +905,7 @@ def _o3(runs):
             'least 1; INCONCLUSIVE: between, or fewer than 2 runs of either.')
   if not any(r.setting == VAE for r in runs):
     return [_row(*below, note='no VAE runs'), _row(*spread, note='no VAE runs')]
-  excluded = [excluded] if excluded else []
+  excluded = [excluded_note] if excluded_note else []
   if not enough:
     counts = f'{len(vae)} VAE and {len(gan)} GAN runs'
     return [_with_note(_row(*row, n=n, verdict=stats.INCONCLUSIVE, note=counts),
@@ -1241,14 +1241,15 @@ def fig_spectra(runs, settings, output):
       r.spectrum is not None for r in runs if r.setting == s)]
   if not with_spectrum:
     return None
-  panels = with_spectrum + (['every setting'] if len(with_spectrum) > 1 else [])
+  every = 'every setting'  # The title of the panel with every run.
+  panels = with_spectrum + ([every] if len(with_spectrum) > 1 else [])
   setting_colors = {s: f'C{i}' for i, s in enumerate(with_spectrum)}
   plt = _pyplot()
   fig, axes = plt.subplots(1, len(panels), squeeze=False, sharey=True,
                            figsize=(4.2 * len(panels), 3.4))
   for ax, panel in zip(axes[0], panels):
     for r in (r for r in runs if r.spectrum is not None and
-              panel in (r.setting, 'every setting')):
+              panel in (r.setting, every)):
       sv = np.sort(r.spectrum)[::-1]
       color = _color(r) if panel == r.setting else setting_colors[r.setting]
       ax.semilogy(np.arange(1, sv.size + 1), np.maximum(sv, 1e-30), color=color,
