@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The evidence campaign (issue 12) in the order it runs: phase 2 (both halves), then
-# phase 1 with phase 3 beside its end. Every step resumes what it finds, so after any
+# phase 1, then phase 3. Every step resumes what it finds, so after any
 # stop the same command goes on where it was. On a new machine each sweep first gets
 # back the runs committed in results/<its folder> (python -m tf_gancond.results
 # restore), so only the rest run; a run that was in progress on a lost machine
@@ -123,14 +123,8 @@ if all_committed phase1_a1_a2_g{938,9375,23440}/progress.json; then
 fi
 # Two lanes of one thread each, as two runs at a time do more than one with both
 # threads. One lane: O1, then A1/A2 (a fresh D for 4,000 iterations against each of
-# O1's generators, with and without instance noise), then phase 3 below. The other
-# lane: O3, then O7, one run at a time. Phase 3 runs one at a time while the other
-# lane has runs left, so that phase 1 ends first, and two at a time once all of O3
-# and O7 are committed (read at start: start the campaign again when they end).
-phase3_parallel=1
-if all_committed phase1_o3/progress.json phase1_o7/progress.json; then
-  phase3_parallel=2
-fi
+# O1's generators, with and without instance noise). The other: O3. Then O7, two runs
+# at a time, and last phase 3, two at a time.
 restore phase1_o7
 restore phase1_o3
 restore phase3_full_length
@@ -143,37 +137,37 @@ lane_status=0
      --num_seeds=1 --parallel=1 \
      --extra=dataset=fashion_mnist,generator_saved_model="$CAMPAIGN/phase1_o1/baseline_seed0/saved_models/step_$(printf %08d "$step")"
  done
- # Phase 3: phase 2's second half (the ten baselines and the ten JC(lambda from Q)
- # runs) at the full O1 length, 23,440 steps (25 epochs), in a folder of its own.
- # Each run starts at step 0 with its phase-2 seed, at a commit whose training is the
- # same bit for bit (150-step runs on Fashion-MNIST, the baseline at $PHASE2_COMMIT
- # and $PHASE3_COMMIT, JC(1.34, 7.06) at $PHASE1_COMMIT and $PHASE3_COMMIT: every
- # loss and probe value equal), and whose resume is exact (a JC run stopped at step
- # 100 and resumed to 150 recorded every value of the run made in one go), so the
- # stops at each session's end change nothing. Its first 5,000 steps should re-make
- # the phase-2 run where that one did not resume before step 5,000 (the phase-2
- # commits reseeded the data on a resume; and without --deterministic the kernels
- # promise nothing: its probe at step 5,000 shows how close).
- # That commit measures Q on 5 batches in every setting, from a stream keyed by the
- # step, and reads the final log-cond over 512 z (the probe batch's 64 first), a
- # standard error about a third of the 64-z one (phase2_odena_jc/NOTES.md).
- sweep "$PHASE3_COMMIT" phase3_full_length --sweep=odena_jc_fashion_mnist \
-   --num_seeds=10 --parallel="$phase3_parallel" \
-   --setting_extra=jacobian_clamping:jc_lambda_min="$lambda_min",jc_lambda_max="$lambda_max" \
-   --extra=train_steps=23440,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500,final_probe_num_z=512
 ) &
 o1_lane=$!
-(export TF_NUM_INTRAOP_THREADS=1
- # O3: 3 VAEs beside 3 GANs with the same decoder, 5,000 steps as phase 2, at the
- # commit of phase 3 (exact resume, Q on 5 batches); first, as its six runs take
- # about as long as one O7 run.
- sweep "$PHASE3_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae --num_seeds=3 --parallel=1 \
-   --extra=dataset=fashion_mnist,train_steps=5000 &&  # (set -e does not act left of ||)
- # O7: 3 memorizing generators, CS and FD at memorized and at random z.
- sweep "$PHASE1_COMMIT" phase1_o7 --sweep=o7_memorizing_generator --num_seeds=3 \
-   --parallel=1 --extra=dataset=fashion_mnist
-) || lane_status=$?
-wait "$o1_lane"  # Under set -e a failed lane of O1, A1/A2 and phase 3 stops it here.
+# O3: 3 VAEs beside 3 GANs with the same decoder, 5,000 steps as phase 2, at the
+# commit of phase 3 (exact resume, Q on 5 batches).
+TF_NUM_INTRAOP_THREADS=1 sweep "$PHASE3_COMMIT" phase1_o3 --sweep=o3_gan_vs_vae \
+  --num_seeds=3 --parallel=1 --extra=dataset=fashion_mnist,train_steps=5000 || lane_status=$?
+wait "$o1_lane"  # Under set -e a failed lane of O1 and A1/A2 stops it here.
 [ "$lane_status" = 0 ] || exit "$lane_status"
+
+# O7: 3 memorizing generators, CS and FD at memorized and at random z. (At two runs
+# at a time the runner gives each one thread.)
+sweep "$PHASE1_COMMIT" phase1_o7 --sweep=o7_memorizing_generator --num_seeds=3 \
+  --parallel=2 --extra=dataset=fashion_mnist
+
+# Phase 3: phase 2's second half (the ten baselines and the ten JC(lambda from Q)
+# runs) at the full O1 length, 23,440 steps (25 epochs), in a folder of its own.
+# Each run starts at step 0 with its phase-2 seed, at a commit whose training is the
+# same bit for bit (150-step runs on Fashion-MNIST, the baseline at $PHASE2_COMMIT
+# and $PHASE3_COMMIT, JC(1.34, 7.06) at $PHASE1_COMMIT and $PHASE3_COMMIT: every
+# loss and probe value equal), and whose resume is exact (a JC run stopped at step
+# 100 and resumed to 150 recorded every value of the run made in one go), so the
+# stops at each session's end change nothing. Its first 5,000 steps should re-make
+# the phase-2 run where that one did not resume before step 5,000 (the phase-2
+# commits reseeded the data on a resume; and without --deterministic the kernels
+# promise nothing: its probe at step 5,000 shows how close).
+# That commit measures Q on 5 batches in every setting, from a stream keyed by the
+# step, and reads the final log-cond over 512 z (the probe batch's 64 first), a
+# standard error about a third of the 64-z one (phase2_odena_jc/NOTES.md).
+sweep "$PHASE3_COMMIT" phase3_full_length --sweep=odena_jc_fashion_mnist \
+  --num_seeds=10 --parallel=2 \
+  --setting_extra=jacobian_clamping:jc_lambda_min="$lambda_min",jc_lambda_max="$lambda_max" \
+  --extra=train_steps=23440,checkpoint_every=250,eval_every=2500,eval_num_samples=10000,final_eval_num_samples=10000,export_every=2500,final_probe_num_z=512
 exit
 }
