@@ -202,6 +202,11 @@ def test_every_loss_trains_one_step(tiny_config, loss):
     assert d_loss != pytest.approx(fake - real)
   else:
     assert d_loss >= softplus(-real) + softplus(fake) - 1e-6
+  # The two G losses on one D differ in sign: -log D(G(z)) > 0 and log(1 - D(G(z))) < 0.
+  if loss == 'non_saturating':
+    assert record['g_loss'] > 0
+  elif loss == 'minimax':
+    assert record['g_loss'] < 0
 
 
 def test_workdir_with_other_settings_is_refused(tiny_config):

@@ -140,3 +140,97 @@ def test_every_loss_with_every_regularizer_takes_a_finite_step(loss):
   assert {'d_loss', 'g_loss', 'gradient_penalty', 'd_input_grad_norm', 'jc_penalty',
           'q', 'rw_mean', 'g_grad_sigma_ratio', 'd_grad_sigma_ratio'} <= set(out)
   assert all(np.all(np.isfinite(v.numpy())) for v in out.values())
+
+
+def _first_step_gradients(**overrides):
+  """The gradients G's and D's optimizers receive in the first step of a run with
+  these settings, float64 numpy lists {'g': [...], 'd': [...]} (the first call each),
+  with the trainer and the step's outputs. Weights start from one seed."""
+  config = _config(**overrides)
+  tf.keras.utils.set_random_seed(config.seed)
+  trainer = train.GANTrainer(config, tf.distribute.get_strategy())
+  received = {'g': [], 'd': []}
+  for key, optimizer in (('g', trainer.g_optimizer), ('d', trainer.d_optimizer)):
+    apply_gradients = optimizer.apply_gradients
+
+    def recording(grads_and_vars, *args, _apply=apply_gradients, _key=key, **kwargs):
+      grads_and_vars = list(grads_and_vars)
+      received[_key].append([g.numpy().astype(np.float64) for g, _ in grads_and_vars])
+      return _apply(grads_and_vars, *args, **kwargs)
+    optimizer.apply_gradients = recording
+  with _eager():
+    out = trainer.train_step(iter(data_lib.make_dataset(config)))
+  return {k: v[0] for k, v in received.items()}, trainer, out
+
+
+def _assert_lists_close(a, b, atol):
+  for x, y in zip(a, b, strict=True):
+    np.testing.assert_allclose(x, y, rtol=0, atol=atol)
+
+
+def _largest_difference(a, b):
+  return max(np.abs(x - y).max() for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize('net,setting,weights', [
+    ('d', 'gradient_penalty', (5.0, 10.0)),
+    ('g', 'rw_lambda', (0.05, 0.1)),
+])
+def test_a_weighted_penalty_adds_its_weighted_gradient_to_the_update(net, setting,
+                                                                    weights):
+  """grad(L + w P) is linear in w: the update at 2w minus the one at w equals the one
+  at w minus the one without the penalty, and that difference is not zero."""
+  overrides = dict(loss='wasserstein') if setting == 'gradient_penalty' else {}
+  without, _, _ = _first_step_gradients(**overrides)
+  once, _, _ = _first_step_gradients(**overrides, **{setting: weights[0]})
+  twice, _, _ = _first_step_gradients(**overrides, **{setting: weights[1]})
+  step = [b - a for a, b in zip(without[net], once[net])]
+  assert max(np.abs(s).max() for s in step) > 1e-4
+  _assert_lists_close([c - b for b, c in zip(once[net], twice[net])], step, atol=1e-6)
+  if net == 'g':  # D's step comes first, and a G penalty leaves it alone.
+    _assert_lists_close(once['d'], without['d'], atol=0)
+
+
+def test_jacobian_clamping_reaches_the_g_update_only_where_q_leaves_its_range():
+  """Two lambda ranges that hold every Q give one G update (the penalty is 0); a
+  range that Q leaves adds the penalty's gradient and changes it."""
+  inert, _, inert_out = _first_step_gradients(jacobian_clamping=True, jc_lambda_min=0.0,
+                                              jc_lambda_max=1e9)
+  also_inert, _, _ = _first_step_gradients(jacobian_clamping=True, jc_lambda_min=1e-9,
+                                           jc_lambda_max=1e8)
+  engaged, _, engaged_out = _first_step_gradients(jacobian_clamping=True,
+                                                  jc_lambda_min=1e8, jc_lambda_max=1e9)
+  assert float(inert_out['jc_penalty']) == 0.0
+  assert float(engaged_out['jc_penalty']) > 0.0
+  _assert_lists_close(also_inert['g'], inert['g'], atol=0)
+  assert _largest_difference(engaged['g'], inert['g']) > 1e-4
+  _assert_lists_close(engaged['d'], inert['d'], atol=0)  # D's step comes first.
+
+
+def test_spectral_clamp_hands_the_optimizer_the_clamped_gradient():
+  """Each clamped kernel's gradient reaches the optimizer as A - max(0, s0 - r s1)
+  u0 v0^T, from the clamp's own power-step vectors (lipschitz.SpectralGradientClamp),
+  so that u0^T A' v0 <= r s1; every other gradient arrives as it was."""
+  ratio = 1.5
+  raw, _, _ = _first_step_gradients(g_step_reuses_fake=False)
+  clamped, trainer, _ = _first_step_gradients(g_step_reuses_fake=False,
+                                              grad_clamp_g_ratio=ratio)
+  clamp = trainer.regularizers.g_gradients[0].clamp
+  _assert_lists_close(clamped['d'], raw['d'], atol=0)
+  removed = 0
+  for i, (a, a_clamped) in enumerate(zip(raw['g'], clamped['g'])):
+    if i not in clamp.index:
+      np.testing.assert_array_equal(a_clamped, a)
+      continue
+    u0, v0, u1, v1 = (v.numpy().astype(np.float64)
+                      for v in clamp.vectors[clamp.index.index(i)])
+    a = a.reshape(-1, a.shape[-1])
+    sigma0 = u0 @ a @ v0
+    sigma1 = u1 @ (a - sigma0 * np.outer(u0, v0)) @ v1
+    excess = max(0.0, sigma0 - ratio * sigma1)
+    expected = a - excess * np.outer(u0, v0)
+    np.testing.assert_allclose(a_clamped.reshape(a.shape), expected, rtol=0,
+                               atol=1e-5 * np.abs(a).max())
+    assert u0 @ a_clamped.reshape(a.shape) @ v0 <= ratio * sigma1 * (1 + 1e-4)
+    removed += excess > 0
+  assert removed > 0  # At initialisation sigma0 / sigma1 is far above 1.5.
