@@ -768,6 +768,9 @@ def test_o2_top_k_with_one_scored_run_says_so(tmp_path):
   row = checks['O2 lowest-log-cond runs that have the best scores']
   assert row['verdict'] == 'NOT RUN'
   assert row['note'] == 'fewer than 2 finished unregularized runs with scores'
+  split = checks['O2 MNIST cluster split (good / bad)']
+  assert split['verdict'] == 'INCONCLUSIVE'
+  assert 'holds 30–70% of the unregularized runs;' in split['rule']  # Not "1–0 of 1".
 
 
 def test_a1_a2_rows_are_not_run_without_frozen_runs(sweep_dir):
