@@ -186,7 +186,7 @@ def test_a_weighted_penalty_adds_its_weighted_gradient_to_the_update(net, settin
   twice, _, _ = _first_step_gradients(**overrides, **{setting: weights[1]})
   step = [b - a for a, b in zip(without[net], once[net])]
   assert _largest_difference(once[net], without[net]) > 1e-4
-  # Each update is summed in float32: a rounding error of a few ulp of its largest entry.
+  # Updates are float32 sums: their rounding stays far below 1e-5 of the largest entry.
   float32_rounding = 1e-5 * max(np.abs(g).max() for g in twice[net])
   _assert_lists_close([c - b for b, c in zip(once[net], twice[net])], step,
                       atol=float32_rounding)
