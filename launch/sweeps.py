@@ -17,7 +17,8 @@ else the same", Odena et al. 2018, Sec. 5).
   o4_missing_modes(num_seeds=10)     O4: least-sampled class count vs log-cond
   o7_memorizing_generator(num_seeds=10)  O7: a well-conditioned memorizing G (App. B.1)
   a1_a2_frozen_generator(num_seeds=1)  A1/A2 (+ A3): a fresh D against one frozen G
-  fashion_mnist_quick(num_seeds=3)   the README's offline main job (small odena_jc)
+  mnist_quick(num_seeds=3)           the README's offline main job (small odena_jc)
+  fashion_mnist_quick(num_seeds=3)   the same on Fashion-MNIST
 
 `SWEEPS` maps the names the runner accepts to these functions with their arguments.
 """
@@ -140,14 +141,25 @@ def a1_a2_frozen_generator(num_seeds=1):
                num_seeds)
 
 
+def _quick(dataset, num_seeds):
+  config = _config('quick.py')
+  return _runs([(BASELINE, config, {'dataset': dataset}),
+                (JACOBIAN_CLAMPING, config,
+                 {'dataset': dataset, 'jacobian_clamping': True})], num_seeds)
+
+
+def mnist_quick(num_seeds=3):
+  """The README's offline main job: a short odena_jc on MNIST (configs/quick.py)."""
+  return _quick('mnist', num_seeds)
+
+
 def fashion_mnist_quick(num_seeds=3):
-  """The README's offline main job: a short odena_jc on Fashion-MNIST."""
-  config = _config('fashion_mnist_quick.py')
-  return _runs([(BASELINE, config, {}),
-                (JACOBIAN_CLAMPING, config, {'jacobian_clamping': True})], num_seeds)
+  """The README's main job on Fashion-MNIST."""
+  return _quick('fashion_mnist', num_seeds)
 
 
 SWEEPS = {
+    'mnist_quick': mnist_quick,
     'fashion_mnist_quick': fashion_mnist_quick,
     'o1_mnist_conditioning': o1_mnist_conditioning,
     'o2_mnist': functools.partial(o2_conditioning, 'mnist'),

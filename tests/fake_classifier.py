@@ -48,10 +48,18 @@ class _Linear(tf.Module):
             'pool_3': tf.tanh(flat @ self.w_features)}
 
 
-def save_linear(path, image_shape, num_classes=10, feature_dim=6, seed=0):
+class _LinearLogitsOnly(_Linear):
+  """The linear fake returning its logits alone, as TF-GAN's MNIST module does."""
+
+  def _call(self, x):
+    return super()._call(x)['logits']
+
+
+def save_linear(path, image_shape, num_classes=10, feature_dim=6, seed=0,
+                logits_only=False):
   """Saves the linear fake; returns (path, w_logits, w_features)."""
   w_l, w_f = linear_weights(int(np.prod(image_shape)), num_classes, feature_dim, seed)
-  module = _Linear(w_l, w_f, image_shape)
+  module = (_LinearLogitsOnly if logits_only else _Linear)(w_l, w_f, image_shape)
   tf.saved_model.save(module, str(path), signatures={'serving_default': module.__call__})
   return str(path), w_l, w_f
 

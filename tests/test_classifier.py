@@ -222,6 +222,32 @@ def test_install_from_copies_the_committed_classifier_and_is_idempotent(
   assert classifier.ensure_classifier(c) == path
 
 
+@pytest.mark.parametrize('dataset,target', [('mnist', 0.99), ('fashion_mnist', 0.90)])
+def test_the_committed_classifiers_meet_their_target_as_fingerprinted(dataset, target):
+  committed = os.path.join(os.path.dirname(COMMITTED), f'classifier_{dataset}')
+  metadata = classifier.read_metadata(committed)
+  assert metadata['dataset'] == dataset and metadata['test_accuracy'] >= target
+  recorded = os.path.join(committed, 'FINGERPRINT')
+  if os.path.exists(recorded):
+    with open(recorded) as f:
+      assert classifier.fingerprint(committed) == f.read().strip()
+
+
+def test_the_committed_mnist_classifier_records_real_data_scores_on_both_layers():
+  """The ceiling of a perfect generator: the classifier is confident on real digits
+  (score near 10 classes) and real images lie close to real images on each layer."""
+  from tf_gancond import scores
+  committed = os.path.join(os.path.dirname(COMMITTED), 'classifier_mnist')
+  with open(os.path.join(committed, scores.REAL_DATA_SCORES_FILE)) as f:
+    ceiling = json.load(f)
+  assert sorted(ceiling) == ['logits', 'pool_3']
+  for layer, result in ceiling.items():
+    assert result['fd_layer'] == layer and result['num_samples'] == 10000
+    assert result['classifier_fingerprint'] == classifier.fingerprint(committed)
+    assert 9.5 < result['classifier_score'] <= 10.0
+    assert 0.0 < result['frechet_distance'] < 5.0
+
+
 def test_install_from_never_replaces_a_different_classifier(tmp_path, capsys):
   dest = str(tmp_path / 'clf')
   _cached_classifier(dest, accuracy=0.995)

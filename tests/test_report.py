@@ -823,6 +823,27 @@ def test_scores_of_other_classifiers_or_sample_counts_are_not_pooled(tmp_path):
   assert 'Not pooled' not in (d2 / 'report' / report.REPORT_FILE).read_text()
 
 
+def test_distances_on_other_classifier_layers_are_not_pooled(tmp_path):
+  """FD on the logits and on pool_3 are other units: two columns. The classifier
+  score does not depend on the layer: one column. A record with no fd_layer was
+  made on pool_3."""
+  d = tmp_path / 'sweep'
+  same = {'classifier_fingerprint': 'aaa111', 'classifier': '/c', 'num_samples': 5000}
+  layers = [{'fd_layer': 'logits'}] * 3 + [{'fd_layer': 'pool_3'}, {}]
+  for seed, layer in enumerate(layers):
+    _write_run(d / f'baseline_seed{seed}', 'baseline', seed, 13.0 + seed,
+               8.0 - 0.5 * seed, score_settings=dict(same, **layer))
+  report.write_report(str(d))
+  columns = {c: (v['fd_layer'], v['runs'])
+             for c, v in _analysis(d / 'report')['score_columns'].items()}
+  assert columns == {
+      'classifier_score': (None, [f'baseline_seed{i}' for i in range(5)]),
+      'frechet_distance (classifier aaa111, N=5000, logits)': (
+          'logits', ['baseline_seed0', 'baseline_seed1', 'baseline_seed2']),
+      'frechet_distance (classifier aaa111, N=5000, pool_3)': (
+          'pool_3', ['baseline_seed3', 'baseline_seed4'])}
+
+
 def test_report_renders_every_figure_it_lists(sweep_dir):
   report.write_report(str(sweep_dir), str(sweep_dir / 'out'))
   text = (sweep_dir / 'out' / report.REPORT_FILE).read_text()

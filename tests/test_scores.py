@@ -14,6 +14,7 @@ import tensorflow_datasets as tfds
 from tf_gancond import classifier
 from tf_gancond import config as config_lib
 from tf_gancond import data
+from tf_gancond import network
 from tf_gancond import runlog
 from tf_gancond import scores
 
@@ -21,12 +22,13 @@ MNIST_SHAPE = (28, 28, 1)
 NUM_REAL = 120  # mock examples per split: one KID block, full-rank 6-d covariances.
 
 
-def _config(tmp_path, dataset='mnist', classifier=''):
+def _config(tmp_path, dataset='mnist', classifier='', fd_layer=''):
   c = config_lib.get_config()
   c.dataset = dataset
   c.latent_dim = 8
   c.data_dir = str(tmp_path / 'tfds')
   c.classifier = classifier
+  c.fd_layer = fd_layer
   return config_lib.resolve(c)
 
 
@@ -65,9 +67,11 @@ def _kid(r, g):
           (kgg.sum() - np.trace(kgg)) / (n * (n - 1)) - 2 * krg.mean())
 
 
-def test_is_fid_kid_match_numpy_references(tmp_path):
+@pytest.mark.parametrize('fd_layer', ['logits', 'pool_3'])
+def test_is_fid_kid_match_numpy_references(tmp_path, fd_layer):
+  """Distances on the chosen layer: the logits (MNIST default) or the features."""
   path, w_l, w_f = fake_classifier.save_linear(tmp_path / 'clf', MNIST_SHAPE)
-  c = _config(tmp_path, classifier=path)
+  c = _config(tmp_path, classifier=path, fd_layer=fd_layer)
   gen = _tanh_generator(c.latent_dim, MNIST_SHAPE)
   n, splits = 200, 4
   with tfds.testing.mock_data(num_examples=NUM_REAL):
@@ -75,7 +79,9 @@ def test_is_fid_kid_match_numpy_references(tmp_path):
     real, _ = data.load_numpy(c, 'test')
   z = np.random.default_rng(7).standard_normal((n, c.latent_dim)).astype(np.float32)
   logits, feats = fake_classifier.linear_reference(gen(z).numpy(), w_l, w_f)
-  _, real_feats = fake_classifier.linear_reference(real, w_l, w_f)
+  real_logits, real_feats = fake_classifier.linear_reference(real, w_l, w_f)
+  if fd_layer == 'logits':
+    feats, real_feats = logits, real_logits
   parts = [_inception_score(p) for p in np.array_split(logits, splits)]
   assert result['classifier_score'] == pytest.approx(np.mean(parts), rel=1e-4)
   assert result['classifier_score_std'] == pytest.approx(np.std(parts), rel=1e-3,
@@ -86,11 +92,33 @@ def test_is_fid_kid_match_numpy_references(tmp_path):
   assert result['kid_std'] is None  # One block: TF-GAN has no error estimate.
   assert result['frechet_distance'] > 0.01  # A real difference, not a trivial zero.
   assert {k: result[k] for k in ('num_samples', 'splits', 'real_split', 'num_real',
-                                 'classifier', 'classifier_fingerprint',
+                                 'classifier', 'classifier_fingerprint', 'fd_layer',
                                  'score_implementation')} == {
       'num_samples': n, 'splits': splits, 'real_split': 'test', 'num_real': NUM_REAL,
       'classifier': path, 'classifier_fingerprint': classifier.fingerprint(path),
-      'score_implementation': scores.SCORE_IMPLEMENTATION}
+      'fd_layer': fd_layer, 'score_implementation': scores.SCORE_IMPLEMENTATION}
+
+
+def test_mnist_like_distances_default_to_the_logits_and_inception_to_pool_3(tmp_path):
+  assert _config(tmp_path, dataset='mnist').fd_layer == 'logits'
+  assert _config(tmp_path, dataset='fashion_mnist').fd_layer == 'logits'
+  assert _config(tmp_path, dataset='cifar10').fd_layer == 'pool_3'
+
+
+def test_a_logits_only_classifier_serves_logit_distances_and_is_refused_for_pool_3(
+    tmp_path):
+  """TF-GAN's MNIST module returns logits alone: enough for its own FD layer."""
+  path, w_l, w_f = fake_classifier.save_linear(tmp_path / 'clf', MNIST_SHAPE,
+                                               logits_only=True)
+  images = np.random.default_rng(0).uniform(-1, 1, (5,) + MNIST_SHAPE).astype(np.float32)
+  spec = scores.check_classifier(_config(tmp_path, classifier=path, fd_layer='logits'))
+  logits, features = scores._make_classify(spec, 'mnist', 'logits')(tf.constant(images))
+  expected, _ = fake_classifier.linear_reference(images, w_l, w_f)
+  np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(features.numpy(), logits.numpy())
+  with pytest.raises(scores.ClassifierUnavailableError,
+                     match="as fd_layer='pool_3' needs"):
+    scores.check_classifier(_config(tmp_path, classifier=path, fd_layer='pool_3'))
 
 
 def _flip_last_byte(path):
@@ -172,7 +200,7 @@ def test_classify_matches_tfgan_classifier_fn_from_tfhub(tmp_path):
   c = _config(tmp_path, classifier=path)
   images = np.random.default_rng(0).uniform(-1, 1, (5,) + MNIST_SHAPE).astype(np.float32)
   spec = scores.check_classifier(c)
-  ours = scores._make_classify(spec, 'mnist')(tf.constant(images))
+  ours = scores._make_classify(spec, 'mnist', 'pool_3')(tf.constant(images))
   tfgan_fn = scores.tfgan_eval.classifier_fn_from_tfhub(path, ['logits', 'pool_3'])
   theirs = tfgan_fn(tf.constant(images))
   np.testing.assert_allclose(ours[0].numpy(), theirs['logits'].numpy(), rtol=1e-6)
@@ -198,7 +226,7 @@ def test_inception_handle_from_hub_cache_resizes_to_299(tmp_path, monkeypatch):
 def test_grey_images_are_tiled_for_a_three_channel_classifier(tmp_path, monkeypatch):
   monkeypatch.setenv('TFHUB_CACHE_DIR', str(tmp_path / 'hub'))
   path = fake_classifier.save_shape_probe(tmp_path / 'inception_copy')
-  c = _config(tmp_path, dataset='mnist', classifier=path)
+  c = _config(tmp_path, dataset='mnist', classifier=path, fd_layer='pool_3')
   spec = scores.resolve_classifier(c)
   spec.channels, spec.image_size = 3, 40  # An Inception-like module for MNIST.
   _, features = scores.Scorer(c, spec=spec).activations([np.zeros((1, 28, 28, 1))])
@@ -238,9 +266,9 @@ def test_network_probe_returns_while_the_connection_still_hangs(monkeypatch):
     release.wait(60)
     finished.append(address)
     raise OSError('released')
-  monkeypatch.setattr(scores.socket, 'create_connection', hanging_connect)
+  monkeypatch.setattr(network.socket, 'create_connection', hanging_connect)
   try:
-    assert scores._network_reachable('https://tfhub.dev/x', timeout=0.2) is False
+    assert network.host_reachable('tfhub.dev', timeout=0.2) is False
     assert attempts == [(('tfhub.dev', 443), 0.2)] and not finished
   finally:
     release.set()
@@ -299,7 +327,8 @@ def test_resume_keeps_the_sample_counts_of_existing_scores(tmp_path):
   c = _resume_config(tmp_path, path)
   _write_run(c, [('train', 2, {'d_loss': 1.0}),
                  ('eval', 2, {'num_samples': 20, 'classifier': path,
-                              'classifier_fingerprint': classifier.fingerprint(path)})])
+                              'classifier_fingerprint': classifier.fingerprint(path),
+                              'fd_layer': 'logits'})])
   scores.check_resume(c)
   for field, value in (('eval_num_samples', 40), ('final_eval_num_samples', 60)):
     old = c[field]
@@ -316,7 +345,8 @@ def test_resume_of_scores_with_a_cut_config_is_refused(tmp_path):
   path = fake_classifier.save_class_code(tmp_path / 'clf', MNIST_SHAPE)
   c = _resume_config(tmp_path, path)
   _write_run(c, [('eval', 2, {'num_samples': 20, 'classifier': path,
-                              'classifier_fingerprint': classifier.fingerprint(path)})])
+                              'classifier_fingerprint': classifier.fingerprint(path),
+                              'fd_layer': 'logits'})])
   config_txt = os.path.join(c.workdir, runlog.CONFIG_FILE)
   with open(config_txt) as f:
     text = f.read()
@@ -338,7 +368,7 @@ def test_resume_keeps_the_classifier_of_existing_scores(tmp_path):
   c = _resume_config(tmp_path, path_a)
   fp_a = classifier.fingerprint(path_a)
   _write_run(c, [('eval', 2, {'num_samples': 30, 'classifier': path_a,
-                              'classifier_fingerprint': fp_a})])
+                              'classifier_fingerprint': fp_a, 'fd_layer': 'logits'})])
   c.classifier = str(shutil.copytree(path_a, tmp_path / 'copy_of_a'))
   scores.check_resume(c)  # Another path to the same files: the same scores.
   c.classifier = path_b
@@ -347,6 +377,20 @@ def test_resume_keeps_the_classifier_of_existing_scores(tmp_path):
   assert len(str(e.value).splitlines()) == 1
   assert (f'holds scores made by a classifier with fingerprint {fp_a}, not '
           f'{classifier.fingerprint(path_b)}') in str(e.value)
+
+
+def test_resume_keeps_the_fd_layer_of_existing_scores(tmp_path):
+  """Records with no fd_layer were made on the penultimate layer (pool_3)."""
+  path, _, _ = fake_classifier.save_linear(tmp_path / 'a', MNIST_SHAPE)
+  c = _resume_config(tmp_path, path)
+  _write_run(c, [('eval', 2, {'num_samples': 30, 'classifier': path,
+                              'classifier_fingerprint': classifier.fingerprint(path)})])
+  assert c.fd_layer == 'logits'
+  with pytest.raises(config_lib.ConfigError,
+                     match="holds scores made on fd_layer='pool_3', not 'logits'"):
+    scores.check_resume(c)
+  c.fd_layer = 'pool_3'
+  scores.check_resume(c)
 
 
 def test_resume_without_score_records_may_change_classifier_and_counts(tmp_path):

@@ -189,8 +189,9 @@ def test_setting_extra_bad_input(text, message):
 def test_command_line_of_a_run():
   run = sweeps.fashion_mnist_quick(1)[1]
   cmd = run_sweep.build_command(run, '/s/jc', {'train_steps': '9'}, ('L',))
-  assert cmd == ['L', f'--config={REPO_ROOT}/configs/fashion_mnist_quick.py',
-                 '--config.jacobian_clamping=true', '--config.seed=0',
+  assert cmd == ['L', f'--config={REPO_ROOT}/configs/quick.py',
+                 '--config.dataset=fashion_mnist', '--config.jacobian_clamping=true',
+                 '--config.seed=0',
                  '--config.train_steps=9', '--config.workdir=/s/jc']
 
 

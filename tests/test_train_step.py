@@ -237,3 +237,33 @@ def test_spectral_clamp_hands_the_optimizer_the_clamped_gradient():
     assert u0 @ a_clamped.reshape(a.shape) @ v0 <= ratio * sigma1 * (1 + 1e-4)
     removed += excess > 0
   assert removed > 0  # At initialisation sigma0 / sigma1 is far above 1.5.
+
+
+@pytest.mark.parametrize('reuse_fake', [True, False])
+def test_g_steps_two_updates_g_twice_per_iteration_and_d_once(reuse_fake):
+  """g_steps=2 (DCGAN-tensorflow): D's update is that of g_steps=1 (its weights; its
+  BatchNorm statistics also see the second G step's fakes), G's optimizer counts two
+  updates per iteration, and the second moves G on from the first."""
+  def one_iteration(g_steps):
+    tf.keras.utils.set_random_seed(0)
+    config = _config(g_steps=g_steps, g_step_reuses_fake=reuse_fake)
+    trainer = train.GANTrainer(config, tf.distribute.get_strategy())
+    trainer.train_step(iter(data_lib.make_dataset(config)))
+    return trainer
+
+  once, twice = one_iteration(1), one_iteration(2)
+  assert int(once.g_optimizer.iterations) == 1
+  assert int(twice.g_optimizer.iterations) == 2
+  assert int(twice.d_optimizer.iterations) == 1
+  for a, b in zip(once.discriminator.trainable_weights,
+                  twice.discriminator.trainable_weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  moved = [np.abs(a.numpy() - b.numpy()).max()
+           for a, b in zip(once.generator.trainable_weights,
+                           twice.generator.trainable_weights)]
+  assert max(moved) > 1e-6
+
+
+def test_g_steps_with_jacobian_clamping_is_refused():
+  with pytest.raises(config_lib.ConfigError, match='g_steps=2 needs jacobian_clamping'):
+    _config(g_steps=2, jacobian_clamping=True)

@@ -444,7 +444,20 @@ def main(argv):
     _fail(str(e).splitlines()[0])
   if not result['installed']:
     _fail(f'{result["reason"]} (try more --epochs)', code=3)
+  _write_real_data_scores(c, result['path'])
   return result
+
+
+def _write_real_data_scores(config, path):
+  """Writes `scores.real_data_scores` of the classifier at `path` beside it."""
+  from tf_gancond import runlog
+  from tf_gancond import scores  # Imports TF-GAN: only once a classifier exists.
+  c = config_lib.resolve(config.copy_and_resolve_references())
+  c.classifier = path
+  ceiling = scores.real_data_scores(c)
+  runlog.atomic_write_text(os.path.join(path, scores.REAL_DATA_SCORES_FILE),
+                           json.dumps(ceiling, indent=1, sort_keys=True) + '\n')
+  print(f'real-data scores (the ceiling of a perfect generator) in {path}')
 
 
 def _install_from(fv):

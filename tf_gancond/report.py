@@ -60,6 +60,7 @@ import time
 
 import numpy as np
 
+from tf_gancond import config as config_lib
 from tf_gancond import runlog
 from tf_gancond import stats
 
@@ -73,7 +74,8 @@ CLUSTER_COLORS = {'good': 'tab:blue', 'bad': 'tab:red', None: 'tab:gray'}
 # Numeric keys of eval/final records that are scores; lower is better for distances.
 _SCORE_NAME = re.compile(r'(score|distance|fid|kid|^is$)')
 _NOT_SCORE = re.compile(r'(std|num_|split|seconds|time|_p\d+$|count)')
-_LOWER_BETTER = re.compile(r'(distance|fid|kid)')
+_DISTANCE_NAME = re.compile(r'(distance|fid|kid)')
+_LOWER_BETTER = _DISTANCE_NAME  # Distances are the lower-is-better scores.
 _HIGHER_BETTER = re.compile(r'(classifier_score|inception_score|^is)$')
 _NON_FINITE = ('inf', '-inf', 'nan')
 SCORE_PREFIXES = ('memorized_z_', 'random_z_')  # O7 final records (memorize.py).
@@ -247,14 +249,18 @@ class RunData:
     return {k: _value(self.final[k]) for k in score_keys(self.final)}
 
   def score_settings(self, key):
-    """(classifier, num_samples) behind final score `key`: the first 12 characters
-    of its classifier_fingerprint, else its classifier identity (None if neither),
-    and its sample count. Memorize records prefix these like their scores."""
+    """(classifier, num_samples, fd_layer) behind final score `key`: the first 12
+    characters of its classifier_fingerprint, else its classifier identity (None if
+    neither); its sample count; for a distance, the classifier layer it was taken on
+    (`config.UNRECORDED_FD_LAYER` where the record names none), for a score None.
+    Memorize records prefix these like their scores."""
     prefix = next((p for p in SCORE_PREFIXES if key.startswith(p)), '')
     fingerprint = self.final.get(prefix + 'classifier_fingerprint')
     classifier = fingerprint[:12] if fingerprint else self.final.get(
         prefix + 'classifier')
-    return classifier, self.final.get(prefix + 'num_samples')
+    layer = (self.final.get(prefix + 'fd_layer', config_lib.UNRECORDED_FD_LAYER)
+             if _DISTANCE_NAME.search(key) else None)
+    return classifier, self.final.get(prefix + 'num_samples'), layer
 
   @property
   def min_class_count(self):
@@ -515,10 +521,12 @@ def score_columns(runs):
   """The score columns of the report; sets run.scores ({column: final score}).
 
   Scores are comparable only when made by the same classifier from the same number
-  of samples. A score key whose runs differ in classifier (fingerprint, else
-  identity: RunData.score_settings) or in num_samples becomes one column per group,
-  '<key> (classifier <id>, N=<num_samples>)'; otherwise its column is the key.
-  Returns {column: {'key', 'classifier', 'num_samples', 'runs' (names)}}.
+  of samples, and distances only on the same classifier layer. A score key whose
+  runs differ in classifier (fingerprint, else identity: RunData.score_settings), in
+  num_samples or in fd_layer becomes one column per group,
+  '<key> (classifier <id>, N=<num_samples>[, <fd_layer>])'; otherwise its column is
+  the key. Returns {column: {'key', 'classifier', 'num_samples', 'fd_layer',
+  'runs' (names)}}.
   """
   groups = {}
   for r in runs:
@@ -527,11 +535,12 @@ def score_columns(runs):
       groups.setdefault(k, {}).setdefault(r.score_settings(k), []).append(r)
   columns = {}
   for k, by_setting in sorted(groups.items()):
-    for (classifier, num_samples), members in by_setting.items():
+    for (classifier, num_samples, layer), members in by_setting.items():
       column = k if len(by_setting) == 1 else (
-          f'{k} (classifier {classifier}, N={num_samples})')
+          f'{k} (classifier {classifier}, N={num_samples}'
+          + (f', {layer})' if layer else ')'))
       columns[column] = {'key': k, 'classifier': classifier,
-                         'num_samples': num_samples,
+                         'num_samples': num_samples, 'fd_layer': layer,
                          'runs': [r.name for r in members]}
       for r in members:
         r.scores[column] = r.final_scores[k]

@@ -13,20 +13,25 @@ outputs of N generated images (and of the real images of `config.eval_real_split
   * Frechet distance (Heusel et al. 2017),
     `tfgan_eval.frechet_classifier_distance_from_activations`:
       FID = ||m - m_w||^2 + Tr(C + C_w - 2 (C C_w)^(1/2))
-    of the penultimate activations ('pool_3') of real (m, C) and generated (m_w, C_w)
+    of the classifier output `config.fd_layer` of real (m, C) and generated (m_w, C_w)
     images, on all N samples; key 'fid' (Inception) or 'frechet_distance' (MNIST-like).
+    The layer sets the units: 'logits' (the 10 logits, the default for MNIST-like
+    data, as TF-GAN's `mnist_frechet_distance` takes them: the paper's toolchain) or
+    'pool_3' (Inception's final pool, the default for FID; the penultimate 128 units
+    of this package's MNIST-like classifiers).
   * Kernel distance (Binkowski et al. 2018),
     `tfgan_eval.kernel_classifier_distance_and_std_from_activations`: the unbiased
     MMD^2 with kernel k(x, y) = (x.y / d + 1)^3 on the same activations; 'kid', 'kid_std'.
 Every result carries its settings: 'num_samples', 'splits', 'real_split', 'num_real',
-'classifier' (the handle or path) and 'classifier_fingerprint' (`classifier.fingerprint`
+'classifier' (the handle or path), 'classifier_fingerprint' (`classifier.fingerprint`
 of the loaded SavedModel's files: the same handle or path may hold another model
-later), because scores are comparable only at equal settings. `check_resume` keeps a
+later) and 'fd_layer', because scores are comparable only at equal settings. `check_resume` keeps a
 run's later scores comparable with its earlier ones.
 
 Classifier injection: a classifier is a TF-Hub handle or a local SavedModel directory
 whose call maps float32 images [B, H, W, C] in [-1, 1] to a dict with 'logits' [B, K]
-and 'pool_3' [B, D] (the output names of TF-GAN's Inception module). Defaults:
+and 'pool_3' [B, D] (the output names of TF-GAN's Inception module), or to logits
+[B, K] alone (as TF-GAN's MNIST module does; then fd_layer must be 'logits'). Defaults:
   * cifar10 / stl10 / lsun_bedroom: `tfgan_eval.INCEPTION_TFHUB`, images resized
     bilinearly to 299x299 (`tfgan_eval.INCEPTION_DEFAULT_IMAGE_SIZE`) as TF-GAN expects;
   * mnist / fashion_mnist: this package's classifier (`tf_gancond.classifier`) at
@@ -44,8 +49,6 @@ timeout, so an offline machine fails at once instead of hanging on a download.
 import dataclasses
 import hashlib
 import os
-import socket
-import threading
 import time
 import warnings
 from urllib import parse
@@ -55,6 +58,7 @@ import tensorflow as tf
 
 from tf_gancond import classifier as classifier_lib
 from tf_gancond import config as config_lib
+from tf_gancond import network
 from tf_gancond import runlog
 from tf_gancond import stack
 
@@ -109,11 +113,8 @@ with warnings.catch_warnings():
 
 ClassifierUnavailableError = classifier_lib.ClassifierUnavailableError
 LOGITS = tfgan_eval.INCEPTION_OUTPUT        # 'logits'
-FEATURES = tfgan_eval.INCEPTION_FINAL_POOL  # 'pool_3'
 MNIST_LIKE = classifier_lib.CLASSIFIER_DATASETS
 LOGIT_FLOOR = 700.0  # exp(-700) ~ 1e-304: still a normal float64 (> 2.2e-308), so p > 0.
-# Long enough for a TCP handshake to tfhub.dev, short enough to fail fast offline.
-NETWORK_TIMEOUT_S = 5.0
 
 _LOADED = {}  # load path -> loaded module: check_classifier and Scorer load once.
 
@@ -156,25 +157,11 @@ def hub_cache_path(handle):
   return os.path.join(cache_dir, hashlib.sha1(handle.encode('utf8')).hexdigest())
 
 
-def _network_reachable(handle, timeout=NETWORK_TIMEOUT_S):
-  """True if a TCP connection to the handle's host opens within `timeout` seconds.
-
-  Runs in a daemon thread because name resolution ignores socket timeouts.
-  """
+def _network_reachable(handle):
+  """True if the host serving the TF-Hub `handle` answers (`network.host_reachable`)."""
   url = parse.urlparse(handle)
   host = url.hostname if url.scheme in ('http', 'https') else 'storage.googleapis.com'
-  result = []
-
-  def connect():
-    try:
-      socket.create_connection((host, 443), timeout=timeout).close()
-      result.append(True)
-    except OSError:
-      result.append(False)
-  thread = threading.Thread(target=connect, daemon=True)
-  thread.start()
-  thread.join(timeout)
-  return bool(result and result[0])
+  return network.host_reachable(host)
 
 
 def _local_path(config, identity):
@@ -186,7 +173,7 @@ def _local_path(config, identity):
       raise ClassifierUnavailableError(_how_to(config, identity))
     raise ClassifierUnavailableError(
         f'classifier={identity!r} is not a SavedModel directory (no saved_model.pb); '
-        'give --classifier=DIR of a SavedModel returning logits and pool_3, or a '
+        'give --classifier=DIR of a SavedModel returning logits (and pool_3), or a '
         'TF-Hub handle')
   cached = hub_cache_path(identity)
   if classifier_lib.is_saved_model_dir(cached):
@@ -245,8 +232,17 @@ def resolve_classifier(config):
                         channels=channels)
 
 
-def _make_classify(spec, dataset):
-  """tf.function images [B, H, W, C] in [-1, 1] -> (logits [B, K], features [B, D])."""
+def _classifier_outputs(out):
+  """{name: tensor} of a classifier's outputs; a bare tensor is its logits.
+
+  TF-GAN's MNIST module (`tfgan/eval/mnist/logits/1`) returns its logits alone.
+  """
+  return out if isinstance(out, dict) else {LOGITS: out}
+
+
+def _make_classify(spec, dataset, fd_layer):
+  """tf.function images [B, H, W, C] in [-1, 1] -> (logits [B, K], the `fd_layer`
+  output [B, D]), the activations of the Frechet and kernel distances."""
   module = _load(spec.path)
   size = config_lib.IMAGE_SIZE[dataset]
   in_channels = config_lib.IMAGE_CHANNELS[dataset]
@@ -262,11 +258,11 @@ def _make_classify(spec, dataset):
       x = tf.tile(x, [1, 1, 1, 3])
     if spec.image_size and spec.image_size != size:
       x = tf.image.resize(x, [spec.image_size, spec.image_size], method='bilinear')
-    out = module(x)
-    if not isinstance(out, dict) or LOGITS not in out or FEATURES not in out:
-      raise ValueError(f'outputs {sorted(out) if isinstance(out, dict) else type(out)}')
+    out = _classifier_outputs(module(x))
+    if LOGITS not in out or fd_layer not in out:
+      raise ValueError(f'outputs {sorted(out)} lack {LOGITS!r} or {fd_layer!r}')
     flat = lambda t: tf.reshape(t, [tf.shape(t)[0], -1])  # noqa: E731
-    return flat(out[LOGITS]), flat(out[FEATURES])
+    return flat(out[LOGITS]), flat(out[fd_layer])
   return classify
 
 
@@ -280,12 +276,14 @@ def check_classifier(config):
   size = config_lib.IMAGE_SIZE[config.dataset]
   probe = tf.zeros([2, size, size, config_lib.IMAGE_CHANNELS[config.dataset]])
   try:
-    logits, features = _make_classify(spec, config.dataset)(probe)
+    logits, features = _make_classify(spec, config.dataset, config.fd_layer)(probe)
   except (ValueError, TypeError, tf.errors.OpError) as e:
     first = str(e).strip().splitlines()[0][:200]
+    wanted = (f"{{'{LOGITS}': [B, K]}} or logits [B, K]" if config.fd_layer == LOGITS
+              else f"{{'{LOGITS}': [B, K], '{config.fd_layer}': [B, D]}}")
     raise ClassifierUnavailableError(
         f'classifier={spec.identity!r} does not map images [B, {size}, {size}, C] to '
-        f"{{'{LOGITS}': [B, K], '{FEATURES}': [B, D]}} ({first})") from None
+        f'{wanted}, as fd_layer={config.fd_layer!r} needs ({first})') from None
   if logits.shape[1] < 2:
     raise ClassifierUnavailableError(
         f'classifier={spec.identity!r} returns {logits.shape[1]} logits; need >= 2')
@@ -316,8 +314,9 @@ def check_resume(config):
   sample counts. Once the workdir holds score records ('eval' or 'final' records
   with 'num_samples'), `eval_num_samples` and `final_eval_num_samples` (the latter
   also sets how many real images the distances use) must equal those of its
-  config.txt (refused when it is missing or cut), and the classifier's fingerprint
-  those the records carry (a record with no or an empty fingerprint is not
+  config.txt (refused when it is missing or cut), `fd_layer` the layer the records
+  carry (`config.UNRECORDED_FD_LAYER` where they carry none), and the classifier's
+  fingerprint those the records carry (a record with no or an empty fingerprint is not
   compared). A run without score records may change all three. Raises config_lib.ConfigError (one line).
   """
   records = [r for r in runlog.read_records(config.workdir)
@@ -336,6 +335,13 @@ def check_resume(config):
           f'{where} with {field}={old[field]!r}, not {config[field]!r}; scores at '
           f'another sample count are not comparable: resume with {field}='
           f'{old[field]!r} (or use another --workdir)')
+  for r in records:
+    layer = r.get('fd_layer', config_lib.UNRECORDED_FD_LAYER)
+    if layer != config.fd_layer:
+      raise config_lib.ConfigError(
+          f'{where} on fd_layer={layer!r}, not {config.fd_layer!r}; distances on '
+          f'another layer are in other units: resume with fd_layer={layer!r} (or use '
+          'another --workdir)')
   spec = resolve_classifier(config)
   fingerprint = classifier_lib.fingerprint(spec.path)
   for r in records:
@@ -395,7 +401,7 @@ class Scorer:
     """
     self.config = config
     self.spec = spec or check_classifier(config)
-    self._classify = _make_classify(self.spec, config.dataset)
+    self._classify = _make_classify(self.spec, config.dataset, config.fd_layer)
     self.fingerprint = classifier_lib.fingerprint(self.spec.path)
     self.num_real = num_real or config.final_eval_num_samples
     self.batch_size = batch_size or (100 if (self.spec.image_size or 0) >= 128 else 500)
@@ -471,6 +477,7 @@ class Scorer:
         'num_samples': int(n), 'splits': int(splits),
         'real_split': self.config.eval_real_split, 'num_real': int(len(real)),
         'classifier': self.spec.identity, 'classifier_fingerprint': self.fingerprint,
+        'fd_layer': self.config.fd_layer,
         'score_implementation': SCORE_IMPLEMENTATION,
     }
 
@@ -534,3 +541,38 @@ def missing_modes(generate_fn, latent_dim, classify_fn, num_samples=360, seed=0,
   hist = np.bincount(np.concatenate(predictions), minlength=num_classes or width)
   return {'class_histogram': [int(c) for c in hist], 'min_class_count': int(hist.min()),
           'missing_modes_num_samples': int(num_samples)}
+
+
+REAL_DATA_SCORES_FILE = 'real_data_scores.json'
+
+
+def real_data_scores(config, num_samples=10000):
+  """What a generator as good as the data itself would score: the ceiling.
+
+  With the classifier of `config` and on each layer of `config_lib.FD_LAYERS` that it
+  has: the classifier score of the first `num_samples` images of
+  `config.eval_real_split` (10 splits), and the Frechet and kernel distances of the
+  first `num_samples` training images against those. At the sample count of the
+  runs' scores, since the distances' bias depends on it. Returns
+  {fd_layer: score dict}.
+  """
+  from tf_gancond import data  # TFDS is slow to import: only when needed.
+  train_images, _ = data.load_numpy(config, 'train', limit=num_samples)
+  out = {}
+  for layer in config_lib.FD_LAYERS:
+    c = config.copy_and_resolve_references()
+    c.fd_layer = layer
+    try:
+      scorer = Scorer(c, num_real=num_samples)
+    except ClassifierUnavailableError:  # A logits-only classifier has no pool_3.
+      continue
+    test_images, _ = data.load_numpy(c, c.eval_real_split, limit=num_samples)
+    score_key, _ = score_keys(c.dataset)
+    on_test = scorer.score_images(test_images, c.eval_splits)
+    result = scorer.score_images(train_images, c.eval_splits)
+    result[score_key], result[f'{score_key}_std'] = (
+        on_test[score_key], on_test[f'{score_key}_std'])
+    result['distance_images'] = f'train[:{num_samples}] against {c.eval_real_split}'
+    result['score_images'] = f'{c.eval_real_split}[:{num_samples}]'
+    out[layer] = result
+  return out

@@ -1,7 +1,8 @@
 """The GAN trainer (`GANTrainer`) and `train_and_evaluate(config)`, which runs it in
 the loop of every experiment (`tf_gancond.loop`).
 
-One iteration = `n_critic` discriminator steps, then one generator step.
+One iteration = `n_critic` discriminator steps, then `g_steps` generator steps (1;
+DCGAN-tensorflow runs 2, the second on fresh z).
 With n_critic = 1 and equal D and G batches, the generator step reuses the
 G(z) of the discriminator step and back-propagates through it after D was
 updated (`g_step_reuses_fake`, the dcgan.torch / PyTorch-example update; it
@@ -68,7 +69,8 @@ class GANTrainer(loop.Trainer):
       self.generator, self.discriminator = models.build_gan(
           config, sync_batch_norm=self.num_replicas > 1)
       self.g_optimizer = tf.keras.optimizers.Adam(
-          _learning_rate(config.g_lr, config.lr_decay, config.train_steps),
+          _learning_rate(config.g_lr, config.lr_decay,
+                         config.train_steps * config.g_steps),
           beta_1=config.beta1, beta_2=config.beta2)
       self.d_optimizer = tf.keras.optimizers.Adam(
           _learning_rate(config.d_lr, config.lr_decay,
@@ -184,6 +186,8 @@ class GANTrainer(loop.Trainer):
         g_scaled, g_metrics = self._g_loss(fake, extra, z, cond, step)
       metrics.update(g_metrics)
       metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled, metrics)
+      for k in range(1, c.g_steps):  # DCGAN-tensorflow's second G update.
+        self._g_update_on_fresh_z(step, k, metrics)
       return metrics
     for k, (real, labels) in enumerate(batches):
       z = self.streams.normal(c.batch_size, (c.latent_dim,), step, Stream.D_Z, k)
@@ -191,14 +195,21 @@ class GANTrainer(loop.Trainer):
       # Critic fakes use the real batch's labels (igul222).
       fake = self.generator(z, labels=cond, training=True)
       metrics.update(self._d_update(real, cond, fake, step, k))
-    z = self.streams.normal(c.g_batch_size, (c.latent_dim,), step, Stream.G_Z)
+    for k in range(c.g_steps):
+      self._g_update_on_fresh_z(step, k, metrics)
+    return metrics
+
+  def _g_update_on_fresh_z(self, step, sub_step, metrics):
+    """One G update on fresh z (stream G_Z, `sub_step`); adds its metrics (a later
+    update of the iteration overwrites them: the last one's values are recorded)."""
+    c = self.config
+    z = self.streams.normal(c.g_batch_size, (c.latent_dim,), step, Stream.G_Z, sub_step)
     cond = self._labels_for_g(c.g_batch_size, step)
     with tf.GradientTape() as g_tape:
       fake, extra = self._generate_for_g(z, cond, step)
       g_scaled, g_metrics = self._g_loss(fake, extra, z, cond, step)
     metrics.update(g_metrics)
     metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled, metrics)
-    return metrics
 
   @tf.function
   def train_step(self, iterator):
