@@ -160,6 +160,29 @@ def test_a_finished_run_without_its_checkpoints_is_refused_not_started_again(con
   assert _file_contents(config.workdir) == files
 
 
+class ScoringTrainer(CountingTrainer):
+  """Final values with a score when final_eval is on."""
+
+  def final_results(self, run):
+    final = {'mean_log_cond': float(self.w)}
+    if self.config.final_eval:
+      final['classifier_score'] = 8.5
+    return final
+
+
+def test_a_finished_run_returns_the_values_of_all_its_final_records(config):
+  """A folder holding a second 'final' at the run's last step without the score (its
+  closing step made again without a final evaluation): the run's values keep the
+  earlier score (the later record adds to the earlier, never erases it)."""
+  config.final_eval = True
+  final = loop.run(config, ScoringTrainer)
+  assert final == {'mean_log_cond': 6.0, 'classifier_score': 8.5}
+  log = runlog.RunLog(config.workdir)
+  log.append('start', 6)
+  log.append('final', 6, mean_log_cond=6.0, process_cpu_seconds=0.1)
+  assert loop.run(config, ScoringTrainer) == final
+
+
 class EarlyStoppingTrainer(CountingTrainer):
   """Stops once w reaches `stop_at` (as a memorizing G stops once memorized)."""
 

@@ -13,8 +13,9 @@ experiment shares; a trainer (`Trainer`) owns its step.
                than the chief restores the chief's newest where the workdir is
                shared, so all go on from one step; `runlog.restore_checkpoint`).
                A run that finished and has no checkpoint left (restored from its
-               compact records) returns its recorded final values under its own
-               settings and is refused any other. Refused with a one-line
+               compact records) returns its recorded final values
+               (`runlog.final_values`) under its own settings and is refused any
+               other. Refused with a one-line
                ConfigError before any file is written: a folder holding a run
                with other settings (`runlog.check_resumable`), checkpoints whose
                state file `checkpoint` is missing or unreadable (TensorFlow would
@@ -401,9 +402,9 @@ def _finished_results(config, step):
   worker on its own disk does not see that a run finished."""
   workdir = config.workdir
   status = runlog.read_status(workdir)
-  finals = runlog.read_records(workdir, 'final')
-  if (status.get('state') != 'finished' or status.get('step') != step or not finals
-      or finals[-1]['step'] != step):
+  final = runlog.final_values(runlog.read_records(workdir, 'final'))
+  if status.get('state') != 'finished' or status.get('step') != step or (
+      final.get('step') != step):
     return None
   recorded = runlog.read_config(workdir)
   if not recorded:
@@ -414,7 +415,7 @@ def _finished_results(config, step):
     asked.pop(key, None)
   if recorded != asked:
     return None
-  return {k: v for k, v in finals[-1].items()
+  return {k: v for k, v in final.items()
           if k not in ('kind', 'step', 'process_cpu_seconds')}
 
 

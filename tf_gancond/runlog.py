@@ -207,6 +207,19 @@ def read_records(path_or_dir, kind=None):
   return records
 
 
+def final_values(records):
+  """The run's final values: its 'final' records at the step of the last one, merged
+  in the order written (a later one adds and updates fields; a field it lacks keeps
+  the earlier value, so a closing step made again never erases scores); {} if none.
+  Earlier final steps belong to a run since extended and are left out."""
+  finals = [r for r in records if r.get('kind') == 'final']
+  merged = {}
+  for record in finals:
+    if record.get('step') == finals[-1].get('step'):
+      merged.update(record)
+  return merged
+
+
 def cpu_seconds(records):
   """CPU seconds a run's processes spent, from its records; None if a start lacks it.
 
