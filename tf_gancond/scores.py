@@ -318,7 +318,9 @@ def check_resume(config):
   also sets how many real images the distances use) must equal those of its
   config.txt (refused when it is missing or cut), and the classifier's fingerprint
   those the records carry (a record with no or an empty fingerprint is not
-  compared). A run without score records may change all three. Raises config_lib.ConfigError (one line).
+  compared); without score records it passes. The loop's `runlog.check_resumable`
+  refuses other values of the three fields first; this check also catches other
+  classifier files behind the same path. Raises config_lib.ConfigError (one line).
   """
   records = [r for r in runlog.read_records(config.workdir)
              if r.get('kind') in ('eval', 'final') and 'num_samples' in r]
