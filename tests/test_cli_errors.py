@@ -3,18 +3,19 @@
 Every case runs `tf_gancond.launch.run()` (the `python -m tf_gancond.launch`
 entry point) with its own argv in its own process and points `--workdir` at a
 copy of a finished run (a GAN run, a VAE run, or a GAN run with
-lr_decay='linear'), whose every file and folder (size, mtime, SHA-256) must be
-unchanged afterwards. To pay for one TensorFlow import instead of one per case,
-a driver process (this file run with `--driver`) imports the package once and
-forks one child per case; each child has its own stdout/stderr files and exit
-code, exactly as a fresh `python -m tf_gancond.launch` would (the parent never
-runs a TensorFlow op, so forking is safe). Children run inside
-`tfds.testing.mock_data`, so a case that wrongly got past the checks would train
-(and be caught by the unchanged-files check) rather than fail on missing data;
-the cases of UNAVAILABLE_DATA run without it, on an empty --data_dir, with
-TFDS's download failing as it does without network. For the cases of
-FOLDER_IN_USE the driver holds the run folder's lock while the child runs. One
-case also runs as a real `python -m tf_gancond.launch` subprocess.
+lr_decay='linear'), or for FRESH_FOLDER at a new folder, and every file and
+folder of the case (size, mtime, SHA-256) must be unchanged afterwards. To pay
+for one TensorFlow import instead of one per case, a driver process (this file
+run with `--driver`) imports the package once and forks one child per case; each
+child has its own stdout/stderr files and exit code, exactly as a fresh
+`python -m tf_gancond.launch` would (the parent never runs a TensorFlow op, so
+forking is safe). Children run inside `tfds.testing.mock_data`, so a case that wrongly
+got past the checks would train (and be caught by the unchanged-files check)
+rather than fail on missing data; the cases of UNAVAILABLE_DATA run without it,
+on an empty --data_dir, with TFDS's download failing as it does without network.
+For the cases of FOLDER_IN_USE the driver holds the run folder's lock while the
+child runs. One case also runs as a real `python -m tf_gancond.launch`
+subprocess.
 """
 
 import hashlib
@@ -65,7 +66,13 @@ CASES = {
                                  '--jc_lambda_max=1'], 'jc_lambda_min=5.0'),
     'multi_worker_without_tf_config': (['--strategy=multi_worker'], 'TF_CONFIG'),
     'resume_with_other_settings': (['--loss=hinge'],
-                                   "holds a run with loss='non_saturating', not 'hinge'"),
+                                   "holds a run with other settings (its value -> this "
+                                   "launch's): loss='non_saturating' -> 'hinge'; "),
+    # Each field that changes what the records mean, named with both values.
+    'resume_with_other_intervals': (['--probe_every=250', '--log_every=50'],
+                                    "log_every=1 -> 50, probe_every=0 -> 250; a resume "
+                                    'may change only checkpoint_every, data_dir, '
+                                    'final_eval (False -> True), '),
     'corrupt_checkpoint': ([], 'cannot be restored'),
     'corrupt_checkpoint_index': ([], 'cannot be restored'),
     'corrupt_checkpoint_state': ([], 'checkpoint'),
@@ -84,7 +91,9 @@ CASES = {
     'final_probe_num_z_with_batch_statistics': (
         ['--config.final_probe_num_z=128', '--config.probe_bn_mode=batch_stats'],
         "final_probe_num_z=128 needs probe_bn_mode='inference'"),
-    'data_unavailable': (['--data_dir={case}/no_data'], "dataset='mnist' cannot be"),
+    # More train_steps: the finished run needs its data again.
+    'data_unavailable': (['--data_dir={case}/no_data', '--train_steps=4'],
+                         "dataset='mnist' cannot be"),
     'run_folder_in_use': ([], 'is in use by another process'),
     'linear_decay_resume_with_other_train_steps': (
         ['--train_steps=4'], "lr_decay='linear' over train_steps=2"),
@@ -93,10 +102,15 @@ CASES = {
     'vae_corrupt_checkpoint': ([], 'cannot be restored'),
     'vae_corrupt_checkpoint_state': ([], 'state file "checkpoint" is missing or '
                                          'unreadable'),
-    'vae_data_unavailable': (['--data_dir={case}/no_data'], "dataset='mnist' cannot be"),
+    'vae_data_unavailable': (['--data_dir={case}/no_data', '--train_steps=4'],
+                             "dataset='mnist' cannot be"),
     'vae_run_folder_in_use': ([], 'is in use by another process'),
 }
 UNAVAILABLE_DATA = ('data_unavailable', 'vae_data_unavailable')
+# Cases launched on a new folder under the case's (not a copy of a finished run, whose
+# folder refuses their changed settings first): nothing may be created.
+FRESH_FOLDER = ('eval_splits_above_eval_num_samples',
+                'eval_splits_above_final_eval_num_samples')
 # The text of the config file of each case that passes a bad one.
 CONFIG_FILE_TEXT = {
     'config_file_syntax_error':
@@ -159,6 +173,8 @@ def _prepare(name, root):
       f.write('model_checkpoint_path: "ckpt-2\n')  # Unterminated string.
   elif name in UNAVAILABLE_DATA:
     os.makedirs(os.path.join(case_dir, 'no_data'))
+  elif name in FRESH_FOLDER:
+    shutil.rmtree(workdir)
   base_flags = (['--dataset=nope'] if name == 'unknown_dataset_with_defaults' else
                 BASES[base])
   argv = base_flags + [f'--workdir={workdir}'] + [

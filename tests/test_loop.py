@@ -7,7 +7,9 @@ statistics (no step value shows them, only the weights do).
 """
 
 import glob
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -160,6 +162,160 @@ def test_a_finished_run_without_its_checkpoints_is_refused_not_started_again(con
   assert _file_contents(config.workdir) == files
 
 
+def _folder_hashes(workdir):
+  """{relative path: SHA-256 of a file, or 'dir'} of everything in the run folder but
+  its lock file."""
+  out = {}
+  for root, dirs, names in os.walk(workdir):
+    for name in dirs:
+      out[os.path.relpath(os.path.join(root, name), workdir)] = 'dir'
+    for name in names:
+      if name != runlog.LOCK_FILE:
+        with open(os.path.join(root, name), 'rb') as f:
+          out[os.path.relpath(os.path.join(root, name), workdir)] = hashlib.sha256(
+              f.read()).hexdigest()
+  return out
+
+
+def test_a_finished_run_relaunched_with_other_settings_is_refused_untouched(config):
+  """The README job relaunched with the defaults of its probe_every and final_eval:
+  refused in one line naming each field with the run's value and the launch's, and
+  not a byte of the run folder changes (config.txt, records, status, export)."""
+  config.update(dict(probe_every=3, final_eval=True, export_every=3))
+  loop.run(config, lambda c: CountingTrainer(c))
+  before = _folder_hashes(config.workdir)
+  config.update(dict(probe_every=250, final_eval=False, export_every=-1))
+  built = []
+  with pytest.raises(config_lib.ConfigError) as e:
+    loop.run(config, lambda c: built.append(c) or CountingTrainer(c))
+  message = str(e.value)
+  assert len(message.splitlines()) == 1
+  assert repr(config.workdir) in message
+  for field, old, new in (('probe_every', 3, 250), ('final_eval', True, False),
+                          ('export_every', 3, 250)):
+    assert f'{field}={old!r} -> {new!r}' in message, message
+  assert not built  # Refused before the trainer is built.
+  assert _folder_hashes(config.workdir) == before
+
+
+def _killed_at_5(config):
+  """A run of 6 steps killed after step 5 (its newest checkpoint at step 4)."""
+  with pytest.raises(Crash):
+    loop.run(config, lambda c: CountingTrainer(c, crash_at=6))
+
+
+# Each field a resume may change, with a value other than the `config` fixture's.
+RESUMABLE = [('train_steps', 8), ('final_eval', True), ('data_dir', '/elsewhere/data'),
+             ('manual_dir', '/elsewhere/manual'), ('checkpoint_every', 2),
+             ('max_checkpoints', 5), ('strategy', 'mirrored'), ('workdir', None)]
+
+
+def _change(config, field, value, tmp_path):
+  """Sets `field`; for workdir, copies the run folder there first (as a folder moved
+  to another machine; a move would keep the lock this process holds on it)."""
+  if field == 'workdir':
+    value = str(tmp_path / 'moved')
+    shutil.copytree(config.workdir, value)
+  config[field] = value
+
+
+@pytest.mark.parametrize('field,value', RESUMABLE, ids=[f for f, _ in RESUMABLE])
+def test_a_resume_may_change_each_resumable_field(config, tmp_path, field, value):
+  """A killed run goes on from its checkpoint with the field changed; config.txt then
+  records the new value."""
+  _killed_at_5(config)
+  _change(config, field, value, tmp_path)
+  resumed = CountingTrainer(config)
+  loop.run(config, lambda c: resumed)
+  assert resumed.start_step == 4 and int(resumed.step) == config.train_steps
+  assert runlog.read_config(config.workdir)[field] == config[field]
+  assert [r['step'] for r in runlog.read_records(config.workdir, 'start')] == [0, 4]
+
+
+NO_NEW_WORK = [(f, v) for f, v in RESUMABLE if f not in ('train_steps', 'final_eval')]
+
+
+@pytest.mark.parametrize('field,value', NO_NEW_WORK, ids=[f for f, _ in NO_NEW_WORK])
+def test_a_finished_run_launched_with_a_bookkeeping_change_writes_nothing(
+    config, tmp_path, field, value):
+  """A change that asks for no new work (where the data or the folder is, how often
+  state is saved, on how many replicas): the recorded final values come back and
+  nothing is written (no second 'start' or 'final', no export made again)."""
+  config.export_every = 3
+  final = loop.run(config, lambda c: CountingTrainer(c, offset=7.0))
+  _change(config, field, value, tmp_path)
+  before = _folder_hashes(config.workdir)
+  again = CountingTrainer(config)
+  assert loop.run(config, lambda c: again) == final
+  assert _folder_hashes(config.workdir) == before
+
+
+def test_a_finished_run_may_turn_its_final_evaluation_on(config):
+  """final_eval False -> True on a finished run goes on at its last step: a second
+  'final' record there; True -> False is refused (test above)."""
+  loop.run(config, lambda c: CountingTrainer(c))
+  config.final_eval = True
+  loop.run(config, lambda c: CountingTrainer(c))
+  assert [r['step'] for r in runlog.read_records(config.workdir, 'final')] == [6, 6]
+  assert runlog.read_config(config.workdir)['final_eval'] is True
+
+
+# Fields whose change would alter what the written records mean or when later ones
+# are made, with a value other than the `config` fixture's.
+REFUSED = [('probe_every', 5), ('log_every', 2), ('eval_every', 5), ('export_every', 2),
+           ('export_at_steps', '5'), ('eval_num_samples', 500),
+           ('final_eval_num_samples', 500), ('final_probe_num_z', 128),
+           ('classifier', '/elsewhere/classifier'), ('memorize_target_mse', 0.01),
+           ('deterministic', True), ('seed', 1), ('g_lr', 1e-3), ('probe_seed', 1)]
+
+
+@pytest.mark.parametrize('field,value', REFUSED, ids=[f for f, _ in REFUSED])
+def test_a_resume_may_not_change_what_the_records_mean(config, field, value):
+  _killed_at_5(config)
+  old = config[field]
+  before = _folder_hashes(config.workdir)
+  config[field] = value
+  with pytest.raises(config_lib.ConfigError) as e:
+    loop.run(config, lambda c: CountingTrainer(c))
+  assert len(str(e.value).splitlines()) == 1
+  assert f'{field}={old!r} -> {value!r}' in str(e.value), str(e.value)
+  assert _folder_hashes(config.workdir) == before
+
+
+def test_train_steps_below_the_step_a_run_reached_is_refused(config):
+  """A finished run of 6 steps launched with train_steps=4 cannot be shortened: it
+  would write a second 'final' at step 6 under a config saying 4."""
+  loop.run(config, lambda c: CountingTrainer(c))
+  before = _folder_hashes(config.workdir)
+  config.train_steps = 4
+  with pytest.raises(config_lib.ConfigError, match=r'train_steps=4 .*step 6'):
+    loop.run(config, lambda c: CountingTrainer(c))
+  assert _folder_hashes(config.workdir) == before
+
+
+class ScoringTrainer(CountingTrainer):
+  """Final values with a score when final_eval is on."""
+
+  def final_results(self, run):
+    final = {'mean_log_cond': float(self.w)}
+    if self.config.final_eval:
+      final['classifier_score'] = 8.5
+    return final
+
+
+def test_a_finished_run_returns_the_values_of_all_its_final_records(config):
+  """A folder holding a second 'final' at the run's last step without the score (its
+  closing step made again without a final evaluation): the run's values keep the
+  earlier score (the later record adds to the earlier, never erases it)."""
+  config.final_eval = True
+  final = loop.run(config, ScoringTrainer)
+  assert final == {'mean_log_cond': 6.0, 'classifier_score': 8.5}
+  log = runlog.RunLog(config.workdir)
+  log.append('start', 6)
+  log.append('final', 6, mean_log_cond=6.0, process_cpu_seconds=0.1)
+  assert loop.run(config, ScoringTrainer) == final
+
+
 class EarlyStoppingTrainer(CountingTrainer):
   """Stops once w reaches `stop_at` (as a memorizing G stops once memorized)."""
 
@@ -176,7 +332,7 @@ def test_a_run_that_stopped_early_is_finished_unless_a_setting_changed(config):
   files = _file_contents(config.workdir)
   loop.run(config, lambda c: EarlyStoppingTrainer(c, stop_at=4))
   assert _file_contents(config.workdir) == files  # Finished at 4 of 6: nothing to do.
-  config.log_every = 2  # A resumable change: the run is launched with new settings.
+  config.train_steps = 8  # A resumable change that asks for more work: it goes on.
   loop.run(config, lambda c: EarlyStoppingTrainer(c, stop_at=5))
   assert [r['step'] for r in runlog.read_records(config.workdir, 'final')] == [4, 5]
 
@@ -358,3 +514,21 @@ def test_cpu_seconds_sums_the_last_value_of_each_start():
                              {'kind': 'start', 'step': 1},
                              {'kind': 'final', 'step': 2,
                               'process_cpu_seconds': 4.0}]) is None
+
+
+def test_a_deterministic_run_may_not_change_its_strategy(config):
+  """Another strategy changes only the rounding of a run, which a non-deterministic
+  run has anyway; a deterministic one would no longer be reproducible from its
+  config.txt."""
+  os.makedirs(config.workdir)
+  for deterministic in (False, True):
+    config.deterministic, config.strategy = deterministic, 'default'
+    runlog.atomic_write_text(os.path.join(config.workdir, runlog.CONFIG_FILE),
+                             config_lib.to_text(config))
+    config.strategy = 'mirrored'
+    if deterministic:
+      with pytest.raises(config_lib.ConfigError,
+                         match="strategy='default' -> 'mirrored'"):
+        runlog.check_resumable(config.workdir, config)
+    else:
+      runlog.check_resumable(config.workdir, config)

@@ -160,6 +160,29 @@ def test_records_a_resume_wrote_twice_count_once(tmp_path):
   assert report.late_log_cond(run) == pytest.approx(32.0 / 3)
 
 
+def test_a_later_final_record_without_scores_keeps_the_runs_scores(tmp_path):
+  """A finished run whose folder holds a second 'start' and a 'final' at the same
+  step without scores (its closing step made again without a final evaluation): the
+  run's final values are those of both records, the earlier scores kept. A run
+  extended afterwards takes its values from its new final step alone."""
+  workdir = tmp_path / 'run'
+  _write_run(workdir, 'baseline', 0, 10.0, score=7.0)
+  log = runlog.RunLog(str(workdir))
+  log.append('start', 500)
+  log.append('probe', 500, mean_log_cond=10.0, log_cond=10.0 + np.linspace(-1, 1, 8))
+  log.append('final', 500, mean_log_cond=10.0)
+  run = report.RunData('baseline_seed0', str(workdir))
+  assert run.final_scores == {'classifier_score': 7.0, 'frechet_distance': 30.0}
+  assert run.min_class_count == _min_class('baseline', 10.0)
+  assert run.final_log_cond == 10.0 and run.outcome == 'ok'
+  assert run.score_settings('classifier_score') == ('fake', 1000)
+  log.append('start', 500)
+  log.append('final', 600, mean_log_cond=11.0, classifier_score=6.0)
+  run = report.RunData('baseline_seed0', str(workdir))
+  assert run.final_scores == {'classifier_score': 6.0}
+  assert run.final_log_cond == 11.0 and run.min_class_count is None
+
+
 def test_report_statistics_have_the_known_answers(sweep_dir):
   path = report.write_report(str(sweep_dir))
   out = _analysis(sweep_dir / 'report')

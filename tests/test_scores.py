@@ -1,6 +1,7 @@
 """Scores through TF-GAN on tiny fake classifiers, against numpy/scipy references."""
 
 import os
+import re
 import shutil
 import threading
 
@@ -403,13 +404,16 @@ def test_resume_without_score_records_may_change_classifier_and_counts(tmp_path)
 
 
 def test_train_refuses_a_resume_that_changes_its_scores(tiny_config, tmp_path):
-  """The refusal comes before the run's files are touched."""
+  """The refusal comes before the run's files are touched: another classifier path
+  or sample count by the run folder's contract (runlog.check_resumable), other
+  classifier files at the same path by the scores' fingerprint."""
   from tf_gancond import train
   c = tiny_config
   c.probe_every, c.train_steps, c.final_eval = 0, 2, True
   c.eval_num_samples = c.final_eval_num_samples = 20
-  c.classifier, _, _ = fake_classifier.save_linear(tmp_path / 'a', MNIST_SHAPE)
+  path_a, _, _ = fake_classifier.save_linear(tmp_path / 'a', MNIST_SHAPE)
   other, _, _ = fake_classifier.save_linear(tmp_path / 'b', MNIST_SHAPE, seed=1)
+  c.classifier = str(shutil.copytree(path_a, tmp_path / 'classifier'))
   with tfds.testing.mock_data(num_examples=32):
     train.train_and_evaluate(c)
     files = {name: open(os.path.join(c.workdir, name)).read()
@@ -417,13 +421,22 @@ def test_train_refuses_a_resume_that_changes_its_scores(tiny_config, tmp_path):
     assert [r['classifier_fingerprint'] for r in runlog.read_records(
         c.workdir, 'final')] == [classifier.fingerprint(c.classifier)]
     c.train_steps = 4
-    for field, value in (('classifier', other), ('final_eval_num_samples', 40)):
+    for field, value, message in (
+        ('classifier', other, f'classifier={c.classifier!r} -> {other!r}'),
+        ('final_eval_num_samples', 40, 'final_eval_num_samples=20 -> 40'),
+        ('classifier', 'same path, other files', 'holds scores made by a classifier')):
       changed = config_lib.get_config()
       changed.update(c)
-      changed[field] = value
-      with pytest.raises(config_lib.ConfigError, match='holds scores made'):
+      if value == 'same path, other files':
+        shutil.rmtree(c.classifier)
+        shutil.copytree(other, c.classifier)
+      else:
+        changed[field] = value
+      with pytest.raises(config_lib.ConfigError, match=re.escape(message)):
         train.train_and_evaluate(changed)
       for name, text in files.items():
         assert open(os.path.join(c.workdir, name)).read() == text, name
+    shutil.rmtree(c.classifier)
+    shutil.copytree(path_a, c.classifier)
     train.train_and_evaluate(c)  # The same classifier and counts: resumes.
   assert [r['step'] for r in runlog.read_records(c.workdir, 'final')] == [2, 4]

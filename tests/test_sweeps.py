@@ -296,7 +296,7 @@ def test_extra_that_changes_a_finished_run_is_refused(tmp_path, fake):
                            config_lib.to_text(config))  # As the launcher writes it.
   before = _files(sweep_dir)
   with pytest.raises(sweeps.SweepError,
-                     match=f"run {runs[0].name}: .*loss='non_saturating', not 'hinge'"):
+                     match=f"run {runs[0].name}: .*loss='non_saturating' -> 'hinge'"):
     _runner(runs, sweep_dir, launcher, extra={'train_steps': '3', 'loss': 'hinge'})
   assert _files(sweep_dir) == before
   _runner(runs, sweep_dir, launcher, extra={'train_steps': '5'}).run()

@@ -215,7 +215,7 @@ def test_workdir_with_other_settings_is_refused(tiny_config):
   _run(c)
   before = open(os.path.join(c.workdir, 'config.txt')).read()
   c.loss = 'hinge'
-  with pytest.raises(ValueError, match="loss='non_saturating', not 'hinge'"):
+  with pytest.raises(ValueError, match="loss='non_saturating' -> 'hinge'"):
     _run(c)
   assert open(os.path.join(c.workdir, 'config.txt')).read() == before
 

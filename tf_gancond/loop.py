@@ -12,15 +12,18 @@ experiment shares; a trainer (`Trainer`) owns its step.
                `trainer.checkpoint_items()`, restored at start (a worker other
                than the chief restores the chief's newest where the workdir is
                shared, so all go on from one step; `runlog.restore_checkpoint`).
-               A run that finished and has no checkpoint left (restored from its
-               compact records) returns its recorded final values under its own
-               settings and is refused any other. Refused with a one-line
-               ConfigError before any file is written: a folder holding a run
-               with other settings (`runlog.check_resumable`), checkpoints whose
-               state file `checkpoint` is missing or unreadable (TensorFlow would
-               ignore them and start over, truncating the records), and a
-               checkpoint that cannot be restored (gone, or a truncated .data or
-               .index).
+               A finished run launched with its settings, or with resumable
+               changes that ask for no more work, returns its recorded final
+               values (`runlog.final_values`) and writes nothing; one with no
+               checkpoint left (restored from its compact records) is refused a
+               launch that asks for more. Refused with a one-line ConfigError
+               before any file is written: a folder holding a run with settings
+               a resume may not change (`runlog.check_resumable`, checked again
+               once the folder is locked), a train_steps below the restored
+               step, checkpoints whose state file `checkpoint` is missing or
+               unreadable (TensorFlow would ignore them and start over,
+               truncating the records), and a checkpoint that cannot be
+               restored (gone, or a truncated .data or .index).
   run files    (`tf_gancond.runlog`) config.txt; metrics.jsonl cut back to the
                restored step; a 'start' record; status.json 'running', then
                'finished' with a 'final' record, or 'diverged'. TensorBoard events
@@ -389,32 +392,29 @@ def _check_finite(values, step):
     raise DivergedError(f'non-finite {", ".join(bad)} at step {step}')
 
 
-# Settings that do not change what a finished run computed.
-_NOT_RESULT_SETTINGS = ('workdir', 'strategy')
-
-
 def _finished_results(config, step):
-  """The final values of a run that finished at `step` under these same settings,
-  else None: there is work (more train_steps, or another resumable setting such as a
-  final evaluation or a memorize target). Read from config.workdir (only the chief
-  writes status and records), so all workers decide alike where it is shared; a
-  worker on its own disk does not see that a run finished."""
+  """The final values of a run that finished at `step` under these settings (but for
+  resumable changes that ask for no more work: `runlog.MORE_WORK`), else None: there
+  is work (more train_steps, or a final evaluation turned on). Read from
+  config.workdir (only the chief writes status and records), so all workers decide
+  alike where it is shared; a worker on its own disk does not see that a run
+  finished."""
   workdir = config.workdir
   status = runlog.read_status(workdir)
-  finals = runlog.read_records(workdir, 'final')
-  if (status.get('state') != 'finished' or status.get('step') != step or not finals
-      or finals[-1]['step'] != step):
+  final = runlog.final_values(runlog.read_records(workdir, 'final'))
+  if status.get('state') != 'finished' or status.get('step') != step or (
+      final.get('step') != step):
     return None
   recorded = runlog.read_config(workdir)
   if not recorded:
     return None
   asked = dict(config_lib.from_text(config_lib.to_text(config)))
-  for key in _NOT_RESULT_SETTINGS:
+  for key in set(runlog.RESUMABLE_CHANGES) - set(runlog.MORE_WORK):
     recorded.pop(key, None)
     asked.pop(key, None)
   if recorded != asked:
     return None
-  return {k: v for k, v in finals[-1].items()
+  return {k: v for k, v in final.items()
           if k not in ('kind', 'step', 'process_cpu_seconds')}
 
 
@@ -437,6 +437,8 @@ def run(config, make_trainer):
   runlog.lock_folder(local_dir, name=None if chief else (
       f'workdir={config.workdir!r}: the folder of worker '
       f'{trainer.strategy.cluster_resolver.task_id} ({local_dir!r})'))
+  # Again under the lock: another launch may have written the folder since.
+  runlog.check_resumable(config.workdir, config)
   checkpoint = tf.train.Checkpoint(step=trainer.step, **trainer.checkpoint_items())
   manager, restored = runlog.restore_checkpoint(
       checkpoint, os.path.join(local_dir, 'checkpoints'), config.max_checkpoints,
@@ -457,6 +459,11 @@ def run(config, make_trainer):
     logging.info('%s finished at step %d already; nothing to do', local_dir,
                  status['step'])
     return finished
+  if start > config.train_steps:
+    raise config_lib.ConfigError(
+        f'train_steps={config.train_steps!r} is below step {start} that the run in '
+        f'workdir={config.workdir!r} reached (its newest checkpoint); use '
+        f'train_steps >= {start}, or another --workdir')
   # The data before any write (DataUnavailableError leaves the run as it was).
   iterator = trainer.make_iterator(config, start)
   if restored:

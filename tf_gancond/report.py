@@ -143,7 +143,8 @@ def _seed_from_name(name):
 def _last_of_each_step(records):
   """`records` with each (kind, step) once, the last written, in the order written;
   every 'start' kept. A run killed after its last checkpoint writes its closing
-  probe, eval and final_probe again at that step on the resume (loop.run)."""
+  probe, eval and final_probe again at that step on the resume (loop.run). Its
+  'final' values are read from all its records (`runlog.final_values`)."""
   last = {(r.get('kind'), r.get('step')): i for i, r in enumerate(records)}
   return [r for i, r in enumerate(records)
           if r.get('kind') == 'start' or last[(r.get('kind'), r.get('step'))] == i]
@@ -169,14 +170,13 @@ class RunData:
     self.setting = setting or _infer_setting(self.config)
     self.seed = seed if seed is not None else self.config.get('seed',
                                                               _seed_from_name(name))
-    records = _last_of_each_step(
-        runlog.read_records(workdir) if os.path.isdir(workdir) else [])
+    written = runlog.read_records(workdir) if os.path.isdir(workdir) else []
+    records = _last_of_each_step(written)
     self.train = [r for r in records if r.get('kind') == 'train']
     self.probes = [r for r in records if r.get('kind') == 'probe']
     self.final_probes = [r for r in records if r.get('kind') == 'final_probe']
     self.evals = [r for r in records if r.get('kind') == 'eval']
-    finals = [r for r in records if r.get('kind') == 'final']
-    self.final = finals[-1] if finals else {}
+    self.final = runlog.final_values(written)
     status = runlog.read_status(workdir) if os.path.isdir(workdir) else {}
     sweep_state = sweep_state or {}
     self.state = status.get('state') or sweep_state.get('state') or 'not started'

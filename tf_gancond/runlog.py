@@ -25,6 +25,7 @@ after the restored checkpoint, so no step appears twice, and `remove_stale_tmp`
 drops the temporary files and folders a kill left half-written.
 """
 
+import collections
 import contextlib
 import fcntl
 import json
@@ -207,6 +208,19 @@ def read_records(path_or_dir, kind=None):
   return records
 
 
+def final_values(records):
+  """The run's final values: its 'final' records at the step of the last one, merged
+  in the order written (a later one adds and updates fields; a field it lacks keeps
+  the earlier value, so a closing step made again never erases scores); {} if none.
+  Earlier final steps belong to a run since extended and are left out."""
+  finals = [r for r in records if r.get('kind') == 'final']
+  merged = {}
+  for record in finals:
+    if record.get('step') == finals[-1].get('step'):
+      merged.update(record)
+  return merged
+
+
 def cpu_seconds(records):
   """CPU seconds a run's processes spent, from its records; None if a start lacks it.
 
@@ -299,32 +313,73 @@ class RunLog:
                       json.dumps(status, indent=1, sort_keys=True) + '\n')
 
 
-# Fields that steer only bookkeeping (lengths, intervals, paths): a resumed run may
-# change them; any other difference means the directory holds another experiment.
-RESUMABLE_CHANGES = frozenset({
-    'train_steps', 'log_every', 'checkpoint_every', 'probe_every', 'eval_every',
-    'export_every', 'export_at_steps', 'max_checkpoints', 'eval_num_samples',
-    'final_eval_num_samples', 'final_eval', 'final_probe_num_z', 'data_dir',
-    'manual_dir', 'classifier', 'strategy', 'workdir', 'deterministic',
-    'memorize_target_mse'})
+class Resumable(collections.namedtuple('Resumable', 'allowed when why')):
+  """A field a resume may change: `allowed(old, new, config)` says whether this
+  change is, `when` says so in words ('' = always), `why` is the reason."""
 
 
-def check_resumable(workdir, config, may_change=(),
+def _always(old, new, config):
+  del old, new, config
+  return True
+
+
+# The fields a resume may change: those that alter no record already written and
+# not what later records mean. Any other difference means the folder holds another
+# experiment, and the launch is refused; among them the intervals and sample counts
+# of records (probe_every, log_every, eval_every, eval_num_samples, ...: what a
+# record measures, and where), export_every and export_at_steps (config.txt would
+# name exports the run never made), deterministic (it would claim a reproducibility
+# part of the run lacks), classifier, memorize_target_mse (when O7 checks and stops).
+RESUMABLE_CHANGES = {
+    'train_steps': Resumable(
+        _always, '', 'extends the run (refused below the step the run reached, and '
+        'when a schedule spans the run)'),
+    'final_eval': Resumable(
+        lambda old, new, config: new or not old, 'False -> True',
+        'scores the end of the run; no record changes (turned off, the run would '
+        'lose the scores its config promises)'),
+    'workdir': Resumable(_always, '', 'where the run folder is (a moved folder), '
+                         'not what it holds'),
+    'data_dir': Resumable(_always, '', 'where TFDS reads the data from, not which data'),
+    'manual_dir': Resumable(_always, '', 'where TFDS reads manual downloads from, not '
+                            'which data'),
+    'checkpoint_every': Resumable(_always, '', 'a resume goes on exactly from any '
+                                  'checkpoint, so no record depends on their steps'),
+    'max_checkpoints': Resumable(_always, '', 'how many old checkpoints stay on disk'),
+    'strategy': Resumable(
+        lambda old, new, config: not config.deterministic, 'non-deterministic runs',
+        'the same global batches and random streams on 1 or N replicas; only the '
+        'rounding of the sums differs, which a deterministic run must not'),
+}
+# Resumable changes that ask a finished run for more work (steps, scores); after any
+# other one it stays finished.
+MORE_WORK = ('train_steps', 'final_eval')
+
+
+def _allowed_changes():
+  """'field, field (when), ...' of RESUMABLE_CHANGES, for error messages."""
+  return ', '.join(k + (f' ({r.when})' if r.when else '')
+                   for k, r in sorted(RESUMABLE_CHANGES.items()))
+
+
+def check_resumable(workdir, config,
                     hint='use another --workdir (or the same settings to resume)'):
-  """ConfigError (one line, ending with `hint`) when `workdir` holds a run made with
-  other settings, or a run checkpointed under another train_steps whose schedule spans
-  train_steps (a GAN's lr_decay='linear', instance noise annealed over the run)."""
+  """ConfigError (one line naming every changed field with the folder's value and the
+  launch's, ending with `hint`) when `workdir` holds a run made with settings that a
+  resume may not change (RESUMABLE_CHANGES), or a run checkpointed under another
+  train_steps whose schedule spans train_steps (a GAN's lr_decay='linear', instance
+  noise annealed over the run)."""
   old = read_config(workdir)
   if not old:
     return
-  free = RESUMABLE_CHANGES | set(may_change)
-  changed = sorted(k for k in config.keys()
-                   if k in old and k not in free and old[k] != config[k])
+  new = dict(config_lib.from_text(config_lib.to_text(config)))  # As config.txt has it.
+  changed = sorted(k for k in new if k in old and old[k] != new[k] and not (
+      k in RESUMABLE_CHANGES and RESUMABLE_CHANGES[k].allowed(old[k], new[k], config)))
   if changed:
-    k = changed[0]
     raise config_lib.ConfigError(
-        f'workdir={workdir!r} holds a run with {k}={old[k]!r}, not {config[k]!r}; '
-        f'{hint}')
+        f'workdir={workdir!r} holds a run with other settings (its value -> this '
+        f'launch\'s): {", ".join(f"{k}={old[k]!r} -> {new[k]!r}" for k in changed)}; '
+        f'a resume may change only {_allowed_changes()}; {hint}')
   old_steps = old.get('train_steps', config.train_steps)
   if old_steps == config.train_steps or not os.path.exists(
       os.path.join(workdir, 'checkpoints')):

@@ -315,9 +315,13 @@ def check_resume(config):
   with 'num_samples'), `eval_num_samples` and `final_eval_num_samples` (the latter
   also sets how many real images the distances use) must equal those of its
   config.txt (refused when it is missing or cut), `fd_layer` the layer the records
-  carry (`config.UNRECORDED_FD_LAYER` where they carry none), and the classifier's
-  fingerprint those the records carry (a record with no or an empty fingerprint is not
-  compared). A run without score records may change all three. Raises config_lib.ConfigError (one line).
+  carry (`config.UNRECORDED_FD_LAYER` where they carry none: the loop's contract
+  cannot see it in a config.txt written before the field existed), and the
+  classifier's fingerprint those the records carry (a record with no or an empty
+  fingerprint is not compared); without score records it passes. The loop's
+  `runlog.check_resumable` refuses other values of these fields first; this check
+  also catches other classifier files behind the same path. Raises
+  config_lib.ConfigError (one line).
   """
   records = [r for r in runlog.read_records(config.workdir)
              if r.get('kind') in ('eval', 'final') and 'num_samples' in r]
