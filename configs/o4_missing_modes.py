@@ -1,4 +1,5 @@
-"""SPEC O4 (Odena et al. 2018, Sec. 4): missing modes vs conditioning on MNIST.
+"""docs/experiments.md#o4 (Odena et al. 2018, Sec. 3): missing modes vs conditioning on
+MNIST.
 
   python -m launch.run_sweep --sweep=o4_missing_modes --sweep_dir=runs/o4 --parallel=2
   python -m tf_gancond.report --sweep_dir=runs/o4
@@ -9,7 +10,7 @@ histogram and the least-sampled class count (`min_class_count` in the final reco
 of metrics.jsonl). The report gives the Pearson r between that count and the final
 mean log-condition number across runs, with a bootstrap interval.
 
-Targets (SPEC checklist, O4): 360 samples per model; r = -0.86; ill-conditioned
+Targets (docs/experiments.md#o4): 360 samples per model; r = -0.86; ill-conditioned
 models often have 0 samples in their least-sampled class, well-conditioned ones are
 near uniform (~36 per class).
 
@@ -29,6 +30,7 @@ def get_config():
   c.final_eval = True       # ... only the final evaluation.
   c.final_eval_num_samples = 10000
   c.eval_splits = 10
-  c.num_missing_mode_samples = 360  # SPEC O4: "360 samples from each of the 10 models".
+  c.num_missing_mode_samples = 360  # "360 samples from each of the 10 models"
+                                    # (docs/experiments.md#o4).
   c.export_every = 2500
   return c

@@ -1,4 +1,5 @@
-"""SPEC O5 (Odena et al. 2018, Fig. 1 right, Figs 4/5/6 right): Jacobian Clamping.
+"""docs/experiments.md#o5 (Odena et al. 2018, Fig. 1 right, Figs 4/5/6 right): Jacobian
+Clamping.
 
   python -m launch.run_sweep --sweep=odena_jc_mnist --sweep_dir=runs/jc_mnist --parallel=2
   python -m tf_gancond.report --sweep_dir=runs/jc_mnist
@@ -10,7 +11,7 @@ generator loss: lambda_max = 20, lambda_min = 1, epsilon = 1, per-example norms,
 once on [z; z'], D sees only G(z). For CIFAR-10 / STL-10 set --config.dataset (and
 --config.classifier for Inception).
 
-Targets (SPEC checklist, O5): with JC the log-cond "stop[s] growing early" and the
+Targets (docs/experiments.md#o5): with JC the log-cond "stop[s] growing early" and the
 scores are similar to the best unregularized runs with lower variance; good runs
 with JC: MNIST 10/10, CIFAR 9/10, STL 10/10; JC improves the average case, not the
 best case.
@@ -33,8 +34,8 @@ def _o2_config():
 def get_config():
   c = _o2_config()
   c.jacobian_clamping = True
-  c.jc_lambda_max = 20.0    # SPEC O5 (stated).
-  c.jc_lambda_min = 1.0     # SPEC O5 (stated).
-  c.jc_epsilon = 1.0        # SPEC O5 (stated).
+  c.jc_lambda_max = 20.0    # docs/experiments.md#o5 (stated).
+  c.jc_lambda_min = 1.0     # docs/experiments.md#o5 (stated).
+  c.jc_epsilon = 1.0        # docs/experiments.md#o5 (stated).
   c.jc_norm = 'per_example'
   return c

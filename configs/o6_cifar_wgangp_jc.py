@@ -1,4 +1,5 @@
-"""SPEC O6 (Odena et al. 2018, Fig. 7): class-conditional WGAN-GP on CIFAR-10, JC x n_critic.
+"""docs/experiments.md#o6 (Odena et al. 2018, Fig. 7): class-conditional WGAN-GP on
+CIFAR-10, JC x n_critic.
 
   # one run (the baseline, n_critic = 5):
   python -m tf_gancond.launch --config=configs/o6_cifar_wgangp_jc.py \
@@ -8,19 +9,20 @@
       --config.jacobian_clamping=true --config.n_critic=1 --config.seed=2
   # the grid: sweep() below, {JC off, on} x n_critic {5, 1} x 5 seeds = 20 runs.
 
-The igul222 `gan_cifar_resnet.py` baseline (SPEC O6 "baseline in detail"): ResNet
+The igul222 `gan_cifar_resnet.py` baseline (its table in docs/experiments.md#o6): ResNet
 with 128 channels in G and D, z 128-d N(0, I), conditional BN in G with batch
 statistics always, no normalization in D, Wasserstein + ACGAN heads (ACGAN weight 1
 in D on real images, 0.1 in G), GP 10, Adam 2e-4, betas (0, 0.9), linear decay to 0
 over 100k G iterations, D batch 64, G batch 128, dequantization U[0, 1/128].
 JC: (lambda_max, lambda_min, eps) = (20, 1, 1), z' keeps the labels of z.
 
-Targets (SPEC O6 checks): at n_critic = 1 the baseline collapses and JC does not; at
-n_critic = 5 JC is "slightly worse"; JC at n_critic = 1 takes less than half the
+Targets (docs/experiments.md#o6): at n_critic = 1 the baseline collapses and JC does
+not; at n_critic = 5 JC is "slightly worse"; JC at n_critic = 1 takes less than half the
 wall-clock time of the baseline at n_critic = 5 for a similar IS. External
 reference: 8.42 +- 0.10 (Gulrajani et al.); reproductions reach about 8.15 at 100k.
 
-IS curve: every 1,000 G iterations on 10k samples (SPEC 0 choice; igul222 used 50k:
+IS curve: every 1,000 G iterations on 10k samples (a choice,
+docs/experiments.md#0-common-setup; igul222 used 50k:
 --config.eval_num_samples=50000 to match), final score on 50k in 10 splits; each
 score records its classifier (TF-GAN Inception, not OpenAI's graph).
 

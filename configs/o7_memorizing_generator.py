@@ -1,4 +1,5 @@
-"""SPEC O7 (Odena et al. 2018, App. B.1, Figs 8-11): a well-conditioned misbehaving G.
+"""docs/experiments.md#o7 (Odena et al. 2018, App. B.1, Figs 8-11): a well-conditioned
+misbehaving G.
 
   python -m tf_gancond.launch --config=configs/o7_memorizing_generator.py --config.seed=0
   # the ten runs: sweep() below (seeds 0-9).
@@ -6,16 +7,16 @@
 The DCGAN generator (n_z = 64) trained with an L2 reconstruction loss and no
 discriminator to map 10,000 fixed z ~ N(0, I) to 5,000 random training digits plus
 5,000 copies of one 'four' (class 4), the pairing random; Adam 2e-4, beta1 0.5,
-batch 64 (SPEC O7 choices), until memorized: the mean squared error over all 10,000
-pairs (pixels in [-1, 1], G in inference mode) below 0.005 (RMS error 0.07), or
-100,000 steps at most. Probes every 250 steps give the log-condition number over
+batch 64 (choices, docs/experiments.md#o7), until memorized: the mean squared error over
+all 10,000 pairs (pixels in [-1, 1], G in inference mode) below 0.005 (RMS error 0.07),
+or 100,000 steps at most. Probes every 250 steps give the log-condition number over
 training (Fig. 11). At the end: samples at memorized and random z (TensorBoard,
 Figs 8/9), the class histogram of 10,000 random-z samples (Fig. 10) and the
 classifier score / Frechet distance for both kinds of z (this package's MNIST
 classifier: python -m tf_gancond.classifier --dataset=mnist; without one the final
 record says "scores skipped: ...").
 
-Targets (SPEC O7, checklist): CS 4.95 (memorized z) / 2.22 (random z); FD 118 / 240;
+Targets (docs/experiments.md#o7): CS 4.95 (memorized z) / 2.22 (random z); FD 118 / 240;
 random samples are mostly 4s and 9s; the mean log-cond stays below the GAN "good
 cluster" (compare with the O2 runs). Sanity: perfect memorization with p(4) ~ 0.55
 gives CS ~ e^{H(p(y))} ~ 5.35.
@@ -32,7 +33,7 @@ from tf_gancond import config as config_lib
 def get_config():
   c = config_lib.get_config()
   c.experiment = 'memorize'
-  c.dataset = 'mnist'              # SPEC O7 (MNIST).
+  c.dataset = 'mnist'              # docs/experiments.md#o7 (MNIST).
   c.latent_dim = 64                # [O-A] "latent space of 64 dimensions".
   c.memorize_num_random = 5000     # [O-A] B.1.
   c.memorize_num_copies = 5000
@@ -48,5 +49,6 @@ def get_config():
 
 
 def sweep(num_seeds=10):
-  """Ten runs (SPEC O7): seeds 0..num_seeds-1 (pairs, z and weights all differ)."""
+  """Ten runs (docs/experiments.md#o7): seeds 0..num_seeds-1 (pairs, z and
+  weights all differ)."""
   return [dict(seed=seed) for seed in range(num_seeds)]

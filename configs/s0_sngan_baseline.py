@@ -1,4 +1,5 @@
-"""SPEC S0 (Sargent thesis; Miyato et al. 2018): the SN-GAN ResNet baseline on CIFAR-10.
+"""docs/experiments.md#s0 (Sargent thesis; Miyato et al. 2018): the SN-GAN ResNet
+baseline on CIFAR-10.
 
   python -m tf_gancond.launch --config=configs/s0_sngan_baseline.py \
       --config.classifier=<Inception hub handle or local module dir>
@@ -11,8 +12,8 @@ Hinge loss; n_dis = 5; D batch 64 real + 64 fake, G batch 128; 50,000 G updates;
 Adam lr 2e-4, betas (0, 0.9), linear decay to 0; data in [-1, 1] plus U[0, 1/128].
 The S1-S5 configs derive from this one.
 
-Target (SPEC S0): IS 7.97 on 50k samples (Miyato report 8.22); one run per setting,
-expect +-0.1-0.3 of seed noise.
+Target (docs/experiments.md#s0): IS 7.97 on 50k samples (Miyato report 8.22); one run
+per setting, expect +-0.1-0.3 of seed noise.
 
 Duration: about 3.7 TFLOP per iteration (5 D steps + 1 G step, counted from the
 layer sizes: G 3.2, D 0.6 GFLOP per image forward). On one modern GPU roughly
@@ -44,9 +45,11 @@ def get_config():
   c.beta2 = 0.9
   c.lr_decay = 'linear'
   c.dequantize = True
-  c.eval_every = 5000             # IS curve on 10k samples (SPEC 0 choice).
+  c.eval_every = 5000             # IS curve on 10k samples (a choice,
+                                  # docs/experiments.md#0-common-setup).
   c.eval_num_samples = 10000
-  c.final_eval_num_samples = 50000  # SPEC S0 (choice): final IS on 50k, 10 splits.
+  c.final_eval_num_samples = 50000  # Final IS on 50k, 10 splits (a choice,
+                                    # docs/experiments.md#s0).
   c.eval_splits = 10
   c.probe_every = 5000
   c.export_every = 10000

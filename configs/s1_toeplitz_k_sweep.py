@@ -1,4 +1,5 @@
-"""SPEC S1 (Sargent thesis Fig. 5.5): Toeplitz-normalized discriminator, k sweep.
+"""docs/experiments.md#s1 (Sargent thesis Fig. 5.5): Toeplitz-normalized discriminator,
+k sweep.
 
   python -m tf_gancond.launch --config=configs/s1_toeplitz_k_sweep.py --config.toeplitz_k=2
   # the sweep: sweep() below, k in {1, 2, 4, 8}, one run each.
@@ -7,9 +8,10 @@ The S0 SN-GAN with every D conv divided by the norm of its true operator T_K at 
 input size and SAME padding (implicit power iteration with conv2d / conv2d_transpose
 on a persistent u in R^{h x w x out}) and multiplied by k; the linear layer keeps
 standard SN. k applies to all 10 convs, the two 1x1 shortcuts included
-(--config.toeplitz_k_shortcuts=false gives them norm 1; SPEC S1 ambiguity).
+(--config.toeplitz_k_shortcuts=false gives them norm 1; the ambiguity:
+docs/experiments.md#s1).
 
-Targets (SPEC S1): k = 1 / 2 / 4 / 8 -> IS 2.62 / 7.34 / 5.77 / 3.05.
+Targets (docs/experiments.md#s1): k = 1 / 2 / 4 / 8 -> IS 2.62 / 7.34 / 5.77 / 3.05.
 
 Duration: an S0 run plus one conv and one transposed conv at batch 1 per D conv per D
 forward pass: about 1.2x S0 (estimate).

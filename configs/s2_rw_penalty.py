@@ -1,4 +1,4 @@
-"""SPEC S2 (Sargent thesis Fig. 5.6): the r(W) penalty in the generator.
+"""docs/experiments.md#s2 (Sargent thesis Fig. 5.6): the r(W) penalty in the generator.
 
   python -m tf_gancond.launch --config=configs/s2_rw_penalty.py --config.rw_lambda=0.1
   # the sweep: sweep() below, lambda in {0.1, 1, 10}, one run each.
@@ -8,8 +8,9 @@ m = in*k*k, over every G kernel (linear, convs, shortcuts, output conv), added t
 L_G. sigma(W) from a persistent power iteration (one step per G update, gradient
 through sigma = u^T W v); --config.rw_exact=true takes it from an exact SVD.
 
-Targets (SPEC S2): lambda = 0.1 / 1 / 10 -> IS 7.95 / 1.18 / 0.99 (0.99 read as
-collapse); at lambda = 0.1 the G spectra collapse (Figs B.1/B.2; see s5_spectra.py).
+Targets (docs/experiments.md#s2): lambda = 0.1 / 1 / 10 -> IS 7.95 / 1.18 / 0.99 (0.99
+read as collapse); at lambda = 0.1 the G spectra collapse (Figs B.1/B.2; see
+s5_spectra.py).
 
 Duration: as S0 (the penalty costs a few matrix-vector products per G update).
 """

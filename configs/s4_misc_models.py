@@ -1,4 +1,5 @@
-"""SPEC S4 (Sargent thesis Fig. 5.9): miscellaneous models against the SN-GAN baseline.
+"""docs/experiments.md#s4 (Sargent thesis Fig. 5.9): miscellaneous models against the
+SN-GAN baseline.
 
   python -m tf_gancond.launch --config=configs/s4_misc_models.py   # WGAN-GP + SN
   # the others: sweep() below (baseline, WGAN-GP + SN, SN-4x, no SN, standard loss).
@@ -6,7 +7,7 @@
 | setting        | overrides of the S0 config                  | target IS |
 | baseline       | -                                           | 7.97      |
 | wgan_gp_sn     | loss wasserstein, gradient_penalty 10       | 7.08      |
-| sn_4x          | batch 256 (D), 512 (G) (SPEC choice for 4x) | 7.56      |
+| sn_4x          | batch 256 (D), 512 (G) (a choice for 4x)    | 7.56      |
 | no_sn ("RESNET") | d_normalization none                      | 3.28      |
 | standard_loss  | loss non_saturating (no number; hinge beat it) | -      |
 

@@ -1,4 +1,5 @@
-"""SPEC S5 (Sargent thesis Apps B, C): per-layer spectra of D and G, baseline in red.
+"""docs/experiments.md#s5 (Sargent thesis Apps B, C): per-layer spectra of D and G,
+baseline in red.
 
   # 1. train the runs of sweep() (each is an S0-S4 setting; skip those you have):
   python -m tf_gancond.launch --config=configs/s5_spectra.py --config.workdir=runs/s5/baseline
@@ -15,8 +16,8 @@ Figures: B.1/2 r(W) lambda = 0.1; B.3/4 D clamp r = 15; B.5/6 G clamp r = 1.5;
 B.7/8 WGAN-GP lambda = 10 (with SN, the S4 model; the caption's "generator" read as
 D); B.9/10 no SN.
 
-Targets (SPEC S5): at lambda = 0.1 the G spectra collapse; the clamping models that
-did not collapse show "little effect on the spectra". App. C: samples and
+Targets (docs/experiments.md#s5): at lambda = 0.1 the G spectra collapse; the clamping
+models that did not collapse show "little effect on the spectra". App. C: samples and
 interpolations are in each run's TensorBoard and SavedModels.
 
 Duration: the plots take seconds per run; the runs are S0-S4 runs (about 6 GPU-hours

@@ -202,7 +202,7 @@ def test_config_file_validates():
   module, _ = _load_config_module('a1_a2_frozen_generator.py')
   c = module.get_config()
   assert (c.experiment, c.train_steps, c.batch_size, c.d_lr, c.beta1) == (
-      'frozen_generator', 4000, 64, 2e-4, 0.5)  # SPEC A1.
+      'frozen_generator', 4000, 64, 2e-4, 0.5)  # docs/experiments.md#a1.
   config_lib.validate(config_lib.resolve(c))
 
 

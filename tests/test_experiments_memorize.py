@@ -195,7 +195,8 @@ def test_config_file_and_sweep_validate():
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   c = module.get_config()
-  # SPEC O7: n_z 64, 5,000 random + 5,000 copies of a four, Adam 2e-4 beta1 0.5.
+  # docs/experiments.md#o7: n_z 64, 5,000 random + 5,000 copies of a four, Adam 2e-4
+  # beta1 0.5.
   assert (c.experiment, c.latent_dim, c.memorize_num_random, c.memorize_num_copies,
           c.memorize_label, c.g_lr, c.beta1) == ('memorize', 64, 5000, 5000, 4, 2e-4,
                                                  0.5)

@@ -135,7 +135,8 @@ def test_config_file_and_sweep_validate():
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   c = module.get_config()
-  assert (c.experiment, c.dataset, c.vae_lr) == ('vae', 'mnist', 1e-3)  # SPEC O3.
+  # docs/experiments.md#o3.
+  assert (c.experiment, c.dataset, c.vae_lr) == ('vae', 'mnist', 1e-3)
   assert [r['seed'] for r in module.sweep()] == list(range(10))
   c = config_lib.resolve(c)
   assert c.latent_dim == 64 and c.g_base_channels == 256  # The O1 decoder shape.

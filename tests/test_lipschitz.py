@@ -1,4 +1,5 @@
-"""Spectral tools (SPEC S2, S3, S5) against float64 numpy references."""
+"""Spectral tools (docs/experiments.md#s2, #s3, #s5) against float64 numpy
+references."""
 
 import os
 import subprocess

@@ -36,7 +36,8 @@ def test_spec_latent_sizes():
 
 
 def test_o1_architecture_sizes():
-  """SPEC O1: G dense to 7x7x256, 14x14x128, 28x28x1; D filters 64, 128, 256."""
+  """G dense to 7x7x256, 14x14x128, 28x28x1; D filters 64, 128, 256
+  (docs/experiments.md#o1)."""
   c = config_lib.resolve(config_lib.get_config())
   g, d = models.build_gan(c)
   assert g.dense.units == 7 * 7 * 256

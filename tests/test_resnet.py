@@ -1,4 +1,5 @@
-"""ResNet GANs (SPEC O6, S0, S1): shapes, blocks, conditional BN, SN, Toeplitz norm."""
+"""ResNet GANs (docs/experiments.md#o6, #s0, #s1): shapes, blocks, conditional BN, SN,
+Toeplitz norm."""
 
 import importlib.util
 import os
@@ -75,8 +76,8 @@ def test_upsample_is_nearest_neighbour_and_pool_is_mean():
 
 
 def test_architecture_layers():
-  """SPEC S0/S1: D has 8 3x3 + 2 1x1 convs and one linear, all spectrally
-  normalized; G has the Linear to 4x4xch, 3 up-blocks, conv to 3 channels."""
+  """docs/experiments.md#s0, #s1: D has 8 3x3 + 2 1x1 convs and one linear, all
+  spectrally normalized; G has the Linear to 4x4xch, 3 up-blocks, conv to 3 channels."""
   c = _config('resnet_sngan', normalization='spectral', g=12, d=8)
   g, d = resnet.build(c)
   convs = [l for b in d.blocks for l in (b.conv1, b.conv2, b.shortcut) if l is not None]
@@ -267,7 +268,8 @@ def test_toeplitz_shortcut_k_option():
 
 
 def test_real_width_sngan_shapes_and_parameter_counts():
-  """SPEC S0 widths (G 256, D 128, z 128): one training pass on a batch of 2."""
+  """The widths of docs/experiments.md#s0 (G 256, D 128, z 128): one training pass
+  on a batch of 2."""
   c = _config('resnet_sngan', normalization='spectral', g=256, d=128)
   c.latent_dim = 128
   g, d = resnet.build(c)

@@ -287,7 +287,8 @@ def test_missing_classifier_stops_before_training(tiny_config):
 
 
 def test_probes_during_training_write_events_and_records(tiny_config):
-  """SPEC O1: the fixed probe batch at step 0 and every probe_every steps."""
+  """The fixed probe batch at step 0 and every probe_every steps
+  (docs/experiments.md#o1)."""
   c = tiny_config
   c.jacobian_clamping = True
   _run(c)

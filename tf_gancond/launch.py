@@ -34,7 +34,8 @@ _BOOL_FIELDS = ('jacobian_clamping', 'deterministic', 'synthetic_data')
 def define_flags():
   """Defines the launcher's flags (called once, from `run`)."""
   flags.DEFINE_string('config', None, 'Python config file with get_config(); '
-                      'default: the package default (SPEC O1, fashion_mnist).')
+                      'default: the package default (fashion_mnist; '
+                      'docs/experiments.md#o1).')
   for name in _STRING_FIELDS:
     flags.DEFINE_string(name, None, f'Sets config.{name}.')
   for name in _INT_FIELDS:

@@ -1,4 +1,4 @@
-"""Spectral tools of Sargent's thesis (SPEC S2, S3, S5).
+"""Spectral tools of Sargent's thesis (docs/experiments.md#s2, #s3, #s5).
 
 Every weight kernel is viewed as a matrix W = reshape(kernel, [-1, out]) of shape
 m x out, m = in*k*k for a conv kernel [k, k, in, out] and m = in for a Dense
@@ -16,7 +16,8 @@ conditional-BN tables are left out).
   takes sigma from a float64 SVD instead.
 * S3, `SpectralGradientClamp`: per weight gradient W', persistent u0, v0, u1, v1,
   one power step per update, and W' <- W' - max(0, sigma0 - r sigma1) u0 v0^T
-  on the raw gradient before Adam (SPEC S3's corrected reading of the thesis).
+  on the raw gradient before Adam (the corrected reading of the thesis,
+  docs/experiments.md#s3).
 * S5, `layer_spectra`: the sorted singular values of every kernel, divided by the
   largest (float64 SVD), for Miyato-style spectral plots; `plot_spectra` draws
   them with a baseline in red; `run_spectra` loads a run directory's last
@@ -143,7 +144,7 @@ class WeightRatioPenalty(tf.Module):
 
 
 class SpectralGradientClamp(tf.Module):
-  """Spectral gradient clamping (Sargent thesis Sec. 4.2.3; SPEC S3).
+  """Spectral gradient clamping (Sargent thesis Sec. 4.2.3; docs/experiments.md#s3).
 
   For each kernel gradient, viewed as A = reshape(W', [-1, out]) [m, n], with
   persistent unit vectors u0 [m], v0 [n], u1 [m], v1 [n], one step per update:
@@ -152,9 +153,9 @@ class SpectralGradientClamp(tf.Module):
     v1 <- R^T u1/||.||,  u1 <- R v1/||.||,  sigma1 = u1^T R v1
     A <- A - max(0, sigma0 - r sigma1) u0 v0^T
   so that sigma0 of the returned gradient is at most r sigma1 (the thesis's
-  min(0, .) raises sigma0, a sign error; SPEC S3). Apply to the raw gradients,
-  before the optimizer. Non-kernel gradients (biases, BN) pass through, and so do
-  kernels with min(m, n) = 1 (such as D's output layer [F, 1]): their gradient is
+  min(0, .) raises sigma0, a sign error; docs/experiments.md#s3). Apply to the raw
+  gradients, before the optimizer. Non-kernel gradients (biases, BN) pass through, and
+  so do kernels with min(m, n) = 1 (such as D's output layer [F, 1]): their gradient is
   rank 1, sigma1 = 0, and the clamp would remove it whole, so the layer would never
   train.
 

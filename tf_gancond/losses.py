@@ -17,7 +17,7 @@ import tensorflow as tf
 
 
 def non_saturating_generator(fake_logits):
-  """L_G = -E log D(G(z))  (the '-log D trick'; SPEC O1)."""
+  """L_G = -E log D(G(z))  (the '-log D trick'; docs/experiments.md#o1)."""
   return tf.reduce_mean(tf.nn.softplus(-fake_logits))
 
 
@@ -86,7 +86,8 @@ class GANLoss:
 
 
 class NonSaturating(GANLoss):
-  """Goodfellow et al. 2014 with the -log D generator cost (DCGAN, SPEC O1)."""
+  """Goodfellow et al. 2014 with the -log D generator cost (DCGAN,
+  docs/experiments.md#o1)."""
 
   def discriminator(self, real_logits, fake_logits):
     """L_D = -E log D(x) - E log(1 - D(G(z)))  (Goodfellow et al. 2014, eq. 1)."""

@@ -1,10 +1,12 @@
-"""Generator Jacobian probes (Odena et al. 2018, Sec. 3; SPEC 0 "Jacobian probes").
+"""Generator Jacobian probes (Odena et al. 2018, Sec. 3;
+docs/experiments.md#0-common-setup).
 
 For a generator G: R^{n_z} -> R^{n_x} and a latent z,
   J_z = dG/dz in R^{n_x x n_z},   M_z = J_z^T J_z,
   cond(M_z) = lambda_max / lambda_min = (sigma_max / sigma_min)^2,
 where sigma are the singular values of J_z. "Log-condition number" is the natural
-log ln cond(M_z) = 2 ln(sigma_max / sigma_min) (SPEC ambiguity 1; log10 is kept too).
+log ln cond(M_z) = 2 ln(sigma_max / sigma_min) (reading 1 of
+docs/experiments.md#readings; log10 is kept too).
 
 J_z is computed column by column as n_z Jacobian-vector products J e_k (forward
 mode), vectorised over k with pfor: the primal pass runs once and each column
@@ -236,7 +238,8 @@ def spectrum(jac):
 
 
 def average_jacobian_spectrum(jac):
-  """Sorted (descending) float64 singular values of E_z[J_z] (Hoffman 2017; SPEC O3)."""
+  """Sorted (descending) float64 singular values of E_z[J_z] (Hoffman 2017;
+  docs/experiments.md#o3)."""
   mean = np.mean(np.asarray(jac, np.float64), axis=0)
   return np.linalg.svd(mean, compute_uv=False)
 

@@ -67,8 +67,9 @@ def jacobian_clamping_penalty(x, x_prime, z, z_prime, lambda_min, lambda_max,
   Args:
     x, x_prime: G(z), G(z') [B, ...].
     z, z_prime: [B, n_z].
-    norm: 'per_example' (Q in R^B, L averaged over the batch; SPEC O5 reading) or
-      'batch' (one Q from whole-batch Frobenius norms, as some public copies do).
+    norm: 'per_example' (Q in R^B, L averaged over the batch; the reading of
+      docs/experiments.md#o5) or 'batch' (one Q from whole-batch Frobenius norms,
+      as some public copies do).
   Returns:
     (penalty scalar, Q [B] or [1]).
   """

@@ -98,7 +98,7 @@ class GANTrainer(loop.Trainer):
   def _generate_for_g(self, z, labels, step):
     """(G(z), {penalty: (z_extra, G(z_extra))}): G in training mode, in one pass over
     z and the extra latents of the G penalties that ask for them (Jacobian
-    Clamping's z'), which keep the labels of z (SPEC O6)."""
+    Clamping's z'), which keep the labels of z (docs/experiments.md#o6)."""
     extra_z = [(p, p.extra_z(z, step)) for p in self.regularizers.g_penalties]
     extra_z = [(p, e) for p, e in extra_z if e is not None]
     if not extra_z:
@@ -229,7 +229,7 @@ class GANTrainer(loop.Trainer):
 
   @tf.function
   def measure_q(self, z, z_prime, labels=None):
-    """Q [N] of Algorithm 1 without a penalty (SPEC O5: Q logged in every run).
+    """Q [N] of Algorithm 1, no penalty (logged in every run; docs/experiments.md#o5).
 
     z, z_prime: [N, n_z], N a multiple of g_batch_size; labels: [N] or None.
     Batch by batch, as a JC generator step sees Q: G in training mode on
@@ -315,7 +315,7 @@ class GANTrainer(loop.Trainer):
             labels)
 
   def summarize(self, interval):
-    """Interval means and the Q statistics of SPEC O5.
+    """Interval means and the Q statistics of docs/experiments.md#o5.
 
     Q is measured at the interval's end in every setting, on q_num_batches batches
     of g_batch_size fresh (z, z') pairs and uniform labels (`measure_q`): q_mean,
@@ -358,7 +358,7 @@ class GANTrainer(loop.Trainer):
 
   def final_results(self, run):
     """The last probe's mean log-condition number; with scores asked for, the
-    final scores and missing modes (SPEC O4)."""
+    final scores and missing modes (docs/experiments.md#o4)."""
     c, final = self.config, {}
     if self.probe is not None:
       final['mean_log_cond'] = self.probe.final_mean_log_cond(run.step)

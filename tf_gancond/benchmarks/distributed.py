@@ -7,10 +7,11 @@ devices (before TensorFlow initialises them) and `distribute.make_strategy(
 'mirrored')` runs one replica on each; both logical devices share the same CPU
 cores and thread pools, so no speed-up is expected: this is a correctness and
 overhead check (the equivalence itself is tested in tests/test_distributed.py).
-With GPUs, 'mirrored' uses every local GPU. The model is the SPEC O1 28x28 DCGAN
-with the widths of the flags, fed synthetic in-memory data (no input cost), with
-global batch `--batch_sizes` (each: steps/s, images/s, mirrored / default ratio).
-Every figure includes fetching the step's scalars, as the training loop does.
+With GPUs, 'mirrored' uses every local GPU. The model is the 28x28 DCGAN of
+docs/experiments.md#o1 with the widths of the flags, fed synthetic in-memory data (no
+input cost), with global batch `--batch_sizes` (each: steps/s, images/s, mirrored /
+default ratio). Every figure includes fetching the step's scalars, as the training loop
+does.
 """
 
 import os
@@ -26,8 +27,10 @@ flags.DEFINE_integer('steps', 30, 'Timed steps per repeat.')
 flags.DEFINE_integer('repeats', 3, 'Repeats per variant (median reported).')
 flags.DEFINE_list('batch_sizes', ['64'], 'Global batch sizes to time.')
 flags.DEFINE_integer('logical_cpus', 2, 'Logical CPU devices when there is no GPU.')
-flags.DEFINE_integer('g_base_channels', 64, 'Generator width (SPEC O1: 256).')
-flags.DEFINE_integer('d_base_channels', 32, 'Discriminator width (SPEC O1: 64).')
+flags.DEFINE_integer('g_base_channels', 64,
+                     'Generator width (docs/experiments.md#o1: 256).')
+flags.DEFINE_integer('d_base_channels', 32,
+                     'Discriminator width (docs/experiments.md#o1: 64).')
 flags.DEFINE_bool('jacobian_clamping', False, 'Time the Jacobian Clamping step.')
 FLAGS = flags.FLAGS
 

@@ -2,9 +2,9 @@
 
   python -m tf_gancond.benchmarks.jacobian [--batch=64 --repeats=3]
 
-On the SPEC O1 generator (28x28 DCGAN, n_z 64, 256 base channels; BatchNorm in
-inference mode) and one batch of z, times in one run (median of repeats after a
-warm-up):
+On the generator of docs/experiments.md#o1 (28x28 DCGAN, n_z 64, 256 base channels;
+BatchNorm in inference mode) and one batch of z, times in one run (median of repeats
+after a warm-up):
   * probe: `probes.jacobian` (pfor-vectorised JVPs);
   * probe, tiled: the same JVPs on the batch tiled n_z times (the fallback);
   * ForwardAccumulator: `tf.autodiff.ForwardAccumulator` vectorised over the n_z

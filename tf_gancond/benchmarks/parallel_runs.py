@@ -3,8 +3,9 @@
   python -m tf_gancond.benchmarks.parallel_runs [--steps=60 --jacobian_clamping]
 
 `python -m launch.run_sweep --parallel=N` gives each of its N runs cpu_count // N
-intra-op threads and one inter-op thread. This times the SPEC O1 DCGAN step
-(batch 64, synthetic data) in processes started that way, side by side:
+intra-op threads and one inter-op thread. This times the DCGAN step of
+docs/experiments.md#o1 (batch 64, synthetic data) in processes started that way, side by
+side:
   * one run with every thread (--parallel=1);
   * cpu_count runs with one thread each (--parallel=cpu_count);
   * one run alone with one thread: a sweep's last run, once the others finished.

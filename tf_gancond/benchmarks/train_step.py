@@ -3,7 +3,8 @@
   python -m tf_gancond.benchmarks.train_step [--steps=60 --batch_size=64 --torch]
 
 Times, on the same machine in one process (medians over repeats, after warm-up):
-  * the baseline step (SPEC O1 28x28 DCGAN, batch 64) fed synthetic in-memory data;
+  * the baseline step (28x28 DCGAN of docs/experiments.md#o1, batch 64) fed synthetic
+    in-memory data;
   * the same step fed the real Fashion-MNIST TFDS pipeline (if it can be built):
     input-pipeline efficiency = synthetic time / real time (target >= 0.95);
   * the Jacobian Clamping step: JC time / baseline time (target <= 1.5);

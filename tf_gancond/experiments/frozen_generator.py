@@ -1,8 +1,8 @@
 """A1/A2 (Arjovsky & Bottou 2017, Figs 1-3) and A3 (instance noise, Sec. 3).
 
-Procedure (SPEC A1): a generator g_theta is frozen; a FRESH DCGAN discriminator D is
-trained from scratch with cost (1) for `train_steps` (4,000) iterations, Adam(d_lr =
-2e-4, beta1 = 0.5), batch 64. D minimises the cross-entropy
+Procedure (docs/experiments.md#a1): a generator g_theta is frozen; a FRESH DCGAN
+discriminator D is trained from scratch with cost (1) for `train_steps` (4,000)
+iterations, Adam(d_lr = 2e-4, beta1 = 0.5), batch 64. D minimises the cross-entropy
     cost = -E_x log D(x) - E_z log(1 - D(g(z)))
          = E softplus(-l_real) + E softplus(l_fake)            (l: D logits)
 (softplus forms stay finite for |l| >> 1). Every iteration logs, as a "train"

@@ -1,6 +1,6 @@
 """O7 (Odena et al. 2018, App. B.1, Figs 8-11): a well-conditioned misbehaving G.
 
-Setup (SPEC O7):
+Setup (docs/experiments.md#o7):
   targets  `memorize_num_random` (5,000) images drawn without replacement from the
            training split, plus `memorize_num_copies` (5,000) copies of ONE image of
            class `memorize_label` (a 'four'), chosen at random;
@@ -27,8 +27,9 @@ and at the end, sample grids at memorized and at random z (Figs 8/9), and
 Final record: memorized (bool), memorization_mse, the class histogram of
 `eval_num_samples` random-z samples (Fig. 10) and of the memorized-z samples under
 a classifier, and CS/FD for both kinds of z through `tf_gancond.scores` when a
-classifier is available ("scores_skipped": the reason, otherwise). Sanity (SPEC O7):
-perfect memorization with p(4) ~ 0.55 gives CS ~ e^{H(p(y))} ~ 5.35.
+classifier is available ("scores_skipped": the reason, otherwise). Sanity
+(docs/experiments.md#o7): perfect memorization with p(4) ~ 0.55 gives
+CS ~ e^{H(p(y))} ~ 5.35.
 """
 
 import itertools

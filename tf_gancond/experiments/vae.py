@@ -1,6 +1,6 @@
 """O3 (Odena et al. 2018, Fig. 3): a VAE whose decoder is the DCGAN generator.
 
-Model (SPEC O3; only the N(0, I) prior is stated, the rest is *choice*):
+Model (docs/experiments.md#o3; only the N(0, I) prior is stated, the rest is *choice*):
   encoder  q(z|x) = N(mu(x), diag(exp(log_var(x)))): the DCGAN discriminator body
            (5x5 stride-2 convs, BN, LeakyReLU 0.2) with two linear heads [B, n_z].
   decoder  the DCGAN generator (same layers and initialisation). Its pre-tanh output
@@ -20,8 +20,8 @@ Loss (Kingma & Welling 2014, eq. 10), per example, in nats:
 with one reparameterised sample z = mu + exp(log_var / 2) eps, eps ~ N(0, I).
 Optimiser: Adam(vae_lr = 1e-3, beta1 = vae_beta1).
 
-Measure (SPEC O3): the log singular values of E_z[J_z] of the decoder at the end of
-training (the probe's `avg_jacobian_singular_values`), also at every probe.
+Measure (docs/experiments.md#o3): the log singular values of E_z[J_z] of the decoder at
+the end of training (the probe's `avg_jacobian_singular_values`), also at every probe.
 """
 
 import tensorflow as tf

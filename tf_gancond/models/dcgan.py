@@ -1,10 +1,12 @@
-"""DCGAN generator and discriminator (Radford et al. 2015; SPEC O1/O2 sizes).
+"""DCGAN generator and discriminator (Radford et al. 2015; sizes from
+docs/experiments.md#o1, #o2).
 
 Generator: z [B, n_z] -> Dense -> reshape [s, s, C] -> BN -> ReLU ->
 (5x5 stride-2 transposed conv -> BN -> ReLU) x (n-1) -> 5x5 stride-2 transposed
 conv -> tanh, images [B, H, W, c] in [-1, 1]. The stem s = H / 2^n:
-28x28: 7x7x256 -> 14x14x128 -> 28x28x1 (SPEC O1); 32x32: 4x4x512 -> 32 (SPEC O2);
-48x48: 6x6x512 -> 48 (SPEC O2); 64x64: 4x4x512 -> 64 (dcgan.torch shape).
+28x28: 7x7x256 -> 14x14x128 -> 28x28x1 (docs/experiments.md#o1);
+32x32: 4x4x512 -> 32 and 48x48: 6x6x512 -> 48 (docs/experiments.md#o2);
+64x64: 4x4x512 -> 64 (dcgan.torch shape).
 
 Discriminator: (5x5 stride-2 conv, 64, 128, 256, ... filters) with BN on all but the
 first, LeakyReLU 0.2, then one logit [B]. BN after the reshape is per channel, as

@@ -10,8 +10,8 @@
     out x (in*k*k) (Miyato et al. 2018, SN-GAN; Sargent thesis Alg. 1);
   - 'toeplitz' (conv only): divided by sigma(T_K), the norm of the true
     convolution operator at the layer's input size and SAME padding, and
-    multiplied by a factor k (Sargent thesis Sec. 4.1.2, SPEC S1). Dense layers
-    given 'toeplitz' use standard SN (the thesis: "Linear layers use standard SN").
+    multiplied by a factor k (Sargent thesis Sec. 4.1.2, docs/experiments.md#s1).
+    Dense layers given 'toeplitz' use standard SN.
   sigma comes from a persistent power iteration: one step per call, the new
   singular vector stored only on training calls (chainer SN-GAN semantics); the
   gradient flows through sigma = u^T W v with u, v held constant (Miyato et al.).
@@ -91,7 +91,7 @@ def toeplitz_norm_step(kernel, u, input_channels):
   """One implicit power-iteration step for sigma(T_K), the true operator norm.
 
   C_K(x) = conv2d(x, K, stride 1, SAME); C_K^T = conv2d_transpose with the same
-  kernel (Sargent thesis Lemma 2.4.9; SPEC S1):
+  kernel (Sargent thesis Lemma 2.4.9; docs/experiments.md#s1):
     v <- C_K^T(u)/||.||,  u <- C_K(v)/||.||,  sigma = <u, C_K(v)>.
   (The thesis writes C^T in the u-step; it must be C for the shapes to work.)
 

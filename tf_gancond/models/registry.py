@@ -26,7 +26,8 @@ def build_gan(config, sync_batch_norm=False):
     g = dcgan.DCGANGenerator(h, c, config.latent_dim, config.g_base_channels, **bn)
     d = dcgan.DCGANDiscriminator(h, config.d_base_channels, **bn)
   elif config.architecture in ('resnet_wgangp', 'resnet_sngan'):
-    from tf_gancond.models import resnet  # SPEC O6 / S0-S4; builds its weights.
+    # docs/experiments.md#o6, #s0 to #s4.
+    from tf_gancond.models import resnet  # Builds its weights.
     return resnet.build(config)
   else:
     raise config_lib.ConfigError(

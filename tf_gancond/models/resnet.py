@@ -1,4 +1,5 @@
-"""CIFAR-10 ResNet GANs: igul222's WGAN-GP ResNet (SPEC O6) and SN-GAN (SPEC S0-S4).
+"""CIFAR-10 ResNet GANs: igul222's WGAN-GP ResNet (docs/experiments.md#o6) and SN-GAN
+(docs/experiments.md#s0 to #s4).
 
 Both are 32x32 ResNets with the same block structure (Gulrajani et al. 2017,
 `gan_cifar_resnet.py`; Miyato et al. 2018, chainer `resnet_32` / `snresnet_32`):
