@@ -5,9 +5,9 @@
   python -m launch.run_sweep --sweep=fashion_mnist_quick ...   # the same on Fashion-MNIST
 
 The O2/O5 comparison at small scale: 3 seeds x {baseline, Jacobian Clamping (O5
-settings: lambda_max 20, lambda_min 1, epsilon 1)}, the 28x28 DCGAN of O1 with its
-hyperparameters (batch 64, Adam 2e-4, beta1 0.5, n_z 64), 500 generator steps
-(0.53 epoch), the fixed batch of 64 probe z probed every 50 steps, one SavedModel at
+settings: lambda_max 20, lambda_min 1, epsilon 1)}, the 28x28 DCGAN of
+docs/experiments.md#o1 with its hyperparameters (batch 64, Adam 2e-4, beta1 0.5,
+n_z 64), 500 generator steps (0.53 epoch), the fixed batch of 64 probe z probed every 50 steps, one SavedModel at
 the end. Data: MNIST rebuilt from the package registry by launch/setup.sh
 (tf_gancond/offline_mnist.py), or Debian's dataset-fashion-mnist files; no network.
 The JC setting is this file with --config.jacobian_clamping=True (launch/sweeps.py).
@@ -33,7 +33,7 @@ def get_config():
   c = config_lib.get_config()
   c.dataset = 'mnist'
   c.train_steps = 500       # Sized for < 30 min of 6 runs on 2 CPU cores (README).
-  c.probe_every = 50        # Denser than O1's 250: the rise happens early.
+  c.probe_every = 50        # Denser than O1's 250 (docs/experiments.md#o1).
   c.log_every = 50
   c.checkpoint_every = 100  # A killed sweep loses at most 100 steps.
   c.export_every = 0        # One SavedModel, at the end.
