@@ -7,9 +7,10 @@
 The O2/O5 comparison at small scale: 3 seeds x {baseline, Jacobian Clamping (O5
 settings: lambda_max 20, lambda_min 1, epsilon 1)}, the 28x28 DCGAN of
 docs/experiments.md#o1 with its hyperparameters (batch 64, Adam 2e-4, beta1 0.5,
-n_z 64), 500 generator steps (0.53 epoch), the fixed batch of 64 probe z probed every 50 steps, one SavedModel at
-the end. Data: MNIST rebuilt from the package registry by launch/setup.sh
-(tf_gancond/offline_mnist.py), or Debian's dataset-fashion-mnist files; no network.
+n_z 64), 500 generator steps (0.53 epoch), the fixed batch of 64 probe z probed
+every 50 steps, one SavedModel at the end. Data: MNIST rebuilt from the package
+registry by launch/setup.sh (tf_gancond/offline_mnist.py), or Debian's
+dataset-fashion-mnist files; no network.
 The JC setting is this file with --config.jacobian_clamping=True (launch/sweeps.py).
 
 Scores only at the end (final_eval): classifier score, Frechet distance (on the

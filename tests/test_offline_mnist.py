@@ -47,8 +47,9 @@ def _idx_by_hand(splits):
   """The four IDX files written with struct from the spec of the format."""
   (tx, ty), (vx, vy), (sx, sy) = splits
   byte = lambda x: bytes(int(round(v * 256)) for v in np.ravel(x))  # noqa: E731
-  images = lambda *xs: (struct.pack('>IIII', 2051, sum(len(x) for x in xs), 28, 28)  # noqa: E731
-                        + b''.join(byte(x) for x in xs))
+  images = lambda *xs: (  # noqa: E731
+      struct.pack('>IIII', 2051, sum(len(x) for x in xs), 28, 28)
+      + b''.join(byte(x) for x in xs))
   labels = lambda *ys: (struct.pack('>II', 2049, sum(len(y) for y in ys))  # noqa: E731
                         + bytes(int(v) for y in ys for v in y))
   return {'train-images-idx3-ubyte': images(tx, vx),
@@ -214,4 +215,5 @@ def test_the_pipeline_yields_exactly_the_canonical_mnist(tmp_path):
     pixels = np.round(scaled)
     assert np.abs(scaled - pixels).max() < 1e-3  # float32 rounding only: b is exact.
     assert digest(pixels.astype(np.uint8), labels) == digest(
-        canonical[f'{prefix}-images-idx3-ubyte'], canonical[f'{prefix}-labels-idx1-ubyte'])
+        canonical[f'{prefix}-images-idx3-ubyte'],
+        canonical[f'{prefix}-labels-idx1-ubyte'])

@@ -175,7 +175,7 @@ def test_a_later_final_record_without_scores_keeps_the_runs_scores(tmp_path):
   assert run.final_scores == {'classifier_score': 7.0, 'frechet_distance': 30.0}
   assert run.min_class_count == _min_class('baseline', 10.0)
   assert run.final_log_cond == 10.0 and run.outcome == 'ok'
-  assert run.score_settings('classifier_score') == ('fake', 1000)
+  assert run.score_settings('classifier_score') == ('fake', 1000, None)
   log.append('start', 500)
   log.append('final', 600, mean_log_cond=11.0, classifier_score=6.0)
   run = report.RunData('baseline_seed0', str(workdir))

