@@ -105,5 +105,20 @@ for choice in batch_size=128 latent_dim=100 g_base_channels=512 g_steps=2; do
   sweep "$MNIST_COMMIT" "$part" --sweep=o2_mnist --num_seeds=2 --parallel=2 \
     --extra="$SHORT,$choice"
 done
+
+# Stage 2: the 20 stage-1 runs extended to 23,440 steps (25 epochs), in a folder of
+# their own. Each starts as a copy of its stage-1 folder and resumes from its step-5,000
+# checkpoint exactly as a run never stopped would go on; a stage-1 run restored from
+# its records alone (a new machine: no checkpoint) starts again from step 0.
+restore mnist_stage2
+mkdir -p "$CAMPAIGN/mnist_stage2"
+for run in "$CAMPAIGN"/mnist_stage1/*_seed*; do
+  if [ -d "$run/checkpoints" ] && [ ! -e "$CAMPAIGN/mnist_stage2/$(basename "$run")" ]; then
+    cp -a "$run" "$CAMPAIGN/mnist_stage2/"
+  fi
+done
+sweep "$MNIST_COMMIT" mnist_stage2 --sweep=odena_jc_mnist --num_seeds=10 --parallel=2 \
+  --setting_extra=baseline:export_at_steps=938,9375,23440 \
+  --extra="${SHORT/train_steps=5000/train_steps=23440}"
 exit
 }
