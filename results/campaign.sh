@@ -30,7 +30,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 CAMPAIGN=${CAMPAIGN:-$HOME/tf_gancond_campaign}
 NICE=${NICE:-19}
 PY=${PY:-$REPO/.venv/bin/python}
-MNIST_COMMIT=@MNIST_COMMIT@
+MNIST_COMMIT=174ab98
 
 clone_at() {  # Prints the folder of a clean clone of this repository at commit $1.
   local dir=$CAMPAIGN/code-$1
