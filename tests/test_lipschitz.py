@@ -167,7 +167,7 @@ def test_run_spectra_restores_checkpoint(tmp_path):
   paths = lipschitz.write_run_spectra(c.workdir, str(tmp_path / 'out'), c.workdir)
   assert all(os.path.getsize(p) > 0 for p in paths)
   assert len(np.load(paths[-1]).files) == 22
-  with pytest.raises(lipschitz.SpectraError, match='no config.txt'):
+  with pytest.raises(lipschitz.SpectraError, match='no readable config.txt'):
     lipschitz.run_spectra(str(tmp_path))
 
 

@@ -53,7 +53,9 @@ def test_probe_cli_writes_json(saved_generator, tmp_path):
     (['--saved_model={path}', '--num_z=0'], 'num_z=0 must be > 0'),
     (['--saved_model={path}', '--output=/nonexistent/dir/x.json'],
      'its directory does not exist'),
-    ([], '--saved_model=DIR is required'),
+    ([], 'give one of --saved_model=DIR'),
+    (['--saved_model={path}', '--bn_mode=batch_stats'], 'need --run_dir'),
+    (['--run_dir=/nonexistent/run'], "run='/nonexistent/run' has no readable config"),
     (['--saved_model={path}', '--nope=1'], "Unknown command line flag 'nope'"),
     (['--saved_model={path}', '--latent_dim=64'], 'latent_dim=64 does not match'),
     (['--saved_model={path}', '--label=-1'], 'label=-1 must be >= 0'),
@@ -240,3 +242,35 @@ def test_probe_cli_refuses_a_batch_statistics_generator(tmp_path, capsys):
   err = capsys.readouterr().err
   assert e.value.code == 2 and 'batch statistics' in err
   assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize('bn_mode', ['inference', 'batch_stats'])
+def test_a_runs_checkpoint_probes_as_the_run_probed_itself(tiny_config, bn_mode):
+  """A run trained with probe_bn_mode=M, probed afterwards from its last checkpoint
+  under M, gives the per-z values of its own last probe record."""
+  from tf_gancond import probe
+  from tf_gancond import runlog
+  from tf_gancond import train
+  c = tiny_config
+  c.synthetic_data, c.probe_bn_mode, c.probe_every = True, bn_mode, 4
+  train.train_and_evaluate(c)
+  last = runlog.read_records(c.workdir, kind='probe')[-1]
+  result = probe.probe_run(c.workdir, bn_mode)
+  assert result['step'] == last['step'] == c.train_steps
+  assert result['bn_mode'] == bn_mode == last['bn_mode']
+  np.testing.assert_allclose(result['log_cond'], last['log_cond'], rtol=1e-5)
+
+
+def test_the_other_bn_mode_of_a_checkpoint_gives_other_values(tiny_config):
+  """Batch statistics are not the moving averages: the two readings differ."""
+  from tf_gancond import probe
+  from tf_gancond import train
+  c = tiny_config
+  c.synthetic_data = True
+  train.train_and_evaluate(c)
+  inference = probe.probe_run(c.workdir, 'inference')
+  batch = probe.probe_run(c.workdir, 'batch_stats', num_z=4)
+  assert batch['num_z'] == 4 and batch['bn_mode'] == 'batch_stats'
+  assert np.abs(np.subtract(inference['log_cond'], batch['log_cond'])).max() > 1e-3
+  with pytest.raises(probe.ProbeError, match='has no checkpoint ckpt-3'):
+    probe.probe_run(c.workdir, 'inference', step=3)

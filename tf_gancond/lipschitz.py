@@ -288,22 +288,11 @@ def run_spectra(workdir):
   Reads `<workdir>/config.txt` (the resolved config train.py writes), builds the
   models with registry.build_gan and restores `<workdir>/checkpoints`.
   """
-  from tf_gancond import config as config_lib  # Imported here: no cycle at import.
-  from tf_gancond import models
-  from tf_gancond import runlog
-  path = os.path.join(workdir, runlog.CONFIG_FILE)
-  if not os.path.isfile(path):
-    raise SpectraError(f'run={workdir!r} has no config.txt; give a training run directory')
-  config = config_lib.get_config()
-  saved = runlog.read_config(workdir)
-  if not saved:
-    raise SpectraError(f'run={workdir!r}: its config.txt cannot be read')
-  config.update({k: v for k, v in saved.items() if k in config})
-  latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
-  if latest is None:
-    raise SpectraError(f'run={workdir!r} has no checkpoint under checkpoints/')
-  g, d = models.build_gan(config)
-  tf.train.Checkpoint(generator=g, discriminator=d).restore(latest).expect_partial()
+  from tf_gancond import models  # Imported here: no cycle at import.
+  try:
+    _, g, d, _ = models.restore_run_gan(workdir)
+  except ValueError as e:
+    raise SpectraError(str(e)) from None
   return {'G': layer_spectra(g), 'D': layer_spectra(d)}
 
 

@@ -36,3 +36,35 @@ def build_gan(config, sync_batch_norm=False):
   g(tf.zeros([1, config.latent_dim]), training=False)
   d(tf.zeros([1, h, h, c]), training=False)
   return g, d
+
+
+def restore_run_gan(workdir, step=None):
+  """(config, generator, discriminator, step) of a training run's checkpoint.
+
+  Builds the models that `<workdir>/config.txt` (the resolved config the run wrote)
+  describes and restores `<workdir>/checkpoints/ckpt-<step>` (default: the newest)
+  into them. Raises ValueError (one line) for a folder that holds no GAN run, or no
+  such checkpoint.
+  """
+  import os
+  import tensorflow as tf
+  from tf_gancond import runlog
+  saved = runlog.read_config(workdir)
+  if not saved:
+    raise ValueError(f'run={workdir!r} has no readable {runlog.CONFIG_FILE}; give a '
+                     'training run directory')
+  if saved.get('experiment', 'gan') != 'gan':
+    raise ValueError(f'run={workdir!r} is a {saved["experiment"]!r} run, not a GAN')
+  config = config_lib.get_config()
+  config.update({k: v for k, v in saved.items() if k in config})
+  directory = os.path.join(workdir, 'checkpoints')
+  path = (tf.train.latest_checkpoint(directory) if step is None else
+          os.path.join(directory, f'ckpt-{step}'))
+  if path is None or not tf.io.gfile.exists(path + '.index'):
+    raise ValueError(f'run={workdir!r} has no checkpoint '
+                     f'{"under checkpoints/" if step is None else f"ckpt-{step}"}')
+  g, d = build_gan(config)
+  restored_step = tf.Variable(0, dtype=tf.int64)
+  tf.train.Checkpoint(step=restored_step, generator=g, discriminator=d).restore(
+      path).expect_partial()
+  return config, g, d, int(restored_step.numpy())
