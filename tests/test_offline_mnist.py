@@ -182,6 +182,20 @@ def test_only_the_hosts_of_files_missing_from_the_manual_dir_are_asked(
   assert asked == ['storage.googleapis.com']
 
 
+def test_mnist_files_whose_content_is_not_mnist_are_refused_before_tfds_builds(
+    tmp_path):
+  manual = tmp_path / 'manual'
+  manual.mkdir()
+  for name, content in _idx_by_hand(_splits()).items():
+    (manual / (name + '.gz')).write_bytes(gzip.compress(content))
+  with pytest.raises(data.DataUnavailableError,
+                     match='train-images-idx3-ubyte.gz holds content with sha256 '
+                           f'[0-9a-f]{{64}}, not MNIST.s '
+                           f'{offline_mnist.IDX_SHA256["train-images-idx3-ubyte"]}'):
+    data.load_builder('mnist', data_dir=str(tmp_path / 'tfds'), manual_dir=str(manual))
+  assert not (tmp_path / 'tfds' / 'mnist').exists()
+
+
 @pytest.mark.skipif(not offline_mnist.is_prepared(offline_mnist.default_dir()),
                     reason='MNIST not fetched: run launch/setup.sh')
 def test_the_pipeline_yields_exactly_the_canonical_mnist(tmp_path):

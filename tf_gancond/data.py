@@ -12,6 +12,7 @@ training with `DataUnavailableError`, whose one-line message says how to provide
 
 import contextlib
 import fcntl
+import gzip
 import hashlib
 import os
 import tempfile
@@ -60,20 +61,69 @@ def _how_to_provide(dataset, name):
           'copy ~/tensorflow_datasets here, or pass --data_dir')
 
 
+def _tfds_downloads(builder):
+  """False where TFDS's download_and_prepare is replaced (tfds.testing.mock_data
+  generates examples and downloads nothing)."""
+  return type(builder).download_and_prepare.__module__.startswith(
+      'tensorflow_datasets.core')
+
+
 def _unreachable_download_hosts(builder, manual_dir):
   """The hosts of the files TFDS would download that do not answer (sorted).
 
   A file already in `manual_dir` needs no host. Checked before handing over to TFDS,
   whose download retries take about 5 minutes to fail on a machine with no network.
   """
-  if not type(builder).download_and_prepare.__module__.startswith('tensorflow_datasets.'
-                                                                 'core'):
-    return []  # Replaced (tfds.testing.mock_data generates examples): no download.
+  if not _tfds_downloads(builder):
+    return []
   urls = builder.url_infos or {}
   hosts = {parse.urlparse(url).hostname for url, info in urls.items()
            if not (manual_dir and info.filename and
                    os.path.isfile(os.path.join(manual_dir, info.filename)))}
   return sorted(h for h in hosts if h and not network.host_reachable(h))
+
+
+class _FilesAt:
+  """The one method of a TFDS download manager that MNIST's `_split_generators`
+  calls, serving each URL from the file of the same name in `directory` (extracted
+  by TFDS, as a download would be) instead of downloading it."""
+
+  def __init__(self, dl_manager, directory):
+    self._dl_manager = dl_manager
+    self._directory = directory
+
+  def download_and_extract(self, urls):
+    return self._dl_manager.extract(tf.nest.map_structure(
+        lambda url: os.path.join(self._directory, os.path.basename(url)), urls))
+
+
+def _build_mnist_from_verified_files(data_dir, directory):
+  """Builds TFDS's own `mnist` (its features, version, examples and their order)
+  from the four files in `directory`, once their IDX content hashes as the originals.
+
+  TFDS 4.9.10 checks a file found in its manual_dir against the checksum of the
+  original archive; files rebuilt by `offline_mnist` hold the original bytes in
+  another gzip stream, so the builder reads them through `_FilesAt` instead, after
+  the stronger check of their uncompressed content here.
+  """
+  import tensorflow_datasets as tfds
+  for name, expected in offline_mnist.IDX_SHA256.items():
+    with gzip.open(os.path.join(directory, name + '.gz'), 'rb') as f:
+      found = hashlib.sha256(f.read()).hexdigest()
+    if found != expected:
+      raise DataUnavailableError(
+          f'{os.path.join(directory, name)}.gz holds content with sha256 {found}, not '
+          f"MNIST's {expected}; delete the folder and run `python -m "
+          'tf_gancond.offline_mnist`')
+  registered = tfds.builder_cls('mnist')
+  with tfds.core.registered.skip_registration():
+
+    class MnistFromVerifiedFiles(registered):
+      name = registered.name
+
+      def _split_generators(self, dl_manager):
+        return super()._split_generators(_FilesAt(dl_manager, directory))
+  MnistFromVerifiedFiles(data_dir=data_dir or None).download_and_prepare()
 
 
 def _is_prepared(builder):
@@ -119,9 +169,17 @@ def load_builder(dataset, data_dir='', manual_dir=''):
     # first builder, so one builds while the others wait and then read its build.
     with _prepare_lock(builder.data_dir):
       builder = tfds.builder(name, data_dir=data_dir or None)
-      if not _is_prepared(builder):
+      if _is_prepared(builder):
+        pass
+      elif (dataset == 'mnist' and manual_dir and _tfds_downloads(builder) and
+            offline_mnist.is_prepared(manual_dir)):
+        _build_mnist_from_verified_files(data_dir, manual_dir)
+        builder = tfds.builder(name, data_dir=data_dir or None)
+      else:
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  except DataUnavailableError:
+    raise
   except Exception as e:  # TFDS raises many types (network, checksum, manual dir).
     first_line = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(
         e).__name__
