@@ -127,8 +127,8 @@ def _checks(out_dir):
   # One row per check: a repeated name would be lost in the dict returned below.
   assert rows and len({row['check'] for row in rows}) == len(rows)
   for row in rows:
-    assert set(row) == {'check', 'target', 'rule', 'measured', 'ci_low', 'ci_high',
-                        'n', 'verdict', 'note', 'family'}, row
+    assert set(row) == {'id', 'check', 'target', 'rule', 'measured', 'ci_low',
+                        'ci_high', 'ci_method', 'n', 'verdict', 'note', 'family'}, row
   return {row['check']: row for row in rows}
 
 
