@@ -13,6 +13,7 @@ MODULES = (
     'o3',
     'o4',
     'o5',
+    'largest_sv',
     'o7',
     'a1_a2',
 )
