@@ -193,9 +193,11 @@ def _cell(value, digits=3):
 
 
 def _ci_cell(row):
+  """The row's 95% interval with its method (report.json 'ci_method')."""
   if row.get('ci_low') is None:
     return '—'
-  return f'[{_cell(row["ci_low"])}, {_cell(row["ci_high"])}]'
+  method = f' ({row["ci_method"]})' if row.get('ci_method') else ''
+  return f'[{_cell(row["ci_low"])}, {_cell(row["ci_high"])}]{method}'
 
 
 def _verdict_cell(row):

@@ -23,12 +23,15 @@ def color(run):
   return CLUSTER_COLORS[run.cluster]
 
 
-def cluster_legend(ax):
+def cluster_legend(ax, runs):
+  """A legend of the colours `runs` are drawn in: good and bad only where the
+  cluster split found two clusters (shared.cluster_split), else one colour."""
   from matplotlib.lines import Line2D
-  handles = [Line2D([], [], color=CLUSTER_COLORS['good'], label='good cluster'),
-             Line2D([], [], color=CLUSTER_COLORS['bad'], label='bad cluster'),
-             Line2D([], [], color=CLUSTER_COLORS[None], label='not clustered')]
-  ax.legend(handles=handles, fontsize=7, loc='best')
+  labels = {'good': 'good cluster', 'bad': 'bad cluster', None: 'not clustered'}
+  present = {r.cluster for r in runs}
+  ax.legend(handles=[Line2D([], [], color=CLUSTER_COLORS[c], label=label)
+                     for c, label in labels.items() if c in present],
+            fontsize=7, loc='best')
 
 
 def markers(settings):

@@ -29,10 +29,10 @@ def render_checks(rows, dataset):
   lines += ['', 'Verdict rules:', '']
   lines += [f'- {c["check"]}: {c["rule"]}' for c in rows]
   lines += ['', 'What each check tests:', '']
-  lines += [f'- [{check.id}]({DOCS}#{check.anchor}) ({check.source}'
+  lines += [f'- **{check.id}** ({check.source}'
             + (f', {check.dataset}' if check.dataset else '')
-            + f'): "{check.quote}". Measured: {check.statistic}.'
-            for check in checks_lib.CHECKS]
+            + f'; `{DOCS}#{check.anchor}`): "{check.quote}". Measured: '
+            f'{check.statistic}.' for check in checks_lib.CHECKS]
   return lines + ['']
 
 
@@ -104,8 +104,8 @@ def render_statistics(ctx):
            'Every statistic lists the runs it left out ("excluded") and ranked worst. '
            'Intervals (95%, only for groups of at least 4 runs): of a mean, Student t '
            '(mean ± t s / √n: the percentile bootstrap covers only 86% of the time at '
-           'n = 5); of a correlation, percentile bootstrap over runs, '
-           f'{analysis["bootstrap_resamples"]} resamples, seed '
+           'n = 5); of O4\'s Pearson r, Fisher z; of a Spearman ρ, percentile '
+           f'bootstrap over runs, {analysis["bootstrap_resamples"]} resamples, seed '
            f'{analysis["bootstrap_seed"]}. std and variance use ddof = 1 (inter-run '
            'variance).', '']
   lines += (render_final_values(analysis) + render_log_cond_noise(analysis) +

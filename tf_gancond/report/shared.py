@@ -3,7 +3,8 @@
   Context            the runs of one report with their score columns, cluster split,
                      per-setting end values, z-sampling noise and JC against its
                      twin of the same seed.
-  cluster_split      the good and bad clusters of [O] Sec. 4 (docs/experiments.md#o2).
+  cluster_split      the good and bad clusters of [O] Sec. 4, by a calibrated test
+                     (docs/experiments.md#o2).
   log_cond_noise     the z-sampling noise of the final log-cond beside its spread.
   paired_by_seed     Jacobian Clamping minus its unregularized twin of the same seed.
   score_columns      score columns that never pool classifiers or sample counts.
@@ -41,7 +42,7 @@ class Context:
     self.columns = score_columns(runs)
     self.score_names = list(self.columns)
     self.unregularized = [r for r in runs if r.setting in records.UNREGULARIZED]
-    self.clusters = cluster_split(runs, cluster_method)
+    self.clusters = cluster_split(runs, cluster_method, num_resamples, seed)
     self.analysis = {
         'cluster_method': cluster_method, 'bootstrap_resamples': num_resamples,
         'bootstrap_seed': seed, 'score_keys': self.score_names,
@@ -171,38 +172,47 @@ def rank_rows(runs, column, lower_better):
           count(ranked_worst))
 
 
-def cluster_split(runs, method='kmeans'):
+def cluster_split(runs, method='kmeans', num_resamples=stats.DEFAULT_BOOTSTRAP,
+                  seed=0):
   """The good and bad clusters of Odena et al. (2018), Sec. 4; sets run.cluster.
 
   The unregularized runs (settings UNREGULARIZED) with a finite final log-cond are
   split in two by stats.two_cluster_split; their diverged, non-finite and collapsed
-  runs join the high ("bad") cluster. When the split is separated (gap > 2 pooled
-  within-cluster std), every unregularized and Jacobian Clamping run with an end
-  point is placed by the same threshold: good below it, bad otherwise. When it is
-  not, no run is labelled.
+  runs join the high ("bad") cluster. The split counts as clusters ('separated')
+  only when stats.two_cluster_test rejects one Gaussian at stats.CLUSTER_ALPHA over
+  at least stats.MIN_CLUSTER_N finite values; then every unregularized and
+  Jacobian Clamping run with an end point is placed by the same threshold: good
+  below it, bad otherwise. Otherwise no run is labelled ("not clustered").
 
   Returns {} when fewer than two unregularized runs have a finite final log-cond,
-  else {'method', 'n', 'threshold', 'gap', 'pooled_std', 'separated',
-  'between_fraction', 'agrees_with_<other method>', 'ranked_worst', 'excluded'} and,
-  when separated, 'good' and 'bad' (unregularized run names) and 'placed'
-  ({setting: {'runs', 'good', 'bad', 'excluded'}}).
+  else {'method', 'n', 'n_tested', 'threshold', 'gap', 'pooled_std',
+  'between_fraction', 'p' (of two_cluster_test; None below 3 values), 'separated',
+  'agrees_with_<other method>', 'ranked_worst', 'excluded'} and, when separated,
+  'good' and 'bad' (unregularized run names) and 'placed' ({setting: {'runs',
+  'good', 'bad', 'excluded'}}).
   """
   unregularized = [r for r in runs if r.setting in records.UNREGULARIZED]
   ranked = [r for r in unregularized if r.counted and r.rank_log_cond is not None]
   finite = [r for r in ranked if math.isfinite(r.rank_log_cond)]
-  split = stats.two_cluster_split([r.rank_log_cond for r in finite], method)
+  values = [r.rank_log_cond for r in finite]
+  split = stats.two_cluster_split(values, method)
   if split is None:
     return {}
   other = 'gap' if method == 'kmeans' else 'kmeans'
-  alt = stats.two_cluster_split([r.rank_log_cond for r in finite], other)
-  out = {k: split[k] for k in ('method', 'threshold', 'gap', 'pooled_std', 'separated',
+  alt = stats.two_cluster_split(values, other)
+  test = stats.two_cluster_test(values, num_resamples, seed)
+  out = {k: split[k] for k in ('method', 'threshold', 'gap', 'pooled_std',
                                'between_fraction')}
-  out.update({'n': len(ranked), 'agrees_with_' + other: alt['low'] == split['low'],
+  out.update({'n': len(ranked), 'n_tested': len(finite),
+              'p': test['p'] if test else None,
+              'separated': bool(test and len(finite) >= stats.MIN_CLUSTER_N and
+                                test['p'] < stats.CLUSTER_ALPHA),
+              'agrees_with_' + other: alt['low'] == split['low'],
               'ranked_worst': count([r.outcome for r in ranked
-                                      if r.outcome in records.RANKED_WORST]),
+                                     if r.outcome in records.RANKED_WORST]),
               'excluded': count([missing(r) for r in unregularized
-                                  if r not in ranked])})
-  if not split['separated']:
+                                 if r not in ranked])})
+  if not out['separated']:
     return out
   out['placed'] = {}
   placeable = records.UNREGULARIZED + (records.JACOBIAN_CLAMPING,)

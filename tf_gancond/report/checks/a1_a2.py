@@ -21,6 +21,8 @@ FROZEN_EXPERIMENTS = ('frozen_generator', 'frozen_g')
 A1_FAST = 50             # Accuracy 1 "in sometimes less than 50 iterations".
 A1_COST_NEAR_ZERO = 1e-2  # "The error goes to 0": a final running-average cost below it.
 A2_BEST_DECAY = 1e-3      # The paper's best case is 1e-5; PASS within two orders of it.
+PAPER_RUNS = 3            # One D per frozen G, after epochs 1, 10 and 25.
+PAPER_ITERATIONS = 4000   # D iterations in Figs 1-3.
 
 
 def frozen_g_runs(runs, instance_noise=False):
@@ -170,7 +172,9 @@ CHECK = base.Check(
     statistic='per run of a fresh D against a frozen G: iterations to a '
               'running-average D accuracy of 1, the final running-average D cost, '
               'and each generator gradient norm\'s last window over its first',
-    rows=rows, section=section,
+    rows=rows, section=section, min_runs=PAPER_RUNS,
+    paper_steps={None: PAPER_ITERATIONS},
+    judged_runs=lambda ctx: frozen_g_runs(ctx.runs),
     figures=(base.Figure(
         'a1_a2', 'A1/A2', 'A1/A2: D cost, accuracy and gradient norms',
         'A1/A2 (Arjovsky & Bottou Figs 1-3): a fresh D against each frozen G: '

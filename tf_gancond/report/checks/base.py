@@ -11,7 +11,13 @@ A row: {'id', 'check' (display text), 'target', 'rule', 'measured', 'ci_low',
 'ci_high', 'ci_method', 'n', 'verdict', 'note', 'family'}. 'id' is the row's key
 everywhere (report.json, the results page); 'family' is the id the rows of one
 paper target share (the O2 top-k rows, one per score); 'verdict' is stats.PASS,
-FAIL, INCONCLUSIVE or NOT_RUN.
+FAIL, INCONCLUSIVE or NOT_RUN, or SETTING for a row that states a property of the
+runs (a setting the paper states) and judges nothing.
+
+One rule over every check (Check.judge): PASS or FAIL needs n >= the check's
+min_runs (the paper's own n, or the stated minimum MIN_RUNS for a statistic over
+runs) and runs at the paper's length (paper_steps); otherwise the row is
+INCONCLUSIVE, and its note says why and what the rule alone would have said.
 """
 
 import dataclasses
@@ -23,6 +29,10 @@ from tf_gancond import stats
 from tf_gancond.report import fmt
 
 MIN_RUNS = stats.MIN_BOOTSTRAP_N  # Fewer runs: INCONCLUSIVE.
+SETTING = 'SETTING'  # The verdict of a row that states a setting of the runs.
+# 25 epochs of the 60,000 MNIST (and Fashion-MNIST) training images at batch 64:
+# the DCGAN runs of [O] (docs/experiments.md#o1, "run length").
+MNIST_STEPS = 23440
 # Datasets judged against another's targets: Fashion-MNIST has MNIST's format and
 # sizes and is the one real dataset offline here, so MNIST-type checks run on it;
 # every such row says so in its note.
@@ -37,6 +47,10 @@ def _nothing(ctx):
 def _no_lines(ctx):
   del ctx
   return []
+
+
+def _unregularized(ctx):
+  return ctx.unregularized
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +81,36 @@ class Check:
   analyse: Callable = _nothing      # analyse(ctx) -> {analysis.json key: value}
   figures: tuple = ()
   section: Callable = _no_lines     # section(ctx) -> Markdown lines
+  min_runs: int = MIN_RUNS          # The paper's n, or a stated minimum.
+  # {target dataset (None: any): the length of the paper's runs in steps}.
+  paper_steps: dict = dataclasses.field(default_factory=dict)
+  judged_runs: Callable = _unregularized  # judged_runs(ctx) -> the runs it reads.
+
+  def short_of(self, ctx):
+    """Why the runs are shorter than the paper's ('runs at 21 % of the paper's
+    length (5000 of 23440 steps)'), by the shortest finished run; '' otherwise."""
+    target = STAND_INS.get(ctx.dataset, ctx.dataset)
+    steps = self.paper_steps.get(target, self.paper_steps.get(None))
+    lengths = [r.step for r in self.judged_runs(ctx) if r.state == 'finished']
+    if not steps or not lengths or min(lengths) >= steps:
+      return ''
+    return (f'runs at {100 * min(lengths) / steps:.0f} % of the paper\'s length '
+            f'({min(lengths)} of {steps} steps)')
 
   def judge(self, ctx):
-    """The check's rows, judged against its dataset's targets (for_dataset)."""
-    rows = self.rows(ctx)
+    """The check's rows under the one rule (module docstring), then against its
+    dataset's targets (for_dataset)."""
+    short = self.short_of(ctx)
+    rows = []
+    for r in self.rows(ctx):
+      if r['verdict'] in (stats.PASS, stats.FAIL):
+        reasons = ([f'n = {r["n"]} < {self.min_runs}'] if r['n'] < self.min_runs
+                   else []) + ([short] if short else [])
+        if reasons:
+          r = dict(r, verdict=stats.INCONCLUSIVE, note='; '.join(
+              reasons + [f'by the rule alone {r["verdict"]}'] +
+              ([r['note']] if r['note'] else [])))
+      rows.append(r)
     if self.dataset is None:
       return rows
     return [for_dataset(row, self.dataset, ctx.dataset) for row in rows]

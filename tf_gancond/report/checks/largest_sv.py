@@ -6,8 +6,8 @@
 Per unregularized run placed in a cluster (shared.cluster_split), ln sigma_max of
 the average Jacobian E_z[J_z] at the end (RunData.spectrum: the final record's, else
 the last probe's); the good runs against the bad by a one-sided exact Mann-Whitney
-test. Without a cluster split that separates, there are no 'well behaved' runs to
-compare, and the verdict is INCONCLUSIVE.
+test. Where the unregularized runs are not two clusters (O2's calibrated test),
+there are no 'well behaved' runs to compare, and the verdict is INCONCLUSIVE.
 """
 
 import math
@@ -32,7 +32,7 @@ def log_largest(run):
 
 def analyse(ctx):
   """{'largest_sv': {'good', 'bad' ({run: ln sigma_max}), 'excluded'}} over the
-  unregularized runs placed in a cluster; {} without a separated split."""
+  unregularized runs placed in a cluster; {} when they are not clustered."""
   if not ctx.clusters.get('separated'):
     return {'largest_sv': {}}
   out = {'good': {}, 'bad': {}}
@@ -56,15 +56,15 @@ def rows(ctx):
   rule = (f'PASS: a one-sided exact Mann-Whitney test puts the good runs\' ln σ_max '
           f'below the bad runs\' at p ≤ {ALPHA:g} (with 4 + 4 runs: at most one pair '
           'out of order); FAIL: the good mean is at or above the bad mean; '
-          'INCONCLUSIVE: otherwise, no separated cluster split, or fewer than '
+          'INCONCLUSIVE: otherwise, the runs are not two clusters, or fewer than '
           f'{base.MIN_RUNS} runs in either cluster.')
   if not ctx.unregularized:
     return [base.row('largest_sv', check, target, rule, note='no unregularized runs')]
   v = ctx.analysis['largest_sv']
   if not v:
     return [base.row('largest_sv', check, target, rule, verdict=stats.INCONCLUSIVE,
-                     note='no separated cluster split: no well and poorly behaved '
-                     'runs to compare')]
+                     note='the unregularized runs are not clustered: no well and '
+                     'poorly behaved runs to compare')]
   good, bad = list(v['good'].values()), list(v['bad'].values())
   n = len(good) + len(bad)
   excluded = base.excluded_note(v['excluded'])
@@ -90,4 +90,4 @@ CHECK = base.Check(
           'lower than those for the \'poorly behaved\' ones',
     statistic='per unregularized run placed in a cluster, ln σ_max of E_z[J_z] at '
               'the end; the good runs\' mean minus the bad runs\'',
-    rows=rows, analyse=analyse)
+    rows=rows, analyse=analyse, paper_steps={'mnist': base.MNIST_STEPS})

@@ -60,27 +60,29 @@ def split_row(ctx):
   # In counts once n is enough to judge (below it, 30-70 % of 1 run is no count).
   share = (f'{low}–{high} of the {n} unregularized runs (30–70%)'
            if n >= base.MIN_RUNS else '30–70% of the unregularized runs')
-  rule = (f'PASS: the split is a separation and the good cluster holds {share}; '
-          f'FAIL: no separation, or a good cluster outside that; INCONCLUSIVE: '
-          f'n < {base.MIN_RUNS}.')
+  rule = (f'PASS: the 2-means split is two clusters (a parametric bootstrap of its '
+          f'gain under one Gaussian of the same mean and spread gives p < '
+          f'{stats.CLUSTER_ALPHA:g}, over at least {stats.MIN_CLUSTER_N} runs with a '
+          f'finite final log-cond) and the good cluster holds {share}; FAIL: two '
+          'clusters, with a good cluster outside that; INCONCLUSIVE: no evidence of '
+          f'two clusters, or n < {base.MIN_RUNS}.')
   if not ctx.unregularized:
     return base.row(SPLIT, check, target, rule, note='no unregularized runs')
   if not clusters or n < base.MIN_RUNS:
     return base.row(SPLIT, check, target, rule, n=n, verdict=stats.INCONCLUSIVE,
                     note=f'fewer than {base.MIN_RUNS} runs to split')
-  separation = (f'gap {fmt.num(clusters["gap"], 2)} '
-                f'{">" if clusters["separated"] else "≤"} '
-                f'{stats.SEPARATION_FACTOR:g} × s_p = '
-                f'{fmt.num(stats.SEPARATION_FACTOR * clusters["pooled_std"], 2)}')
+  test = (f'p = {clusters["p"]:.3g} (2-means gain {clusters["between_fraction"]:.3f} '
+          f'against one Gaussian, {clusters["n_tested"]} runs)'
+          if clusters['p'] is not None else 'fewer than 3 finite values to test')
   note = base.excluded_note(clusters['excluded'], clusters['ranked_worst'])
   if not clusters['separated']:
-    return base.row(SPLIT, check, target, rule, n=n, verdict=stats.FAIL,
-                    note=f'no separation: {separation}' + (f'; {note}' if note else ''))
+    return base.row(SPLIT, check, target, rule, n=n, verdict=stats.INCONCLUSIVE,
+                    note=f'not clustered: {test}' + (f'; {note}' if note else ''))
   good = len(clusters['good'])
   return base.row(SPLIT, check, target, rule, good, None, n,
                   stats.verdict(good, good, low, high, n),
                   f'good {good} / bad {len(clusters["bad"])}, threshold '
-                  f'{fmt.num(clusters["threshold"], 2)}, {separation}' +
+                  f'{fmt.num(clusters["threshold"], 2)}, {test}' +
                   (f'; {note}' if note else ''))
 
 
@@ -145,7 +147,7 @@ def fig_over_time(ctx, output):
       if i == len(metrics) - 1:
         ax.set_xlabel('generator step')
       ax.grid(alpha=0.3)
-  plots.cluster_legend(axes[0][0])
+  plots.cluster_legend(axes[0][0], runs)
   fig.tight_layout()
   return plots.save(fig, output, 'fig1_log_cond_and_scores.png'), {}
 
@@ -190,28 +192,29 @@ def section(ctx):
            f'Method: {method}, over the unregularized runs '
            f'({", ".join(records.UNREGULARIZED)}) with a finite final log-cond; their '
            'diverged, non-finite and collapsed runs join the bad cluster. Threshold = '
-           'midpoint of the cut. The split counts as a separation when the gap '
-           f'between the clusters exceeds {stats.SEPARATION_FACTOR:g} × s_p, s_p = '
-           'sqrt(within-cluster sum of squares / (n − 2)) the pooled within-cluster '
-           'standard deviation; otherwise no run is labelled ("no separation"). When '
-           'separated, Jacobian Clamping runs are placed by the same threshold.', '']
+           'midpoint of the cut. The split counts as two clusters only when its '
+           '2-means gain (between-cluster share of the variance) is larger than one '
+           'Gaussian of the same mean and spread gives at p < '
+           f'{stats.CLUSTER_ALPHA:g} (parametric bootstrap, '
+           f'{analysis["bootstrap_resamples"]} samples), over at least '
+           f'{stats.MIN_CLUSTER_N} runs; otherwise no run is called good or bad ("not '
+           'clustered"). With two clusters, Jacobian Clamping runs are placed by the '
+           'same threshold.', '']
   c = analysis['clusters']
   if not c:
     lines += ['Not computed: fewer than two unregularized runs with a finite final '
               'log-cond.', '']
   else:
     other = [k for k in c if k.startswith('agrees_with_')][0]
-    verdict = 'separated' if c['separated'] else 'no separation'
-    relation = '>' if c['separated'] else '≤'
-    factor = stats.SEPARATION_FACTOR
+    verdict = 'two clusters' if c['separated'] else 'not clustered'
     lines.append(f'- {c["n"]} unregularized runs (ranked worst: '
                  f'{fmt.counts(c["ranked_worst"])}; excluded: '
                  f'{fmt.counts(c["excluded"])}): threshold '
-                 f'{fmt.num(c["threshold"], 2)}, gap {fmt.num(c["gap"], 2)} '
-                 f'{relation} {factor:g} × s_p = '
-                 f'{fmt.num(factor * c["pooled_std"], 2)}: {verdict}; '
+                 f'{fmt.num(c["threshold"], 2)}, gap {fmt.num(c["gap"], 2)}, '
                  f'between-cluster share of variance '
-                 f'{fmt.num(c["between_fraction"], 2)}; same split by '
+                 f'{fmt.num(c["between_fraction"], 2)}, p = '
+                 f'{fmt.small(c["p"]) if c["p"] is not None else "-"} over '
+                 f'{c["n_tested"]} finite values: {verdict}; same split by '
                  f'{other[len("agrees_with_"):]}: {"yes" if c[other] else "no"}.')
     if c['separated']:
       lines.append(f'- good ({len(c["good"])}): {", ".join(c["good"])}; '
@@ -247,10 +250,11 @@ def section(ctx):
 CHECK = base.Check(
     id='o2', anchor='o2', source='[O] Sec. 3, Fig. 1 left', dataset='mnist',
     quote='the 4 runs with the lowest condition number also have the 4 best scores',
-    statistic='the 2-means split of the unregularized runs\' final log-cond; per '
-              'score, how many of the k = round(0.4 n) lowest-log-cond runs are '
-              'among the k best',
+    statistic='the 2-means split of the unregularized runs\' final log-cond and its '
+              'p-value against one Gaussian; per score, how many of the k = '
+              'round(0.4 n) lowest-log-cond runs are among the k best',
     rows=rows, analyse=analyse, section=section,
+    paper_steps={'mnist': base.MNIST_STEPS},
     figures=(
         base.Figure('over_time', 'Fig. 1/5/6', 'log-cond and scores over training',
                     'Fig. 1/5/6 shape: mean log-condition number (top) and each '

@@ -44,7 +44,7 @@ def rows(ctx):
            f'PASS: a one-sided exact Mann-Whitney test puts the VAE runs\' mean ln σ_i '
            f'below the GAN runs\' at p ≤ {ALPHA:g} (with 3 + 3 runs: every VAE '
            'below every GAN); FAIL: the VAE average is at or above the GAN average; '
-           'INCONCLUSIVE: otherwise, or fewer than 2 runs of either.')
+           f'INCONCLUSIVE: otherwise, or fewer than {base.MIN_RUNS} runs of either.')
   vae, gan = ctx.group(VAE), ctx.unregularized
 
   def ok(r):
@@ -65,7 +65,8 @@ def rows(ctx):
             'quantile of F(n_VAE - 1, n_GAN - 1)); a spread is the RMS over i of the '
             'between-run sd of ln σ_i, and those n - 1 degrees of freedom are '
             'conservative for an average over correlated i; FAIL: the ratio is at '
-            'least 1; INCONCLUSIVE: between, or fewer than 2 runs of either.')
+            f'least 1; INCONCLUSIVE: between, or fewer than {base.MIN_RUNS} runs of '
+            'either.')
   if not ctx.group(VAE):
     return [base.row(*below, note='no VAE runs'),
             base.row(*spread, note='no VAE runs')]
@@ -84,14 +85,17 @@ def rows(ctx):
   ratio = vae_spread / gan_spread if gan_spread > 0 else math.inf
   spread_verdict = (stats.FAIL if ratio >= 1 else
                     stats.PASS if ratio < bound else stats.INCONCLUSIVE)
-  return [
-      base.with_note(base.row(*below, difference, None, n, below_verdict,
-                              f'mean ln σ_i: VAE {fmt.num(np.mean(vae_level))}, GAN '
-                              f'{fmt.num(np.mean(gan_level))}; p = {p:.3g}'),
-                     excluded),
-      base.with_note(base.row(*spread, ratio, None, n, spread_verdict,
-                              f'spread: VAE {fmt.num(vae_spread)}, GAN '
-                              f'{fmt.num(gan_spread)} nats'), excluded)]
+  judged = [base.row(*below, difference, None, n, below_verdict,
+                     f'mean ln σ_i: VAE {fmt.num(np.mean(vae_level))}, GAN '
+                     f'{fmt.num(np.mean(gan_level))}; p = {p:.3g}'),
+            base.row(*spread, ratio, None, n, spread_verdict,
+                     f'spread: VAE {fmt.num(vae_spread)}, GAN {fmt.num(gan_spread)} '
+                     'nats')]
+  if min(len(vae), len(gan)) < base.MIN_RUNS:  # Shown, not judged.
+    judged = [dict(r, verdict=stats.INCONCLUSIVE, note=(
+        f'{len(vae)} VAE and {len(gan)} GAN runs, fewer than {base.MIN_RUNS} of '
+        f'either; by the rule alone {r["verdict"]}; {r["note"]}')) for r in judged]
+  return [base.with_note(r, excluded) for r in judged]
 
 
 def fig_spectra(ctx, output):
@@ -120,7 +124,7 @@ def fig_spectra(ctx, output):
     ax.set_xlabel('index')
     ax.grid(alpha=0.3, which='both')
   axes[0][0].set_ylabel('singular value of E_z[J_z]')
-  plots.cluster_legend(axes[0][0])
+  plots.cluster_legend(axes[0][0], runs)
   if len(panels) > 1:
     from matplotlib.lines import Line2D
     axes[0][-1].legend(handles=[Line2D([], [], color=c, label=s)
@@ -135,7 +139,8 @@ CHECK = base.Check(
     statistic='per finished run, the mean ln σ_i of E_z[J_z] at the end; VAE against '
               'GAN by a one-sided exact Mann-Whitney test, and the ratio of their '
               'between-run spreads',
-    rows=rows,
+    rows=rows, paper_steps={'mnist': base.MNIST_STEPS},
+    judged_runs=lambda ctx: ctx.unregularized + ctx.group(VAE),
     figures=(base.Figure(
         'spectra', 'Fig. 3/4', 'spectra of E_z[J_z]',
         'Fig. 3/4 shape: singular values of the average Jacobian E_z[J_z] at the '

@@ -7,6 +7,8 @@ correlation between mean log-cond and the size of the least-sampled class "was
 least-sampled class count (`min_class_count`) over the unregularized runs.
 """
 
+import math
+
 import numpy as np
 
 from tf_gancond import stats
@@ -19,21 +21,38 @@ from tf_gancond.report.checks import base
 PAPER_R, PAPER_RUNS, SAMPLES = -0.86, 10, 360
 
 
+def fisher_ci(r, n):
+  """The 95% interval of a Pearson r from n pairs by Fisher z (stats.
+  fisher_interval), {'low', 'high', 'method'}; [r, r] for |r| = 1, where z is
+  infinite; None for n < base.MIN_RUNS or an undefined r. A percentile bootstrap
+  of r from 10 runs covers less than it says: at r = -0.55 it excluded 0 where
+  Fisher z gives [-0.88, +0.12]."""
+  if n < base.MIN_RUNS or not math.isfinite(r):
+    return None
+  low, high = (r, r) if abs(r) == 1 else stats.fisher_interval(r, n)
+  return {'low': low, 'high': high, 'method': 'Fisher z'}
+
+
 def analyse(ctx):
-  """{'o4_pearson': {'n', 'r', 'ci', 'excluded'}} ({} for fewer than 2 runs)."""
+  """{'o4_pearson': {'n', 'r', 'ci' (fisher_ci), 'excluded'}} ({} for fewer than 2
+  runs)."""
   pairs, excluded = shared.finite_rows(
       ctx.unregularized, (lambda r: r.final_log_cond, True),
       (lambda r: r.min_class_count, False))
   if len(pairs) < 2:
     return {'o4_pearson': {}}
   x, y = np.array(pairs).T
-  return {'o4_pearson': {'n': len(pairs), 'r': stats.pearson(x, y),
-                         'excluded': excluded, 'ci': ctx.ci(stats.pearson, x, y)}}
+  r = stats.pearson(x, y)
+  return {'o4_pearson': {'n': len(pairs), 'r': r, 'excluded': excluded,
+                         'ci': fisher_ci(r, len(pairs))}}
 
 
 def samples_row(ctx):
+  """A property of the runs, not a verdict: the samples each unregularized run
+  classified for its least-sampled class count."""
   check, target = 'O4 samples per model', str(SAMPLES)
-  rule = f'PASS: every unregularized run classified {SAMPLES} samples; FAIL: not.'
+  rule = (f'{base.SETTING}, not judged: the samples each unregularized run '
+          f'classified (the paper: {SAMPLES}).')
   counts = [records.as_float(r.final.get('missing_modes_num_samples'))
             for r in ctx.unregularized if r.state == 'finished']
   counts = [int(c) for c in counts if c is not None]
@@ -42,8 +61,7 @@ def samples_row(ctx):
                     note='no least-sampled class counts recorded')
   low, high = min(counts), max(counts)
   return base.row('o4_samples', check, target, rule, low if low == high else None,
-                  None, len(counts),
-                  stats.verdict(low, high, SAMPLES, SAMPLES, len(counts), min_n=1),
+                  None, len(counts), base.SETTING,
                   '' if low == high else f'from {low} to {high}')
 
 
@@ -60,8 +78,7 @@ def r_row(ctx):
   ci = (o4['ci']['low'], o4['ci']['high']) if o4['ci'] else None
   return base.row('o4_r', check, target, rule, o4['r'], ci, o4['n'],
                   stats.verdict(*(ci or (None, None)), *region, o4['n']),
-                  base.excluded_note(o4['excluded']),
-                  ci_method='percentile bootstrap')
+                  base.excluded_note(o4['excluded']), ci_method='Fisher z')
 
 
 def rows(ctx):
@@ -99,7 +116,7 @@ def section(ctx):
   return lines + [
       f'Over the unregularized runs (paper: r = {PAPER_R} over the {PAPER_RUNS} '
       'unregularized MNIST runs).', '',
-      '| n | Pearson r | 95% CI | excluded |', '|---|---|---|---|',
+      '| n | Pearson r | 95% CI (Fisher z) | excluded |', '|---|---|---|---|',
       f'| {v["n"]} | {fmt.num(v["r"])} | {fmt.ci(v["ci"])} | '
       f'{fmt.counts(v["excluded"])} |', '']
 
@@ -111,6 +128,7 @@ CHECK = base.Check(
     statistic='the sample count of each unregularized run; Pearson r of final '
               'log-cond with the least-sampled class count over those runs',
     rows=rows, analyse=analyse, section=section,
+    paper_steps={'mnist': base.MNIST_STEPS},
     figures=(base.Figure(
         'o4', 'O4', 'log-cond against least-sampled class',
         'O4: final log-cond against the number of samples in the least-sampled '
