@@ -130,3 +130,13 @@ def test_o4_correlation_interval_is_fisher_z(tmp_path):
   assert r['measured'] == pytest.approx(0.8) and r['ci_method'] == 'Fisher z'
   assert (r['ci_low'], r['ci_high']) == pytest.approx((-0.2796, 0.9862), abs=1e-4)
   assert r['verdict'] == 'FAIL'
+
+
+def test_o4_correlation_of_three_runs_is_inconclusive(tmp_path):
+  """r = -1 from 3 runs: no interval below 4 runs, so no verdict either way."""
+  rows = _checks(tmp_path / 's', [(10.0 + i, 0.0) for i in range(3)],
+                 finals=[{'min_class_count': c} for c in (30.0, 20.0, 10.0)])
+  r = rows['o4_r']
+  assert r['measured'] == pytest.approx(-1.0) and r['n'] == 3
+  assert r['ci_low'] is None and r['ci_method'] is None
+  assert r['verdict'] == 'INCONCLUSIVE'
