@@ -16,7 +16,10 @@ def render_checks(rows, dataset):
            f'each check is described in {DOCS}. Measured: the value over the runs, '
            'with its 95% interval (its method in the CI column; counts have none). '
            'NOT RUN: no runs for the check, or runs on another dataset than the '
-           'target\'s (the value is then in the note).', '',
+           'target\'s (the value is then in the note); SETTING: a setting of the '
+           'runs, not judged. Over every check, PASS or FAIL needs n at least the '
+           'paper\'s own n or 4, and runs as long as the paper\'s; otherwise the row '
+           'is INCONCLUSIVE and its note says why and what the rule alone says.', '',
            '| check | target | measured | 95% CI | n | verdict | note |',
            '|---|---|---|---|---|---|---|']
   for c in rows:

@@ -42,8 +42,8 @@ def rows(ctx):
   below = ('o3_below', "O3 VAE sensitivity below the GANs' (mean ln σ_i of E_z[J_z])",
            'quite a bit lower',
            f'PASS: a one-sided exact Mann-Whitney test puts the VAE runs\' mean ln σ_i '
-           f'below the GAN runs\' at p ≤ {ALPHA:g} (with 3 + 3 runs: every VAE '
-           'below every GAN); FAIL: the VAE average is at or above the GAN average; '
+           f'below the GAN runs\' at p ≤ {ALPHA:g} (with 4 + 4 runs: at most one '
+           'pair out of order); FAIL: the VAE average is at or above the GAN average; '
            f'INCONCLUSIVE: otherwise, or fewer than {base.MIN_RUNS} runs of either.')
   vae, gan = ctx.group(VAE), ctx.unregularized
 
