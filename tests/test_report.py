@@ -29,7 +29,8 @@ JC_CS = [8.8, 8.7, 8.6, 8.5, 8.4, 8.3, 8.2, 8.1, 8.0, 7.0]
 # Spearman rho of BASELINE_LC vs BASELINE_CS by hand: rank differences
 # d = (-8, -6, -3, -3, 0, 2, 4, 6, 8), sum d^2 = 238, rho = 1 - 6*238/(9*80) = -59/60.
 BASELINE_RHO = -59.0 / 60.0
-PROBE_STEPS = (0, 100, 200, 300, 400, 500)
+FULL = 23440  # The paper's run length: checks judge only runs this long.
+PROBE_STEPS = tuple(range(0, FULL + 1, FULL // 5))  # 0, 4688, ..., 23440.
 
 
 def _min_class(setting, lc):
@@ -38,7 +39,7 @@ def _min_class(setting, lc):
 
 
 def _write_run(workdir, setting, seed, final_lc, score=None, state='finished',
-               reason=None, probes=PROBE_STEPS, dataset='mnist', last_step=500,
+               reason=None, probes=PROBE_STEPS, dataset='mnist', last_step=FULL,
                final=None, score_settings=None, evals=(), end_lc=None, z_spread=1.0,
                probe_seed=None):
   """A run directory as train.py writes it.
@@ -54,7 +55,7 @@ def _write_run(workdir, setting, seed, final_lc, score=None, state='finished',
   c.dataset = dataset
   c.seed = seed
   c.jacobian_clamping = setting == 'jacobian_clamping'
-  c.train_steps = 500
+  c.train_steps = FULL
   if probe_seed is not None:
     c.probe_seed = probe_seed
   c.workdir = str(workdir)
@@ -62,7 +63,7 @@ def _write_run(workdir, setting, seed, final_lc, score=None, state='finished',
                            config_lib.to_text(config_lib.resolve(c)))
   log = runlog.RunLog(str(workdir))
   rng = np.random.default_rng(seed)
-  for step in range(50, last_step + 1, 50):
+  for step in range(last_step // 10, last_step + 1, last_step // 10):
     q = 2.0 + rng.random() if setting == 'jacobian_clamping' else 30.0 + rng.random()
     log.append('train', step, d_loss=0.5, q_mean=q, q_p5=q / 2, q_p50=q, q_p95=2 * q)
   for step in probes:
@@ -127,8 +128,8 @@ def _checks(out_dir):
   # One row per check: a repeated name would be lost in the dict returned below.
   assert rows and len({row['check'] for row in rows}) == len(rows)
   for row in rows:
-    assert set(row) == {'check', 'target', 'rule', 'measured', 'ci_low', 'ci_high',
-                        'n', 'verdict', 'note', 'family'}, row
+    assert set(row) == {'id', 'check', 'target', 'rule', 'measured', 'ci_low',
+                        'ci_high', 'ci_method', 'n', 'verdict', 'note', 'family'}, row
   return {row['check']: row for row in rows}
 
 
@@ -153,10 +154,11 @@ def test_records_a_resume_wrote_twice_count_once(tmp_path):
   workdir = tmp_path / 'run'
   _write_run(workdir, 'baseline', 0, 10.0, end_lc=12.0)
   runlog.RunLog(str(workdir)).append(
-      'probe', 500, mean_log_cond=12.0, log_cond=12.0 + np.linspace(-1.0, 1.0, 8))
+      'probe', FULL, mean_log_cond=12.0, log_cond=12.0 + np.linspace(-1.0, 1.0, 8))
   run = report.RunData('baseline_seed0', str(workdir))
   assert [p['step'] for p in run.probes] == list(PROBE_STEPS)
-  # Probes at 300, 400 and 500 (step >= 250): (10 + 10 + 12) / 3, not with 12 twice.
+  # The 3 probes of the second half (step >= FULL / 2): (10 + 10 + 12) / 3, not with
+  # 12 twice.
   assert report.late_log_cond(run) == pytest.approx(32.0 / 3)
 
 
@@ -168,16 +170,16 @@ def test_a_later_final_record_without_scores_keeps_the_runs_scores(tmp_path):
   workdir = tmp_path / 'run'
   _write_run(workdir, 'baseline', 0, 10.0, score=7.0)
   log = runlog.RunLog(str(workdir))
-  log.append('start', 500)
-  log.append('probe', 500, mean_log_cond=10.0, log_cond=10.0 + np.linspace(-1, 1, 8))
-  log.append('final', 500, mean_log_cond=10.0)
+  log.append('start', FULL)
+  log.append('probe', FULL, mean_log_cond=10.0, log_cond=10.0 + np.linspace(-1, 1, 8))
+  log.append('final', FULL, mean_log_cond=10.0)
   run = report.RunData('baseline_seed0', str(workdir))
   assert run.final_scores == {'classifier_score': 7.0, 'frechet_distance': 30.0}
   assert run.min_class_count == _min_class('baseline', 10.0)
   assert run.final_log_cond == 10.0 and run.outcome == 'ok'
   assert run.score_settings('classifier_score') == ('fake', 1000, None)
-  log.append('start', 500)
-  log.append('final', 600, mean_log_cond=11.0, classifier_score=6.0)
+  log.append('start', FULL)
+  log.append('final', FULL + 100, mean_log_cond=11.0, classifier_score=6.0)
   run = report.RunData('baseline_seed0', str(workdir))
   assert run.final_scores == {'classifier_score': 6.0}
   assert run.final_log_cond == 11.0 and run.min_class_count is None
@@ -366,11 +368,15 @@ def test_clusters_split_the_unregularized_runs_and_place_jc_runs(sweep_dir):
   out = _analysis(sweep_dir / 'report')
   c = out['clusters']
   # 2-means over the 9 finite baseline values: 13..15 | 19..20.5, threshold 17;
-  # within-cluster SS 2.5 + 1.25, s_p = sqrt(3.75 / 7) = 0.732, gap 4 > 2 s_p.
-  assert c['n'] == 10
+  # within-cluster SS 2.5 + 1.25 of a total 695 / 9, so the gain 1 - 3.75 * 9 /
+  # 695 = 0.951 lies beyond every one of the 2000 samples of 9 from one Gaussian:
+  # p = 1 / 2001, the smallest the test gives.
+  assert c['n'] == 10 and c['n_tested'] == 9
   assert c['threshold'] == pytest.approx(17.0)
   assert c['gap'] == pytest.approx(4.0)
   assert c['pooled_std'] == pytest.approx(math.sqrt(3.75 / 7))
+  assert c['between_fraction'] == pytest.approx(1 - 3.75 * 9 / 695)
+  assert c['p'] == pytest.approx(1 / 2001)
   assert c['separated'] is True
   assert c['good'] == [f'baseline_seed{i}' for i in range(5)]
   assert c['bad'] == [f'baseline_seed{i}' for i in range(5, 10)]  # 9 diverged.
@@ -381,7 +387,7 @@ def test_clusters_split_the_unregularized_runs_and_place_jc_runs(sweep_dir):
   assert runs['jacobian_clamping_seed9'] == 'bad'  # inf, not its earlier 12.5.
   assert runs['jacobian_clamping_seed10'] is None
   text = (sweep_dir / 'report' / report.REPORT_FILE).read_text()
-  assert 'gap 4.00 > 2 × s_p = 1.46: separated' in text
+  assert 'p = 0.0005 over 9 finite values: two clusters' in text
   # O2: k = round(0.4 n) over the 9 baseline runs with scores; O4 over baseline only
   # (the JC runs' constant class count would pull r above -1).
   assert out['top_k']['classifier_score'] == {
@@ -412,18 +418,34 @@ def test_noise_is_not_split_into_clusters(tmp_path):
   _write_run(d / 'jacobian_clamping_seed0', 'jacobian_clamping', 0, 9.0)
   report.write_report(str(d))
   out = _analysis(d / 'report')
-  assert out['clusters']['separated'] is False
-  assert 'good' not in out['clusters'] and 'placed' not in out['clusters']
+  # Evenly spaced: gain 1 - 2.5 / 10 = 0.75, which one Gaussian often reaches.
+  c = out['clusters']
+  assert c['between_fraction'] == pytest.approx(0.75) and c['p'] > 0.05
+  assert c['separated'] is False
+  assert 'good' not in c and 'placed' not in c
   assert all(r['cluster'] is None for r in out['runs'])
   text = (d / 'report' / report.REPORT_FILE).read_text()
-  assert 'gap 1.00 ≤ 2 × s_p = 1.83: no separation' in text
+  assert 'over 5 finite values: not clustered' in text
   assert _table(text, 'run |')['baseline_seed0']['cluster'] == '-'
   checks = _checks(d / 'report')
   split = checks['O2 MNIST cluster split (good / bad)']
-  assert split['verdict'] == 'FAIL' and split['n'] == 5
-  assert 'no separation' in split['note']
+  # No evidence of two clusters is not evidence of one: INCONCLUSIVE, not FAIL.
+  assert split['verdict'] == 'INCONCLUSIVE' and split['n'] == 5
+  assert split['note'].startswith('not clustered: p = ')
   jc = checks['O5 JC runs in the good cluster']
-  assert jc['verdict'] == 'INCONCLUSIVE' and 'no separation' in jc['note']
+  assert jc['verdict'] == 'INCONCLUSIVE' and 'not clustered' in jc['note']
+
+
+def test_three_runs_are_never_called_clusters(tmp_path):
+  """Three runs, two close and one far (the README job's baselines): however far,
+  fewer than 4 values are no clusters, and every run is drawn as not clustered."""
+  d = tmp_path / 'sweep'
+  for seed, lc in enumerate([10.0, 10.01, 10.13]):
+    _write_run(d / f'baseline_seed{seed}', 'baseline', seed, lc)
+  report.write_report(str(d), num_resamples=200)
+  out = _analysis(d / 'report')
+  assert out['clusters']['n_tested'] == 3 and out['clusters']['separated'] is False
+  assert all(r['cluster'] is None for r in out['runs'])
 
 
 # sd (ddof 1) of linspace(-1, 1, 8): its squares sum to 2 (49 + 25 + 9 + 1) / 49 =
@@ -523,16 +545,23 @@ def test_scorecard_opens_the_report_and_goes_to_report_json(sweep_dir):
   assert sections[0] == '## Checks'
   checks = _checks(sweep_dir / 'report')
   o1 = checks['O1 MNIST ln cond(M_z) after the initial rise']
-  # Probes from step 250 on (the second half) all equal the run's final value.
-  assert o1['measured'] == pytest.approx(np.mean(BASELINE_LC)) and o1['n'] == 9
-  low, high = scipy_stats.t.interval(0.95, 8, loc=np.mean(BASELINE_LC),
+  # Per run, the 3 probes of the second half hold 3 copies of lc + linspace(-1, 1,
+  # 8): 24 values whose 10th percentile sits at position 0.1 * 23 = 2.3 of the
+  # sorted values, between the third -1 and the first -5/7: -1 + 0.3 * 2/7 =
+  # -32/35; the 90th at +32/35. Over the 9 finished runs, mean +- 32/35 with the t
+  # interval of BASELINE_LC.
+  mean = np.mean(BASELINE_LC)
+  assert o1['measured'] == f'{mean - 32 / 35:.2f}–{mean + 32 / 35:.2f}'
+  assert o1['n'] == 9
+  low, high = scipy_stats.t.interval(0.95, 8, loc=mean,
                                      scale=scipy_stats.sem(BASELINE_LC))
-  assert (o1['ci_low'], o1['ci_high']) == pytest.approx((low, high))
-  assert 12 < low and high < 20
-  # The paper's "after the initial rise" is of 25-epoch runs: the note gives the
-  # length of the runs measured.
-  assert o1['verdict'] == 'PASS'
-  assert o1['note'] == 'runs of 500 steps; excluded: 1 diverged'
+  assert (o1['ci_low'], o1['ci_high']) == pytest.approx((low - 32 / 35,
+                                                         high + 32 / 35))
+  assert 12 < low - 32 / 35 and high + 32 / 35 < 20
+  assert o1['verdict'] == 'PASS' and o1['ci_method'].startswith('Student t')
+  assert o1['note'].startswith(f'runs of {FULL} steps; mean over z and runs '
+                               f'{mean:.2f}; p10 CI ')
+  assert o1['note'].endswith('excluded: 1 diverged')
   split = checks['O2 MNIST cluster split (good / bad)']
   assert (split['measured'], split['n'], split['verdict']) == (5, 10, 'PASS')
   assert split['ci_low'] is None and split['ci_high'] is None
@@ -540,22 +569,26 @@ def test_scorecard_opens_the_report_and_goes_to_report_json(sweep_dir):
   assert (top['measured'], top['n'], top['verdict']) == (4, 9, 'PASS')
   assert top['target'] == '4 of 4'
   assert checks['O4 samples per model']['measured'] == 360
-  assert checks['O4 samples per model']['verdict'] == 'PASS'
+  assert checks['O4 samples per model']['verdict'] == 'SETTING'
   r = checks['O4 r(final log-cond, least-sampled class count)']
   assert r['measured'] == pytest.approx(-1.0) and r['n'] == 9
-  assert r['verdict'] == 'PASS'  # [-1, -1] lies inside [-1, -0.502].
+  # r = -1 (up to rounding): Fisher z's interval is [-1, -1], inside [-1, -0.502].
+  assert (r['ci_low'], r['ci_high']) == pytest.approx((-1.0, -1.0))
+  assert r['ci_method'] == 'Fisher z'
+  assert r['verdict'] == 'PASS'
   settings = checks['O5 JC settings (lambda_max, lambda_min, epsilon)']
-  assert (settings['measured'], settings['n'], settings['verdict']) == (11, 11, 'PASS')
+  assert (settings['measured'], settings['n'], settings['verdict']) == (
+      11, 11, 'SETTING')
   jc = checks['O5 JC runs in the good cluster']
   # 9 of 10: the non-finite run is bad; MNIST's target is 10 of 10.
   assert (jc['measured'], jc['n'], jc['verdict']) == (9, 10, 'FAIL')
   assert 'excluded: 1 failed' in jc['note']
-  for key in ('CS, memorized z', 'CS, random z', 'FD, memorized z', 'FD, random z'):
-    assert checks[f'O7 {key}']['verdict'] == 'NOT RUN'
+  for key in ('CS', 'FD'):
+    assert checks[f'O7 {key}, memorized z over random z']['verdict'] == 'NOT RUN'
   table = _table(text, 'check |')
   assert table['O5 JC runs in the good cluster']['verdict'] == 'FAIL'
   assert table['O2 MNIST cluster split (good / bad)']['measured'] == '5'
-  assert 'PASS: the 95% CI lies inside [12, 20]' in text
+  assert 'PASS: the 95% CIs of the mean over runs of the p10 and of the p90' in text
 
 
 def test_scorecard_of_another_dataset_is_not_run(tmp_path):
@@ -589,36 +622,54 @@ def test_fashion_mnist_is_judged_against_mnist_targets_and_says_so(tmp_path):
   assert split and all(row['verdict'] != 'NOT RUN' for row in split)
 
 
-def test_o7_scorecard(tmp_path):
-  d = tmp_path / 'sweep'
-  values = {'memorized_z_classifier_score': [4.90, 5.00, 4.95, 4.92, 4.98],
-            'random_z_classifier_score': [1.60, 1.70, 1.65, 1.62, 1.68],
-            'memorized_z_frechet_distance': [118.0, 119.0, 117.0, 120.0, 116.0],
-            'random_z_frechet_distance': [180.0, 200.0, 240.0, 280.0, 300.0]}
-  for seed in range(5):
+def _memorize_sweep(d, values):
+  for seed in range(len(values['memorized_z_classifier_score'])):
     final = {k: v[seed] for k, v in values.items()}
     for prefix in ('memorized_z_', 'random_z_'):
       final.update({prefix + 'num_samples': 10000, prefix + 'classifier': 'fake'})
     _write_run(d / f'memorize_seed{seed}', 'memorize', seed, 8.0, final=final)
-  report.write_report(str(d))
-  checks = _checks(d / 'report')
-  expected = {'CS, memorized z': (4.95, 'PASS'),     # CI inside 4.95 +- 10%.
-              'CS, random z': (1.65, 'FAIL'),        # CI below [1.998, 2.442].
-              'FD, memorized z': (118.0, 'PASS'),
-              'FD, random z': (240.0, 'INCONCLUSIVE')}  # CI ~[204, 276] > [216, 264].
-  for key, (mean, verdict) in expected.items():
-    row = checks[f'O7 {key}']
-    assert row['measured'] == pytest.approx(mean) and row['n'] == 5
-    assert row['ci_low'] < mean < row['ci_high']
-    assert row['verdict'] == verdict, row
-  assert checks['O7 FD, random z']['ci_low'] < 216 < 264 < checks[
-      'O7 FD, random z']['ci_high']
+  report.write_report(str(d), num_resamples=200)
+  return _checks(d / 'report')
+
+
+# CS on memorized z over CS on random z: 2.2, 2.25, 2.225, 2.21, 2.24 (mean 2.225);
+# FD: 60/180, 61/200, 59/240, 62/280, 58/300 (mean 0.260).
+O7_VALUES = {'memorized_z_classifier_score': [4.40, 4.50, 4.45, 4.42, 4.48],
+             'random_z_classifier_score': [2.0] * 5,
+             'memorized_z_frechet_distance': [60.0, 61.0, 59.0, 62.0, 58.0],
+             'random_z_frechet_distance': [180.0, 200.0, 240.0, 280.0, 300.0]}
+
+
+def test_o7_judges_the_ratio_of_memorized_to_random_z(tmp_path):
+  """The paper's scores come from its own MNIST classifier: the check judges the
+  ratio (4.95 / 2.22 = 2.23, 118 / 240 = 0.492, each +- 10%), not the values."""
+  checks = _memorize_sweep(tmp_path / 'sweep', O7_VALUES)
+  cs = checks['O7 CS, memorized z over random z']
+  # Mean 2.225, sd 0.0206: t interval about [2.199, 2.251], inside [2.007, 2.453],
+  # though the memorized-z CS, 4.45, lies below 4.95 - 10%.
+  assert cs['measured'] == pytest.approx(2.225) and cs['n'] == 5
+  assert 2.007 < cs['ci_low'] < 2.225 < cs['ci_high'] < 2.453
+  assert cs['verdict'] == 'PASS'
+  assert 'mean memorized z 4.45; mean random z 2' in cs['note']
+  fd = checks['O7 FD, memorized z over random z']
+  ratios = [60 / 180, 61 / 200, 59 / 240, 62 / 280, 58 / 300]
+  assert fd['measured'] == pytest.approx(sum(ratios) / 5)
+  assert fd['ci_high'] < 118 / 240 * 0.9 and fd['verdict'] == 'FAIL'
   assert checks['O1 MNIST ln cond(M_z) after the initial rise']['verdict'] == 'NOT RUN'
 
 
+def test_o7_with_three_runs_is_inconclusive(tmp_path):
+  checks = _memorize_sweep(tmp_path / 'sweep',
+                           {k: v[:3] for k, v in O7_VALUES.items()})
+  row = checks['O7 CS, memorized z over random z']
+  assert row['n'] == 3 and row['ci_low'] is None
+  assert row['verdict'] == 'INCONCLUSIVE'
+
+
 def test_o5_settings_row_names_each_other_setting_once(tmp_path):
-  """JC runs with lambda from Q (the paper's Sec. 5 procedure) fail the row of the
-  stated settings; the note gives each other setting once, with its runs."""
+  """JC runs with lambda from Q (the paper's Sec. 5 procedure) are counted apart: the
+  row states a setting of the arm and judges nothing; the note gives each other
+  setting once, with its runs."""
   d = tmp_path / 'sweep'
   for seed in range(5):
     _write_run(d / f'jacobian_clamping_seed{seed}', 'jacobian_clamping', seed, 12.0)
@@ -630,7 +681,7 @@ def test_o5_settings_row_names_each_other_setting_once(tmp_path):
   _write_run(d / 'jacobian_clamping_seed5', 'jacobian_clamping', 5, 12.0)
   report.write_report(str(d), num_resamples=200)
   row = _checks(d / 'report')['O5 JC settings (lambda_max, lambda_min, epsilon)']
-  assert (row['measured'], row['n'], row['verdict']) == (1, 6, 'FAIL')
+  assert (row['measured'], row['n'], row['verdict']) == (1, 6, 'SETTING')
   assert row['note'] == ('jc_lambda_max=7.06, jc_lambda_min=1.34, jc_epsilon=1.0: 5 '
                          'runs (jacobian_clamping_seed0 to jacobian_clamping_seed4)')
 
@@ -653,17 +704,22 @@ O3_BELOW = "O3 VAE sensitivity below the GANs' (mean ln σ_i of E_z[J_z])"
 O3_SPREAD = 'O3 run-to-run spread of ln σ_i of E_z[J_z], VAE / GAN'
 
 
+# GAN levels 0.4 apart (sd sqrt(0.8 / 3)); VAE levels 0.02 apart (sd sqrt(0.002 / 3)):
+# the spread ratio is sqrt(0.002 / 0.8) = 0.05.
+GAN_LEVELS = [-1.1, -0.7, -0.3, 0.1]
+VAE_LEVELS = [-3.03, -3.01, -2.99, -2.97]
+
+
 def test_o3_scorecard_vae_below_and_alike(tmp_path):
-  checks, d = _spectra_sweep(tmp_path, {'gan': [-0.9, -0.5, -0.1],
-                                        'vae': [-3.02, -3.0, -2.98]})
+  checks, d = _spectra_sweep(tmp_path, {'gan': GAN_LEVELS, 'vae': VAE_LEVELS})
   below = checks[O3_BELOW]
-  assert below['measured'] == pytest.approx(-3.0 - (-0.5)) and below['n'] == 6
-  # Every VAE below every GAN, 3 + 3 runs: exact one-sided p = 1 / C(6, 3) = 0.05.
-  assert below['verdict'] == 'PASS' and 'p = 0.05' in below['note']
+  assert below['measured'] == pytest.approx(-3.0 - (-0.5)) and below['n'] == 8
+  # Every VAE below every GAN, 4 + 4 runs: exact one-sided p = 1 / C(8, 4) = 1/70.
+  assert below['verdict'] == 'PASS' and 'p = 0.0143' in below['note']
   spread = checks[O3_SPREAD]
-  assert spread['measured'] == pytest.approx(0.02 / 0.4) and spread['n'] == 6
-  # F(2, 2) has cdf x / (1 + x): its 5% quantile is 1/19, the ratio's bound 0.229.
-  assert f'{math.sqrt(1 / 19):.3g}' in spread['rule']
+  assert spread['measured'] == pytest.approx(0.05) and spread['n'] == 8
+  # F(3, 3)'s 95% quantile is 9.28 (tables): the ratio's bound is 1 / sqrt(9.28).
+  assert '0.328' in spread['rule']
   assert spread['verdict'] == 'PASS'
   text = (d / 'report' / report.REPORT_FILE).read_text()
   assert _table(text, 'check |')[O3_SPREAD]['verdict'] == 'PASS'
@@ -673,20 +729,34 @@ def test_o3_scorecard_vae_below_and_alike(tmp_path):
   assert figure.shape[1] == round(3 * 4.2 * 90)
 
 
+def test_o3_with_three_runs_of_each_is_inconclusive(tmp_path):
+  """3 + 3 runs: every VAE below every GAN gives p = 1 / C(6, 3) = 0.05, but fewer
+  than 4 runs of either is not judged; the note says what the rule alone says."""
+  checks, _ = _spectra_sweep(tmp_path, {'gan': GAN_LEVELS[:3],
+                                        'vae': VAE_LEVELS[:3]})
+  for check in (O3_BELOW, O3_SPREAD):
+    assert checks[check]['verdict'] == 'INCONCLUSIVE'
+    assert checks[check]['note'].startswith(
+        '3 VAE and 3 GAN runs, fewer than 4 of either; by the rule alone PASS')
+  assert 'p = 0.05' in checks[O3_BELOW]['note']
+
+
 def test_o3_scorecard_fails_and_is_inconclusive(tmp_path):
-  checks, _ = _spectra_sweep(tmp_path, {'gan': [-1.0, -1.01, -0.99],
-                                        'vae': [-0.5, -0.9, -0.1]})
+  checks, _ = _spectra_sweep(tmp_path, {'gan': [-1.0, -1.01, -0.99, -1.0],
+                                        'vae': [-0.5, -0.9, -0.1, -0.5]})
   assert checks[O3_BELOW]['verdict'] == 'FAIL'   # VAE mean -0.5 above GAN -1.0.
   assert checks[O3_SPREAD]['verdict'] == 'FAIL'  # VAE spread 40x the GANs'.
-  checks, _ = _spectra_sweep(tmp_path / 'b', {'gan': [-0.9, -0.5, -0.1],
-                                              'vae': [-1.0, -0.6, -0.2]})
-  # Below on average but not every VAE below every GAN: p = 0.35 > 0.05.
+  checks, _ = _spectra_sweep(tmp_path / 'b', {'gan': GAN_LEVELS,
+                                              'vae': [-1.2, -0.8, -0.4, 0.0]})
+  # Below on average but 1 + 2 + 3 = 6 pairs out of order: of the 70 orders, 24
+  # have U <= 6, p = 0.343 > 0.05.
   assert checks[O3_BELOW]['verdict'] == 'INCONCLUSIVE'
+  assert 'p = 0.343' in checks[O3_BELOW]['note']
   assert checks[O3_SPREAD]['measured'] == pytest.approx(1.0)
   assert checks[O3_SPREAD]['verdict'] == 'FAIL'  # As much spread: at least 1.
-  checks, _ = _spectra_sweep(tmp_path / 'c', {'gan': [-0.9, -0.5, -0.1],
-                                              'vae': [-3.2, -3.0, -2.8]})
-  # Half the GANs' spread: below 1 but above the F-test bound 0.229.
+  checks, _ = _spectra_sweep(tmp_path / 'c', {'gan': GAN_LEVELS,
+                                              'vae': [-3.3, -3.1, -2.9, -2.7]})
+  # Half the GANs' spread: below 1 but above the F-test bound 0.328.
   assert checks[O3_SPREAD]['measured'] == pytest.approx(0.5)
   assert checks[O3_SPREAD]['verdict'] == 'INCONCLUSIVE'
 
@@ -711,7 +781,7 @@ def _write_frozen_run(workdir, g_step, values, instance_noise=0.0):
   c = config_lib.get_config()
   c.experiment = 'frozen_generator'
   c.dataset = 'fashion_mnist'
-  c.train_steps = 40
+  c.train_steps = 4000  # The paper's 4,000 D iterations.
   c.instance_noise = instance_noise
   c.generator_saved_model = f'/campaign/o1/saved_models/step_{g_step:08d}'
   c.workdir = str(workdir)
@@ -719,14 +789,14 @@ def _write_frozen_run(workdir, g_step, values, instance_noise=0.0):
                            config_lib.to_text(config_lib.resolve(c)))
   to_one, cost, minimax, nonsaturating = values
   log = runlog.RunLog(str(workdir))
-  for step in range(1, 41):
-    log.append('train', step, d_cost_avg=cost * 40 / step,
+  for step in range(100, 4001, 100):
+    log.append('train', step, d_cost_avg=cost * 4000 / step,
                d_accuracy_avg=1.0 if to_one and step >= to_one else 0.9,
-               grad_norm_minimax=minimax ** (step / 40),
-               grad_norm_nonsaturating=nonsaturating ** (step / 40))
-  log.append('final', 40, iterations_to_accuracy_1=to_one, final_d_cost_avg=cost,
+               grad_norm_minimax=minimax ** (step / 4000),
+               grad_norm_nonsaturating=nonsaturating ** (step / 4000))
+  log.append('final', 4000, iterations_to_accuracy_1=to_one, final_d_cost_avg=cost,
              grad_norm_minimax_ratio=minimax, grad_norm_nonsaturating_ratio=nonsaturating)
-  log.set_status('finished', 40)
+  log.set_status('finished', 4000)
 
 
 def _frozen_sweep(tmp_path, frozen=FROZEN):
@@ -782,6 +852,16 @@ def test_a1_a2_rows_fail_by_their_rules(tmp_path, changes, check):
   assert checks[check]['verdict'] == 'FAIL'
   assert all(row['verdict'] == 'PASS' for name, row in checks.items()
              if name.startswith('A') and name != check)
+
+
+def test_a1_a2_with_fewer_generators_than_the_paper_is_inconclusive(tmp_path):
+  """The paper trains a D against each of 3 generators: one G is n = 1 < 3, and its
+  rows say what the rule alone would say."""
+  d = _frozen_sweep(tmp_path, {938: FROZEN[938]})
+  checks = _checks(os.path.dirname(report.write_report(str(d), num_resamples=200)))
+  row = checks['A1 iterations to D accuracy 1']
+  assert (row['measured'], row['n'], row['verdict']) == (12, 1, 'INCONCLUSIVE')
+  assert row['note'] == 'n = 1 < 3; by the rule alone PASS; G at step 938: 12'
 
 
 def test_o2_top_k_with_one_scored_run_says_so(tmp_path):
@@ -932,7 +1012,7 @@ def test_cli_writes_the_report(sweep_dir):
   text = (sweep_dir / 'report' / report.REPORT_FILE).read_text()
   assert 'largest gap' in text and '200 resamples' in text
   assert 'score is below 1.2;' in text
-  assert _checks(sweep_dir / 'report')['O4 samples per model']['verdict'] == 'PASS'
+  assert _checks(sweep_dir / 'report')['O4 samples per model']['verdict'] == 'SETTING'
 
 
 def test_q_figure_draws_only_the_clamp_bounds_that_act():

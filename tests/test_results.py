@@ -91,17 +91,21 @@ def test_the_page_opens_with_one_scorecard_of_every_part(tmp_path):
 
 def test_a_check_judged_per_score_in_one_part_drops_its_not_run_row_of_another():
   """The top-k check is one row per score where scores exist and one NOT RUN row
-  where none do: the page lists the judged rows only, each in the family's place."""
-  def row(check, verdict, family=None):
-    return {'check': check, 'target': 't', 'verdict': verdict, 'n': 1, 'note': '',
-            'family': family or check}
+  where none do: the page lists the judged rows only, each in the family's place.
+  Rows are matched by id: the words of a row may differ between parts."""
+  def row(id_, check, verdict, family=None):
+    return {'id': id_, 'check': check, 'target': 't', 'verdict': verdict, 'n': 1,
+            'note': '', 'family': family or id_}
   topk = 'O2 lowest-log-cond runs that have the best scores'
-  parts = {'a': [row('O1', 'FAIL'), row(topk, 'NOT RUN'), row('O4', 'NOT RUN')],
-           'b': [row('O1', 'PASS'), row(topk + ': FD', 'FAIL', topk),
-                 row(topk + ': CS', 'PASS', topk), row('O4', 'NOT RUN')]}
+  parts = {'a': [row('o1', 'O1', 'FAIL'), row('o2_top_k', topk, 'NOT RUN'),
+                 row('o4_r', 'O4', 'NOT RUN')],
+           'b': [row('o1', 'O1 reworded', 'PASS'),
+                 row('o2_top_k:fd', topk + ': FD', 'FAIL', 'o2_top_k'),
+                 row('o2_top_k:cs', topk + ': CS', 'PASS', 'o2_top_k'),
+                 row('o4_r', 'O4', 'NOT RUN')]}
   lines = [l for l in results._combined_scorecard_lines(parts) if l.startswith('| O')]
   assert [l.split(' | ')[0] + ' | ' + l.split(' | ')[2] for l in lines] == [
-      '| O1 | [a](#a)', '| O1 | [b](#b)', f'| {topk}: FD | [b](#b)',
+      '| O1 | [a](#a)', '| O1 reworded | [b](#b)', f'| {topk}: FD | [b](#b)',
       f'| {topk}: CS | [b](#b)', '| O4 | —']
 
 

@@ -137,22 +137,57 @@ def test_kmeans_split_is_the_global_optimum():
   assert split['within_ss'] == pytest.approx(best, rel=1e-12)
 
 
-def test_split_is_separated_when_the_gap_exceeds_twice_the_pooled_std():
+def test_split_pooled_std():
   # Cut 14 | 19: within-cluster SS = 0.5 + 0.5, s_p = sqrt(1 / (4 - 2)); gap 5.
   split = stats.two_cluster_split([19.0, 13.0, 20.0, 14.0])
-  assert split['pooled_std'] == pytest.approx(np.sqrt(0.5))
-  assert split['separated'] is True
-  # Evenly spaced: cut 11 | 12 (SS 0.5 + 2 = 2.5, tied with 12 | 13, first kept),
-  # s_p = sqrt(2.5 / 3) = 0.913; the gap 1 is below 2 s_p = 1.826.
+  assert split['pooled_std'] == pytest.approx(np.sqrt(0.5)) and split['gap'] == 5.0
+  # Evenly spaced: cut 11 | 12 (SS 0.5 + 2 = 2.5, tied with 12 | 13, first kept).
   split = stats.two_cluster_split([10.0, 11.0, 12.0, 13.0, 14.0])
   assert split['low'] == [0, 1] and split['gap'] == 1.0
   assert split['pooled_std'] == pytest.approx(np.sqrt(2.5 / 3))
-  assert split['separated'] is False
-  # Two values: no within-cluster spread to compare with.
-  split = stats.two_cluster_split([1.0, 9.0])
-  assert np.isnan(split['pooled_std']) and split['separated'] is False
-  # Two tight groups: s_p = 0, any gap separates.
-  assert stats.two_cluster_split([1.0, 1.0, 5.0, 5.0])['separated'] is True
+  # Two values: no within-cluster spread.
+  assert np.isnan(stats.two_cluster_split([1.0, 9.0])['pooled_std'])
+
+
+def test_two_means_gain_known_answers():
+  # Two tight groups: no within-cluster spread, gain 1. Evenly spaced 10..14: total
+  # SS 10, best within SS 2.5, gain 0.75. Rows at once, as the bootstrap uses it.
+  gains = stats.two_means_gain([[0.0, 1.0, 0.0, 1.0, 1.0],
+                                [10.0, 11.0, 12.0, 13.0, 14.0]])
+  np.testing.assert_allclose(gains, [1.0, 0.75])
+  rng = np.random.default_rng(3)
+  for v in rng.normal(size=(5, 7)):
+    assert stats.two_means_gain(v) == pytest.approx(
+        stats.two_cluster_split(v)['between_fraction'], rel=1e-12)
+
+
+def test_two_cluster_test_p_values():
+  # Two tight groups: a gain of 1 no Gaussian sample reaches, p = 1 / (B + 1).
+  test = stats.two_cluster_test([1.0, 1.0, 1.0, 5.0, 5.0, 5.0], num_resamples=200)
+  assert test['gain'] == pytest.approx(1.0) and test['p'] == 1 / 201
+  # Evenly spaced values are what one Gaussian gives: no evidence of two clusters.
+  assert stats.two_cluster_test([10.0, 11.0, 12.0, 13.0, 14.0])['p'] > 0.2
+  # The same seed, the same p.
+  v = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6]
+  assert stats.two_cluster_test(v, seed=4) == stats.two_cluster_test(v, seed=4)
+  assert stats.two_cluster_test([1.0, 9.0]) is None
+  assert stats.two_cluster_test([2.0, 2.0, 2.0]) is None
+
+
+def test_two_cluster_test_is_calibrated_and_has_power():
+  """Under one Gaussian it rejects at 0.05 about 5 % of the time (200 samples of 10:
+  binomial sd 1.5 %); two Gaussians 6 sd apart, 5 + 5 runs, it rejects most of the
+  time (88 % measured; 100 samples, binomial sd 3.2 %), 8 sd apart nearly always
+  (98-100 % measured)."""
+  rng = np.random.default_rng(0)
+  one = [stats.two_cluster_test(rng.normal(size=10), num_resamples=400, seed=i)['p']
+         for i in range(200)]
+  assert 0.01 <= np.mean(np.array(one) < 0.05) <= 0.10
+  for apart, power in ((6.0, 0.75), (8.0, 0.9)):
+    two = [stats.two_cluster_test(np.concatenate([rng.normal(0, 1, 5),
+                                                  rng.normal(apart, 1, 5)]),
+                                  num_resamples=400, seed=i)['p'] for i in range(100)]
+    assert np.mean(np.array(two) < 0.05) >= power
 
 
 def test_top_k_size_is_0_4_n_rounded():

@@ -38,18 +38,15 @@ import zlib
 from tf_gancond import config as config_lib
 from tf_gancond import report as report_lib
 from tf_gancond import runlog
+from tf_gancond.report import checks as checks_lib
 
 README = 'README.md'
 PROGRESS_FILE = 'progress.json'
 NOTES_FILE = 'NOTES.md'
 RECORDS_GZ = runlog.METRICS_FILE + '.gz'
-# The figures the page links, by report figure key, in this order.
-KEY_FIGURES = (('over_time', 'log-cond and scores over training'),
-               ('per_z', 'per-z ln cond(M_z) of one run'),
-               ('q', 'Q (Algorithm 1) over training'),
-               ('spectra', 'spectra of E_z[J_z]'),
-               ('scatter', 'final log-cond against final scores'),
-               ('o4', 'log-cond against least-sampled class'))
+# The figures the page links, (report figure key, words), in the checks' order.
+KEY_FIGURES = tuple((figure.key, figure.link) for check in checks_lib.CHECKS
+                    for figure in check.figures)
 
 
 class ResultsError(ValueError):
@@ -196,9 +193,11 @@ def _cell(value, digits=3):
 
 
 def _ci_cell(row):
+  """The row's 95% interval with its method (report.json 'ci_method')."""
   if row.get('ci_low') is None:
     return '—'
-  return f'[{_cell(row["ci_low"])}, {_cell(row["ci_high"])}]'
+  method = f' ({row["ci_method"]})' if row.get('ci_method') else ''
+  return f'[{_cell(row["ci_low"])}, {_cell(row["ci_high"])}]{method}'
 
 
 def _verdict_cell(row):
@@ -232,30 +231,29 @@ def _scorecard_lines(checks):
 
 
 def _combined_scorecard_lines(checks_by_part):
-  """One table for the page: each check once per part that judges it, in the
-  report's order, and a check family (report.py `_row`) no part judges once as NOT
-  RUN."""
-  families = {}  # family -> {check: target}, both in the order the reports list them.
+  """One table for the page: each row once per part that judges it, in the
+  report's order, and a family of rows (checks/base.py) no part judges once as NOT
+  RUN. Rows are matched by their id, never by their words."""
+  families = {}  # family -> {row id: row}, both in the order the reports list them.
   for checks in checks_by_part.values():
     for row in checks:
-      families.setdefault(row['family'], {}).setdefault(
-          row.get('check'), row.get('target'))
+      families.setdefault(row['family'], {}).setdefault(row['id'], row)
   lines = ['## Scorecard of every part', '',
-           'Each checklist row (SPEC.md) the report judges, once for every campaign part '
-           'whose runs judge it (its rule in that part\'s report), and NOT RUN where no '
-           'part has runs for it yet.', '',
+           'Each target of the papers the report judges (docs/experiments.md), once '
+           'for every campaign part whose runs judge it (its rule in that part\'s '
+           'report), and NOT RUN where no part has runs for it yet.', '',
            '| check | target | part | measured | 95% CI | n | verdict |',
            '|---|---|---|---|---|---|---|']
-  for family, targets in families.items():
-    judged = [(check, target, part, row) for check, target in targets.items()
-              for part, checks in checks_by_part.items()
-              for row in _judged(checks) if row.get('check') == check]
-    lines += [f'| {check} | {target} | [{part}](#{part}) | '
+  for family, rows in families.items():
+    judged = [(part, row) for id_ in rows for part, checks in checks_by_part.items()
+              for row in _judged(checks) if row['id'] == id_]
+    lines += [f'| {row.get("check")} | {row.get("target")} | [{part}](#{part}) | '
               f'{_cell(row.get("measured"))} | {_ci_cell(row)} | {_cell(row.get("n"))} '
-              f'| {_verdict_cell(row)} |' for check, target, part, row in judged]
+              f'| {_verdict_cell(row)} |' for part, row in judged]
     if not judged:
-      check, target = next(iter(targets.items()))
-      lines.append(f'| {check} | {target} | — | — | — | — | **NOT RUN** |')
+      first = next(iter(rows.values()))
+      lines.append(f'| {first.get("check")} | {first.get("target")} | — | — | — | — | '
+                   '**NOT RUN** |')
   return lines + ['']
 
 

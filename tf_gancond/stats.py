@@ -11,8 +11,9 @@ intervals for means and percentile bootstrap intervals for the rest.
   bootstrap_ci(...)      percentile bootstrap interval, seeded.
   mean_interval(v)       Student t interval of a mean.
   two_cluster_split(v)   split 1-D values into a low and a high cluster
-                         ('kmeans': exact 1-D 2-means; 'gap': largest gap), and
-                         whether the split is a separation or noise.
+                         ('kmeans': exact 1-D 2-means; 'gap': largest gap).
+  two_cluster_test(v)    p-value of the 2-means gain of v under one Gaussian
+                         (parametric bootstrap): is the split more than noise?
   top_k_overlap(a, b, k) how many of the k smallest by a are among the k smallest by b.
   top_k_size(n)          k = round(0.4 n) of the O2 check (4 of 10 runs).
   mean_std(v)            mean, sample std (ddof=1) and variance.
@@ -32,7 +33,9 @@ from scipy import stats as scipy_stats
 MIN_BOOTSTRAP_N = 4     # Fewer runs: too few distinct resamples for an interval.
 DEFAULT_BOOTSTRAP = 2000
 CLUSTER_METHODS = ('kmeans', 'gap')
-SEPARATION_FACTOR = 2.0  # A split separates when gap > SEPARATION_FACTOR * pooled std.
+CLUSTER_ALPHA = 0.05     # two_cluster_test rejects one Gaussian below this p.
+MIN_CLUSTER_N = 4        # Fewer values: no split is called clusters (3 values always
+                         # have a gain of at least 0.75 under one Gaussian).
 TOP_K_FRACTION = 0.4     # Odena et al. (2018): "the 4 runs" of 10.
 PASS, FAIL, INCONCLUSIVE, NOT_RUN = 'PASS', 'FAIL', 'INCONCLUSIVE', 'NOT RUN'
 
@@ -157,16 +160,13 @@ def two_cluster_split(values, method='kmeans'):
   'gap': cut at the largest gap between consecutive sorted values.
 
   Returns {'method', 'threshold' (midpoint of the cut), 'low' and 'high' (index
-  lists into `values`), 'within_ss', 'gap', 'between_fraction', 'pooled_std',
-  'separated'} or None for fewer than 2 values or all values equal.
+  lists into `values`), 'within_ss', 'gap', 'between_fraction', 'pooled_std'} or
+  None for fewer than 2 values or all values equal.
 
-  A split always exists; whether it means anything:
+  A split always exists; whether it means anything is two_cluster_test's to say.
     gap         the distance between the highest low and the lowest high value;
     pooled_std  s_p = sqrt(within_ss / (n - 2)), the pooled within-cluster standard
                 deviation (nan for n = 2);
-    separated   gap > SEPARATION_FACTOR * s_p (False when s_p is nan): the clusters
-                are further apart than their own spread. Evenly spread or normal
-                noise gives a gap well below 2 s_p.
     between_fraction  1 - within_ss / total_ss (1: two tight groups).
   """
   if method not in CLUSTER_METHODS:
@@ -202,8 +202,49 @@ def two_cluster_split(values, method='kmeans'):
           'within_ss': within,
           'gap': gap,
           'between_fraction': 1.0 - within / total,
-          'pooled_std': pooled_std,
-          'separated': bool(gap > SEPARATION_FACTOR * pooled_std)}
+          'pooled_std': pooled_std}
+
+
+def two_means_gain(values):
+  """The 2-means gain of each row: 1 - (least within-cluster sum of squares over
+  the n - 1 cuts of the sorted row) / (total sum of squares).
+
+  values: [..., n], n >= 2, no row constant. Returns [...]: between_fraction of
+  two_cluster_split('kmeans') for every row at once (cumulative sums over the
+  sorted values, float64).
+  """
+  s = np.sort(np.asarray(values, np.float64), axis=-1)
+  n = s.shape[-1]
+  k = np.arange(1, n)  # Values in the low cluster.
+  s1, s2 = np.cumsum(s, axis=-1), np.cumsum(s * s, axis=-1)
+  low = s2[..., :-1] - s1[..., :-1] ** 2 / k
+  high = (s2[..., -1:] - s2[..., :-1]) - (s1[..., -1:] - s1[..., :-1]) ** 2 / (n - k)
+  total = s2[..., -1] - s1[..., -1] ** 2 / n
+  return 1.0 - np.min(low + high, axis=-1) / total
+
+
+def two_cluster_test(values, num_resamples=DEFAULT_BOOTSTRAP, seed=0):
+  """Is the 2-means split of `values` more than the noise of one Gaussian?
+
+  Parametric bootstrap of the 2-means gain G = two_means_gain(values) (a dip-free
+  stand-in for a test of unimodality): num_resamples samples of the same size from
+  one Gaussian of the values' mean and sd, seeded. G does not depend on the mean or
+  the scale, so standard normals serve. p = (1 + #{G_null >= G}) / (1 +
+  num_resamples), never 0.
+
+  Returns {'gain', 'p', 'num_resamples', 'n'}, or None for fewer than 3 values or
+  all values equal (2 values always split with gain 1).
+  """
+  v = np.asarray(values, np.float64).ravel()
+  if v.size < 3 or np.all(v == v[0]):
+    return None
+  gain = float(two_means_gain(v))
+  null = two_means_gain(np.random.default_rng(seed).standard_normal(
+      (num_resamples, v.size)))
+  # 1e-12: a null gain equal to G up to rounding counts as reaching it.
+  p = (1 + int(np.sum(null >= gain - 1e-12))) / (1 + num_resamples)
+  return {'gain': gain, 'p': float(p), 'num_resamples': num_resamples,
+          'n': int(v.size)}
 
 
 def top_k_overlap(key_a, key_b, k):
