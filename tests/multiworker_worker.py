@@ -1,9 +1,10 @@
 """One worker of the 2-process MultiWorkerMirroredStrategy test (test_distributed.py).
 
   TF_CONFIG='{"cluster": {"worker": [...]}, "task": {"type": "worker", "index": i}}' \
-  python tests/multiworker_worker.py WORKDIR OUTDIR STEPS
+  python tests/multiworker_worker.py WORKDIR OUTDIR STEPS [STRATEGY]
 
-Trains a tiny DCGAN on mock MNIST with `strategy='multi_worker'` through
+Trains a tiny DCGAN on mock MNIST with `strategy='multi_worker'` (or STRATEGY:
+`default` gives the single-worker run to compare with) through
 `train.train_and_evaluate` (the real loop: chief-only files, checkpoints on every
 worker), then writes this worker's final weights, read back from the checkpoint
 it saved (the chief's in WORKDIR, the others' in their scratch folders), to
@@ -25,14 +26,14 @@ from tf_gancond import distribute  # noqa: E402
 from tf_gancond import train  # noqa: E402
 
 
-def main(workdir, outdir, steps):
+def main(workdir, outdir, steps, strategy_name='multi_worker'):
   c = config_lib.get_config()
   c.update(dict(dataset='mnist', batch_size=8, train_steps=steps, g_base_channels=16,
                 d_base_channels=8, latent_dim=8, probe_every=0, log_every=1,
                 checkpoint_every=steps, shuffle_buffer=16, workdir=workdir,
-                strategy='multi_worker'))
+                strategy=strategy_name))
   c = config_lib.validate(config_lib.resolve(c))
-  strategy = distribute.make_strategy('multi_worker')
+  strategy = distribute.make_strategy(strategy_name)
   with tfds.testing.mock_data(num_examples=64):
     train.train_and_evaluate(c, strategy)
   local_dir = distribute.worker_dir(workdir, strategy)
@@ -47,4 +48,4 @@ def main(workdir, outdir, steps):
 
 
 if __name__ == '__main__':
-  main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+  main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:])
