@@ -7,7 +7,7 @@
   * The launcher in a bare `sbatch` script (SLURM_JOB_ID but no step variables):
     exit 2, one line, nothing written.
   * A real 2-task `srun` step (needs a running SLURM: skipped where `sinfo` is not
-    installed): both tasks train one run through tests/multiworker_worker.py, end
+    installed or reaches no controller): both tasks train one run through tests/multiworker_worker.py, end
     with identical weights, and their losses are the single-worker run's within
     the tolerance of tests/test_distributed.py (1e-4 relative).
 """
@@ -28,7 +28,7 @@ from tf_gancond import runlog
 
 STEP = {'SLURM_JOB_ID': '1234', 'SLURM_STEP_NODELIST': 'node[01-03],gpu7',
         'SLURM_STEP_TASKS_PER_NODE': '2(x3),1'}
-# Job 1234: ports from 10000 + 16 * (1234 mod 1422) = 29744; a node's second task +1.
+# Job 1234: ports from 10000 + 16 * (1234 mod 1423) = 29744; a node's second task +1.
 WORKERS = ['node01:29744', 'node01:29745', 'node02:29744', 'node02:29745',
            'node03:29744', 'node03:29745', 'gpu7:29744']
 
@@ -45,7 +45,7 @@ def test_tf_config_from_an_srun_step(rank, node, local):
 def test_tf_config_keeps_slurms_node_order_and_zero_padding():
   """node[9-10]: node9 before node10 (a sort of the names would swap them); 'n[001-002]'
   keeps its width; without SLURMD_NODENAME and SLURM_LOCALID nothing is checked."""
-  environ = {'SLURM_JOB_ID': '1422', 'SLURM_PROCID': '1',
+  environ = {'SLURM_JOB_ID': '1423', 'SLURM_PROCID': '1',
              'SLURM_STEP_NODELIST': 'node[9-10],n[001-002]',
              'SLURM_STEP_TASKS_PER_NODE': '1(x4)'}
   assert distribute.slurm_tf_config(environ) == {
@@ -118,7 +118,17 @@ def _losses(workdir):
           for r in runlog.read_records(workdir, 'train')]
 
 
-@pytest.mark.skipif(shutil.which('sinfo') is None, reason='no SLURM here (no sinfo)')
+def _slurm_answers():
+  """True when `sinfo` is installed and reaches a running controller."""
+  if shutil.which('sinfo') is None:
+    return False
+  try:
+    return subprocess.run(['sinfo', '-h'], capture_output=True, timeout=30).returncode == 0
+  except subprocess.TimeoutExpired:
+    return False
+
+
+@pytest.mark.skipif(not _slurm_answers(), reason='no running SLURM here (sinfo)')
 def test_a_two_task_srun_step_trains_like_one_worker(tmp_path):
   env = {k: v for k, v in os.environ.items() if k != 'TF_CONFIG'}
   env['TF_CPP_MIN_LOG_LEVEL'] = '3'

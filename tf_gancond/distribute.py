@@ -63,7 +63,7 @@ def slurm_tf_config(environ):
   Tasks are laid out as srun's default block distribution places them: the nodes
   in SLURM_STEP_NODELIST order, each with its count of SLURM_STEP_TASKS_PER_NODE
   consecutive ranks; a task on node h with local rank l listens on port
-  `base + l`, base = 10000 + 16 (SLURM_JOB_ID mod 1422). Raises ConfigError (one
+  `base + l`, base = 10000 + 16 (SLURM_JOB_ID mod 1423). Raises ConfigError (one
   line) for a variable it cannot read, more than 16 tasks on a node, or (where
   SLURMD_NODENAME / SLURM_LOCALID say) a task that is not where that layout puts it.
 
