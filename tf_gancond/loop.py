@@ -45,8 +45,9 @@ experiment shares; a trainer (`Trainer`) owns its step.
                resume every step is in exactly one record), the checkpoint of that
                step, status.json 'stopped', then StoppedError (the launcher's exit
                code 4). The same command resumes it. A SIGTERM once the last step
-               is done, during the closing actions, ends the process as before:
-               the checkpoint of the last step is there to resume from.
+               is done, during the closing actions, ends the process (the handler
+               before the loop is back): the checkpoint of the last step is there
+               to resume from.
 
 Only the chief worker writes the run files; every worker saves checkpoints and
 exports (under MultiWorkerMirroredStrategy both are collectives), the others in
