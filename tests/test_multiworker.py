@@ -48,20 +48,17 @@ def _free_ports(n):
       s.close()
 
 
-def test_two_workers_end_with_identical_weights(tmp_path):
-  workers = [f'127.0.0.1:{p}' for p in _free_ports(2)]
-  workdir = tmp_path / 'run'
-  procs, logs = [], []
+def run_workers(tmp_path, workdir, envs, *args):
+  """tests/multiworker_worker.py WORKDIR OUTDIR STEPS ARGS... once per environment
+  in `envs`, all at once (worker i's OUTDIR out<i>, its log worker<i>.log); asserts
+  that each ends with 0 within TIMEOUT_S."""
+  procs = []
   try:
-    for index in range(2):
-      tf_config = {'cluster': {'worker': workers},
-                   'task': {'type': 'worker', 'index': index}}
-      env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL='3')
-      log = open(tmp_path / f'worker{index}.log', 'w')
-      logs.append(log)
-      procs.append(subprocess.Popen(
-          [sys.executable, WORKER, str(workdir), str(tmp_path / f'out{index}'),
-           str(STEPS)], env=env, stdout=log, stderr=subprocess.STDOUT))
+    for index, env in enumerate(envs):
+      with open(tmp_path / f'worker{index}.log', 'w') as log:
+        procs.append(subprocess.Popen(
+            [sys.executable, WORKER, str(workdir), str(tmp_path / f'out{index}'),
+             str(STEPS), *args], env=env, stdout=log, stderr=subprocess.STDOUT))
     for proc in procs:
       proc.wait(timeout=TIMEOUT_S)
   finally:
@@ -69,10 +66,17 @@ def test_two_workers_end_with_identical_weights(tmp_path):
       if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=30)
-    for log in logs:
-      log.close()
   for index, proc in enumerate(procs):
     assert proc.returncode == 0, (tmp_path / f'worker{index}.log').read_text()[-3000:]
+
+
+def test_two_workers_end_with_identical_weights(tmp_path):
+  workers = [f'127.0.0.1:{p}' for p in _free_ports(2)]
+  workdir = tmp_path / 'run'
+  run_workers(tmp_path, workdir, [
+      dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', TF_CONFIG=json.dumps(
+          {'cluster': {'worker': workers}, 'task': {'type': 'worker', 'index': index}}))
+      for index in range(2)])
 
   chief = np.load(tmp_path / 'out0' / 'weights.npz')
   other = np.load(tmp_path / 'out1' / 'weights.npz')
