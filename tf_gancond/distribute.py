@@ -45,7 +45,7 @@ def make_strategy(name):
                    'multi_worker')
 
 
-# What `srun` sets in each task of a step (a bare `sbatch` script has none of them).
+# What `srun` sets in each task of a step (a bare `sbatch` script lacks the STEP ones).
 _SLURM_STEP_VARIABLES = ('SLURM_JOB_ID', 'SLURM_PROCID', 'SLURM_STEP_NODELIST',
                          'SLURM_STEP_TASKS_PER_NODE')
 # Each job's workers listen on PORTS_PER_JOB ports from a base derived from its job
