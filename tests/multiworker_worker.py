@@ -1,9 +1,11 @@
 """One worker of the 2-process MultiWorkerMirroredStrategy test (test_distributed.py).
 
   TF_CONFIG='{"cluster": {"worker": [...]}, "task": {"type": "worker", "index": i}}' \
-  python tests/multiworker_worker.py WORKDIR OUTDIR STEPS
+  python tests/multiworker_worker.py WORKDIR OUTDIR STEPS [STRATEGY [ADAM_EPSILON]]
 
-Trains a tiny DCGAN on mock MNIST with `strategy='multi_worker'` through
+Trains a tiny DCGAN on mock MNIST with `strategy='multi_worker'` (or STRATEGY:
+`default` gives the single-worker run to compare with; ADAM_EPSILON sets both
+optimizers' epsilon, as tests/test_distributed.py does for such comparisons) through
 `train.train_and_evaluate` (the real loop: chief-only files, checkpoints on every
 worker), then writes this worker's final weights, read back from the checkpoint
 it saved (the chief's in WORKDIR, the others' in their scratch folders), to
@@ -22,19 +24,25 @@ import tensorflow_datasets as tfds  # noqa: E402
 
 from tf_gancond import config as config_lib  # noqa: E402
 from tf_gancond import distribute  # noqa: E402
+from tf_gancond import loop  # noqa: E402
 from tf_gancond import train  # noqa: E402
 
 
-def main(workdir, outdir, steps):
+def main(workdir, outdir, steps, strategy_name='multi_worker', adam_epsilon=None):
   c = config_lib.get_config()
   c.update(dict(dataset='mnist', batch_size=8, train_steps=steps, g_base_channels=16,
                 d_base_channels=8, latent_dim=8, probe_every=0, log_every=1,
                 checkpoint_every=steps, shuffle_buffer=16, workdir=workdir,
-                strategy='multi_worker'))
+                strategy=strategy_name))
   c = config_lib.validate(config_lib.resolve(c))
-  strategy = distribute.make_strategy('multi_worker')
+  strategy = distribute.make_strategy(strategy_name)
+  def make_trainer(config):
+    trainer = train.gan_trainer(config, strategy)
+    if adam_epsilon is not None:
+      trainer.g_optimizer.epsilon = trainer.d_optimizer.epsilon = float(adam_epsilon)
+    return trainer
   with tfds.testing.mock_data(num_examples=64):
-    train.train_and_evaluate(c, strategy)
+    loop.run(c, make_trainer)
   local_dir = distribute.worker_dir(workdir, strategy)
   reader = tf.train.load_checkpoint(os.path.join(local_dir, 'checkpoints'))
   weights = {name: reader.get_tensor(name)
@@ -47,4 +55,4 @@ def main(workdir, outdir, steps):
 
 
 if __name__ == '__main__':
-  main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+  main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:])

@@ -45,16 +45,21 @@ class NaNAfterStep:
     return out
 
 
-def main(argv):
-  options = dict(a[2:].split('=', 1) for a in argv if a.startswith('--nan_'))
-  at, where = int(options['nan_at_step']), options.get('nan_in', 'loss')
+def launch_wrapped(argv, prefix, wrap):
+  """`launch.run()` on `argv` without its `--<prefix>...` options, with the trainer
+  that `loop.run` builds wrapped: `wrap(trainer)`."""
   from tf_gancond import launch
   from tf_gancond import loop
   run = loop.run
-  loop.run = lambda config, make_trainer: run(
-      config, lambda c: NaNAfterStep(make_trainer(c), at, where))
-  sys.argv = [sys.argv[0]] + [a for a in argv if not a.startswith('--nan_')]
+  loop.run = lambda config, make_trainer: run(config, lambda c: wrap(make_trainer(c)))
+  sys.argv = [sys.argv[0]] + [a for a in argv if not a.startswith(f'--{prefix}')]
   launch.run()
+
+
+def main(argv):
+  options = dict(a[2:].split('=', 1) for a in argv if a.startswith('--nan_'))
+  at, where = int(options['nan_at_step']), options.get('nan_in', 'loss')
+  launch_wrapped(argv, 'nan_', lambda trainer: NaNAfterStep(trainer, at, where))
 
 
 if __name__ == '__main__':

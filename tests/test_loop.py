@@ -10,6 +10,7 @@ import glob
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -532,3 +533,64 @@ def test_a_deterministic_run_may_not_change_its_strategy(config):
         runlog.check_resumable(config.workdir, config)
     else:
       runlog.check_resumable(config.workdir, config)
+
+
+class Terminated(Exception):
+  """What SIGTERM raises in these tests when the loop does not handle it."""
+
+
+@pytest.fixture
+def sigterm_raises():
+  """SIGTERM raises Terminated (not the end of pytest) unless the loop takes it."""
+  def handler(signum, frame):
+    raise Terminated()
+  previous = signal.signal(signal.SIGTERM, handler)
+  yield handler
+  signal.signal(signal.SIGTERM, previous)
+
+
+class SigtermTrainer(CountingTrainer):
+  """Sends this process SIGTERM during the train step that reaches `sigterm_at`."""
+
+  def __init__(self, config, sigterm_at):
+    super().__init__(config)
+    self.sigterm_at = sigterm_at
+
+  def train_step(self, iterator):
+    out = super().train_step(iterator)
+    if int(self.step) == self.sigterm_at:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return out
+
+
+def test_sigterm_stops_at_the_step_boundary_with_its_record_and_checkpoint(
+    config, sigterm_raises):
+  """SIGTERM during step 6 of a run recording every 4 steps: the run ends after step
+  6 with a record of steps 5-6 and the checkpoint of step 6, status 'stopped'; the
+  resume records 7-8 at 8, so each step is in one record. loss = w = step."""
+  config.train_steps, config.log_every, config.checkpoint_every = 12, 4, 100
+  with pytest.raises(loop.StoppedError) as e:
+    loop.run(config, lambda c: SigtermTrainer(c, sigterm_at=6))
+  assert e.value.step == 6
+  assert signal.getsignal(signal.SIGTERM) is sigterm_raises  # Handed back.
+  checkpoint = os.path.join(config.workdir, 'checkpoints', 'ckpt-6')
+  assert tf.train.latest_checkpoint(os.path.dirname(checkpoint)) == checkpoint
+  assert runlog.read_status(config.workdir) == {
+      'state': 'stopped', 'step': 6, 'reason': 'SIGTERM', 'last_checkpoint': checkpoint}
+  assert [(r['step'], r['loss']) for r in runlog.read_records(config.workdir, 'train')
+          ] == [(4, 2.5), (6, 5.5)]
+  trainer = CountingTrainer(config)
+  loop.run(config, lambda c: trainer)
+  assert trainer.start_step == 6 and float(trainer.w) == 12.0
+  assert [(r['step'], r['loss']) for r in runlog.read_records(config.workdir, 'train')
+          ] == [(4, 2.5), (6, 5.5), (8, 7.5), (12, 10.5)]
+  assert runlog.read_status(config.workdir)['state'] == 'finished'
+
+
+def test_sigterm_during_the_last_step_lets_the_run_finish(config, sigterm_raises):
+  """No step is left to stop before: the run finishes (its closing actions, 'final'
+  record, status 'finished') rather than stopping with nothing left to resume."""
+  loop.run(config, lambda c: SigtermTrainer(c, sigterm_at=config.train_steps))
+  assert runlog.read_status(config.workdir)['state'] == 'finished'
+  assert len(runlog.read_records(config.workdir, 'final')) == 1
+  assert signal.getsignal(signal.SIGTERM) is sigterm_raises

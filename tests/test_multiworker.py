@@ -5,17 +5,29 @@ two-worker cluster on free loopback ports, its own task index), trains a tiny
 DCGAN for a few steps through `train.train_and_evaluate(strategy='multi_worker')`
 and saves its final weights (from the checkpoint it wrote) to a npz. The test
 asserts that both workers end with identical weights and optimizer slots, and
-that only the chief wrote the run's files. The processes are killed in a
-`finally` block whatever happens; every wait is bounded.
+that only the chief wrote the run's files.
+
+SIGTERM to one worker (tf_gancond.launch on each): both checkpoint one step and
+exit 4 (PreemptionCheckpointHandler's agreement, tf_gancond/loop.py), and both
+relaunched finish the run with every step recorded once.
+
+The processes are killed in a `finally` block whatever happens; every wait is
+bounded.
 """
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
+import tensorflow as tf
+
+from tf_gancond import runlog
 
 STEPS = 3
 TIMEOUT_S = 240  # The two processes together; they take ~50 s on 2 shared cores.
@@ -36,20 +48,17 @@ def _free_ports(n):
       s.close()
 
 
-def test_two_workers_end_with_identical_weights(tmp_path):
-  workers = [f'127.0.0.1:{p}' for p in _free_ports(2)]
-  workdir = tmp_path / 'run'
-  procs, logs = [], []
+def run_workers(tmp_path, workdir, envs, *args):
+  """tests/multiworker_worker.py WORKDIR OUTDIR STEPS ARGS... once per environment
+  in `envs`, all at once (worker i's OUTDIR out<i>, its log worker<i>.log); asserts
+  that each ends with 0 within TIMEOUT_S."""
+  procs = []
   try:
-    for index in range(2):
-      tf_config = {'cluster': {'worker': workers},
-                   'task': {'type': 'worker', 'index': index}}
-      env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL='3')
-      log = open(tmp_path / f'worker{index}.log', 'w')
-      logs.append(log)
-      procs.append(subprocess.Popen(
-          [sys.executable, WORKER, str(workdir), str(tmp_path / f'out{index}'),
-           str(STEPS)], env=env, stdout=log, stderr=subprocess.STDOUT))
+    for index, env in enumerate(envs):
+      with open(tmp_path / f'worker{index}.log', 'w') as log:
+        procs.append(subprocess.Popen(
+            [sys.executable, WORKER, str(workdir), str(tmp_path / f'out{index}'),
+             str(STEPS), *args], env=env, stdout=log, stderr=subprocess.STDOUT))
     for proc in procs:
       proc.wait(timeout=TIMEOUT_S)
   finally:
@@ -57,10 +66,17 @@ def test_two_workers_end_with_identical_weights(tmp_path):
       if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=30)
-    for log in logs:
-      log.close()
   for index, proc in enumerate(procs):
     assert proc.returncode == 0, (tmp_path / f'worker{index}.log').read_text()[-3000:]
+
+
+def test_two_workers_end_with_identical_weights(tmp_path):
+  workers = [f'127.0.0.1:{p}' for p in _free_ports(2)]
+  workdir = tmp_path / 'run'
+  run_workers(tmp_path, workdir, [
+      dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', TF_CONFIG=json.dumps(
+          {'cluster': {'worker': workers}, 'task': {'type': 'worker', 'index': index}}))
+      for index in range(2)])
 
   chief = np.load(tmp_path / 'out0' / 'weights.npz')
   other = np.load(tmp_path / 'out1' / 'weights.npz')
@@ -88,3 +104,75 @@ def test_two_workers_end_with_identical_weights(tmp_path):
       written)
   if 'saved_models' in written:  # Its export copy is deleted after the (collective) save.
     assert not os.listdir(os.path.join(other_dir, 'saved_models'))
+
+
+
+@contextlib.contextmanager
+def _launched_workers(tmp_path, workdir, tag, steps):
+  """Both workers of a 2-worker cluster on free loopback ports, each running the
+  launcher (tiny GAN, synthetic data) in `workdir`, logging to <tag><index>.log;
+  killed on leaving the block if they still run."""
+  workers = [f'127.0.0.1:{p}' for p in _free_ports(2)]
+  procs = []
+  try:
+    for index in range(2):
+      tf_config = {'cluster': {'worker': workers},
+                   'task': {'type': 'worker', 'index': index}}
+      env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL='3')
+      with open(tmp_path / f'{tag}{index}.log', 'w') as log:
+        procs.append(subprocess.Popen(
+            [sys.executable, '-m', 'tf_gancond.launch', '--dataset=mnist',
+             '--batch_size=8', '--latent_dim=8', '--config.g_base_channels=16',
+             '--config.d_base_channels=8', '--probe_every=0', '--synthetic_data',
+             '--strategy=multi_worker', f'--workdir={workdir}',
+             f'--train_steps={steps}', '--log_every=1'],
+            env=env, stdout=log, stderr=subprocess.STDOUT))
+    yield procs
+  finally:
+    for proc in procs:
+      if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def _exit_codes(procs, tmp_path, tag):
+  """The workers' exit codes once both ended (TIMEOUT_S at the most), with their
+  logs' tails."""
+  deadline = time.monotonic() + TIMEOUT_S
+  for proc in procs:
+    proc.wait(timeout=max(1, deadline - time.monotonic()))
+  return [p.returncode for p in procs], [
+      (tmp_path / f'{tag}{i}.log').read_text()[-3000:] for i in range(2)]
+
+
+def test_sigterm_to_one_worker_stops_both_at_one_step_and_a_relaunch_resumes(tmp_path):
+  """SIGTERM to worker 1 alone (its node preempted): through PreemptionCheckpointHandler
+  both workers checkpoint the same step and exit 4 (the launcher's code); both
+  relaunched go on from that step and finish with every step recorded once."""
+  steps = 150
+  workdir = tmp_path / 'run'
+  with _launched_workers(tmp_path, workdir, 'first', steps) as procs:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not runlog.read_records(workdir, 'train'):
+      assert all(p.poll() is None for p in procs), 'a worker ended before its first step'
+      assert time.monotonic() < deadline, 'no train record in time'
+      time.sleep(0.05)
+    os.kill(procs[1].pid, signal.SIGTERM)
+    codes, logs = _exit_codes(procs, tmp_path, 'first')
+  assert codes == [4, 4], logs
+  status = runlog.read_status(workdir)
+  step = status['step']
+  assert status['state'] == 'stopped' and 0 < step < steps, status
+  for folder in (workdir, workdir / 'workers' / 'worker_1'):
+    assert tf.train.latest_checkpoint(str(folder / 'checkpoints')).endswith(
+        f'ckpt-{step}'), folder
+  assert [r['step'] for r in runlog.read_records(workdir, 'train')] == list(
+      range(1, step + 1))
+
+  with _launched_workers(tmp_path, workdir, 'again', steps) as procs:
+    codes, logs = _exit_codes(procs, tmp_path, 'again')
+  assert codes == [0, 0], logs
+  assert [r['step'] for r in runlog.read_records(workdir, 'train')] == list(
+      range(1, steps + 1))
+  assert [r['step'] for r in runlog.read_records(workdir, 'start')] == [0, step]
+  assert runlog.read_status(workdir)['state'] == 'finished'

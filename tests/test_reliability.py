@@ -6,6 +6,11 @@
     and a `status.json.tmp` present). The same command again resumes from that
     checkpoint and finishes: metrics.jsonl holds every train step exactly once,
     every line valid JSON, the missing export is made again, no `*.tmp` is left.
+  * SIGTERM (a cluster's time limit, preemption), sent from outside mid-run or by
+    the run itself during a known step (tests/sigterm_launch.py): exit code 4, the
+    step it was at checkpointed (the only checkpoint), status.json 'stopped'; the
+    same command resumes it and it ends with every step in exactly one record and
+    every record and checkpointed tensor of a straight run (`--deterministic`).
   * A second launcher on a run folder in use exits 2 with one line; the first run
     goes on.
   * `deterministic`: two runs with the same seed log bit-identical losses (CPU).
@@ -18,6 +23,7 @@ The launcher runs as a subprocess (its exit code and files are what is tested)
 on synthetic data; the determinism runs use mock TFDS data (shuffled pipeline).
 """
 
+import contextlib
 import json
 import os
 import random
@@ -56,15 +62,35 @@ def _strict_records(workdir):
     return [json.loads(line) for line in f]
 
 
+@contextlib.contextmanager
+def _launched(cmd, stderr=subprocess.DEVNULL):
+  """`cmd` started (stdout dropped); killed on leaving the block if it still runs."""
+  proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, env=ENV)
+  try:
+    yield proc
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait(timeout=30)
+
+
+def _wait_for_a_train_record(proc, workdir):
+  """Returns once `proc`, running in `workdir`, has written a 'train' record (150 s
+  at the most)."""
+  deadline = time.monotonic() + 150
+  while not runlog.read_records(workdir, 'train'):
+    assert proc.poll() is None, 'the run ended before its first train record'
+    assert time.monotonic() < deadline, 'no train record within 150 s'
+    time.sleep(0.02)
+
+
 def test_sigkill_then_same_command_resumes_without_gaps(tmp_path):
   workdir = tmp_path / 'run'
   steps, log_every, ckpt_every = 300, 5, 50
   cmd = _launch_cmd(workdir, f'--train_steps={steps}', f'--log_every={log_every}',
                     f'--checkpoint_every={ckpt_every}', f'--export_every={ckpt_every}')
-  proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          env=ENV)
   state_file = workdir / 'checkpoints' / 'checkpoint'
-  try:
+  with _launched(cmd) as proc:
     deadline = time.monotonic() + 150
     while not state_file.exists():
       assert proc.poll() is None, 'the run ended before its first checkpoint'
@@ -74,10 +100,6 @@ def test_sigkill_then_same_command_resumes_without_gaps(tmp_path):
     assert proc.poll() is None, 'the run finished before it could be killed'
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-  finally:
-    if proc.poll() is None:
-      proc.kill()
-      proc.wait(timeout=30)
   assert proc.returncode == -signal.SIGKILL
   assert runlog.read_status(workdir)['state'] == 'running'
   assert not runlog.read_records(workdir, 'final')
@@ -124,11 +146,7 @@ def test_second_launcher_on_a_live_run_folder_exits_2(tmp_path):
   first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            env=ENV)
   try:
-    deadline = time.monotonic() + 150
-    while not runlog.read_records(workdir, 'train'):
-      assert first.poll() is None, 'the first run ended'
-      assert time.monotonic() < deadline, 'no train record within 150 s'
-      time.sleep(0.05)
+    _wait_for_a_train_record(first, workdir)
     second = _run(cmd)
     assert second.returncode == 2, second.stderr[-3000:]
     lines = native_log.package_lines(second.stderr)
@@ -247,6 +265,134 @@ def test_a_resume_restores_the_power_iteration_vectors(tmp_path):
       os.path.join(resumed, 'checkpoints', 'ckpt-4')).get_variable_to_shape_map()
   for module in ('g_penalties_0/u', 'g_gradients_0/vectors', 'd_gradients_0/vectors'):
     assert any(n.startswith(f'power_iteration_vectors/{module}') for n in names), module
+
+
+SIGTERM_LAUNCH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              'sigterm_launch.py')
+STOPPED_EXIT_CODE = 4  # The launcher's documented code for a run stopped by SIGTERM.
+SIGTERM_STEPS = 120
+_TIMING = ('steps_per_sec', 'step_time', 'process_cpu_seconds')
+
+
+def _sigterm_cmd(workdir, log_every, launcher=()):
+  """The launch (or `launcher`'s) of a deterministic SIGTERM_STEPS-step run whose only
+  checkpoint before the end is the one a stop makes (default checkpoint_every 1000)."""
+  base = list(launcher) or [PYTHON, '-m', 'tf_gancond.launch']
+  return [*base, *TINY, f'--workdir={workdir}', f'--train_steps={SIGTERM_STEPS}',
+          f'--log_every={log_every}', '--deterministic']
+
+
+@pytest.fixture(scope='module')
+def straight_run(tmp_path_factory):
+  """The SIGTERM tests' run made in one go, a 'train' record every step."""
+  workdir = tmp_path_factory.mktemp('straight') / 'run'
+  result = _run(_sigterm_cmd(workdir, log_every=1))
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir
+
+
+def _stopped_at(result, workdir):
+  """The step a run stopped by SIGTERM reports, after checking how it stopped: exit
+  code 4, one `stopped:` line, status 'stopped', its checkpoint the newest and of
+  that step, the only one (no other was due), no 'final' record."""
+  assert result.returncode == STOPPED_EXIT_CODE, result.stderr[-3000:]
+  lines = [l for l in native_log.package_lines(result.stderr)
+           if l.startswith(('stopped: ', 'error: '))]
+  assert len(lines) == 1 and lines[0].startswith('stopped: '), result.stderr[-3000:]
+  status = runlog.read_status(workdir)
+  step = status['step']
+  assert status['state'] == 'stopped' and 0 < step < SIGTERM_STEPS
+  assert f'at step {step},' in lines[0]
+  checkpoints = workdir / 'checkpoints'
+  assert status['last_checkpoint'] == str(checkpoints / f'ckpt-{step}')
+  assert tf.train.latest_checkpoint(str(checkpoints)) == status['last_checkpoint']
+  assert sorted(p.name for p in checkpoints.glob('*.index')) == [f'ckpt-{step}.index']
+  assert int(tf.train.load_checkpoint(status['last_checkpoint']).get_tensor(
+      'step/.ATTRIBUTES/VARIABLE_VALUE')) == step
+  assert not runlog.read_records(workdir, 'final')
+  return step
+
+
+def _assert_resumed_like_straight(workdir, straight, stopped_at):
+  """A run stopped at `stopped_at` and relaunched ends as the straight one: every
+  step in exactly one 'train' record, each record's step values (losses, norms) the
+  mean of the straight run's over the steps it covers, its Q statistics (measured
+  at the record's step) the straight run's there; one 'final'; every checkpointed
+  tensor of the run equal bit for bit."""
+  records = _strict_records(workdir)
+  assert [r['kind'] for r in records].count('final') == 1
+  assert [r['step'] for r in records if r['kind'] == 'start'] == [0, stopped_at]
+  per_step = {r['step']: r for r in runlog.read_records(straight, 'train')}
+  assert sorted(per_step) == list(range(1, SIGTERM_STEPS + 1))
+  train = [r for r in records if r['kind'] == 'train']
+  ends = [r['step'] for r in train]
+  assert ends == sorted(set(ends)) and ends[-1] == SIGTERM_STEPS and stopped_at in ends
+  begin = 0
+  for record in train:
+    covered = [per_step[s] for s in range(begin + 1, record['step'] + 1)]
+    assert set(record) == set(covered[-1])
+    for key, value in record.items():
+      if key in _TIMING or key in ('kind', 'step'):
+        continue
+      if key.startswith('q_'):
+        assert value == covered[-1][key], (record['step'], key)
+      else:
+        np.testing.assert_allclose(value, np.mean([r[key] for r in covered]),
+                                   rtol=1e-5, err_msg=f'{key} at {record["step"]}')
+    begin = record['step']
+  a = tf.train.load_checkpoint(str(straight / 'checkpoints' / f'ckpt-{SIGTERM_STEPS}'))
+  b = tf.train.load_checkpoint(str(workdir / 'checkpoints' / f'ckpt-{SIGTERM_STEPS}'))
+  names = a.get_variable_to_shape_map()
+  assert names == b.get_variable_to_shape_map()
+  # save_counter counts saves (1 straight, 2 with the stop's), not the run's state.
+  for name in set(names) - {'_CHECKPOINTABLE_OBJECT_GRAPH',
+                            'save_counter/.ATTRIBUTES/VARIABLE_VALUE'}:
+    np.testing.assert_array_equal(a.get_tensor(name), b.get_tensor(name), name)
+  assert len(names) > 20  # Weights, moving statistics, Adam slots.
+  status = runlog.read_status(workdir)
+  assert status['state'] == 'finished' and status['step'] == SIGTERM_STEPS
+
+
+def test_sigterm_checkpoints_at_a_step_boundary_and_a_relaunch_ends_as_a_straight_run(
+    tmp_path, straight_run):
+  """SIGTERM sent mid-run (as SLURM does before a time limit, or on preemption): the
+  run checkpoints the step it is at, exits 4; the same command resumes it, and it
+  ends with the records and weights of the run never stopped."""
+  workdir = tmp_path / 'run'
+  cmd = _sigterm_cmd(workdir, log_every=1)
+  log = tmp_path / 'stderr.txt'  # A file: a pipe nobody reads while waiting could fill.
+  with open(log, 'w') as stderr, _launched(cmd, stderr) as proc:
+    _wait_for_a_train_record(proc, workdir)
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=120)
+  stopped = subprocess.CompletedProcess(cmd, proc.returncode, '', log.read_text())
+  step = _stopped_at(stopped, workdir)
+  assert [r['step'] for r in runlog.read_records(workdir, 'train')] == list(
+      range(1, step + 1))
+
+  result = _run(cmd)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f'Resumed from {workdir / "checkpoints" / f"ckpt-{step}"} at step {step}' in (
+      result.stderr)
+  _assert_resumed_like_straight(workdir, straight_run, step)
+
+
+def test_sigterm_between_records_records_the_steps_since_the_last_one(
+    tmp_path, straight_run):
+  """SIGTERM during step 10 of a run recording every 4 steps: the stop writes steps
+  9-10 as a record at 10 beside the checkpoint, so that the resumed run's record at
+  12 holds steps 11-12, and every step is recorded once."""
+  workdir = tmp_path / 'run'
+  cmd = _sigterm_cmd(workdir, log_every=4)
+  stopped = _run(_sigterm_cmd(workdir, log_every=4, launcher=[
+      PYTHON, SIGTERM_LAUNCH, '--sigterm_at_step=10']))
+  assert _stopped_at(stopped, workdir) == 10
+  assert [r['step'] for r in runlog.read_records(workdir, 'train')] == [4, 8, 10]
+  result = _run(cmd)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert [r['step'] for r in runlog.read_records(workdir, 'train')][:5] == [
+      4, 8, 10, 12, 16]
+  _assert_resumed_like_straight(workdir, straight_run, 10)
 
 
 NAN_LAUNCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'nan_launch.py')

@@ -8,7 +8,8 @@ The config starts from `--config` (a Python file with `get_config()`, see
 configs/) or the package default; `--config.FIELD=VALUE` sets any field, and the
 flags below set the field of the same name. Exit codes: 0 done, 2 bad input
 (one line on stderr, nothing written), 3 the run diverged (NaN/Inf; the last
-good checkpoint is kept).
+good checkpoint is kept), 4 stopped by SIGTERM after checkpointing at step N
+(one `stopped:` line on stderr; a relaunch, or SLURM's --requeue, resumes it).
 """
 
 import sys
@@ -18,6 +19,7 @@ from absl import flags
 from absl import logging
 
 FLAGS = flags.FLAGS
+STOPPED_EXIT_CODE = 4  # SIGTERM: checkpointed at a step boundary, resumable.
 _CONFIG_OVERRIDES = {}  # `--config.FIELD=VALUE` pairs of the command line.
 
 # Flags that set the config field of the same name (None = leave the config's value).
@@ -124,6 +126,9 @@ def main(argv):
     final = run_config(config)
   except loop.DivergedError as e:
     _fail(f'run diverged: {e}; last good checkpoint kept in {config.workdir}', code=3)
+  except loop.StoppedError as e:
+    print(f'stopped: {e}', file=sys.stderr)
+    sys.exit(STOPPED_EXIT_CODE)
   except expected as e:
     _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
   logging.info('Finished %s: %s', config.workdir, final)

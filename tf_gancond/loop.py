@@ -39,6 +39,15 @@ experiment shares; a trainer (`Trainer`) owns its step.
                non-finite value raises DivergedError (the launcher's exit code 3)
                after marking the run 'diverged'; the last good checkpoint and
                export stay.
+  SIGTERM      (SLURM's time limit with `--signal=TERM@...`, preemption) stops
+               the run at the next step boundary (`Termination`): the steps since
+               the last 'train' record as a record at that step (so that after a
+               resume every step is in exactly one record), the checkpoint of that
+               step, status.json 'stopped', then StoppedError (the launcher's exit
+               code 4). The same command resumes it. A SIGTERM once the last step
+               is done, during the closing actions, ends the process (the handler
+               before the loop is back): the checkpoint of the last step is there
+               to resume from.
 
 Only the chief worker writes the run files; every worker saves checkpoints and
 exports (under MultiWorkerMirroredStrategy both are collectives), the others in
@@ -48,6 +57,8 @@ their scratch folder (`distribute.worker_dir`), deleting their export copies.
 import io
 import os
 import shutil
+import signal
+import threading
 import time
 
 import numpy as np
@@ -65,6 +76,85 @@ from tf_gancond import runlog
 
 class DivergedError(RuntimeError):
   """A loss or weight became NaN/Inf; the run stopped at its last good state."""
+
+
+class StoppedError(RuntimeError):
+  """SIGTERM stopped the run at a step boundary, after checkpointing that step."""
+
+  def __init__(self, step, checkpoint):
+    super().__init__(f'stopped by SIGTERM at step {step}, checkpointed in '
+                     f'{checkpoint}; the same command resumes it')
+    self.step = step
+
+
+class Termination:
+  """SIGTERM as a request to stop at the next step boundary.
+
+  `requested(step)`, called at each step boundary with a step to go, says whether
+  the run stops there; by then `stop(step)` (the pending record and the checkpoint
+  of `step`) has run. The signal handler only sets a flag, so a step costs nothing
+  more. Active from the construction to `restore()`; off the main thread (where
+  Python cannot handle signals) SIGTERM keeps its handler.
+
+  Under MultiWorkerMirroredStrategy every worker must stop at the same step: the
+  checkpoint save is a collective, and SIGTERM may reach one worker alone (a node
+  preempted). tf.distribute.experimental.PreemptionCheckpointHandler agrees on that
+  step through the coordination service (it saves one step after the boundary
+  where the signalled worker sees its flag), so it is used there: it polls the flag
+  (`termination_watcher_fn`: the same on every platform, where its default would
+  watch GCE's maintenance events instead of SIGTERM on a GCE GPU), saves with
+  `save_fn=stop` (the run's own checkpoint layout, that runlog.restore_checkpoint
+  reads), and its `exit_fn` does nothing, so that the loop writes status.json and
+  the launcher exits with its code. Its own CheckpointManager is given a folder
+  that is never written: the handler restores the newest checkpoint of that
+  manager, where a worker must restore the chief's
+  (`runlog.restore_checkpoint(prefer=)`); its step counter then counts this start's
+  steps, alike on every worker. It is not used on a single worker (default and
+  mirrored strategies): no peer must agree there, and it would add a variable to
+  the checkpoint and a request to the GCE metadata server at each start
+  (`failure_handling_util.on_gcp`, up to 5 s).
+  """
+
+  def __init__(self, strategy, local_dir, stop):
+    self._stop = stop
+    self._flag = threading.Event()
+    self._handler = None
+    self.stopped_at = None
+    self._installed = threading.current_thread() is threading.main_thread()
+    if not self._installed:
+      return
+    self._previous = signal.signal(signal.SIGTERM,
+                                   lambda signum, frame: self._flag.set())
+    resolver = getattr(strategy, 'cluster_resolver', None)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        resolver.cluster_spec().jobs):
+      self._handler = tf.distribute.experimental.PreemptionCheckpointHandler(
+          resolver,
+          tf.train.CheckpointManager(
+              tf.train.Checkpoint(), os.path.join(local_dir, 'checkpoints', 'unused'),
+              max_to_keep=1),
+          termination_config=tf.distribute.experimental.TerminationConfig(
+              termination_watcher_fn=self._flag.is_set,
+              # The loop ends the run once `_save` has marked the stop.
+              exit_fn=lambda: None, save_fn=self._save, grace_period=0))
+
+  def _save(self, step):
+    self._stop(step)
+    self.stopped_at = step
+
+  def requested(self, step):
+    """True when the run stops after `step` (its record and checkpoint written)."""
+    if self._handler is not None:
+      self._handler.save_checkpoint_if_preempted(step)
+    elif self._flag.is_set():
+      self._save(step)
+    return self.stopped_at is not None
+
+  def restore(self):
+    """SIGTERM's handler as it was before the construction."""
+    if self._installed:
+      signal.signal(signal.SIGTERM, self._previous)
+      self._installed = False
 
 
 class Trainer(tf.Module):
@@ -470,15 +560,26 @@ def run(config, make_trainer):
     logging.info('Resumed from %s at step %d', restored, start)
   runlog.remove_stale_tmp(local_dir)  # What a kill left of atomic writes.
   ctx.open()
-  actions = trainer.actions(ctx) + [Action(
+  checkpoint_action = Action(
       ctx.save_checkpoint, lambda s: (every(config.checkpoint_every)(s) or
-                                       s == config.train_steps or trainer.done()))]
+                                      s == config.train_steps or trainer.done()))
+  actions = trainer.actions(ctx) + [checkpoint_action]
   export_due = None
   if trainer.generator is not None:
     export_due = every(config.export_every, config_lib.parse_steps(
         config.export_at_steps))
     actions.append(Action(ctx.export, export_due, final=True))
   trainer.start(ctx)
+
+  def stop(step):
+    """The steps since the last 'train' record as a record at `step`, and the
+    checkpoint of `step` (unless it was just made)."""
+    if interval:
+      ctx.write_record(step, interval, time.perf_counter() - t_last)
+    if checkpoint_action.last_step != step:
+      checkpoint_action(step)
+
+  termination = Termination(trainer.strategy, local_dir, stop)
   try:
     for action in actions:
       if action.initial and start == 0:
@@ -492,6 +593,10 @@ def run(config, make_trainer):
       ctx.export(start)
     interval, t_last = [], time.perf_counter()
     while step < config.train_steps and not trainer.done():
+      # At a boundary with a step to go: a SIGTERM after the last step lets the run
+      # finish.
+      if step > start and termination.requested(step):
+        break
       values = {k: v.numpy() for k, v in trainer.train_step(iterator).items()}
       step = ctx.step = step + 1
       _check_finite(values, step)
@@ -504,6 +609,11 @@ def run(config, make_trainer):
           action(step)
       if step != int(trainer.step.numpy()):
         raise RuntimeError('host and device step counters disagree')
+    termination.restore()
+    if termination.stopped_at is not None:
+      ctx.log.set_status('stopped', step, reason='SIGTERM',
+                         last_checkpoint=manager.latest_checkpoint)
+      raise StoppedError(step, manager.latest_checkpoint)
     for action in actions:
       if action.final and action.last_step != step:
         action(step)
@@ -512,6 +622,7 @@ def run(config, make_trainer):
                        last_checkpoint=manager.latest_checkpoint)
     raise
   finally:
+    termination.restore()
     ctx.writer.flush()  # Events up to a fault are kept, as the records are.
   final = trainer.final_results(ctx)
   ctx.log.append('final', step, **final, process_cpu_seconds=ctx.cpu_seconds())

@@ -16,7 +16,7 @@
                     process_cpu_seconds;
       kind "start": provenance of each start and resume (package commit, whether
                     the work tree had uncommitted changes, TensorFlow version).
-  <workdir>/status.json    {"state": running|finished|diverged|failed, "step", ...}.
+  <workdir>/status.json    {"state": running|finished|diverged|stopped|failed, "step", ...}.
   <workdir>/.lock          held (fcntl.flock) by the process that runs in the folder.
 
 Appends are flushed line by line; a crash can cut at most the last line, which
