@@ -9,9 +9,10 @@ from tf_gancond.report.checks import base
 DOCS = 'docs/experiments.md'  # The package's description of every experiment.
 
 
-def stand_in_sentence(dataset):
-  """Said once for the rows that judge another dataset's targets on `dataset`."""
-  target = base.STAND_INS[dataset]
+def stand_in_sentence(dataset, name=str):
+  """Said once for the rows that judge another dataset's targets on `dataset`;
+  name(dataset) is how the text names a dataset."""
+  target, dataset = name(base.STAND_INS[dataset]), name(dataset)
   return (f'Rows of {target} targets are judged on their stand-in {dataset}, which '
           f'has {target}\'s format and sizes; a difference from the paper\'s '
           f'number is a finding about {dataset}, not necessarily about {target}.')

@@ -79,6 +79,9 @@ class Check:
   dataset: Optional[str]  # The target's dataset; None: the rows judge per dataset.
   quote: str
   statistic: str    # In words: what is measured from which records.
+  # {row family: what the row tests, in plain words}: the results page's words, and
+  # the families this check's rows have.
+  plain: dict
   rows: Callable    # rows(ctx) -> [row]
   analyse: Callable = _nothing      # analyse(ctx) -> {analysis.json key: value}
   figures: tuple = ()

@@ -172,6 +172,8 @@ CHECK = base.Check(
           '\'good cluster\'',
     statistic='the JC runs\' λ_max, λ_min, ε; the JC runs placed good by the '
               'unregularized runs\' cluster threshold',
+    plain={'o5_settings': 'Jacobian Clamping\'s λ_max, λ_min, ε',
+           'o5_good': 'Jacobian Clamping puts runs in the good cluster'},
     rows=rows, analyse=analyse, section=section,
     paper_steps={'mnist': base.MNIST_STEPS},
     judged_runs=lambda ctx: ctx.unregularized + ctx.group(records.JACOBIAN_CLAMPING),
