@@ -19,7 +19,7 @@ def test_build_on_the_committed_fixture(tmp_path):
   shutil.copytree(FIXTURE, out)
   readme = results.build(str(out))
   text = open(readme).read()
-  assert '## quick_sweep' in text
+  assert '### quick_sweep' in text
   # The runs-at-a-time of a sweep is not recorded: the command claims none.
   assert ('python -m launch.run_sweep --sweep=fashion_mnist_quick --num_seeds=3 '
           '--sweep_dir=<dir> --extra=train_steps=200\n') in text
@@ -61,52 +61,134 @@ def test_a_rebuild_rewrites_no_report_file(tmp_path):
   assert str(tmp_path) not in text
 
 
-def test_the_page_opens_with_one_scorecard_of_every_part(tmp_path):
-  """Each check once per part that judges it, and once as NOT RUN when none does;
-  a part's own table keeps the checks it judges and names the rest in one line."""
+def _first_table(text):
+  """The rows of the page's first table, header first, as lists of cells."""
+  lines = text.splitlines()
+  start = next(i for i, l in enumerate(lines) if l.startswith('| '))
+  rows = []
+  for line in lines[start:]:
+    if not line.startswith('|'):
+      break
+    if not line.startswith('|---'):
+      rows.append([c.strip() for c in line.strip('|').split(' | ')])
+  return rows
+
+
+def _as_mnist(part):
+  """The part's runs, said to be of MNIST (their records are Fashion-MNIST's)."""
+  for name in os.listdir(part):
+    config = part / name / 'config.txt'
+    if config.is_file():
+      config.write_text(config.read_text().replace("dataset: 'fashion_mnist'",
+                                                   "dataset: 'mnist'"))
+
+
+def test_the_page_opens_with_one_table_of_every_check_with_the_papers_value(
+    tmp_path):
+  """One row per statistic the registered checks judge (a check none judges once,
+  as NOT RUN), in the registry's order, each with the paper's dataset and value
+  beside ours, from the part that judges it most completely, named."""
+  from tf_gancond.report import checks as checks_lib
   out = tmp_path / 'results'
   shutil.copytree(FIXTURE, out)
   shutil.copytree(FIXTURE + '/quick_sweep', out / 'quick_sweep_again')
   text = open(results.build(str(out))).read()
+  rows = _first_table(text)
+  assert rows[0] == ['check, in plain words', 'paper (dataset, value)',
+                     'ours, per dataset', '95 % CI (method)', 'n, steps', 'verdict',
+                     'caveat']
   checks = json.load(open(out / 'quick_sweep' / 'report' / 'report.json'))
-  judged = [c for c in checks if c['verdict'] != 'NOT RUN']
-  not_run = [c for c in checks if c['verdict'] == 'NOT RUN']
-  assert judged and not_run
-  combined = text[text.index('## Scorecard of every part'):text.index('## quick_sweep')]
-  rows = [l for l in combined.splitlines() if l.startswith('| ') and '---' not in l]
-  assert rows[0] == '| check | target | part | measured | 95% CI | n | verdict |'
-  assert len(rows) == 1 + 2 * len(judged) + len(not_run)
+  judged = [c for c in checks if c['verdict'] not in ('NOT RUN', 'SETTING')]
+  assert judged
+  plain = {f: check.plain[f] for check in checks_lib.CHECKS for f in check.plain}
   for c in judged:
-    for part in ('quick_sweep', 'quick_sweep_again'):
-      assert any(r.startswith(f'| {c["check"]} | {c["target"]} | [{part}](#{part}) |')
-                 and f'**{c["verdict"]}**' in r for r in rows)
-  for c in not_run:
-    assert f'| {c["check"]} | {c["target"]} | — | — | — | — | **NOT RUN** |' in rows
-  part = text[text.index('## quick_sweep\n'):text.index('## quick_sweep_again')]
+    row = next(r for r in rows[1:] if plain[c['family']] in r[0])
+    assert row[1] == f'MNIST: {c["target"]}'  # The paper's dataset and value.
+    assert row[2] == results._cell(c['measured'])
+    assert row[5] == f'**{c["verdict"]}**'
+    # Both parts judge it alike: the one that sorts last is named.
+    assert row[4].endswith('([quick_sweep_again](#quick_sweep_again))')
+  families = {c['family'] for c in judged}
+  for check in checks_lib.CHECKS:
+    mine = [r for r in rows[1:] if any(w in r[0] for w in check.plain.values())]
+    assert mine, check.id
+    if not families & set(check.plain):
+      assert len(mine) == 1 and mine[0][5] == '**NOT RUN**'
+  assert len(rows) - 1 == len(judged) + sum(
+      not families & set(check.plain) for check in checks_lib.CHECKS)
+  # A part's own table keeps the rows it judges and names the others by label.
+  part = text[text.index('### quick_sweep\n'):text.index('### quick_sweep_again')]
   assert '**NOT RUN**' not in part
-  not_run_line = next(l for l in part.splitlines() if l.startswith('Not judged here: '))
-  for c in not_run:
-    assert f'{c["check"]} ({c["note"]})' in not_run_line
+  assert any(l.startswith('Not judged by these runs: O') for l in part.splitlines())
 
 
-def test_a_check_judged_per_score_in_one_part_drops_its_not_run_row_of_another():
-  """The top-k check is one row per score where scores exist and one NOT RUN row
-  where none do: the page lists the judged rows only, each in the family's place.
-  Rows are matched by id: the words of a row may differ between parts."""
-  def row(id_, check, verdict, family=None):
-    return {'id': id_, 'check': check, 'target': 't', 'verdict': verdict, 'n': 1,
-            'note': '', 'family': family or id_}
-  topk = 'O2 lowest-log-cond runs that have the best scores'
-  parts = {'a': [row('o1', 'O1', 'FAIL'), row('o2_top_k', topk, 'NOT RUN'),
-                 row('o4_r', 'O4', 'NOT RUN')],
-           'b': [row('o1', 'O1 reworded', 'PASS'),
-                 row('o2_top_k:fd', topk + ': FD', 'FAIL', 'o2_top_k'),
-                 row('o2_top_k:cs', topk + ': CS', 'PASS', 'o2_top_k'),
-                 row('o4_r', 'O4', 'NOT RUN')]}
-  lines = [l for l in results._combined_scorecard_lines(parts) if l.startswith('| O')]
-  assert [l.split(' | ')[0] + ' | ' + l.split(' | ')[2] for l in lines] == [
-      '| O1 | [a](#a)', '| O1 reworded | [b](#b)', f'| {topk}: FD | [b](#b)',
-      f'| {topk}: CS | [b](#b)', '| O4 | —']
+def test_the_most_complete_part_has_enough_runs_then_the_longest():
+  """Rows are matched by id, never by words; the part shown has n at least the
+  check's minimum, and among those the longest runs."""
+  from tf_gancond.report import checks as checks_lib
+  o1 = checks_lib.CHECKS[0]
+
+  def part(name, steps, n, words='O1 words'):
+    row = {'id': 'o1', 'family': 'o1', 'check': words, 'target': '~12–20',
+           'measured': float(n), 'ci_low': None, 'ci_high': None, 'n': n,
+           'verdict': 'INCONCLUSIVE', 'note': '', 'stand_in': None}
+    return results.Part(name, '', [row], {}, 'mnist', steps, n, {})
+  def shown(*parts):
+    [(check, id_, by_dataset)] = [r for r in results._summary_rows(list(parts))
+                                  if r[0] is o1]
+    return by_dataset['mnist'][0].name
+  assert shown(part('long_one', 23440, 1), part('short_ten', 5000, 10)) == 'short_ten'
+  assert shown(part('long_ten', 23440, 10, 'reworded'),
+               part('short_ten', 5000, 10)) == 'long_ten'
+  assert shown(part('long_one', 23440, 1), part('short_two', 5000, 2)) == 'short_two'
+
+
+def test_the_page_puts_mnist_first_and_says_the_stand_in_once_per_dataset(tmp_path):
+  """With no MNIST part the page says so where they will go; with one, MNIST's
+  parts and values come first, and Fashion-MNIST's follow as a second dataset. The
+  stand-in sentence is on the page once, in no row."""
+  out = tmp_path / 'results'
+  shutil.copytree(FIXTURE, out)
+  text = open(results.build(str(out))).read()
+  assert 'No MNIST part has been collected yet' in text
+  assert text.index('## MNIST') < text.index('## Fashion-MNIST, a second dataset')
+  assert text.count('judged on their stand-in Fashion-MNIST') == 1
+  assert 'stand-in' not in ''.join(''.join(r) for r in _first_table(text))
+  shutil.copytree(FIXTURE + '/quick_sweep', out / 'quick_mnist')
+  _as_mnist(out / 'quick_mnist')
+  text = open(results.build(str(out))).read()
+  assert 'No MNIST part' not in text
+  mnist = text.index('## MNIST, the papers\' dataset')
+  second = text.index('## Fashion-MNIST, a second dataset')
+  assert mnist < text.index('### quick_mnist') < second < text.index('### quick_sweep')
+  assert text.count('judged on their stand-in Fashion-MNIST') == 1
+  o1 = next(r for r in _first_table(text) if r[0].startswith('[O1]'))
+  ours = o1[2].split('<br>')
+  assert [v.split(':')[0] for v in ours] == ['MNIST', 'Fashion-MNIST']
+  assert o1[4].split('<br>')[0].endswith('([quick_mnist](#quick_mnist))')
+  assert json.load(open(out / 'quick_sweep' / 'report' / 'report.json'))[0][
+      'stand_in'] == 'fashion_mnist'  # report.json keeps it, row by row.
+
+
+def test_the_page_links_provenance_and_places_the_header_around_the_table(tmp_path):
+  """HEADER.md's opening goes above the table, its first section under it, then
+  the key figures, embedded, then its other sections; PROVENANCE.md is linked, not
+  copied."""
+  out = tmp_path / 'results'
+  shutil.copytree(FIXTURE, out)
+  (out / 'HEADER.md').write_text('# Title\n\nOpening.\n\n## Findings\n\n- one\n\n'
+                                 '## Glossary\n\n- M_z\n')
+  (out / 'PROVENANCE.md').write_text('# Provenance\n\nThe machine of 2026-12-04.\n')
+  text = open(results.build(str(out))).read()
+  order = [text.index(s) for s in ('# Title', 'Opening.', '| check, in plain words',
+                                   '## Findings', '## Key figures', '![',
+                                   '## Glossary', '### quick_sweep')]
+  assert order == sorted(order)
+  assert '[PROVENANCE.md](PROVENANCE.md)' in text
+  assert 'The machine of 2026-12-04' not in text
+  image = text[text.index('!['):].split('\n')[0]
+  path = image[image.index('](') + 2:-1]
+  assert os.path.isfile(out / path)
 
 
 def _final(run):

@@ -340,3 +340,18 @@ def test_every_start_records_the_package_commit(tiny_config):
   assert [r['step'] for r in starts] == [0, 2]
   assert all(r['commit'] == head and r['tensorflow'] == tf.__version__
              for r in starts)
+
+
+@pytest.mark.parametrize('experiment, folder', [
+    ('gan', 'mnist_non_saturating_seed3'),
+    ('vae', 'mnist_vae_seed3'),
+    ('memorize', 'mnist_memorize_seed3'),
+    ('frozen_generator', 'mnist_frozen_generator_seed3'),
+    ('frozen_g', 'mnist_frozen_generator_seed3')])
+def test_each_experiment_has_its_own_default_run_folder(experiment, folder):
+  """Without --workdir, a VAE, memorize or frozen-G run does not write into the
+  GAN run folder of the same dataset and seed."""
+  from tf_gancond import config as config_lib
+  c = config_lib.get_config()
+  c.update(dict(dataset='mnist', experiment=experiment, seed=3, workdir=''))
+  assert config_lib.resolve(c).workdir == os.path.join('runs', folder)

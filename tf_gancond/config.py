@@ -17,6 +17,7 @@ import os
 import ml_collections
 
 EXPERIMENTS = ('gan', 'vae', 'memorize', 'frozen_generator', 'frozen_g')
+ALIASES = {'frozen_g': 'frozen_generator'}  # Another name of one experiment.
 DATASETS = ('mnist', 'fashion_mnist', 'cifar10', 'stl10', 'lsun_bedroom')
 LOSSES = ('non_saturating', 'minimax', 'wasserstein', 'hinge')
 ARCHITECTURES = ('dcgan', 'resnet_wgangp', 'resnet_sngan')
@@ -132,7 +133,7 @@ def get_config():
   c.num_missing_mode_samples = 360
   # --- bookkeeping ---
   c.seed = 0
-  c.workdir = ''                  # '' = runs/<dataset>_<loss>[_jc]_seed<seed>.
+  c.workdir = ''                  # '' = runs/<run name>_seed<seed>: default_run_name.
   c.log_every = 50
   c.checkpoint_every = 1000
   c.export_every = -1             # -1 = at each probe (SPEC 0); 0 = only at the end.
@@ -178,9 +179,18 @@ def resolve(config):
   if not c.fd_layer:
     c.fd_layer = 'logits' if c.dataset in ('mnist', 'fashion_mnist') else 'pool_3'
   if not c.workdir:
-    name = f'{c.dataset}_{c.loss}' + ('_jc' if c.jacobian_clamping else '')
-    c.workdir = os.path.join('runs', f'{name}_seed{c.seed}')
+    c.workdir = os.path.join('runs', f'{default_run_name(c)}_seed{c.seed}')
   return c
+
+
+def default_run_name(config):
+  """The run folder's name without its seed: <dataset>_<loss>[_jc] for a GAN,
+  <dataset>_<experiment> for any other experiment, so that no two experiments share
+  a default folder."""
+  c = config
+  if c.experiment == 'gan':
+    return f'{c.dataset}_{c.loss}' + ('_jc' if c.jacobian_clamping else '')
+  return f'{c.dataset}_{ALIASES.get(c.experiment, c.experiment)}'
 
 
 def _choice(config, field, allowed):

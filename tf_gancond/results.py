@@ -12,12 +12,17 @@ every run of the sweep when it was collected (finished, running at step N, pendi
 
 `build` rebuilds everything else from `results/` alone: each part's report
 (`tf_gancond.report` on its unpacked records) in `results/<part>/report/`, and
-`results/README.md`: one scorecard of every part (check, target, part, measured,
-95% CI, n, verdict) and the CPU hours of all of them (a run in two parts counted
-once), then per part the scorecard rows its runs judge, links to the
-key figures, the command that made the runs, what is not finished yet, the CPU
-hours its runs record, and the part's hand-written `NOTES.md` (where a result
-disagrees with the paper, and what that does and does not show).
+`results/README.md`. The page opens with `HEADER.md`'s opening (up to its first
+`## ` heading) and one scorecard: a row per statistic the checks of the registry
+(tf_gancond/report/checks/) judge, in its order, each with the paper's dataset and
+value beside ours per dataset, taken from the part that judges it most completely
+(_most_complete) and named. Under it come HEADER.md's first section (the
+findings), the key figures of those parts, embedded, and HEADER.md's other sections
+(glossary, settings that differ from the papers). Then the parts, grouped by
+dataset, MNIST (the papers' own) first: per part the rows its runs judge, the
+command that made them, what is not finished yet, the CPU hours its runs record and
+its hand-written `NOTES.md`. Provenance and history are in the hand-written
+`PROVENANCE.md`, which the page links.
 
 `restore` is collect's inverse for a new machine: it writes the committed finished
 runs back into a sweep folder, so the sweep runner skips them and the campaign goes
@@ -26,10 +31,12 @@ on with the rest.
 Exit codes: 0 done; 2 bad input (one line).
 """
 
+import dataclasses
 import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -38,12 +45,24 @@ import zlib
 from tf_gancond import config as config_lib
 from tf_gancond import report as report_lib
 from tf_gancond import runlog
+from tf_gancond import stats
 from tf_gancond.report import checks as checks_lib
+from tf_gancond.report import fmt
+from tf_gancond.report import render as render_lib
+from tf_gancond.report.checks import base as checks_base
 
 README = 'README.md'
+HEADER = 'HEADER.md'
+PROVENANCE = 'PROVENANCE.md'
+DOCS = '../docs/experiments.md'  # From results/README.md.
 PROGRESS_FILE = 'progress.json'
 NOTES_FILE = 'NOTES.md'
 RECORDS_GZ = runlog.METRICS_FILE + '.gz'
+PAPERS_DATASET = 'mnist'  # Its parts come first on the page.
+DATASET_NAMES = {'mnist': 'MNIST', 'fashion_mnist': 'Fashion-MNIST',
+                 'cifar10': 'CIFAR-10', 'stl10': 'STL-10',
+                 'lsun_bedroom': 'LSUN bedroom'}
+NOT_JUDGED = (stats.NOT_RUN, checks_base.SETTING)
 # The figures the page links, (report figure key, words), in the checks' order.
 KEY_FIGURES = tuple((figure.key, figure.link) for check in checks_lib.CHECKS
                     for figure in check.figures)
@@ -206,11 +225,11 @@ def _verdict_cell(row):
 
 
 def _judged(checks):
-  return [row for row in checks if row.get('verdict') != 'NOT RUN']
+  return [row for row in checks if row.get('verdict') != stats.NOT_RUN]
 
 
 def _scorecard_lines(checks):
-  """A part's scorecard: the rows its runs judge, then the others in one line."""
+  """A part's scorecard: the rows its runs judge, then the others named in one line."""
   if not checks:
     return ['No scorecard rows: the report found no check that this sweep covers.', '']
   judged = _judged(checks)
@@ -222,39 +241,168 @@ def _scorecard_lines(checks):
               f'{_cell(row.get("measured"))} | {_ci_cell(row)} | '
               f'{_cell(row.get("n"))} | {_verdict_cell(row)} |' for row in judged]
     lines.append('')
-  not_run = [row for row in checks if row.get('verdict') == 'NOT RUN']
-  if not_run:
-    lines += ['Not judged here: ' + '; '.join(
-        row.get('check') + (f' ({row["note"]})' if row.get('note') else '')
-        for row in not_run) + '.', '']
+  not_run = [row.get('check') for row in checks if row.get('verdict') == stats.NOT_RUN]
+  if not_run:  # Their labels (O3, A1): the checks themselves are in the scorecard.
+    labels = dict.fromkeys(check.split()[0] for check in not_run)
+    lines += ['Not judged by these runs: ' + ', '.join(labels) + '.', '']
   return lines
 
 
-def _combined_scorecard_lines(checks_by_part):
-  """One table for the page: each row once per part that judges it, in the
-  report's order, and a family of rows (checks/base.py) no part judges once as NOT
-  RUN. Rows are matched by their id, never by their words."""
-  families = {}  # family -> {row id: row}, both in the order the reports list them.
-  for checks in checks_by_part.values():
-    for row in checks:
-      families.setdefault(row['family'], {}).setdefault(row['id'], row)
-  lines = ['## Scorecard of every part', '',
-           'Each target of the papers the report judges (docs/experiments.md), once '
-           'for every campaign part whose runs judge it (its rule in that part\'s '
-           'report), and NOT RUN where no part has runs for it yet.', '',
-           '| check | target | part | measured | 95% CI | n | verdict |',
+@dataclasses.dataclass
+class Part:
+  """A built results part: its page section and what the page's summary reads."""
+  name: str
+  section: str
+  rows: list            # report.json; [] before any run has finished.
+  cpu_seconds: dict     # _cpu_seconds_by_run.
+  dataset: str          # '' when no record says.
+  steps: int            # Its finished runs' shortest length; 0 without one.
+  finished: int         # Its finished runs.
+  figures: dict         # {report figure key: file name}.
+
+
+def _natural(name):
+  """A sort key that orders the numbers in a name by value (g938 before g23440)."""
+  return [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', name)]
+
+
+def _dataset_name(dataset):
+  return DATASET_NAMES.get(dataset, dataset or 'dataset not recorded')
+
+
+def _ordered_datasets(parts):
+  """The datasets of `parts`, the papers' own first, then the others by name."""
+  return sorted({p.dataset for p in parts}, key=lambda d: (d != PAPERS_DATASET, d))
+
+
+def _most_complete(candidates, check):
+  """The (part, row) that judges a row most completely: a row with n at least the
+  check's minimum first, and among those the longest runs; then the most runs
+  judged, the most runs finished, the longest runs, and the part that sorts last
+  (phase3 after phase1)."""
+  def completeness(candidate):
+    part, row = candidate
+    enough = row['n'] >= check.min_runs
+    return (enough, part.steps if enough else 0, row['n'], part.finished,
+            part.steps, _natural(part.name))
+  return max(candidates, key=completeness)
+
+
+def _summary_rows(parts):
+  """[(check, row id, {dataset: (part, row)})] in the registry's order: every row
+  id some part judges, each dataset's most complete part; a check none judges once,
+  with no dataset."""
+  found = []
+  for check in checks_lib.CHECKS:
+    ids = {}  # row id -> {dataset: [(part, row)]}, in the reports' order.
+    for family in check.plain:
+      for part in parts:
+        for row in part.rows:
+          if row['family'] == family and row['verdict'] not in NOT_JUDGED:
+            ids.setdefault(row['id'], {}).setdefault(part.dataset, []).append(
+                (part, row))
+    found += [(check, id_, {d: _most_complete(c, check) for d, c in by.items()})
+              for id_, by in ids.items()]
+    if not ids:
+      found.append((check, None, {}))
+  return found
+
+
+def _docs_link(row, check):
+  label = row['check'].split()[0] if row else check.id.upper().replace('_', '/')
+  anchor = label.lower() if re.fullmatch(r'[oas]\d', label.lower()) else check.anchor
+  return f'[{label}]({DOCS}#{anchor})'
+
+
+def _summary_lines(parts):
+  """The page's first table (one row per statistic of the registry's checks), the
+  stand-in sentence once per dataset, and {check id: {dataset: part}}."""
+  datasets = _ordered_datasets(parts)
+  several = len(datasets) > 1
+  lines = ['## Scorecard', '',
+           'Each statistic the checks judge, from the part that judges it most '
+           'completely (enough runs, then the longest, then the most; every part\'s '
+           'rows are in its section below). PASS or FAIL needs at least the paper\'s '
+           'n (or 4) and runs as long as the paper\'s; otherwise INCONCLUSIVE, with '
+           'the reason in the caveat. Settings of the runs are in the parts\' own '
+           'tables.', '',
+           '| check, in plain words | paper (dataset, value) | ours, per dataset | '
+           '95 % CI (method) | n, steps | verdict | caveat |',
            '|---|---|---|---|---|---|---|']
-  for family, rows in families.items():
-    judged = [(part, row) for id_ in rows for part, checks in checks_by_part.items()
-              for row in _judged(checks) if row['id'] == id_]
-    lines += [f'| {row.get("check")} | {row.get("target")} | [{part}](#{part}) | '
-              f'{_cell(row.get("measured"))} | {_ci_cell(row)} | {_cell(row.get("n"))} '
-              f'| {_verdict_cell(row)} |' for part, row in judged]
-    if not judged:
-      first = next(iter(rows.values()))
-      lines.append(f'| {first.get("check")} | {first.get("target")} | — | — | — | — | '
-                   '**NOT RUN** |')
-  return lines + ['']
+  shown = {}
+  for check, id_, by_dataset in _summary_rows(parts):
+    if id_ is None:
+      target = next((r['target'] for p in parts for r in p.rows
+                     if r['family'] in check.plain), check.quote)
+      lines.append(f'| {_docs_link(None, check)} {next(iter(check.plain.values()))} '
+                   f'| {_paper_dataset(check, None)}{target} | — | — | — | '
+                   '**NOT RUN** | no part has runs for it yet |')
+      continue
+    order = [d for d in datasets if d in by_dataset]
+    first = by_dataset[order[0]][1]
+    words = check.plain[first['family']]
+    if ':' in id_:
+      words += f': {fmt.label(id_.partition(":")[2])}'
+    cells = {k: [] for k in ('ours', 'ci', 'n', 'verdict', 'caveat')}
+    for d in order:
+      part, row = by_dataset[d]
+      shown.setdefault(check.id, {}).setdefault(d, part)
+      prefix = f'{_dataset_name(d)}: ' if several else ''
+      cells['ours'].append(prefix + _cell(row.get('measured')))
+      cells['ci'].append(_ci_cell(row))
+      steps = f', {part.steps:,} steps' if part.steps else ''
+      cells['n'].append(f'{row["n"]}{steps} ([{part.name}](#{part.name}))')
+      cells['verdict'].append(f'**{row["verdict"]}**')
+      cells['caveat'].append(row['note'].replace('|', '/') or '—')
+    joined = {k: '<br>'.join(v) for k, v in cells.items()}
+    lines.append(f'| {_docs_link(first, check)} {words} | '
+                 f'{_paper_dataset(check, first)}{first["target"]} | {joined["ours"]} '
+                 f'| {joined["ci"]} | {joined["n"]} | {joined["verdict"]} | '
+                 f'{joined["caveat"]} |')
+  lines.append('')
+  for d in datasets:
+    if any(r.get('stand_in') == d for p in parts for r in p.rows):
+      lines += [render_lib.stand_in_sentence(d, _dataset_name), '']
+  return lines, shown
+
+
+def _paper_dataset(check, row):
+  """'MNIST: ' for a check whose target names its dataset (or a row judged on a
+  stand-in for one); '' where the paper names none."""
+  dataset = check.dataset or (checks_base.STAND_INS.get(row.get('stand_in'))
+                              if row else None)
+  return f'{_dataset_name(dataset)}: ' if dataset else ''
+
+
+def _figure_lines(parts, shown):
+  """The key figures, embedded: each check's figures from the part its first row
+  in the scorecard comes from, of the first dataset, else from the most complete
+  part of that dataset that drew it."""
+  datasets = _ordered_datasets(parts)
+  if not datasets:
+    return []
+  dataset = datasets[0]
+  ranked = sorted((p for p in parts if p.dataset == dataset),
+                  key=lambda p: (p.finished, p.steps, _natural(p.name)), reverse=True)
+  lines = ['## Key figures', '']
+  for check in checks_lib.CHECKS:
+    for figure in check.figures:
+      first = shown.get(check.id, {}).get(dataset)
+      drew = [p for p in ([first] if first else []) + ranked
+              if p.figures.get(figure.key)]
+      if drew:
+        part = drew[0]
+        filename = os.path.basename(part.figures[figure.key])
+        lines += [f'![{figure.link}]({part.name}/report/{filename})', '',
+                  f'*{_docs_link(None, check)}, {figure.link}: from '
+                  f'[{part.name}](#{part.name}).*', '']
+  return lines if len(lines) > 2 else []
+
+
+def _demoted(text):
+  """Markdown with every heading one level lower (a part's section sits under its
+  dataset's heading)."""
+  return re.sub(r'^(#{2,5}) ', r'#\1 ', text, flags=re.M)
 
 
 def _progress_lines(progress):
@@ -294,16 +442,18 @@ def _cpu_line(seconds_by_run, label='CPU time', runs='finished runs'):
   return line + '.'
 
 
+def _manifest_dataset(manifest):
+  """The dataset the sweep's runs override, '' if none does."""
+  return next((run['overrides']['dataset'] for run in manifest.get('runs', [])
+               if run.get('overrides', {}).get('dataset')), '')
+
+
 def build_part(part, name):
-  """Writes `part`/report/ from the part's records; returns its Markdown section, its
-  scorecard rows (report.json; [] before any run has finished) and the CPU seconds
-  of its finished runs (_cpu_seconds_by_run)."""
+  """Writes `part`/report/ from the part's records; returns its Part."""
   manifest = _read_json(os.path.join(part, report_lib.SWEEP_MANIFEST))
   progress_path = os.path.join(part, PROGRESS_FILE)
   progress = _read_json(progress_path) if os.path.exists(progress_path) else {}
-  lines = [f'## {name}', '', f'Sweep `{manifest.get("sweep")}`, made by the command '
-           'below (`--parallel=N` runs N at a time with 1/N of the cores each; the '
-           'records do not say how many ran at a time)', '',
+  lines = [f'### {name}', '', f'Sweep `{manifest.get("sweep")}`, made by:', '',
            f'    {_command(manifest)}', '']
   lines += _progress_lines(progress)
   output = os.path.join(part, 'report')
@@ -318,13 +468,14 @@ def build_part(part, name):
           f'Runs: the committed records of results part `{name}`, rebuilt by '
           '`python -m tf_gancond.results build`.'))
   if not has_runs:
-    return '\n'.join(lines + ['No run has finished yet: no scorecard.', '']), [], {}
+    return Part(name, '\n'.join(lines + ['No run has finished yet: no scorecard.', '']),
+                [], {}, _manifest_dataset(manifest), 0, 0, {})
   checks = _read_json(os.path.join(output, report_lib.JSON_FILE))
-  lines += ['### Scorecard', ''] + _scorecard_lines(checks)
+  lines += ['#### Scorecard', ''] + _scorecard_lines(checks)
   analysis = _read_json(os.path.join(output, report_lib.ANALYSIS_FILE))
-  lines += (report_lib.render_final_values(analysis) +
-            report_lib.render_log_cond_noise(analysis) +
-            report_lib.render_paired(analysis))
+  lines += _demoted('\n'.join(report_lib.render_final_values(analysis) +
+                               report_lib.render_log_cond_noise(analysis) +
+                               report_lib.render_paired(analysis))).split('\n')
   figures = analysis.get('figures', {})
   links = [f'[{title}]({name}/report/{os.path.basename(figures[key])})'
            for key, title in KEY_FIGURES if figures.get(key)]
@@ -334,39 +485,72 @@ def build_part(part, name):
   notes = os.path.join(part, NOTES_FILE)
   if os.path.isfile(notes):
     with open(notes) as f:
-      lines += [f.read().strip(), '']
-  return '\n'.join(lines), checks, cpu_seconds
+      lines += [_demoted(f.read().strip()), '']
+  steps = [r['step'] for r in analysis.get('runs', []) if r.get('state') == 'finished']
+  return Part(name, '\n'.join(lines), checks, cpu_seconds,
+              analysis.get('dataset') or _manifest_dataset(manifest),
+              min(steps, default=0), len(steps),
+              {k: v for k, v in figures.items() if v})
+
+
+def _header_sections(results_dir):
+  """HEADER.md as (its opening, its first section, its other sections): text before
+  its first '## ' heading, the section that heading opens, and the rest."""
+  path = os.path.join(results_dir, HEADER)
+  if not os.path.isfile(path):
+    return '# Results', '', ''
+  with open(path) as f:
+    text = f.read().strip()
+  starts = [m.start() for m in re.finditer(r'^## ', text, flags=re.M)] + [len(text)] * 2
+  return (text[:starts[0]].strip(), text[starts[0]:starts[1]].strip(),
+          text[starts[1]:].strip())
+
+
+def _dataset_heading(dataset, first):
+  name = _dataset_name(dataset)
+  if dataset in checks_base.STAND_INS:
+    target = _dataset_name(checks_base.STAND_INS[dataset])
+    return f'## {name}, a second dataset (the stand-in for {target})'
+  return f'## {name}' + (', the papers\' dataset' if dataset == PAPERS_DATASET else
+                          '' if first else ', another dataset')
 
 
 def build(results_dir='results'):
   """Rebuilds every part's report and `results_dir`/README.md; returns its path."""
   if not os.path.isdir(results_dir):
     raise ResultsError(f'results_dir={results_dir!r} is not a directory')
-  parts = sorted(d for d in os.listdir(results_dir) if os.path.isfile(
+  names = sorted(d for d in os.listdir(results_dir) if os.path.isfile(
       os.path.join(results_dir, d, report_lib.SWEEP_MANIFEST)))
-  header = os.path.join(results_dir, 'HEADER.md')
-  lines = []
-  if os.path.isfile(header):
-    with open(header) as f:
-      lines += [f.read().strip(), '']
-  else:
-    lines += ['# Results', '']
+  parts = [build_part(os.path.join(results_dir, name), name) for name in names]
+  opening, findings, rest = _header_sections(results_dir)
+  lines = [opening, '']
+  summary, shown = _summary_lines(parts)
+  lines += summary
+  lines += [findings, ''] if findings else []
+  lines += _figure_lines(parts, shown)
+  lines += [rest, ''] if rest else []
+  provenance = (f' Provenance and history (machines, restarts, commits, CPU rates): '
+                f'[{PROVENANCE}]({PROVENANCE}).'
+                if os.path.isfile(os.path.join(results_dir, PROVENANCE)) else '')
   lines += ['This page is generated by `python -m tf_gancond.results build` from the '
             'compact run records in this folder; do not edit it by hand (edit '
-            '`HEADER.md` or a part\'s `NOTES.md`).', '']
+            f'`{HEADER}` or a part\'s `{NOTES_FILE}`).{provenance}', '']
   if not parts:
     lines += ['No campaign part has been collected yet.', '']
-  sections, checks_by_part, cpu_seconds = [], {}, {}
-  for name in parts:
-    section, checks_by_part[name], part_seconds = build_part(
-        os.path.join(results_dir, name), name)
-    sections.append(section)
-    cpu_seconds.update(part_seconds)
-  if parts:
-    lines += _combined_scorecard_lines(checks_by_part)
+  else:
+    cpu_seconds = {}
+    for part in parts:
+      cpu_seconds.update(part.cpu_seconds)
     lines += [_cpu_line(cpu_seconds, 'CPU time of every part', 'distinct finished runs'),
               '']
-  lines += sections
+  datasets = _ordered_datasets(parts)
+  if parts and PAPERS_DATASET not in datasets:
+    lines += [_dataset_heading(PAPERS_DATASET, True), '',
+              f'No {_dataset_name(PAPERS_DATASET)} part has been collected yet; its '
+              'parts appear here as their runs finish.', '']
+  for i, dataset in enumerate(datasets):
+    lines += [_dataset_heading(dataset, i == 0), '']
+    lines += [p.section for p in parts if p.dataset == dataset]
   path = os.path.join(results_dir, README)
   runlog.atomic_write_text(path, '\n'.join(lines).rstrip() + '\n')
   return path

@@ -16,8 +16,9 @@ one report share one dataset.
   render.py    report.md.
 
 Each check returns rows ({'id', 'check', 'target', 'rule', 'measured', 'ci_low',
-'ci_high', 'ci_method', 'n', 'verdict', 'note', 'family'}; checks/base.py) with a
-verdict PASS, FAIL, INCONCLUSIVE or NOT RUN by the rule stated in the row.
+'ci_high', 'ci_method', 'n', 'verdict', 'note', 'family', 'stand_in'};
+checks/base.py) with a verdict PASS, FAIL, INCONCLUSIVE or NOT RUN by the rule
+stated in the row.
 
 "log-cond" is ln cond(M_z) = 2 ln(sigma_max / sigma_min of J_z), natural log, averaged
 over the fixed probe batch (docs/experiments.md#0-common-setup); a final log-cond

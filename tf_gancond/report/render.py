@@ -4,8 +4,18 @@ from tf_gancond.report import fmt
 from tf_gancond.report import records
 from tf_gancond.report import shared
 from tf_gancond.report import checks as checks_lib
+from tf_gancond.report.checks import base
 
 DOCS = 'docs/experiments.md'  # The package's description of every experiment.
+
+
+def stand_in_sentence(dataset, name=str):
+  """Said once for the rows that judge another dataset's targets on `dataset`;
+  name(dataset) is how the text names a dataset."""
+  target, dataset = name(base.STAND_INS[dataset]), name(dataset)
+  return (f'Rows of {target} targets are judged on their stand-in {dataset}, which '
+          f'has {target}\'s format and sizes; a difference from the paper\'s '
+          f'number is a finding about {dataset}, not necessarily about {target}.')
 
 
 def render_checks(rows, dataset):
@@ -19,9 +29,11 @@ def render_checks(rows, dataset):
            'target\'s (the value is then in the note); SETTING: a setting of the '
            'runs, not judged. Over every check, PASS or FAIL needs n at least the '
            'paper\'s own n or 4, and runs as long as the paper\'s; otherwise the row '
-           'is INCONCLUSIVE and its note says why and what the rule alone says.', '',
-           '| check | target | measured | 95% CI | n | verdict | note |',
-           '|---|---|---|---|---|---|---|']
+           'is INCONCLUSIVE and its note says why and what the rule alone says.', '']
+  if any(c['stand_in'] for c in rows):
+    lines += [stand_in_sentence(dataset), '']
+  lines += ['| check | target | measured | 95% CI | n | verdict | note |',
+            '|---|---|---|---|---|---|---|']
   for c in rows:
     ci = ('-' if c['ci_low'] is None else
           f'[{fmt.measured(c["ci_low"])}, {fmt.measured(c["ci_high"])}] '

@@ -172,6 +172,11 @@ CHECK = base.Check(
     statistic='per run of a fresh D against a frozen G: iterations to a '
               'running-average D accuracy of 1, the final running-average D cost, '
               'and each generator gradient norm\'s last window over its first',
+    plain={'a1_fast': 'A fresh D against a frozen G soon classifies every batch '
+                      'right',
+           'a1_cost': 'That D\'s cost goes to 0',
+           'a2_minimax': 'G\'s gradient of the original cost vanishes',
+           'a2_log_d': 'G\'s gradient of the -log D cost grows'},
     rows=rows, section=section, min_runs=PAPER_RUNS,
     paper_steps={None: PAPER_ITERATIONS},
     judged_runs=lambda ctx: frozen_g_runs(ctx.runs),

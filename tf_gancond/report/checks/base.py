@@ -8,9 +8,11 @@ their captions and its section of the report. The registry (checks/__init__.py)
 lists the checks in page order.
 
 A row: {'id', 'check' (display text), 'target', 'rule', 'measured', 'ci_low',
-'ci_high', 'ci_method', 'n', 'verdict', 'note', 'family'}. 'id' is the row's key
-everywhere (report.json, the results page); 'family' is the id the rows of one
-paper target share (the O2 top-k rows, one per score); 'verdict' is stats.PASS,
+'ci_high', 'ci_method', 'n', 'verdict', 'note', 'family', 'stand_in'}. 'id' is the
+row's key everywhere (report.json, the results page); 'family' is the id the rows
+of one paper target share (the O2 top-k rows, one per score); 'stand_in' is the
+sweep's dataset when the row judges another dataset's target on it (STAND_INS),
+else None, so that a page says so once, not in every row; 'verdict' is stats.PASS,
 FAIL, INCONCLUSIVE or NOT_RUN, or SETTING for a row that states a property of the
 runs (a setting the paper states) and judges nothing.
 
@@ -35,7 +37,7 @@ SETTING = 'SETTING'  # The verdict of a row that states a setting of the runs.
 MNIST_STEPS = 23440
 # Datasets judged against another's targets: Fashion-MNIST has MNIST's format and
 # sizes and is the one real dataset offline here, so MNIST-type checks run on it;
-# every such row says so in its note.
+# every such row says so in its 'stand_in'.
 STAND_INS = {'fashion_mnist': 'mnist'}
 
 
@@ -77,6 +79,9 @@ class Check:
   dataset: Optional[str]  # The target's dataset; None: the rows judge per dataset.
   quote: str
   statistic: str    # In words: what is measured from which records.
+  # {row family: what the row tests, in plain words}: the results page's words, and
+  # the families this check's rows have.
+  plain: dict
   rows: Callable    # rows(ctx) -> [row]
   analyse: Callable = _nothing      # analyse(ctx) -> {analysis.json key: value}
   figures: tuple = ()
@@ -123,7 +128,7 @@ def row(id_, check, target, rule, measured=None, ci=None, n=0, verdict=stats.NOT
   return {'id': id_, 'check': check, 'target': target, 'rule': rule,
           'measured': measured, 'ci_low': low, 'ci_high': high,
           'ci_method': ci_method if ci else None, 'n': n, 'verdict': verdict,
-          'note': note, 'family': family or id_}
+          'note': note, 'family': family or id_, 'stand_in': None}
 
 
 def interval_rule(low, high, region=''):
@@ -166,12 +171,11 @@ def noise_notes(ctx):
 
 def for_dataset(r, target_dataset, dataset):
   """NOT RUN, with the measured value in the note, when the sweep's data differ;
-  judged, with a note, on a stand-in dataset (STAND_INS)."""
+  judged, with 'stand_in' set, on a stand-in dataset (STAND_INS)."""
   if dataset == target_dataset or r['verdict'] == stats.NOT_RUN:
     return r
   if STAND_INS.get(dataset) == target_dataset:
-    note = f'{target_dataset} target, judged on its stand-in {dataset}'
-    return dict(r, note=note + (f'; {r["note"]}' if r['note'] else ''))
+    return dict(r, stand_in=dataset)
   measured = fmt.num(r['measured'])
   if r['ci_low'] is not None:
     measured += f' [{fmt.num(r["ci_low"])}, {fmt.num(r["ci_high"])}]'

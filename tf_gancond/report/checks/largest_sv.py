@@ -90,4 +90,6 @@ CHECK = base.Check(
           'lower than those for the \'poorly behaved\' ones',
     statistic='per unregularized run placed in a cluster, ln σ_max of E_z[J_z] at '
               'the end; the good runs\' mean minus the bad runs\'',
+    plain={'largest_sv': 'Well-behaved runs have a lower largest singular '
+                         'value of E_z[J_z]'},
     rows=rows, analyse=analyse, paper_steps={'mnist': base.MNIST_STEPS})

@@ -128,6 +128,8 @@ CHECK = base.Check(
     statistic='per unregularized run, the 10th and 90th percentiles of per-z ln '
               'cond(M_z) over the probes of its second half; the mean of each over '
               'runs',
+    plain={'o1': 'G\'s Jacobian becomes ill-conditioned at every z: the spread of '
+                 'ln cond(M_z) over z after the initial rise'},
     rows=rows, paper_steps={'mnist': base.MNIST_STEPS},
     figures=(base.Figure(
         'per_z', 'Fig. 2', 'per-z ln cond(M_z) of one run',

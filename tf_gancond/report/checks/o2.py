@@ -253,6 +253,9 @@ CHECK = base.Check(
     statistic='the 2-means split of the unregularized runs\' final log-cond and its '
               'p-value against one Gaussian; per score, how many of the k = '
               'round(0.4 n) lowest-log-cond runs are among the k best',
+    plain={'o2_split': 'Runs without JC fall into a well- and a poorly-conditioned '
+                       'cluster',
+           'o2_top_k': 'The best-conditioned runs have the best scores'},
     rows=rows, analyse=analyse, section=section,
     paper_steps={'mnist': base.MNIST_STEPS},
     figures=(

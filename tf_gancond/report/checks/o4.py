@@ -127,6 +127,9 @@ CHECK = base.Check(
     quote='drew 360 samples from each of the 10 models ... was -0.86',
     statistic='the sample count of each unregularized run; Pearson r of final '
               'log-cond with the least-sampled class count over those runs',
+    plain={'o4_samples': 'Samples per model for the class counts',
+           'o4_r': 'Worse-conditioned runs miss more of a class: r(final ln '
+                   'cond, count of the least-sampled class)'},
     rows=rows, analyse=analyse, section=section,
     paper_steps={'mnist': base.MNIST_STEPS},
     figures=(base.Figure(

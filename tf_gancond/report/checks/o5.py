@@ -82,19 +82,18 @@ def good_row(ctx):
   if target_dataset not in GOOD:
     return base.row('o5_good', check, target, rule, note=f'the targets are for '
                     f'{", ".join(GOOD)}; this sweep is {dataset}')
-  stand_in = (f'{target_dataset} target, judged on its stand-in {dataset}; '
-              if target_dataset != dataset else '')
+  stand_in = dataset if target_dataset != dataset else None
   if not clusters.get('separated'):
-    return base.row('o5_good', check, target, rule, verdict=stats.INCONCLUSIVE,
-                    note=stand_in + 'the unregularized runs are not clustered: no '
-                    'good cluster')
+    return dict(base.row('o5_good', check, target, rule, verdict=stats.INCONCLUSIVE,
+                         note='the unregularized runs are not clustered: no good '
+                         'cluster'), stand_in=stand_in)
   v = clusters['placed'][records.JACOBIAN_CLAMPING]
   n, need = v['runs'], -(-a * v['runs'] // b)
-  return base.row('o5_good', check, target, rule, v['good'], None, n,
-                  stats.verdict(v['good'], v['good'], need, n, n),
-                  stand_in + f'bad {v["bad"]}' + (
-                      f'; excluded: {fmt.counts(v["excluded"])}' if v['excluded']
-                      else ''))
+  return dict(base.row('o5_good', check, target, rule, v['good'], None, n,
+                       stats.verdict(v['good'], v['good'], need, n, n),
+                       f'bad {v["bad"]}' + (
+                           f'; excluded: {fmt.counts(v["excluded"])}'
+                           if v['excluded'] else '')), stand_in=stand_in)
 
 
 def rows(ctx):
@@ -173,6 +172,8 @@ CHECK = base.Check(
           '\'good cluster\'',
     statistic='the JC runs\' λ_max, λ_min, ε; the JC runs placed good by the '
               'unregularized runs\' cluster threshold',
+    plain={'o5_settings': 'Jacobian Clamping\'s λ_max, λ_min, ε',
+           'o5_good': 'Jacobian Clamping puts runs in the good cluster'},
     rows=rows, analyse=analyse, section=section,
     paper_steps={'mnist': base.MNIST_STEPS},
     judged_runs=lambda ctx: ctx.unregularized + ctx.group(records.JACOBIAN_CLAMPING),

@@ -71,4 +71,7 @@ CHECK = base.Check(
           'non-memorized z values',
     statistic='per memorize run, the final CS and FD on memorized z over those on '
               'random z; the mean of each ratio over runs',
+    plain={'o7_cs': 'A memorizing G, well conditioned, still behaves badly on new '
+                    'z: classifier score, memorized z / random z',
+           'o7_fd': 'The same: Fréchet distance, memorized z / random z'},
     rows=rows)
