@@ -39,6 +39,7 @@ from launch import sweeps as sweeps_lib
 from launch.sweeps import SweepError
 from tf_gancond import runlog
 
+# launch.run_sweep imports this module: functions import run_sweep where they use it.
 SLURM_DIR = 'slurm'  # In the sweep folder: the scripts and the per-task logs.
 JOBS_KEY = 'slurm_jobs'  # In sweep.json: the submissions, oldest first.
 DEFAULT_SIGNAL = 'TERM@120'
