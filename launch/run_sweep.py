@@ -188,7 +188,7 @@ def resolve_run_config(run, extra, workdir):
 # Reading a run's files while it runs.
 
 
-def _tail_lines(path, max_bytes=65536):
+def tail_lines(path, max_bytes=65536):
   """The last complete lines of a text file (reads at most max_bytes)."""
   try:
     with open(path, 'rb') as f:
@@ -206,7 +206,7 @@ def _tail_lines(path, max_bytes=65536):
 
 def current_step(workdir):
   """The step of the newest record in <workdir>/metrics.jsonl (0 if none)."""
-  for line in reversed(_tail_lines(os.path.join(workdir, 'metrics.jsonl'))):
+  for line in reversed(tail_lines(os.path.join(workdir, 'metrics.jsonl'))):
     try:
       return int(json.loads(line)['step'])
     except (ValueError, KeyError, TypeError):
@@ -216,7 +216,7 @@ def current_step(workdir):
 
 def last_stderr_line(workdir):
   """The last non-empty line of the run's stderr log ('' if none)."""
-  for line in reversed(_tail_lines(os.path.join(workdir, STDERR_FILE), 16384)):
+  for line in reversed(tail_lines(os.path.join(workdir, STDERR_FILE), 16384)):
     if line.strip():
       return line.strip()[:500]
   return ''

@@ -221,11 +221,13 @@ def _task_key(job_id, task):
 
 
 def queued(job_ids):
-  """{'<job>_<task>': state} of the array tasks of `job_ids` that squeue lists."""
+  """{'<job>_<task>': state} of the array tasks of `job_ids` that squeue lists (ended
+  ones too, for the few minutes SLURM keeps them: MinJobAge)."""
   if not job_ids:
     return {}
   wanted = set(job_ids)
-  out = _run(['squeue', '--noheader', '--array', '--me', '--format=%F|%K|%T'], 'squeue')
+  out = _run(['squeue', '--noheader', '--array', '--me', '--states=all',
+              '--format=%F|%K|%T'], 'squeue')
   states = {}
   for line in out.splitlines():
     parts = line.strip().split('|')
@@ -253,15 +255,11 @@ def accounted(job_ids):
 
 
 def _last_line(path):
-  """The last non-empty line of a log ('' if none)."""
-  try:
-    with open(path, 'rb') as f:
-      f.seek(0, os.SEEK_END)
-      f.seek(max(0, f.tell() - 16384))
-      lines = f.read().decode('utf-8', errors='replace').splitlines()
-  except OSError:
-    return ''
-  return next((l.strip()[:300] for l in reversed(lines) if l.strip()), '')
+  """The last non-empty line of a task's log that srun did not write ('' if none):
+  srun's closing 'task 0: Exited with exit code 2' says less than the run's own line."""
+  from launch import run_sweep
+  return next((l.strip()[:300] for l in reversed(run_sweep.tail_lines(path, 16384))
+               if l.strip() and not l.startswith('srun: ')), '')
 
 
 def latest_tasks(submissions):

@@ -34,13 +34,13 @@ def _cli(*args, timeout=180):
                         timeout=timeout)
 
 
-def _submit(sweep_dir, *more, steps=20, cluster=None):
+def _submit(sweep_dir, *more, steps=20, cluster=None, extra=''):
   partition = [f'--partition={cluster["partition"]}'] if (
       cluster and cluster['partition']) else []
   return _cli('--backend=slurm', '--sweep=fashion_mnist_quick', '--num_seeds=1',
               f'--sweep_dir={sweep_dir}',
               f'--extra={TINY},train_steps={steps},probe_every={steps // 2},'
-              f'checkpoint_every={steps // 2}', *partition, *more)
+              f'checkpoint_every={steps // 2}{extra}', *partition, *more)
 
 
 def _submissions(sweep_dir):
@@ -167,6 +167,20 @@ def test_a_run_whose_folder_is_locked_is_not_submitted(tmp_path):
   assert '#SBATCH --array=0,1\n' in result.stdout, result.stdout
 
 
+def test_finished_runs_are_not_submitted(tmp_path):
+  sweep_dir = tmp_path / 'sweep'
+  (sweep_dir / RUNS['1']).mkdir(parents=True)
+  (sweep_dir / RUNS['1'] / 'status.json').write_text(
+      json.dumps({'state': 'finished', 'step': 20}))
+  result = _submit(sweep_dir, '--dry_run')
+  assert result.returncode == 0, result.stderr
+  assert '1 finished (skipped)' in result.stdout and '1 to submit' in result.stdout
+  assert '#SBATCH --array=0\n' in result.stdout
+  assert RUNS['1'] not in result.stdout.split('#!/bin/bash')[1]
+  result = _submit(sweep_dir, '--dry_run', steps=30)  # Longer runs: both go on.
+  assert '#SBATCH --array=0,1\n' in result.stdout, result.stdout
+
+
 # ----------------------------------------------------------------------------
 # On a real SLURM.
 
@@ -226,3 +240,26 @@ def test_a_submission_while_the_runs_are_in_slurm_does_not_duplicate_them(
     _assert_ran_once(sweep_dir / name, steps, log)
   assert sorted(p for p in os.listdir(sweep_dir / 'slurm') if p.endswith('.log')) == [
       f'{job}_0.log', f'{job}_1.log']
+
+
+def test_status_says_which_task_failed_and_why(tmp_path, slurm_cluster):
+  """Runs whose data cannot be had fail in their task (exit 2): --status names the
+  state, the SLURM state and the launcher's error line."""
+  sweep_dir = tmp_path / 'sweep'
+  missing = tmp_path / 'nothing'
+  result = _submit(sweep_dir, '--report_job=false', cluster=slurm_cluster,
+                   extra=f',synthetic_data=false,dataset=mnist,data_dir={missing},'
+                   f'manual_dir={missing}')
+  assert result.returncode == 0, result.stderr
+  [submission] = _submissions(sweep_dir)
+  _wait_then_cancel([submission['job_id']])
+  status = _cli('--backend=slurm', '--status', f'--sweep_dir={sweep_dir}')
+  assert status.returncode == 0, status.stderr
+  states = json.load(open(sweep_dir / run_sweep.STATUS_FILE))['runs']
+  for index, name in RUNS.items():
+    log = (sweep_dir / 'slurm' / f'{submission["job_id"]}_{index}.log').read_text()
+    s = states[name]
+    assert (s['state'], s['slurm_state']) == ('failed', 'FAILED'), (s, log[-2000:])
+    error = [l for l in log.splitlines() if l.startswith('error: ')]
+    assert error and s['reason'].endswith(error[-1]), (s, log[-2000:])
+    assert f'{name} ' in status.stdout and 'failed' in status.stdout
