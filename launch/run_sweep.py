@@ -488,6 +488,8 @@ class SweepRunner:
       runlog.lock_folder(self.sweep_dir, 'sweep_dir')
     except config_lib.ConfigError as e:
       raise SweepError(str(e)) from None
+    # Read again under the lock: the previous holder may have recorded SLURM jobs since.
+    self._check_manifest()
 
   def dry_run(self):
     self.lock()
