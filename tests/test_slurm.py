@@ -263,3 +263,31 @@ def test_status_says_which_task_failed_and_why(tmp_path, slurm_cluster):
     error = [l for l in log.splitlines() if l.startswith('error: ')]
     assert error and s['reason'] == f'SLURM state FAILED; {error[-1][:300]}', s
     assert f'{name} ' in status.stdout and 'failed' in status.stdout
+
+
+def test_a_resubmission_with_more_steps_resumes_each_run_from_its_checkpoint(
+    tmp_path, slurm_cluster):
+  """Both runs finish 10 steps; submitted again for 20, each task resumes its run from
+  the step-10 checkpoint: every step once, a second start at step 10."""
+  sweep_dir = tmp_path / 'sweep'
+  first = _submit(sweep_dir, '--report_job=false', steps=10, cluster=slurm_cluster)
+  assert first.returncode == 0, first.stderr
+  _wait_then_cancel([_submissions(sweep_dir)[0]['job_id']])
+  # checkpoint_every and probe_every stay those of the first submission: only
+  # train_steps may change in a run folder.
+  longer = ',train_steps=20'
+  second = _submit(sweep_dir, '--report_job=false', steps=10, extra=longer,
+                   cluster=slurm_cluster)
+  assert second.returncode == 0, second.stderr
+  assert '0 finished (skipped)' in second.stdout and '2 to submit' in second.stdout
+  submissions = _submissions(sweep_dir)
+  assert len(submissions) == 2 and submissions[1]['tasks'] == RUNS
+  job = submissions[1]['job_id']
+  _wait_then_cancel([job])
+  for index, name in RUNS.items():
+    log = (sweep_dir / 'slurm' / f'{job}_{index}.log').read_text()
+    workdir = str(sweep_dir / name)
+    assert runlog.read_status(workdir)['step'] == 20, log[-3000:]
+    train = [r['step'] for r in runlog.read_records(workdir, 'train')]
+    assert train == list(range(1, 21))
+    assert [r['step'] for r in runlog.read_records(workdir, 'start')] == [0, 10]
