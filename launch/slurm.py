@@ -90,7 +90,7 @@ class Resources:
     for flag, value, pattern, allowed in checks:
       if value is not None and not pattern.match(value):
         raise SweepError(f'--{flag}={value!r} is not {allowed}')
-    for flag, value, least in (('gpus_per_task', self.gpus_per_task, 0),
+    for flag, value, least in (('gpus_per_task', self.gpus_per_task, 1),
                                ('cpus_per_task', self.cpus_per_task, 1),
                                ('parallel', self.parallel, 1)):
       if value is not None and value < least:

@@ -123,7 +123,7 @@ def test_dry_run_prints_one_array_whose_tasks_run_the_local_commands(tmp_path):
 @pytest.mark.parametrize('args,message', [
     (['--time=soon'], "--time='soon' is not a SLURM time limit"),
     (['--mem=8GB'], "--mem='8GB' is not memory per node"),
-    (['--gpus_per_task=-1'], '--gpus_per_task=-1 must be an integer >= 0'),
+    (['--gpus_per_task=0'], '--gpus_per_task=0 must be an integer >= 1'),
     (['--partition=a b'], "--partition='a b' is not a partition name"),
     (['--sbatch=--array=0-3'], "--sbatch='--array=0-3': --array is set by run_sweep"),
     (['--sbatch=qos=high'], "--sbatch='qos=high' is not an sbatch option"),
