@@ -2,8 +2,8 @@
 decoders.
 
   python -m tf_gancond.launch --config=configs/o3_vae_spectra.py --config.seed=0
-  # the ten VAEs: sweep() below (seeds 0-9); the ten GANs are the O2 runs
-  # (configs/o2_conditioning_predicts_scores.py), same dataset and decoder shape.
+  # the ten VAEs and the ten GANs (the O2 config, same dataset and decoder shape):
+  python -m launch.run_sweep --sweep=o3_gan_vs_vae --sweep_dir=runs/o3
 
 A VAE whose decoder is the 28x28 DCGAN generator of O1 (n_z = 64) and whose encoder
 is the DCGAN discriminator body with two heads (mu, log variance); N(0, I) prior,
@@ -39,7 +39,3 @@ def get_config():
   c.eval_num_samples = 10000  # Held-out -ELBO on the 10,000 test images.
   return c
 
-
-def sweep(num_seeds=10):
-  """Ten VAEs "identical up to random initialization" (seeds 0..num_seeds-1)."""
-  return [dict(seed=seed) for seed in range(num_seeds)]

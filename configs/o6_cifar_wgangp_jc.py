@@ -7,7 +7,8 @@ CIFAR-10, JC x n_critic.
   # one cell of the grid by hand:
   python -m tf_gancond.launch --config=configs/o6_cifar_wgangp_jc.py \
       --config.jacobian_clamping=true --config.n_critic=1 --config.seed=2
-  # the grid: sweep() below, {JC off, on} x n_critic {5, 1} x 5 seeds = 20 runs.
+  # the grid, {JC off, on} x n_critic {5, 1} x 5 seeds = 20 runs:
+  python -m launch.run_sweep --sweep=o6_cifar_wgangp_jc --sweep_dir=runs/o6
 
 The igul222 `gan_cifar_resnet.py` baseline (its table in docs/experiments.md#o6): ResNet
 with 128 channels in G and D, z 128-d N(0, I), conditional BN in G with batch
@@ -72,10 +73,3 @@ def get_config():
   c.export_every = 10000
   return c
 
-
-def sweep(num_seeds=5):
-  """{JC off, on} x n_critic {5, 1} x seeds ("5 trials for each setting")."""
-  return [dict(seed=seed, jacobian_clamping=jc, n_critic=n_critic)
-          for seed in range(num_seeds)
-          for n_critic in (5, 1)
-          for jc in (False, True)]

@@ -2,7 +2,8 @@
 misbehaving G.
 
   python -m tf_gancond.launch --config=configs/o7_memorizing_generator.py --config.seed=0
-  # the ten runs: sweep() below (seeds 0-9).
+  # the ten runs (seeds 0-9):
+  python -m launch.run_sweep --sweep=o7_memorizing_generator --sweep_dir=runs/o7
 
 The DCGAN generator (n_z = 64) trained with an L2 reconstruction loss and no
 discriminator to map 10,000 fixed z ~ N(0, I) to 5,000 random training digits plus
@@ -47,8 +48,3 @@ def get_config():
   c.eval_splits = 10
   return c
 
-
-def sweep(num_seeds=10):
-  """Ten runs (docs/experiments.md#o7): seeds 0..num_seeds-1 (pairs, z and
-  weights all differ)."""
-  return [dict(seed=seed) for seed in range(num_seeds)]

@@ -2,7 +2,8 @@
 k sweep.
 
   python -m tf_gancond.launch --config=configs/s1_toeplitz_k_sweep.py --config.toeplitz_k=2
-  # the sweep: sweep() below, k in {1, 2, 4, 8}, one run each.
+  # the sweep, k in {1, 2, 4, 8}, one run each:
+  python -m launch.run_sweep --sweep=s1_toeplitz_k --sweep_dir=runs/s1
 
 The S0 SN-GAN with every D conv divided by the norm of its true operator T_K at its
 input size and SAME padding (implicit power iteration with conv2d / conv2d_transpose
@@ -34,8 +35,3 @@ def get_config():
   c.toeplitz_k_shortcuts = True
   return c
 
-
-def sweep(num_seeds=1):
-  """k in {1, 2, 4, 8} x seeds (the thesis: one run per setting)."""
-  return [dict(seed=seed, toeplitz_k=k) for seed in range(num_seeds)
-          for k in (1.0, 2.0, 4.0, 8.0)]

@@ -1,7 +1,8 @@
 """docs/experiments.md#s2 (Sargent thesis Fig. 5.6): the r(W) penalty in the generator.
 
   python -m tf_gancond.launch --config=configs/s2_rw_penalty.py --config.rw_lambda=0.1
-  # the sweep: sweep() below, lambda in {0.1, 1, 10}, one run each.
+  # the sweep, lambda in {0.1, 1, 10}, one run each:
+  python -m launch.run_sweep --sweep=s2_rw_penalty --sweep_dir=runs/s2
 
 The S0 SN-GAN with R = -lambda sum_i r(W_i), r(W) = ||W||_F / (m sigma(W)),
 m = in*k*k, over every G kernel (linear, convs, shortcuts, output conv), added to
@@ -31,8 +32,3 @@ def get_config():
   c.rw_exact = False
   return c
 
-
-def sweep(num_seeds=1):
-  """lambda in {0.1, 1, 10} x seeds (one run per setting in the thesis)."""
-  return [dict(seed=seed, rw_lambda=lam) for seed in range(num_seeds)
-          for lam in (0.1, 1.0, 10.0)]

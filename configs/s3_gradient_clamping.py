@@ -5,7 +5,8 @@ or in D.
       --config.grad_clamp_g_ratio=1.5
   python -m tf_gancond.launch --config=configs/s3_gradient_clamping.py \
       --config.grad_clamp_d_ratio=15
-  # the sweep: sweep() below, G r in {1.05, 1.5, 2} and D r in {4, 15, 30}.
+  # the sweep, G r in {1.05, 1.5, 2} and D r in {4, 15, 30}:
+  python -m launch.run_sweep --sweep=s3_gradient_clamping --sweep_dir=runs/s3
 
 The S0 SN-GAN; each kernel gradient W' (viewed as m x out) is clamped before Adam
 so that its top singular value is at most r times its second: persistent u0, v0,
@@ -36,13 +37,3 @@ def get_config():
   c.grad_clamp_d_ratio = 0.0      # The sweep clamps one network at a time.
   return c
 
-
-def sweep(num_seeds=1):
-  """Clamp in G (r = 1.05, 1.5, 2) or in D (r = 4, 15, 30), one network at a time."""
-  runs = []
-  for seed in range(num_seeds):
-    runs += [dict(seed=seed, grad_clamp_g_ratio=r, grad_clamp_d_ratio=0.0)
-             for r in (1.05, 1.5, 2.0)]
-    runs += [dict(seed=seed, grad_clamp_g_ratio=0.0, grad_clamp_d_ratio=r)
-             for r in (4.0, 15.0, 30.0)]
-  return runs

@@ -2,7 +2,8 @@
 SN-GAN baseline.
 
   python -m tf_gancond.launch --config=configs/s4_misc_models.py   # WGAN-GP + SN
-  # the others: sweep() below (baseline, WGAN-GP + SN, SN-4x, no SN, standard loss).
+  # all five settings of SETTINGS (baseline, WGAN-GP + SN, SN-4x, no SN, standard loss):
+  python -m launch.run_sweep --sweep=s4_misc_models --sweep_dir=runs/s4
 
 | setting        | overrides of the S0 config                  | target IS |
 | baseline       | -                                           | 7.97      |
@@ -37,10 +38,3 @@ def get_config():
   c.update(SETTINGS['wgan_gp_sn'])  # The one S4 model that is not an S0 variant of size.
   return c
 
-
-def sweep(num_seeds=1):
-  """Every setting of SETTINGS (explicitly, so each run is self-describing) x seeds."""
-  base = {'loss': 'hinge', 'gradient_penalty': 0.0, 'batch_size': 64,
-          'g_batch_size': 128, 'd_normalization': 'spectral'}
-  return [dict(base, seed=seed, **overrides) for seed in range(num_seeds)
-          for overrides in SETTINGS.values()]

@@ -1,12 +1,10 @@
 """docs/experiments.md#s5 (Sargent thesis Apps B, C): per-layer spectra of D and G,
 baseline in red.
 
-  # 1. train the runs of sweep() (each is an S0-S4 setting; skip those you have):
-  python -m tf_gancond.launch --config=configs/s5_spectra.py --config.workdir=runs/s5/baseline
-  python -m tf_gancond.launch --config=configs/s5_spectra.py --config.rw_lambda=0.1 \
-      --config.workdir=runs/s5/rw_0.1
+  # 1. train the runs of SETTINGS (each is an S0-S4 setting):
+  python -m launch.run_sweep --sweep=s5_spectra --sweep_dir=runs/s5
   # 2. plot each against the baseline:
-  python -m tf_gancond.lipschitz --run=runs/s5/rw_0.1 --baseline=runs/s5/baseline \
+  python -m tf_gancond.lipschitz --run=runs/s5/rw_0.1_seed0 --baseline=runs/s5/baseline_seed0 \
       --out=plots/s5/rw_0.1
   -> plots/s5/rw_0.1/spectra_D.png (Fig. B.1), spectra_G.png (Fig. B.2), spectra.npz
 
@@ -43,8 +41,3 @@ def get_config():
   return config_lib.load_config_file(  # The baseline, drawn in red.
       os.path.join(os.path.dirname(os.path.abspath(__file__)), 's0_sngan_baseline.py'))
 
-
-def sweep(num_seeds=1):
-  """The six runs whose spectra App. B plots, x seeds."""
-  return [dict(seed=seed, **overrides) for seed in range(num_seeds)
-          for overrides in SETTINGS.values()]

@@ -31,6 +31,12 @@ seconds.
 
 Exit codes: 0 every run finished; 1 some run failed (after the others ran; one
 summary line on stderr); 2 bad input (one line); 130 interrupted.
+
+`--backend=slurm` submits the same runs as one `sbatch` job array instead, and
+`--backend=slurm --status` shows where each run is (launch/slurm.py):
+
+  python -m launch.run_sweep --backend=slurm --sweep=odena_jc_mnist --sweep_dir=/shared/jc \
+      --partition=cpu --time=04:00:00 --cpus_per_task=4 --dry_run
 """
 
 import ctypes
@@ -45,6 +51,7 @@ import time
 from absl import app
 from absl import flags
 
+from launch import slurm
 from launch import sweeps as sweeps_lib
 from launch.sweeps import SweepError
 from tf_gancond import config as config_lib
@@ -78,6 +85,31 @@ def define_flags():
   flags.DEFINE_bool('dry_run', False, 'Write sweep.json and print the commands; '
                     'run nothing.')
   flags.DEFINE_float('progress_every', 30.0, 'Seconds between progress lines.')
+  flags.DEFINE_enum('backend', 'local', ['local', 'slurm'], 'local: subprocesses on '
+                    'this machine; slurm: one sbatch job array (launch/slurm.py).')
+  flags.DEFINE_bool('status', False, 'slurm: print each run\'s state (records, squeue, '
+                    'sacct), write sweep_status.json; submit nothing.')
+  flags.DEFINE_string('partition', None, 'slurm: partition of the tasks.')
+  flags.DEFINE_string('time', None, 'slurm: time limit per task (HH:MM:SS, '
+                      'DAYS-HH:MM:SS, MINUTES).')
+  flags.DEFINE_integer('gpus_per_task', None, 'slurm: GPUs per task.')
+  flags.DEFINE_integer('cpus_per_task', None, 'slurm: CPUs per task (also the width '
+                       'of TensorFlow\'s thread pool).')
+  flags.DEFINE_string('mem', None, 'slurm: memory per task\'s node (16G, 4000M).')
+  flags.DEFINE_string('account', None, 'slurm: account to charge.')
+  flags.DEFINE_multi_string('sbatch', [], 'slurm: an extra #SBATCH option such as '
+                            '--qos=high (repeat the flag for more).')
+  flags.DEFINE_string('signal', slurm.DEFAULT_SIGNAL, 'slurm: signal sent to a run '
+                      'before its time limit (SIG@SECONDS; empty: none).')
+  flags.DEFINE_bool('requeue', False, 'slurm: let SLURM requeue a preempted or failed '
+                    'node\'s task (it resumes).')
+  flags.DEFINE_bool('report_job', True, 'slurm: submit the report as a job after the '
+                    'array (--dependency=afterany).')
+
+
+# Flags that only the slurm backend reads.
+SLURM_FLAGS = ('status', 'partition', 'time', 'gpus_per_task', 'cpus_per_task', 'mem',
+               'account', 'sbatch', 'signal', 'requeue', 'report_job')
 
 
 def parse_extra(text):
@@ -156,7 +188,7 @@ def resolve_run_config(run, extra, workdir):
 # Reading a run's files while it runs.
 
 
-def _tail_lines(path, max_bytes=65536):
+def tail_lines(path, max_bytes=65536):
   """The last complete lines of a text file (reads at most max_bytes)."""
   try:
     with open(path, 'rb') as f:
@@ -174,7 +206,7 @@ def _tail_lines(path, max_bytes=65536):
 
 def current_step(workdir):
   """The step of the newest record in <workdir>/metrics.jsonl (0 if none)."""
-  for line in reversed(_tail_lines(os.path.join(workdir, 'metrics.jsonl'))):
+  for line in reversed(tail_lines(os.path.join(workdir, 'metrics.jsonl'))):
     try:
       return int(json.loads(line)['step'])
     except (ValueError, KeyError, TypeError):
@@ -184,7 +216,7 @@ def current_step(workdir):
 
 def last_stderr_line(workdir):
   """The last non-empty line of the run's stderr log ('' if none)."""
-  for line in reversed(_tail_lines(os.path.join(workdir, STDERR_FILE), 16384)):
+  for line in reversed(tail_lines(os.path.join(workdir, STDERR_FILE), 16384)):
     if line.strip():
       return line.strip()[:500]
   return ''
@@ -205,7 +237,7 @@ def is_finished(workdir, train_steps):
           int(status.get('step', -1)) >= int(train_steps))
 
 
-def _atomic_write_json(path, value):
+def atomic_write_json(path, value):
   tmp = path + '.tmp'
   with open(tmp, 'w') as f:
     json.dump(value, f, indent=1, sort_keys=True)
@@ -295,9 +327,11 @@ class SweepRunner:
         raise SweepError(f'run {r.name}: {e}') from None
       self.train_steps[r.name] = int(config.train_steps)
     self.status = {}
+    self.previous_manifest = {}
 
   # ----- files -----
   def _check_manifest(self):
+    """Refuses an unreadable sweep.json or one of another sweep; keeps it."""
     path = os.path.join(self.sweep_dir, MANIFEST_FILE)
     if not os.path.exists(path):
       return
@@ -313,8 +347,10 @@ class SweepRunner:
     if old.get('sweep') not in (None, self.sweep_name):
       raise SweepError(f'sweep_dir={self.sweep_dir!r} holds sweep {old["sweep"]!r}, '
                        f'not {self.sweep_name!r}; use another --sweep_dir')
+    self.previous_manifest = old
 
-  def write_manifest(self):
+  def write_manifest(self, slurm_jobs=None):
+    """sweep.json; slurm_jobs: the SLURM submissions (default: those it records)."""
     manifest = {
         'sweep': self.sweep_name,
         'extra': self.extra,
@@ -326,7 +362,11 @@ class SweepRunner:
                                             self.launcher))
                  for r in self.runs],
     }
-    _atomic_write_json(os.path.join(self.sweep_dir, MANIFEST_FILE), manifest)
+    if slurm_jobs is None:
+      slurm_jobs = self.previous_manifest.get(slurm.JOBS_KEY)
+    if slurm_jobs:
+      manifest[slurm.JOBS_KEY] = slurm_jobs
+    atomic_write_json(os.path.join(self.sweep_dir, MANIFEST_FILE), manifest)
 
   def _load_status(self):
     path = os.path.join(self.sweep_dir, STATUS_FILE)
@@ -349,7 +389,7 @@ class SweepRunner:
     counts = {}
     for s in self.status.values():
       counts[s['state']] = counts.get(s['state'], 0) + 1
-    _atomic_write_json(os.path.join(self.sweep_dir, STATUS_FILE), {
+    atomic_write_json(os.path.join(self.sweep_dir, STATUS_FILE), {
         'sweep': self.sweep_name, 'updated': time.strftime('%Y-%m-%dT%H:%M:%S'),
         'counts': counts, 'runs': self.status})
 
@@ -441,16 +481,18 @@ class SweepRunner:
     self._say(line)
 
   # ----- the sweep -----
-  def _lock(self):
+  def lock(self):
     """Checks the manifest, then locks the sweep directory (creating it)."""
     self._check_manifest()
     try:
       runlog.lock_folder(self.sweep_dir, 'sweep_dir')
     except config_lib.ConfigError as e:
       raise SweepError(str(e)) from None
+    # Read again under the lock: the previous holder may have recorded SLURM jobs since.
+    self._check_manifest()
 
   def dry_run(self):
-    self._lock()
+    self.lock()
     self.write_manifest()
     for r in self.runs:
       workdir = self.workdirs[r.name]
@@ -461,7 +503,7 @@ class SweepRunner:
 
   def run(self):
     """Runs the sweep; returns the per-run status dict (also in sweep_status.json)."""
-    self._lock()
+    self.lock()
     self.write_manifest()
     self._load_status()
     pending = []
@@ -531,6 +573,19 @@ def main(argv):
   signal.signal(signal.SIGTERM, _raise_interrupt)
   if len(argv) > 1:
     _fail(f'unexpected arguments {argv[1:]!r}; every option is a --flag')
+  on_slurm = FLAGS.backend == 'slurm'
+  slurm_only = [f'--{n}' for n in SLURM_FLAGS if FLAGS[n].present]
+  if slurm_only and not on_slurm:
+    _fail(f'{", ".join(slurm_only)}: only --backend=slurm reads '
+          f'{"it" if len(slurm_only) == 1 else "them"} (the backend is local)')
+  if on_slurm and FLAGS.status:
+    if not FLAGS.sweep_dir:
+      _fail('--sweep_dir is required (the folder of a submitted sweep)')
+    try:
+      slurm.status(FLAGS.sweep_dir)
+    except SweepError as e:
+      _fail(str(e))
+    return
   if not FLAGS.sweep:
     _fail('--sweep is required; choose one of: ' + ', '.join(sorted(sweeps_lib.SWEEPS)))
   if not FLAGS.sweep_dir:
@@ -538,11 +593,21 @@ def main(argv):
   if not FLAGS.progress_every > 0:
     _fail(f'--progress_every={FLAGS.progress_every!r} must be > 0')
   try:
+    if on_slurm:
+      resources = slurm.Resources(
+          partition=FLAGS.partition, time=FLAGS.time, gpus_per_task=FLAGS.gpus_per_task,
+          cpus_per_task=FLAGS.cpus_per_task, mem=FLAGS.mem, account=FLAGS.account,
+          sbatch=tuple(FLAGS.sbatch), signal=FLAGS.signal, requeue=FLAGS.requeue,
+          parallel=FLAGS.parallel if FLAGS['parallel'].present else None)
+      resources.check()
     runs = sweeps_lib.get_sweep(FLAGS.sweep, FLAGS.num_seeds)
     setting_extra = apply_setting_extra(runs, FLAGS.setting_extra)
     runner = SweepRunner(FLAGS.sweep, runs, FLAGS.sweep_dir, parallel=FLAGS.parallel,
                          extra=parse_extra(FLAGS.extra), setting_extra=setting_extra,
                          progress_every=FLAGS.progress_every)
+    if on_slurm:
+      slurm.submit(runner, resources, dry_run=FLAGS.dry_run, report=FLAGS.report_job)
+      return
     if FLAGS.dry_run:
       runner.dry_run()
       return

@@ -16,15 +16,23 @@ else the same", Odena et al. 2018, Sec. 5).
   o3_gan_vs_vae(num_seeds=10)        O3: GAN and VAE decoders, E_z[J_z] spectra (Fig. 3)
   o4_missing_modes(num_seeds=10)     O4: least-sampled class count vs log-cond
   o7_memorizing_generator(num_seeds=10)  O7: a well-conditioned memorizing G (App. B.1)
+  o6_cifar_wgangp_jc(num_seeds=5)    O6: {baseline, JC} x n_critic {5, 1} (Fig. 7)
   a1_a2_frozen_generator(num_seeds=1)  A1/A2 (+ A3): a fresh D against one frozen G
+  s1_toeplitz_k(num_seeds=1)         S1: Toeplitz-normalized D, k in {1, 2, 4, 8}
+  s2_rw_penalty(num_seeds=1)         S2: the r(W) penalty in G, lambda in {0.1, 1, 10}
+  s3_gradient_clamping(num_seeds=1)  S3: clamping in G (r 1.05, 1.5, 2) or D (4, 15, 30)
+  s4_misc_models(num_seeds=1)        S4: the thesis's other models against S0
+  s5_spectra(num_seeds=1)            S5: the runs whose per-layer spectra App. B plots
   mnist_quick(num_seeds=3)           the README's offline main job (small odena_jc)
   fashion_mnist_quick(num_seeds=3)   the same on Fashion-MNIST
 
-`SWEEPS` maps the names the runner accepts to these functions with their arguments.
+`SWEEPS` maps the names the runner accepts to these functions with their arguments:
+it is the one list of sweeps (the config files hold settings, not sweeps).
 """
 
 import dataclasses
 import functools
+import importlib.util
 import os
 
 # configs/ sits beside launch/ in the repository.
@@ -141,6 +149,72 @@ def a1_a2_frozen_generator(num_seeds=1):
                num_seeds)
 
 
+def o6_cifar_wgangp_jc(num_seeds=5):
+  """docs/experiments.md#o6 (Fig. 7): {baseline, JC} x n_critic {5, 1} x seeds, the
+  conditional WGAN-GP of configs/o6_cifar_wgangp_jc.py ("5 trials for each setting")."""
+  config = _config('o6_cifar_wgangp_jc.py')
+  return _runs([(f'{setting}_ncritic{n_critic}', config,
+                 {'jacobian_clamping': setting == JACOBIAN_CLAMPING, 'n_critic': n_critic})
+                for n_critic in (5, 1) for setting in (BASELINE, JACOBIAN_CLAMPING)],
+               num_seeds)
+
+
+def _settings_of(config_file):
+  """The SETTINGS table ({setting: overrides}) of a config file in configs/."""
+  spec = importlib.util.spec_from_file_location('_tf_gancond_settings',
+                                                os.path.join(CONFIG_DIR, config_file))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.SETTINGS
+
+
+def _grid(config_file, field, values, num_seeds, name=None):
+  """One setting per value of `field`, named `<name or field>_<value>`."""
+  return _runs([(f'{name or field}_{value:g}', _config(config_file), {field: value})
+                for value in values], num_seeds)
+
+
+def s1_toeplitz_k(num_seeds=1):
+  """docs/experiments.md#s1 (Fig. 5.5): k in {1, 2, 4, 8}, one run each in the thesis."""
+  return _grid('s1_toeplitz_k_sweep.py', 'toeplitz_k', (1.0, 2.0, 4.0, 8.0), num_seeds,
+               name='k')
+
+
+def s2_rw_penalty(num_seeds=1):
+  """docs/experiments.md#s2 (Fig. 5.6): lambda in {0.1, 1, 10}."""
+  return _grid('s2_rw_penalty.py', 'rw_lambda', (0.1, 1.0, 10.0), num_seeds,
+               name='lambda')
+
+
+def s3_gradient_clamping(num_seeds=1):
+  """docs/experiments.md#s3 (Figs 5.7/5.8): clamping in G (r = 1.05, 1.5, 2) or in D
+  (r = 4, 15, 30), one network at a time."""
+  config = _config('s3_gradient_clamping.py')
+  return _runs(
+      [(f'g_clamp_{r:g}', config, {'grad_clamp_g_ratio': r, 'grad_clamp_d_ratio': 0.0})
+       for r in (1.05, 1.5, 2.0)] +
+      [(f'd_clamp_{r:g}', config, {'grad_clamp_g_ratio': 0.0, 'grad_clamp_d_ratio': r})
+       for r in (4.0, 15.0, 30.0)], num_seeds)
+
+
+def s4_misc_models(num_seeds=1):
+  """docs/experiments.md#s4 (Fig. 5.9): every setting of the config's SETTINGS, each
+  given in full on top of S0's values (the config file's own default is wgan_gp_sn)."""
+  s0 = {'loss': 'hinge', 'gradient_penalty': 0.0, 'batch_size': 64,
+        'g_batch_size': 128, 'd_normalization': 'spectral'}
+  return _runs([(setting, _config('s4_misc_models.py'), dict(s0, **overrides))
+                for setting, overrides in _settings_of('s4_misc_models.py').items()],
+               num_seeds)
+
+
+def s5_spectra(num_seeds=1):
+  """docs/experiments.md#s5 (App. B): the six runs whose per-layer spectra are plotted
+  (python -m tf_gancond.lipschitz --run=DIR/<setting>_seed0 --baseline=DIR/baseline_seed0)."""
+  return _runs([(setting, _config('s5_spectra.py'), overrides)
+                for setting, overrides in _settings_of('s5_spectra.py').items()],
+               num_seeds)
+
+
 def _quick(dataset, num_seeds):
   config = _config('quick.py')
   return _runs([(BASELINE, config, {'dataset': dataset}),
@@ -168,7 +242,13 @@ SWEEPS = {
     'o3_gan_vs_vae': o3_gan_vs_vae,
     'o4_missing_modes': o4_missing_modes,
     'o7_memorizing_generator': o7_memorizing_generator,
+    'o6_cifar_wgangp_jc': o6_cifar_wgangp_jc,
     'a1_a2_frozen_generator': a1_a2_frozen_generator,
+    's1_toeplitz_k': s1_toeplitz_k,
+    's2_rw_penalty': s2_rw_penalty,
+    's3_gradient_clamping': s3_gradient_clamping,
+    's4_misc_models': s4_misc_models,
+    's5_spectra': s5_spectra,
     'odena_jc_mnist': functools.partial(odena_jc, 'mnist'),
     'odena_jc_fashion_mnist': functools.partial(odena_jc, 'fashion_mnist'),
     'odena_jc_cifar10': functools.partial(odena_jc, 'cifar10'),

@@ -11,6 +11,16 @@
 #   # settings: CAMPAIGN=~/tf_gancond_campaign NICE=19 PY=.venv/bin/python
 #   kill -- -PGID   # stops it: its lanes are processes of their own in its group
 #
+# On a SLURM cluster every sweep below is submitted as one job array instead (each
+# `sweep` call returns once it is submitted; the same command again submits only what
+# is neither finished nor queued; MNIST_COMMIT must then be a commit with
+# --backend=slurm, and CAMPAIGN a folder on the shared file system):
+#
+#   BACKEND_FLAGS='--backend=slurm --partition=cpu --time=08:00:00 --cpus_per_task=2 --parallel=20' \
+#     setsid bash results/campaign.sh > campaign.log 2>&1 &
+#   # = python -m launch.run_sweep --backend=slurm ... --sweep_dir=$CAMPAIGN/PART <its flags>
+#   python -m launch.run_sweep --backend=slurm --status --sweep_dir=$CAMPAIGN/mnist_stage1
+#
 # Under setsid the campaign is a session of its own and lowers that whole session to
 # $NICE: where the kernel schedules by session first (sched_autogroup_enabled=1),
 # the nice value of a process only counts against processes of its own session, so
@@ -30,6 +40,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 CAMPAIGN=${CAMPAIGN:-$HOME/tf_gancond_campaign}
 NICE=${NICE:-19}
 PY=${PY:-$REPO/.venv/bin/python}
+BACKEND_FLAGS=${BACKEND_FLAGS:-}  # Empty: the local runner.
 MNIST_COMMIT=174ab98
 
 clone_at() {  # Prints the folder of a clean clone of this repository at commit $1.
@@ -64,8 +75,9 @@ sweep() {  # sweep COMMIT PART RUN_SWEEP_FLAGS...: the sweep folder is $CAMPAIGN
   local code sweep_dir=$CAMPAIGN/$2
   code=$(clone_at "$1") || return 1  # Also where set -e is off (left of ||).
   shift 2
+  # $BACKEND_FLAGS unquoted: it holds several flags; after "$@", so its --parallel wins.
   (cd "$code" && PYTHONPATH=$code nice -n "$NICE" "$PY" -m launch.run_sweep \
-     --progress_every=600 --sweep_dir="$sweep_dir" "$@")
+     --progress_every=600 --sweep_dir="$sweep_dir" "$@" $BACKEND_FLAGS)
 }
 
 mkdir -p "$CAMPAIGN"

@@ -27,3 +27,15 @@ def tiny_config(tmp_path):
   c.shuffle_buffer = 16
   c.workdir = str(tmp_path / 'run')
   return config_lib.resolve(c)
+
+
+@pytest.fixture(scope='session')
+def slurm_cluster():
+  """A SLURM that answers (tests/slurm_cluster.py starts a one-node one if none does):
+  {'partition': its partition (None: the cluster's default), 'started_s': the start's
+  seconds (0 when it was running)}. Skips, with the reason, where none can be had."""
+  import slurm_cluster as cluster
+  try:
+    return cluster.ensure()
+  except cluster.Unavailable as e:
+    pytest.skip(f'no SLURM: {e}')

@@ -200,6 +200,8 @@ def test_config_file_and_sweep_validate():
   assert (c.experiment, c.latent_dim, c.memorize_num_random, c.memorize_num_copies,
           c.memorize_label, c.g_lr, c.beta1) == ('memorize', 64, 5000, 5000, 4, 2e-4,
                                                  0.5)
-  runs = module.sweep()
-  assert [r['seed'] for r in runs] == list(range(10))
+  from launch import sweeps
+  runs = sweeps.get_sweep('o7_memorizing_generator')
+  assert [r.seed for r in runs] == list(range(10))
+  assert {os.path.realpath(r.config_path()) for r in runs} == {os.path.realpath(path)}
   config_lib.validate(config_lib.resolve(c))

@@ -137,7 +137,10 @@ def test_config_file_and_sweep_validate():
   c = module.get_config()
   # docs/experiments.md#o3.
   assert (c.experiment, c.dataset, c.vae_lr) == ('vae', 'mnist', 1e-3)
-  assert [r['seed'] for r in module.sweep()] == list(range(10))
+  from launch import sweeps
+  vaes = [r for r in sweeps.get_sweep('o3_gan_vs_vae') if r.setting == sweeps.VAE]
+  assert [r.seed for r in vaes] == list(range(10))
+  assert {os.path.realpath(r.config_path()) for r in vaes} == {os.path.realpath(path)}
   c = config_lib.resolve(c)
   assert c.latent_dim == 64 and c.g_base_channels == 256  # The O1 decoder shape.
   config_lib.validate(c)

@@ -1,7 +1,6 @@
 """ResNet GANs (docs/experiments.md#o6, #s0, #s1): shapes, blocks, conditional BN, SN,
 Toeplitz norm."""
 
-import importlib.util
 import os
 
 import numpy as np
@@ -287,23 +286,26 @@ def test_real_width_sngan_shapes_and_parameter_counts():
   assert n_d == d_ref
 
 
-_CONFIGS = ['o6_cifar_wgangp_jc', 's0_sngan_baseline', 's1_toeplitz_k_sweep',
-            's2_rw_penalty', 's3_gradient_clamping', 's4_misc_models', 's5_spectra']
+# Each ResNet config file and the sweep of launch/sweeps.py that runs it (None: one run).
+_CONFIGS = {'o6_cifar_wgangp_jc': 'o6_cifar_wgangp_jc', 's0_sngan_baseline': None,
+            's1_toeplitz_k_sweep': 's1_toeplitz_k', 's2_rw_penalty': 's2_rw_penalty',
+            's3_gradient_clamping': 's3_gradient_clamping',
+            's4_misc_models': 's4_misc_models', 's5_spectra': 's5_spectra'}
 
 
-@pytest.mark.parametrize('name', _CONFIGS)
+@pytest.mark.parametrize('name', sorted(_CONFIGS))
 def test_experiment_configs_and_sweeps_validate(name):
+  from launch import sweeps
   path = os.path.join(os.path.dirname(__file__), '..', 'configs', f'{name}.py')
   c = config_lib.validate(config_lib.resolve(config_lib.load_config_file(path)))
   assert c.dataset == 'cifar10' and c.architecture.startswith('resnet')
-  spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  runs = module.sweep() if hasattr(module, 'sweep') else []
-  for overrides in runs:
+  runs = sweeps.get_sweep(_CONFIGS[name]) if _CONFIGS[name] else []
+  for run in runs:
+    assert os.path.samefile(run.config_path(), path)
     config_lib.validate(config_lib.resolve(config_lib.apply_overrides(
-        config_lib.load_config_file(path), overrides)))
-  assert len({tuple(sorted(r.items())) for r in runs}) == len(runs)  # No duplicates.
+        config_lib.load_config_file(path), run.overrides)))
+  overrides = [tuple(sorted(r.overrides.items())) for r in runs]
+  assert len(set(overrides)) == len(runs)  # No two runs alike.
   expected = {'o6_cifar_wgangp_jc': 20, 's0_sngan_baseline': 0, 's1_toeplitz_k_sweep': 4,
               's2_rw_penalty': 3, 's3_gradient_clamping': 6, 's4_misc_models': 5,
               's5_spectra': 6}

@@ -529,3 +529,48 @@ def test_a1_a2_sweep_runs_a_fresh_d_against_the_given_generator():
   assert configs['frozen_g'].instance_noise == 0.0
   noisy = configs['frozen_g_instance_noise']
   assert (noisy.instance_noise, noisy.instance_noise_anneal_steps) == (0.1, 0)
+
+
+def test_o6_expands_jc_times_n_critic_on_its_config():
+  runs = sweeps.get_sweep('o6_cifar_wgangp_jc')
+  assert len(runs) == 20
+  cells = {}
+  for r in runs:
+    c = run_sweep.resolve_run_config(r, {}, f'/tmp/{r.name}')
+    assert c.architecture == 'resnet_wgangp' and c.seed == r.seed
+    cells.setdefault(r.setting, set()).add((c.jacobian_clamping, c.n_critic, r.seed))
+  assert cells == {
+      f'{setting}_ncritic{n}': {(setting == 'jacobian_clamping', n, s) for s in range(5)}
+      for setting in ('baseline', 'jacobian_clamping') for n in (5, 1)}
+
+
+def test_tiny_o6_sweep_runs_mirrored_and_reports(tmp_path):
+  """O6 by name through the runner: 2 trials x 4 cells, 2 steps each, mock CIFAR-10,
+  strategy=mirrored over 2 logical CPU devices (tests/mirrored_launch.py); then its
+  report."""
+  from tf_gancond import report
+  runs = sweeps.get_sweep('o6_cifar_wgangp_jc', num_seeds=2)
+  extra = run_sweep.parse_extra(
+      'strategy=mirrored,train_steps=2,batch_size=4,g_batch_size=8,g_base_channels=8,'
+      'd_base_channels=8,latent_dim=8,log_every=1,checkpoint_every=2,eval_every=0,'
+      'final_eval=false,export_every=0,sample_grid=4,shuffle_buffer=8,'
+      'probe_every=0')  # No probes: tracing their Jacobians would double each run's time.
+  launcher = [sys.executable, os.path.join(os.path.dirname(__file__), 'mirrored_launch.py')]
+  sweep_dir = tmp_path / 'o6'
+  runner = run_sweep.SweepRunner('o6_cifar_wgangp_jc', runs, str(sweep_dir), parallel=2,
+                                 extra=extra, launcher=launcher, poll_seconds=0.2,
+                                 out=io.StringIO())
+  status = runner.run()
+  assert len(status) == 8
+  for r in runs:
+    workdir = str(sweep_dir / r.name)
+    stderr = (sweep_dir / r.name / run_sweep.STDERR_FILE).read_text()
+    assert status[r.name]['state'] == 'finished', stderr[-2000:]
+    assert 'replicas: 2' in stderr
+    config = runlog.read_config(workdir)
+    assert (config['strategy'], config['n_critic'], config['jacobian_clamping']) == (
+        'mirrored', r.overrides['n_critic'], r.overrides['jacobian_clamping'])
+    assert [x['step'] for x in runlog.read_records(workdir, 'train')] == [1, 2]
+  text = open(report.write_report(str(sweep_dir))).read()
+  for r in runs:
+    assert r.setting in text

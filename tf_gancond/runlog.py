@@ -104,6 +104,25 @@ def lock_folder(path, flag='workdir', name=None):
   _LOCKS[key] = fd
 
 
+def folder_in_use(path):
+  """Whether a process holds `path`'s lock (see `lock_folder`) now; creates nothing.
+
+  Takes the lock and drops it at once: a launcher starting in that microsecond
+  would find the folder in use and stop with exit 2, before writing anything.
+  """
+  try:
+    fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC)
+  except FileNotFoundError:
+    return False
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    return True
+  finally:
+    os.close(fd)  # Closing the descriptor releases a lock it took.
+  return False
+
+
 # Temporaries of atomic writes: ours end in .tmp; TensorFlow's checkpoint state
 # file is written as `checkpoint.tmp<32 hex digits>`.
 _TMP_NAME = re.compile(r'\.tmp([0-9a-f]{32})?$')
