@@ -14,7 +14,8 @@ Each run is `python -m tf_gancond.launch --config=<file> --config.FIELD=VALUE ..
                      --setting_extra for the runs of one setting), each run's name,
                      setting, seed, config file, overrides, workdir and command;
   sweep_status.json  per run: state (pending | running | finished | failed |
-                     diverged | interrupted), exit code, reason (last stderr line
+                     diverged | stopped (by SIGTERM, checkpointed: the next
+                     invocation resumes it) | interrupted), exit code, reason (last stderr line
                      of a failed run), step, seconds, attempts.
 
 A failed run (non-zero exit; 3 = diverged) is recorded and the sweep goes on. The
@@ -64,6 +65,7 @@ STATUS_FILE = 'sweep_status.json'
 STDOUT_FILE = 'stdout.log'
 STDERR_FILE = 'stderr.log'
 DIVERGED_EXIT_CODE = 3  # tf_gancond.launch: the run diverged (NaN/Inf).
+STOPPED_EXIT_CODE = 4  # tf_gancond.launch: stopped by SIGTERM, checkpointed; resumable.
 DEFAULT_LAUNCHER = (sys.executable, '-m', 'tf_gancond.launch')
 
 # `--extra` splits at commas followed by FIELD=, so values may hold commas
@@ -436,7 +438,8 @@ class SweepRunner:
     if code == 0:
       s['state'] = 'finished'
     else:
-      s['state'] = 'diverged' if code == DIVERGED_EXIT_CODE else 'failed'
+      s['state'] = {DIVERGED_EXIT_CODE: 'diverged',
+                    STOPPED_EXIT_CODE: 'stopped'}.get(code, 'failed')
       reason = last_stderr_line(active.workdir)
       if code < 0:
         reason = f'killed by signal {-code}' + (f'; {reason}' if reason else '')

@@ -26,7 +26,7 @@ from tf_gancond import runlog  # noqa: E402
 
 REPO_ROOT = sweeps.REPO_ROOT
 
-# Behaviour per run name from a JSON file: ok (default) | diverge | crash.
+# Behaviour per run name from a JSON file: ok (default) | diverge | stop | crash.
 # It logs "<run name> <start step>" to calls.log beside the behaviour file and
 # resumes from the last step in metrics.jsonl, as the real launcher does.
 FAKE_LAUNCHER = textwrap.dedent('''
@@ -51,6 +51,10 @@ FAKE_LAUNCHER = textwrap.dedent('''
       status('diverged', start + 1)
       print('error: run diverged: non-finite d_loss at step 2', file=sys.stderr)
       sys.exit(3)
+    if what == 'stop':
+      status('stopped', start + 1)
+      print(f'stopped: SIGTERM at step {start + 1}, checkpointed', file=sys.stderr)
+      sys.exit(4)
     if what == 'crash':
       print('Traceback (most recent call last):', file=sys.stderr)
       print('RuntimeError: boom', file=sys.stderr)
@@ -197,6 +201,24 @@ def test_command_line_of_a_run():
 
 # ----------------------------------------------------------------------------
 # The runner with a fake launcher.
+
+
+def test_a_run_stopped_by_sigterm_is_recorded_as_stopped_and_resumed_next_time(
+    tmp_path, fake):
+  """Exit 4 (checkpointed at a step boundary) is no failure: the next invocation
+  resumes the run."""
+  launcher, set_behaviour, calls = fake
+  set_behaviour({'baseline_seed0': 'stop'})
+  runs = sweeps.fashion_mnist_quick(num_seeds=1)[:1]
+  status = _runner(runs, tmp_path / 'sweep', launcher).run()
+  assert status['baseline_seed0']['state'] == 'stopped'
+  assert status['baseline_seed0']['exit_code'] == 4
+  assert status['baseline_seed0']['reason'] == (
+      'stopped: SIGTERM at step 1, checkpointed')
+  set_behaviour({})
+  status = _runner(runs, tmp_path / 'sweep', launcher).run()
+  assert status['baseline_seed0']['state'] == 'finished'
+  assert calls() == ['baseline_seed0 0', 'baseline_seed0 0']
 
 
 def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path, fake):
