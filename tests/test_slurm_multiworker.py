@@ -17,7 +17,6 @@
 import json
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -126,17 +125,6 @@ def _losses(workdir):
           for r in runlog.read_records(workdir, 'train')]
 
 
-def _slurm_answers():
-  """True when `sinfo` is installed and reaches a running controller."""
-  if shutil.which('sinfo') is None:
-    return False
-  try:
-    answer = subprocess.run(['sinfo', '-h'], capture_output=True, timeout=30)
-  except subprocess.TimeoutExpired:
-    return False
-  return answer.returncode == 0
-
-
 
 def _worker_env():
   env = {k: v for k, v in os.environ.items()
@@ -196,12 +184,13 @@ def test_two_processes_with_an_srun_steps_variables_train_like_one_worker(tmp_pa
   _assert_two_workers_train_like_one(tmp_path, workdir)
 
 
-@pytest.mark.skipif(not _slurm_answers(), reason='no running SLURM here (sinfo)')
-def test_a_two_task_srun_step_trains_like_one_worker(tmp_path):
+def test_a_two_task_srun_step_trains_like_one_worker(tmp_path, slurm_cluster):
   workdir = tmp_path / 'run'
+  partition = ([f'--partition={slurm_cluster["partition"]}']
+               if slurm_cluster['partition'] else [])
   # One node, 2 tasks of 1 CPU; each task's outputs in out<SLURM_PROCID>.
   result = subprocess.run(
-      ['srun', '--nodes=1', '--ntasks=2', '--cpus-per-task=1', '--time=5',
+      ['srun', *partition, '--nodes=1', '--ntasks=2', '--cpus-per-task=1', '--time=5',
        '--kill-on-bad-exit=1', f'--chdir={tmp_path}', 'bash', '-c',
        f'exec {sys.executable} {WORKER} {workdir} {tmp_path}/out$SLURM_PROCID {STEPS} '
        f'multi_worker {ADAM_EPSILON}'],
