@@ -562,6 +562,7 @@ def real_data_scores(config, num_samples=10000):
   """
   from tf_gancond import data  # TFDS is slow to import: only when needed.
   train_images, _ = data.load_numpy(config, 'train', limit=num_samples)
+  test_images, _ = data.load_numpy(config, config.eval_real_split, limit=num_samples)
   out = {}
   for layer in config_lib.FD_LAYERS:
     c = config.copy_and_resolve_references()
@@ -570,7 +571,6 @@ def real_data_scores(config, num_samples=10000):
       scorer = Scorer(c, num_real=num_samples)
     except ClassifierUnavailableError:  # A logits-only classifier has no pool_3.
       continue
-    test_images, _ = data.load_numpy(c, c.eval_real_split, limit=num_samples)
     score_key, _ = score_keys(c.dataset)
     on_test = scorer.score_images(test_images, c.eval_splits)
     result = scorer.score_images(train_images, c.eval_splits)
