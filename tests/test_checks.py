@@ -140,3 +140,181 @@ def test_o4_correlation_of_three_runs_is_inconclusive(tmp_path):
   assert r['measured'] == pytest.approx(-1.0) and r['n'] == 3
   assert r['ci_low'] is None and r['ci_method'] is None
   assert r['verdict'] == 'INCONCLUSIVE'
+
+
+# ---------------------------------------------------------------------------
+# O6 and S0-S5: CIFAR-10 runs, judged on synthetic records.
+
+O6_STEPS = 100000  # igul222's generator iterations.
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       'configs')
+
+
+def _write_cifar_run(workdir, seed, config_file, overrides, steps, final_is,
+                     curve=(), step_time=1.0, train=None):
+  """A finished CIFAR-10 run of configs/<config_file> with `overrides`: train records
+  at each step of `curve` ([(step, IS)]) with `step_time` seconds per step, an eval
+  record of that IS at each, and the final IS. `train`: [{field: value}] of more
+  train records, at steps 1, 2, ..."""
+  os.makedirs(workdir)
+  c = config_lib.load_config_file(os.path.join(CONFIGS, config_file))
+  c.update(dict(overrides, seed=seed, train_steps=steps, workdir=str(workdir)))
+  runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
+                           config_lib.to_text(config_lib.resolve(c)))
+  log = runlog.RunLog(str(workdir))
+  for i, fields in enumerate(train or []):
+    log.append('train', i + 1, **fields)
+  for step, value in curve:
+    log.append('train', step, step_time=step_time)
+    log.append('eval', step, inception_score=value)
+  log.append('final', steps, inception_score=final_is)
+  log.set_status('finished', steps)
+
+
+def _sweep_report(sweep, runs):
+  """{row id: row} of the report of `runs` ([(name, setting, seed)], already written
+  under `sweep`), with a sweep.json naming their settings."""
+  manifest = {'sweep': 'synthetic', 'runs': [
+      {'name': name, 'setting': setting, 'seed': seed} for name, setting, seed in runs]}
+  with open(sweep / 'sweep.json', 'w') as f:
+    json.dump(manifest, f)
+  path = report.write_report(str(sweep), num_resamples=200)
+  with open(os.path.join(os.path.dirname(path), report.JSON_FILE)) as f:
+    return {row['id']: row for row in json.load(f)}
+
+
+def _o6_sweep(sweep, seeds=5, steps=O6_STEPS, baseline1_is=1.2, jc5_minus=None):
+  """The O6 grid: baseline@5 ends at IS 8.0 + 0.1 seed (mean 8.2 over 5 seeds) and
+  passes the wall-clock threshold 0.9 x 8.2 = 7.38 at 3/4 of the run, at 1 s per
+  step; JC@1 passes it at the same step at 0.3 (1 + 0.01 seed) s per step; JC@5
+  ends at the baseline's IS + jc5_minus[seed]; baseline@1 ends at baseline1_is."""
+  jc5_minus = jc5_minus or [-0.4, -0.5, -0.6, -0.5, -0.5]
+  quarter = steps // 4
+  runs = []
+  for seed in range(seeds):
+    end = 8.0 + 0.1 * seed
+    cells = {
+        'baseline_ncritic5': (False, 5, end, 1.0),
+        'jacobian_clamping_ncritic5': (True, 5, end + jc5_minus[seed], 1.0),
+        'baseline_ncritic1': (False, 1, baseline1_is, 0.2),
+        'jacobian_clamping_ncritic1': (True, 1, 7.9, 0.3 * (1 + 0.01 * seed)),
+    }
+    for setting, (jc, n_critic, final, step_time) in cells.items():
+      curve = [(quarter, 3.0), (2 * quarter, 6.0), (3 * quarter, 7.5), (steps, final)]
+      name = f'{setting}_seed{seed}'
+      _write_cifar_run(sweep / name, seed, 'o6_cifar_wgangp_jc.py',
+                       {'jacobian_clamping': jc, 'n_critic': n_critic}, steps, final,
+                       curve, step_time)
+      runs.append((name, setting, seed))
+  return _sweep_report(sweep, runs)
+
+
+def test_o6_rows_on_a_grid_that_reproduces_fig_7(tmp_path):
+  rows = _o6_sweep(tmp_path / 's')
+  # 5 of 5 baseline runs at n_critic 1 below the collapse score 1.5, none of JC's:
+  # one-sided Fisher p = 1 / C(10, 5) = 1 / 252.
+  collapse = rows['o6_collapse']
+  assert collapse['measured'] == 5 and collapse['n'] == 5
+  assert collapse['verdict'] == 'PASS' and 'p = 0.00397' in collapse['note']
+  # JC@5 minus baseline@5 by seed: -0.4, -0.5, -0.6, -0.5, -0.5; mean -0.5, sd
+  # sqrt(0.02 / 4) = 0.0707, t(0.975, 4) = 2.7764: -0.5 -+ 0.0878, inside [-1, 0].
+  slightly = rows['o6_ncritic5']
+  assert slightly['measured'] == pytest.approx(-0.5)
+  assert (slightly['ci_low'], slightly['ci_high']) == pytest.approx(
+      (-0.5878, -0.4122), abs=1e-4)
+  assert slightly['verdict'] == 'PASS'
+  # Both reach 7.38 at step 75,000: 75,000 s for the baseline; 22,500 (1 + 0.01 s)
+  # for JC: the ratio of geometric means is 0.3 x the geometric mean of 1.00-1.04.
+  wallclock = rows['o6_wallclock']
+  expected = 0.3 * np.exp(np.mean(np.log(1 + 0.01 * np.arange(5))))
+  assert wallclock['measured'] == pytest.approx(expected)
+  assert wallclock['ci_high'] < 0.5 and wallclock['verdict'] == 'PASS'
+  assert wallclock['ci_method'] == 'Welch t on ln seconds'
+  assert 'IS threshold 7.38' in wallclock['note']
+
+
+def test_o6_fails_where_the_baseline_does_not_collapse_and_jc_is_much_worse(tmp_path):
+  rows = _o6_sweep(tmp_path / 's', baseline1_is=7.0,
+                   jc5_minus=[-2.4, -2.5, -2.6, -2.5, -2.5])
+  assert rows['o6_collapse']['verdict'] == 'FAIL'
+  assert rows['o6_collapse']['measured'] == 0
+  assert rows['o6_ncritic5']['ci_high'] < -1 and rows['o6_ncritic5']['verdict'] == 'FAIL'
+
+
+def test_o6_of_fewer_trials_or_shorter_runs_than_the_papers_is_inconclusive(tmp_path):
+  few = _o6_sweep(tmp_path / 'few', seeds=4)
+  assert {few[k]['verdict'] for k in ('o6_collapse', 'o6_wallclock')} == {
+      'INCONCLUSIVE'}
+  assert few['o6_collapse']['note'].startswith('n = 4 < 5; by the rule alone PASS')
+  short = _o6_sweep(tmp_path / 'short', steps=5000)
+  assert short['o6_collapse']['verdict'] == 'INCONCLUSIVE'
+  assert short['o6_collapse']['note'].startswith(
+      'runs at 5 % of the paper\'s length (5000 of 100000 steps)')
+
+
+S_STEPS = 50000  # "50,000 total generator updates".
+
+
+def test_every_s_sweep_run_maps_to_its_thesis_setting():
+  """The config of each run of the S sweeps (launch/sweeps.py) names the setting
+  and the IS of the thesis' tables."""
+  from launch import sweeps
+  from tf_gancond.report.checks import s0_s5
+  expected = {
+      's1_toeplitz_k': {'k_1': 2.62, 'k_2': 7.34, 'k_4': 5.77, 'k_8': 3.05},
+      's2_rw_penalty': {'lambda_0.1': 7.95, 'lambda_1': 1.18, 'lambda_10': 0.99},
+      's3_gradient_clamping': {'g_clamp_1.05': 3.782, 'g_clamp_1.5': 7.82,
+                               'g_clamp_2': 7.94, 'd_clamp_4': 3.84,
+                               'd_clamp_15': 7.92, 'd_clamp_30': 7.95},
+      's4_misc_models': {'baseline': 7.97, 'wgan_gp_sn': 7.08, 'sn_4x': 7.56,
+                         'no_sn': 3.28, 'standard_loss': None},
+      's5_spectra': {'baseline': 7.97, 'rw_0.1': 7.95, 'd_clamp_15': 7.92,
+                     'g_clamp_1.5': 7.82, 'wgan_gp_10': 7.08, 'no_sn': 3.28},
+  }
+  for sweep, targets in expected.items():
+    found = {}
+    for run in sweeps.get_sweep(sweep):
+      c = config_lib.load_config_file(run.config_path())
+      c.update(run.overrides)
+      setting = s0_s5.thesis_setting(config_lib.resolve(c).to_dict())
+      found[run.setting] = setting[2]
+    assert found == targets, sweep
+  assert s0_s5.thesis_setting(config_lib.get_config().to_dict()) is None
+
+
+def test_s_rows_against_the_thesis(tmp_path):
+  """S0 at 7.8 lies within 7.97 -+ 0.5; S1 k = 1 at 5.0 lies far above 2.62; S2
+  lambda = 10 at 1.1 is collapsed, as the thesis' 0.99; the standard loss 0.3 below
+  the hinge baseline; a D clamp whose sigma0 / sigma1 falls from 30 to 3."""
+  sweep = tmp_path / 's'
+  sigma = [{'d_grad_sigma_ratio': 30.0}] * 2 + [{'d_grad_sigma_ratio': 10.0}] * 16 + [
+      {'d_grad_sigma_ratio': 3.0}] * 2
+  specs = [('s0', 's0_sngan_baseline.py', {}, 7.8, None),
+           ('k1', 's1_toeplitz_k_sweep.py', {'toeplitz_k': 1.0}, 5.0, None),
+           ('rw10', 's2_rw_penalty.py', {'rw_lambda': 10.0}, 1.1, None),
+           ('standard', 's4_misc_models.py',
+            {'loss': 'non_saturating', 'gradient_penalty': 0.0}, 7.5, None),
+           ('dclamp15', 's3_gradient_clamping.py',
+            {'grad_clamp_g_ratio': 0.0, 'grad_clamp_d_ratio': 15.0}, 7.9, sigma)]
+  for name, config_file, overrides, final, train in specs:
+    _write_cifar_run(sweep / name, 0, config_file, overrides, S_STEPS, final,
+                     train=train)
+  rows = _sweep_report(sweep, [(name, name, 0) for name, *_ in specs])
+  assert rows['s0']['measured'] == pytest.approx(7.8) and rows['s0']['verdict'] == 'PASS'
+  assert rows['s1:k=1']['verdict'] == 'FAIL' and rows['s1:k=1']['family'] == 's1'
+  assert rows['s2:lambda=10']['verdict'] == 'PASS'
+  assert rows['s3_d:r=15']['verdict'] == 'PASS'
+  standard = rows['s4:standard_loss']
+  assert standard['measured'] == pytest.approx(-0.3) and standard['verdict'] == 'PASS'
+  # 20 records: the first and the last 2 are the tenths; medians 30 and 3.
+  assert rows['s3_sigma']['measured'] == pytest.approx(3.0)
+  assert rows['s3_sigma']['verdict'] == 'PASS' and 'early 30.000' in rows['s3_sigma'][
+      'note']
+
+
+def test_s_rows_of_shorter_runs_than_the_thesis_are_inconclusive(tmp_path):
+  sweep = tmp_path / 's'
+  _write_cifar_run(sweep / 's0', 0, 's0_sngan_baseline.py', {}, 5000, 7.8)
+  row = _sweep_report(sweep, [('s0', 'baseline', 0)])['s0']
+  assert row['verdict'] == 'INCONCLUSIVE'
+  assert row['note'].startswith('runs at 10 % of the paper\'s length (5000 of 50000')

@@ -61,6 +61,44 @@ def test_a_rebuild_rewrites_no_report_file(tmp_path):
   assert str(tmp_path) not in text
 
 
+COMMITTED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         'results')
+
+
+def _same_meaning(built, committed, where):
+  """Rows of report.json agree: the same ids in the same order, and per row the
+  same verdict, n, family and text fields, and numbers within 1e-6 relative (the
+  two stacks' numpy may round the last digits of a bootstrap differently)."""
+  assert [r['id'] for r in built] == [r['id'] for r in committed], where
+  for new, old in zip(built, committed):
+    for key, value in old.items():
+      if isinstance(value, float):
+        assert new[key] == pytest.approx(value, rel=1e-6, abs=1e-12), (where, old['id'],
+                                                                       key)
+      else:
+        assert new[key] == value, (where, old['id'], key)
+
+
+def test_results_build_reproduces_every_committed_part_and_the_page(tmp_path):
+  """The golden test: `python -m tf_gancond.results build` on a copy of the
+  committed results/ gives each part's committed report.json (in meaning: see
+  _same_meaning) and the committed README.md, word for word. A change of a check,
+  a rule or the page fails here until results/ is rebuilt and committed with it."""
+  out = tmp_path / 'results'
+  shutil.copytree(COMMITTED, out)
+  readme = results.build(str(out))
+  parts = sorted(d for d in os.listdir(COMMITTED)
+                 if os.path.isfile(os.path.join(COMMITTED, d, 'report', 'report.json')))
+  assert len(parts) >= 10  # Every part the page was built from.
+  for part in parts:
+    with open(os.path.join(COMMITTED, part, 'report', 'report.json')) as f:
+      committed = json.load(f)
+    with open(out / part / 'report' / 'report.json') as f:
+      built = json.load(f)
+    _same_meaning(built, committed, part)
+  with open(os.path.join(COMMITTED, 'README.md')) as f:
+    assert open(readme).read() == f.read()
+
 def _first_table(text):
   """The rows of the page's first table, header first, as lists of cells."""
   lines = text.splitlines()

@@ -246,3 +246,21 @@ def test_mean_std_and_top_k_overlap():
   score = [8.0, 7.5, 2.0, 3.0, 7.0]
   assert stats.top_k_overlap(log_cond, -np.array(score), 3) == 3
   assert stats.top_k_overlap(log_cond, score, 2) == 0
+
+
+def test_count_test_greater_is_the_exact_hypergeometric_tail():
+  # All 5 events in group x of 5 + 5: 1 / C(10, 5); 3 of 3 events there: C(5, 3) /
+  # C(10, 3) = 10 / 120; events equally frequent: p >= 0.5.
+  assert stats.count_test_greater(5, 5, 0, 5) == pytest.approx(1 / 252)
+  assert stats.count_test_greater(3, 5, 0, 5) == pytest.approx(10 / 120)
+  assert stats.count_test_greater(2, 5, 2, 5) > 0.5
+
+
+def test_welch_interval_uses_satterthwaite_degrees_of_freedom():
+  # x = 1, 2, 3 (mean 2, var 1); y = 0, 0, 1 (mean 1/3, var 1/3): se^2 = 1/3 + 1/9
+  # = 4/9; dof = (4/9)^2 / ((1/3)^2 / 2 + (1/9)^2 / 2) = 3.2.
+  half = scipy_stats.t.ppf(0.975, 3.2) * 2 / 3
+  low, high = stats.welch_interval([1, 2, 3], [0, 0, 1])
+  assert (low, high) == pytest.approx((5 / 3 - half, 5 / 3 + half), rel=1e-12)
+  assert stats.welch_interval([1], [0, 1]) is None
+  assert stats.welch_interval([1, 1], [0, 0]) is None

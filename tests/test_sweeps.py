@@ -593,6 +593,13 @@ def test_tiny_o6_sweep_runs_mirrored_and_reports(tmp_path):
     assert (config['strategy'], config['n_critic'], config['jacobian_clamping']) == (
         'mirrored', r.overrides['n_critic'], r.overrides['jacobian_clamping'])
     assert [x['step'] for x in runlog.read_records(workdir, 'train')] == [1, 2]
-  text = open(report.write_report(str(sweep_dir))).read()
+  path = report.write_report(str(sweep_dir))
+  text = open(path).read()
   for r in runs:
     assert r.setting in text
+  with open(os.path.join(os.path.dirname(path), report.JSON_FILE)) as f:
+    rows = {row['id']: row for row in json.load(f)}
+  # No run collapsed, so the rule alone says FAIL; 2 trials of the paper's 5 and
+  # 2 of its 100,000 iterations make it INCONCLUSIVE.
+  assert rows['o6_collapse']['verdict'] == 'INCONCLUSIVE'
+  assert rows['o6_collapse']['note'].startswith('n = 2 < 5; runs at 0 % of the paper')

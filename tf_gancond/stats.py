@@ -19,6 +19,9 @@ intervals for means and percentile bootstrap intervals for the rest.
   mean_std(v)            mean, sample std (ddof=1) and variance.
   fisher_interval(r, n)  the interval of a Pearson r from n pairs (Fisher z).
   rank_test_less(x, y)   exact one-sided Mann-Whitney p that x lies below y.
+  count_test_greater(..) exact one-sided Fisher p that one group's events are more
+                         frequent than another's.
+  welch_interval(x, y)   Welch t interval of mean(x) - mean(y).
   sd_ratio_bound(...)    the sd ratio below which a one-sided F-test is significant.
   verdict(...)           PASS / FAIL / INCONCLUSIVE of a measured interval against
                          a target region (the report's scorecard).
@@ -279,6 +282,30 @@ def rank_test_less(x, y):
   """Exact one-sided Mann-Whitney U p-value for "x tends to lie below y" (no ties
   assumed). Every x below every y gives p = 1 / C(n_x + n_y, n_x): 0.05 at 3 + 3."""
   return float(scipy_stats.mannwhitneyu(x, y, alternative='less', method='exact').pvalue)
+
+
+def count_test_greater(events_x, n_x, events_y, n_y):
+  """Exact one-sided Fisher p-value that events are more frequent in group x
+  (events_x of n_x) than in group y (events_y of n_y). 5 of 5 against 0 of 5 gives
+  1 / C(10, 5) = 0.004; 3 of 5 against 0 of 5 gives 0.083."""
+  table = [[events_x, n_x - events_x], [events_y, n_y - events_y]]
+  return float(scipy_stats.fisher_exact(table, alternative='greater')[1])
+
+
+def welch_interval(x, y, level=0.95):
+  """(low, high) of mean(x) - mean(y) by Welch's t (unequal variances, Satterthwaite
+  degrees of freedom); None when either sample has fewer than 2 values or both
+  have no spread."""
+  x, y = (np.asarray(v, np.float64).ravel() for v in (x, y))
+  if x.size < 2 or y.size < 2:
+    return None
+  vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+  if vx + vy == 0:
+    return None
+  dof = (vx + vy) ** 2 / (vx ** 2 / (x.size - 1) + vy ** 2 / (y.size - 1))
+  half = scipy_stats.t.ppf(0.5 + level / 2, dof) * math.sqrt(vx + vy)
+  difference = x.mean() - y.mean()
+  return float(difference - half), float(difference + half)
 
 
 def sd_ratio_bound(n_x, n_y, alpha=0.05):

@@ -14,8 +14,10 @@ MODULES = (
     'o4',
     'o5',
     'largest_sv',
+    'o6',
     'o7',
     'a1_a2',
+    's0_s5',
 )
 
 CHECKS = tuple(importlib.import_module(f'{__name__}.{name}').CHECK for name in MODULES)

@@ -1,0 +1,262 @@
+"""O6: Jacobian Clamping on the class-conditional WGAN-GP of CIFAR-10
+(docs/experiments.md#o6).
+
+[O] Sec. 4 and Fig. 7, on igul222's WGAN-GP with "5 trials for each setting" of JC
+{off, on} x critic steps {5, 1}: with 1 critic step "the baseline model 'collapses'
+but the model with Jacobian Clamping does not"; with 5, JC "performs slightly worse
+in terms of Inception Score"; JC with 1 critic step "more than halves the wall-clock
+time". The cells are the settings `{baseline, jacobian_clamping}_ncritic{5, 1}` of
+the sweep o6_cifar_wgangp_jc (launch/sweeps.py). Three rows:
+
+  o6_collapse   at n_critic 1, collapsed baseline runs against collapsed JC runs;
+  o6_ncritic5   at n_critic 5, the final IS of JC minus the baseline's, by seed;
+  o6_wallclock  the training wall-clock to a fixed IS, JC at n_critic 1 over the
+                baseline at n_critic 5.
+
+A run's wall-clock at step s is the sum of the interval times of its train records up
+to s (the loop times every step and what runs between steps: probes, evaluations,
+checkpoints); time a killed run lost after its last checkpoint is not counted.
+"""
+
+import math
+
+import numpy as np
+
+from tf_gancond import stats
+from tf_gancond.report import fmt
+from tf_gancond.report import plots
+from tf_gancond.report import records
+from tf_gancond.report.checks import base
+
+PAPER_TRIALS = 5  # "5 trials for each setting".
+PAPER_STEPS = 100000  # igul222's generator iterations.
+IS_KEY = 'inception_score'
+CELLS = tuple(f'{setting}_ncritic{n}' for n in (5, 1)
+              for setting in ('baseline', records.JACOBIAN_CLAMPING))
+BASELINE_5, JC_5, BASELINE_1, JC_1 = CELLS
+# "Slightly worse": the package's reading is a mean IS loss of at most 1.
+SLIGHTLY_WORSE = (-1.0, 0.0)
+# The fixed IS of the wall-clock row: this fraction of the baseline at n_critic 5's
+# mean final IS, the package's reading of the paper's "similar" score.
+SIMILAR_IS_FRACTION = 0.9
+WALLCLOCK_REGION = (0.0, 0.5)  # "more than halves the wall-clock time".
+# A run's end point counts as collapsed when the report ranks it worst:
+# records.RANKED_WORST (diverged, non-finite, or an IS below --collapse_score).
+COLLAPSED = records.RANKED_WORST
+
+
+def final_is(run):
+  """The run's final IS, None when it did not finish or has none."""
+  if run.state != 'finished':
+    return None
+  value = records.as_float(run.final.get(IS_KEY))
+  return value if value is not None and math.isfinite(value) else None
+
+
+def wall_seconds(run):
+  """[(step, seconds of training up to it)] at each train record, in step order."""
+  out, total, last = [], 0.0, 0
+  for record in sorted(run.train, key=lambda r: r.get('step', 0)):
+    step, step_time = record.get('step', 0), records.as_float(record.get('step_time'))
+    if step_time is None or not math.isfinite(step_time):
+      continue
+    total += step_time * (step - last)
+    last = step
+    out.append((step, total))
+  return out
+
+
+def curve(run):
+  """[(step, wall-clock seconds, IS)] of the run's eval records."""
+  clock = wall_seconds(run)
+  out = []
+  for record in run.evals:
+    value = records.as_float(record.get(IS_KEY))
+    step = record.get('step', 0)
+    before = [seconds for s, seconds in clock if s <= step]
+    if value is not None and math.isfinite(value) and before:
+      out.append((step, before[-1], value))
+  return sorted(out)
+
+
+def seconds_to(run, threshold):
+  """Wall-clock seconds to the run's first eval with IS >= threshold; None if never."""
+  return next((seconds for _, seconds, value in curve(run) if value >= threshold), None)
+
+
+def collapsed(runs):
+  """(collapsed, counted): of the runs with an end point (finished or diverged)."""
+  counted = [r for r in runs if r.counted]
+  return sum(r.outcome in COLLAPSED for r in counted), len(counted)
+
+
+def analyse(ctx):
+  """{'o6': {cell: {'runs', 'collapsed', 'counted', 'final_is'}, 'threshold',
+  'seconds_to_threshold' ({cell: {run: seconds or None}})}}; {} without O6 runs."""
+  if not any(ctx.group(c) for c in CELLS):
+    return {'o6': {}}
+  out = {}
+  for cell in CELLS:
+    group = ctx.group(cell)
+    events, counted = collapsed(group)
+    out[cell] = {'runs': len(group), 'collapsed': events, 'counted': counted,
+                 'final_is': {r.name: final_is(r) for r in group}}
+  base_is = [v for v in out[BASELINE_5]['final_is'].values() if v is not None]
+  threshold = SIMILAR_IS_FRACTION * float(np.mean(base_is)) if base_is else None
+  out['threshold'] = threshold
+  out['seconds_to_threshold'] = {
+      cell: {r.name: seconds_to(r, threshold) for r in ctx.group(cell)
+             if r.state == 'finished'} for cell in (BASELINE_5, JC_1)
+  } if threshold is not None else {}
+  return {'o6': out}
+
+
+def collapse_row(ctx):
+  check = 'O6 n_critic 1: the baseline collapses, JC does not'
+  target = 'baseline collapses, JC does not (5 trials each)'
+  rule = ('PASS: no JC run at n_critic 1 collapsed, and the baseline\'s collapses are '
+          'more frequent by a one-sided exact Fisher test at p ≤ 0.05 (with 5 + 5 '
+          'runs: 4 or 5 baseline collapses); FAIL: the baseline collapsed no more often '
+          'than JC; INCONCLUSIVE: otherwise, or fewer than 5 runs in a cell. Collapsed: '
+          'diverged, non-finite, or a final IS below the report\'s --collapse_score.')
+  v = ctx.analysis['o6']
+  if not v or not (v[BASELINE_1]['counted'] and v[JC_1]['counted']):
+    return base.row('o6_collapse', check, target, rule,
+                    note='no finished runs of both n_critic 1 cells')
+  b, j = v[BASELINE_1], v[JC_1]
+  p = stats.count_test_greater(b['collapsed'], b['counted'], j['collapsed'],
+                               j['counted'])
+  verdict = (stats.FAIL if b['collapsed'] / b['counted'] <= j['collapsed'] / j['counted']
+             else stats.PASS if j['collapsed'] == 0 and p <= 0.05
+             else stats.INCONCLUSIVE)
+  return base.row('o6_collapse', check, target, rule, b['collapsed'], None,
+                  min(b['counted'], j['counted']), verdict,
+                  f'collapsed: baseline {b["collapsed"]} of {b["counted"]}, JC '
+                  f'{j["collapsed"]} of {j["counted"]}; p = {p:.3g}')
+
+
+def ncritic5_row(ctx):
+  check = 'O6 n_critic 5: JC\'s final IS slightly below the baseline\'s'
+  target = '"slightly worse"'
+  rule = base.interval_rule(*SLIGHTLY_WORSE, ' (the mean IS of JC minus the baseline '
+                            'of the same seed; "slightly": by at most 1)')
+  v = ctx.analysis['o6']
+  pairs = []
+  if v:
+    jc = {r.seed: final_is(r) for r in ctx.group(JC_5)}
+    pairs = [(jc[r.seed], final_is(r)) for r in ctx.group(BASELINE_5)
+             if r.seed in jc and jc[r.seed] is not None and final_is(r) is not None]
+  if not pairs:
+    return base.row('o6_ncritic5', check, target, rule,
+                    note='no seed with finished runs in both n_critic 5 cells')
+  row = base.mean_check('o6_ncritic5', check, target, SLIGHTLY_WORSE,
+                        [a - b for a, b in pairs], {})
+  baseline = np.mean([b for _, b in pairs])
+  return base.with_note(row, [f'baseline mean final IS {baseline:.3g} (Gulrajani et '
+                              'al.: 8.42 ± 0.10 with OpenAI\'s Inception graph; not '
+                              'judged)'])
+
+
+def wallclock_row(ctx):
+  check = ('O6 wall-clock to a similar IS: JC at n_critic 1 over the baseline at '
+           'n_critic 5')
+  target = '< 0.5 ("more than halves")'
+  rule = (base.interval_rule(*WALLCLOCK_REGION, ' (the ratio of geometric mean '
+                             'training times to the first IS at or above '
+                             f'{SIMILAR_IS_FRACTION:g} × the baseline at n_critic 5\'s '
+                             'mean final IS)') +
+          ' FAIL also when no JC run at n_critic 1 reaches that IS.')
+  v = ctx.analysis['o6']
+  seconds = v.get('seconds_to_threshold') if v else None
+  if not seconds or not seconds[BASELINE_5] or not seconds[JC_1]:
+    return base.row('o6_wallclock', check, target, rule,
+                    note='no finished runs of both cells with an IS curve')
+  reached = {c: [s for s in seconds[c].values() if s] for c in (BASELINE_5, JC_1)}
+  never = {c: len(seconds[c]) - len(reached[c]) for c in reached}
+  note = (f'IS threshold {v["threshold"]:.3g}; never reached it: baseline@5 '
+          f'{never[BASELINE_5]} of {len(seconds[BASELINE_5])}, JC@1 {never[JC_1]} of '
+          f'{len(seconds[JC_1])}')
+  n = min(len(seconds[BASELINE_5]), len(seconds[JC_1]))
+  if not reached[JC_1] or not reached[BASELINE_5]:
+    verdict = stats.FAIL if not reached[JC_1] else stats.INCONCLUSIVE
+    return base.row('o6_wallclock', check, target, rule, n=n, verdict=verdict,
+                    note=note)
+  logs = {c: np.log(reached[c]) for c in reached}
+  ratio = float(math.exp(logs[JC_1].mean() - logs[BASELINE_5].mean()))
+  interval = stats.welch_interval(logs[JC_1], logs[BASELINE_5])
+  ci = (math.exp(interval[0]), math.exp(interval[1])) if interval else None
+  verdict = stats.verdict(*(ci or (None, None)), *WALLCLOCK_REGION, n, min_n=2)
+  return base.row('o6_wallclock', check, target, rule, ratio, ci, n, verdict, note,
+                  ci_method='Welch t on ln seconds')
+
+
+def rows(ctx):
+  return [collapse_row(ctx), ncritic5_row(ctx), wallclock_row(ctx)]
+
+
+def fig_o6(ctx, output):
+  """IS against generator iterations and against training wall-clock, per cell."""
+  cells = [c for c in CELLS if any(curve(r) for r in ctx.group(c))]
+  if not cells:
+    return None, {}
+  plt = plots.pyplot()
+  colors = dict(zip(CELLS, ('tab:blue', 'tab:orange', 'tab:green', 'tab:red')))
+  fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+  for cell in cells:
+    for i, run in enumerate(ctx.group(cell)):
+      points = curve(run)
+      if not points:
+        continue
+      steps, seconds, values = zip(*points)
+      label = cell if i == 0 else None
+      axes[0].plot(steps, values, color=colors[cell], alpha=0.7, label=label)
+      axes[1].plot(np.asarray(seconds) / 3600, values, color=colors[cell], alpha=0.7)
+  threshold = ctx.analysis['o6'].get('threshold')
+  for ax in axes:
+    if threshold is not None:
+      ax.axhline(threshold, color='gray', ls=':', lw=1)
+    ax.grid(alpha=0.3)
+  axes[0].set_xlabel('generator iterations')
+  axes[1].set_xlabel('training wall-clock (hours)')
+  axes[0].set_ylabel('Inception Score')
+  axes[0].legend(fontsize=7)
+  fig.tight_layout()
+  return plots.save(fig, output, 'fig_o6_is_curves.png'), {}
+
+
+def section(ctx):
+  v = ctx.analysis['o6']
+  if not v:
+    return []
+  lines = ['### O6: JC × n_critic on the conditional WGAN-GP', '',
+           '| cell | runs | collapsed of counted | mean final IS |',
+           '|---|---|---|---|']
+  for cell in CELLS:
+    c = v[cell]
+    values = [x for x in c['final_is'].values() if x is not None]
+    lines.append(f'| {cell} | {c["runs"]} | {c["collapsed"]} of {c["counted"]} | '
+                 f'{fmt.num(float(np.mean(values))) if values else "-"} |')
+  return lines + ['']
+
+
+def _o6_runs(ctx):
+  return [r for c in CELLS for r in ctx.group(c)]
+
+
+CHECK = base.Check(
+    id='o6', anchor='o6', source='[O] Sec. 4, Fig. 7', dataset='cifar10',
+    quote='the baseline model \'collapses\' but the model with Jacobian Clamping '
+          'does not',
+    statistic='per cell of JC {off, on} × n_critic {5, 1}: collapsed runs, final IS, '
+              'and training wall-clock to a fixed IS',
+    plain={'o6_collapse': 'With 1 critic step the baseline collapses and JC does not',
+           'o6_ncritic5': 'With 5 critic steps JC scores slightly lower',
+           'o6_wallclock': 'JC with 1 critic step reaches a similar IS in under half '
+                           'the baseline\'s wall-clock'},
+    rows=rows, analyse=analyse, section=section, min_runs=PAPER_TRIALS,
+    paper_steps={'cifar10': PAPER_STEPS}, judged_runs=_o6_runs,
+    figures=(base.Figure(
+        'o6', 'Fig. O6', 'IS against iterations and wall-clock',
+        'O6 ([O] Fig. 7): Inception Score of each run against generator iterations '
+        '(left) and training wall-clock (right); dotted: the IS of the wall-clock '
+        'row.', 'no IS curves recorded', fig_o6, always=False),))
