@@ -3,10 +3,12 @@
 import gzip
 import json
 import os
+import re
 import shutil
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from tf_gancond import results
 
@@ -461,3 +463,67 @@ def test_restore_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
   err = capsys.readouterr().err.strip()
   assert err.count('\n') == 0 and 'missing' in err and 'sweep.json' in err
   assert not (tmp_path / 's').exists()
+
+
+def _compact_run(part, name, seed, final_log_cond, cs, fd, **config):
+  """A finished MNIST baseline run's compact records in `part` (as collect writes)."""
+  from tf_gancond import config as config_lib
+  from tf_gancond import runlog
+  workdir = os.path.join(part, name)
+  os.makedirs(workdir)
+  c = config_lib.get_config()
+  c.update(dict(config, dataset='mnist', seed=seed, train_steps=5000, workdir=workdir))
+  runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
+                           config_lib.to_text(config_lib.resolve(c)))
+  log = runlog.RunLog(workdir)
+  log.append('probe', 5000, mean_log_cond=final_log_cond, log_cond=[final_log_cond] * 4)
+  log.append('final', 5000, mean_log_cond=final_log_cond, classifier_score=cs,
+             frechet_distance=fd, num_samples=10000)
+  log.set_status('finished', 5000)
+  metrics = os.path.join(workdir, runlog.METRICS_FILE)
+  with open(metrics, 'rb') as src, gzip.open(metrics + '.gz', 'wb') as dst:
+    shutil.copyfileobj(src, dst)
+  os.remove(metrics)
+
+
+def _compact_part(part, runs, extra):
+  """A results part: runs [(seed, ln cond, CS, FD)] of setting baseline."""
+  manifest = {'sweep': 'o2_mnist', 'extra': extra, 'runs': []}
+  for seed, lc, cs, fd in runs:
+    name = f'baseline_seed{seed}'
+    _compact_run(part, name, seed, lc, cs, fd,
+                 **{k: int(v) for k, v in extra.items()})
+    manifest['runs'].append({'name': name, 'setting': 'baseline', 'seed': seed,
+                             'overrides': {'dataset': 'mnist', 'seed': seed}})
+  with open(os.path.join(part, 'sweep.json'), 'w') as f:
+    json.dump(manifest, f)
+
+
+def test_the_page_tables_each_unstated_choice_against_the_stage1_twins(tmp_path):
+  """Stage-1 baselines of seeds 0-3 end at ln cond 10, 11, 12, 13 (s = sqrt(5/3));
+  batch 128 reruns seeds 0 and 1 at 12 and 14: differences +2 and +3, mean 2.5 -+
+  t(0.975, 3) s = 2.5 -+ 4.108. CS 8 -> 7.5 and 8.1 -> 7.7 (sd of 8, 8.1, 8.2,
+  8.3 = 0.129): -0.45 -+ 0.411. FD: the choice's seed-1 run has none (nan), so
+  one seed: +10 -+ t(0.975, 3) 1.291 sqrt(2)."""
+  out = tmp_path / 'results'
+  _compact_part(str(out / 'mnist_stage1'), [
+      (s, 10.0 + s, 8.0 + 0.1 * s, 20.0 + s) for s in range(4)], {})
+  _compact_part(str(out / 'mnist_choice_batch_size'),
+                [(0, 12.0, 7.5, 30.0), (1, 14.0, 7.7, float('nan'))],
+                {'batch_size': '128'})
+  text = open(results.build(str(out))).read()
+  assert '## Unstated choices, one at a time' in text
+  row = next(line for line in text.splitlines()
+             if line.startswith('| [batch_size = 128](#mnist_choice_batch_size)'))
+  cells = [c.strip() for c in row.strip('|').split(' | ')]
+  assert cells[0] == '[batch_size = 128](#mnist_choice_batch_size) (64)'
+  assert cells[1] == '2'
+  numbers = [[float(x) for x in re.findall(r'[-+][\d.]+', cell)] for cell in cells[2:]]
+  half = scipy_stats.t.ppf(0.975, 3)
+  assert numbers[0] == pytest.approx(
+      [2.5, 2.5 - half * np.sqrt(5 / 3), 2.5 + half * np.sqrt(5 / 3), 2, 3], rel=2e-3)
+  sd_cs = np.std([8.0, 8.1, 8.2, 8.3], ddof=1)
+  assert numbers[1] == pytest.approx(
+      [-0.45, -0.45 - half * sd_cs, -0.45 + half * sd_cs, -0.5, -0.4], rel=2e-3)
+  fd_half = half * np.sqrt(5 / 3) * np.sqrt(2)
+  assert numbers[2] == pytest.approx([10, 10 - fd_half, 10 + fd_half, 10], rel=2e-3)

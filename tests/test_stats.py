@@ -264,3 +264,13 @@ def test_welch_interval_uses_satterthwaite_degrees_of_freedom():
   assert (low, high) == pytest.approx((5 / 3 - half, 5 / 3 + half), rel=1e-12)
   assert stats.welch_interval([1], [0, 1]) is None
   assert stats.welch_interval([1, 1], [0, 0]) is None
+
+
+def test_paired_difference_interval_takes_the_spread_of_the_reference_runs():
+  # Reference 10, 11, 12, 13: s = sqrt(5 / 3); two differences 2 and 3: 2.5 -+
+  # t(0.975, 3) s sqrt(2 / 2).
+  half = scipy_stats.t.ppf(0.975, 3) * np.sqrt(5 / 3)
+  assert stats.paired_difference_interval([2.0, 3.0], [10, 11, 12, 13]) == (
+      pytest.approx(2.5 - half), pytest.approx(2.5 + half))
+  assert stats.paired_difference_interval([2.0], [10, 11, 12]) is None
+  assert stats.paired_difference_interval([], [10, 11, 12, 13]) is None

@@ -35,6 +35,7 @@ import dataclasses
 import gzip
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -48,6 +49,7 @@ from tf_gancond import runlog
 from tf_gancond import stats
 from tf_gancond.report import checks as checks_lib
 from tf_gancond.report import fmt
+from tf_gancond.report import records
 from tf_gancond.report import render as render_lib
 from tf_gancond.report.checks import base as checks_base
 
@@ -66,6 +68,11 @@ NOT_JUDGED = (stats.NOT_RUN, checks_base.SETTING)
 # The figures the page links, (report figure key, words), in the checks' order.
 KEY_FIGURES = tuple((figure.key, figure.link) for check in checks_lib.CHECKS
                     for figure in check.figures)
+# Parts that change one unstated choice of the reference part's baselines
+# (results/campaign.sh): mnist_choice_<config field> against mnist_stage1.
+CHOICE_PREFIX, CHOICE_REFERENCE = 'mnist_choice_', 'mnist_stage1'
+CHOICE_QUANTITIES = (('final_log_cond', 'ln cond'), ('classifier_score', 'CS'),
+                     ('frechet_distance', 'FD'))
 
 
 class ResultsError(ValueError):
@@ -493,6 +500,76 @@ def build_part(part, name):
               {k: v for k, v in figures.items() if v})
 
 
+def _baseline_ends(part_dir):
+  """{seed: {quantity of CHOICE_QUANTITIES: final value}} of the finished baseline
+  runs of a built part (its analysis.json)."""
+  analysis = _read_json(os.path.join(part_dir, 'report', report_lib.ANALYSIS_FILE))
+  ends = {}
+  for run in analysis.get('runs', []):
+    if run.get('setting') == 'baseline' and run.get('state') == 'finished':
+      values = dict(run.get('final_scores') or {},
+                    final_log_cond=run.get('final_log_cond'))
+      ends[run['seed']] = {key: records.as_float(values.get(key))
+                           for key, _ in CHOICE_QUANTITIES}
+  return ends
+
+
+def _choice_cell(deltas, reference):
+  """'+0.41 [-0.62, +1.44] (+0.30, +0.52)': the mean paired difference, its 95%
+  interval from the reference runs' spread (stats.paired_difference_interval) and
+  the difference of each seed."""
+  if not deltas:
+    return '—'
+  mean = sum(deltas) / len(deltas)
+  cell = f'{mean:+.3g}'
+  interval = stats.paired_difference_interval(deltas, reference)
+  if interval:
+    cell += f' [{interval[0]:+.3g}, {interval[1]:+.3g}]'
+  return cell + ' (' + ', '.join(f'{d:+.3g}' for d in deltas) + ')'
+
+
+def _choice_lines(results_dir, parts):
+  """The table of the unstated choices (CHOICE_PREFIX parts against
+  CHOICE_REFERENCE, seed by seed); [] until both have finished runs."""
+  names = {p.name for p in parts}
+  choices = sorted(n for n in names if n.startswith(CHOICE_PREFIX))
+  if CHOICE_REFERENCE not in names or not choices:
+    return []
+  reference_dir = os.path.join(results_dir, CHOICE_REFERENCE)
+  reference = _baseline_ends(reference_dir)
+  if not reference:
+    return []
+  first = os.path.join(reference_dir, f'baseline_seed{min(reference)}')
+  package = runlog.read_config(first)
+  lines = ['## Unstated choices, one at a time', '',
+           f'Each `{CHOICE_PREFIX}*` part changes one setting the papers leave '
+           f'unstated and reruns seeds of the `{CHOICE_REFERENCE}` baselines with it. '
+           'Δ: its final value minus that of the baseline of the same seed, the mean '
+           "over seeds (each seed's in brackets after it); 95 % interval: Student t "
+           f"with the `{CHOICE_REFERENCE}` baselines' run-to-run spread, assuming the "
+           'choice keeps it (two seeds cannot estimate their own). An interval that '
+           'excludes 0 means the choice moves that value by more than a new seed does.',
+           '', "| choice (package's value) | seeds | " + ' | '.join(
+               f'Δ {words}' for _, words in CHOICE_QUANTITIES) + ' |',
+           '|---|---|' + '---|' * len(CHOICE_QUANTITIES)]
+  for name in choices:
+    field = name[len(CHOICE_PREFIX):]
+    value = _read_json(os.path.join(results_dir, name, report_lib.SWEEP_MANIFEST)).get(
+        'extra', {}).get(field, '?')
+    ends = _baseline_ends(os.path.join(results_dir, name))
+    seeds = sorted(set(ends) & set(reference))
+    cells = []
+    for key, _ in CHOICE_QUANTITIES:
+      deltas = [ends[s][key] - reference[s][key] for s in seeds
+                if ends[s][key] is not None and reference[s][key] is not None and
+                math.isfinite(ends[s][key] - reference[s][key])]
+      cells.append(_choice_cell(deltas, [v[key] for v in reference.values()
+                                         if v[key] is not None]))
+    lines.append(f'| [{field} = {value}](#{name}) ({package.get(field, "?")}) | '
+                 f'{len(seeds)} | ' + ' | '.join(cells) + ' |')
+  return lines + ['']
+
+
 def _header_sections(results_dir):
   """HEADER.md as (its opening, its first section, its other sections): text before
   its first '## ' heading, the section that heading opens, and the rest."""
@@ -528,6 +605,7 @@ def build(results_dir='results'):
   lines += summary
   lines += [findings, ''] if findings else []
   lines += _figure_lines(parts, shown)
+  lines += _choice_lines(results_dir, parts)
   lines += [rest, ''] if rest else []
   provenance = (f' Provenance and history (machines, restarts, commits, CPU rates): '
                 f'[{PROVENANCE}]({PROVENANCE}).'

@@ -22,6 +22,9 @@ intervals for means and percentile bootstrap intervals for the rest.
   count_test_greater(..) exact one-sided Fisher p that one group's events are more
                          frequent than another's.
   welch_interval(x, y)   Welch t interval of mean(x) - mean(y).
+  paired_difference_interval(d, ref)
+                         interval of a mean of a few paired differences, from the
+                         spread of many reference runs.
   sd_ratio_bound(...)    the sd ratio below which a one-sided F-test is significant.
   verdict(...)           PASS / FAIL / INCONCLUSIVE of a measured interval against
                          a target region (the report's scorecard).
@@ -306,6 +309,22 @@ def welch_interval(x, y, level=0.95):
   half = scipy_stats.t.ppf(0.5 + level / 2, dof) * math.sqrt(vx + vy)
   difference = x.mean() - y.mean()
   return float(difference - half), float(difference + half)
+
+
+def paired_difference_interval(differences, reference, level=0.95):
+  """(low, high) of the mean of n paired differences (a run under a change minus
+  its twin of the same seed), with the sd s of `reference` (many runs of the twins'
+  setting) standing in for the runs' spread: mean -+ t(n_ref - 1) s sqrt(2 / n), as
+  a difference of two independent runs has twice one run's variance if the change
+  keeps that spread. For n too small to estimate its own spread (2 seeds); None
+  when `reference` has fewer than MIN_BOOTSTRAP_N finite values or no differences."""
+  d = np.asarray(differences, np.float64).ravel()
+  spread = mean_std(reference)
+  if d.size == 0 or spread['n'] < MIN_BOOTSTRAP_N:
+    return None
+  half = scipy_stats.t.ppf(0.5 + level / 2, spread['n'] - 1) * spread['std'] * math.sqrt(
+      2 / d.size)
+  return float(d.mean() - half), float(d.mean() + half)
 
 
 def sd_ratio_bound(n_x, n_y, alpha=0.05):
