@@ -404,7 +404,7 @@ def test_a_task_signalled_before_its_time_limit_checkpoints_and_a_resubmission_r
   30 s before the limit's own kill, at the next check. The runs ask for far more steps
   than a task can train in 50 s, so both still train then; the resubmission, with no
   time limit, asks for 10 steps past the later stop (a resume may lower train_steps
-  down to the step reached), so it ends in seconds. 46-67 s in all here.
+  down to the step reached), so it ends in seconds. 46-75 s in all here.
   """
   sweep_dir = tmp_path / 'sweep'
   steps = 100_000  # Never reached: about 30 steps/s here.
