@@ -23,7 +23,8 @@ runner is idempotent: a second invocation skips runs whose status.json says
 finished at their train_steps and starts the others again with the same workdir,
 where the launcher resumes them from their last checkpoint. Settings that differ
 from those a run folder was made with (an `--extra` other than more train_steps)
-are refused before anything is written. One runner at a time: the sweep directory
+are refused before anything is written, and so is a field given in both --extra and
+--setting_extra (--extra would win). One runner at a time: the sweep directory
 is locked (`.lock`) while it runs, and its launchers end when it ends, however it
 ends (on Linux they get SIGTERM when the runner dies, even by SIGKILL). Progress
 (runs done and left, the current step of each running run read from its
@@ -154,6 +155,21 @@ def apply_setting_extra(runs, text):
     if run.setting == setting:
       run.overrides = dict(run.overrides, **overrides)
   return {setting: overrides}
+
+
+def check_extra_fields_apart(extra, setting_extra):
+  """SweepError naming the fields that both `extra` ({field: value}) and
+  `setting_extra` ({setting: {field: value}}) set: `extra` would win for that
+  setting's runs, so one of the two would be dropped without a word."""
+  for setting, overrides in sorted(setting_extra.items()):
+    both = [f for f in overrides if f in extra]
+    if both:
+      given = lambda values: ','.join(f'{f}={values[f]}' for f in both)  # noqa: E731
+      raise SweepError(
+          f'{", ".join(both)} {"is" if len(both) == 1 else "are"} given in both '
+          f'--extra ({given(extra)}) and --setting_extra ({setting}:{given(overrides)});'
+          ' give each field in one of them (--extra for every run, --setting_extra for '
+          f'the runs of {setting})')
 
 
 def _overrides(run, extra, workdir):
@@ -312,6 +328,7 @@ class SweepRunner:
     self.parallel = parallel
     self.extra = dict(extra or {})
     self.setting_extra = dict(setting_extra or {})
+    check_extra_fields_apart(self.extra, self.setting_extra)
     self.launcher = tuple(launcher)
     self.progress_every = progress_every
     self.poll_seconds = poll_seconds

@@ -391,8 +391,9 @@ def run_states(sweep_dir):
   """(manifest, {run name: state dict}) from the records, squeue and sacct.
 
   state: finished | pending | running (a SLURM task, or the folder is locked) |
-  diverged | failed | interrupted (ended by a time limit, preemption or a cancel;
-  a resubmission resumes it) | not submitted.
+  diverged | failed | interrupted (ended by a time limit, preemption or a cancel, or
+  stopped by a SIGTERM after checkpointing (exit code 4, status.json 'stopped'): a
+  resubmission resumes it) | not submitted.
   """
   from launch import run_sweep
   manifest = read_manifest(sweep_dir)
@@ -429,9 +430,16 @@ def run_states(sweep_dir):
     elif not task:
       s['state'] = 'not submitted'
     else:
-      s['state'] = 'failed' if end_state in FAILED_STATES else 'interrupted'
+      last = _last_line(s['log'])
+      # SLURM calls exit code 4 FAILED; the run stopped at a SIGTERM (--signal before
+      # the time limit, a preemption) after checkpointing: a resubmission resumes it.
+      stopped = status.get('state') == 'stopped' and (
+          exit_code.split(':')[0] == str(run_sweep.STOPPED_EXIT_CODE) if exit_code
+          else last.startswith('stopped: '))
+      s['state'] = ('failed' if end_state in FAILED_STATES and not stopped
+                    else 'interrupted')
       said = [f'SLURM state {end_state}' if end_state else '',
-              f'exit code {exit_code}' if exit_code else '', _last_line(s['log'])]
+              f'exit code {exit_code}' if exit_code else '', last]
       s['reason'] = '; '.join(x for x in said if x) or 'ended before its last step'
       if end_state:
         s['slurm_state'] = end_state

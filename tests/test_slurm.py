@@ -8,6 +8,7 @@ models; every wait is bounded and the jobs a test submitted are cancelled in a
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -181,6 +182,93 @@ def test_finished_runs_are_not_submitted(tmp_path):
   assert '#SBATCH --array=0,1\n' in result.stdout, result.stdout
 
 
+def _fake_commands(tmp_path, monkeypatch, squeue_stdout='', sacct_stdout='',
+                   sacct_stderr='', sacct_code=0):
+  """squeue and sacct first on PATH, printing the given text; sacct records its
+  arguments in <tmp_path>/sacct_args."""
+  fake_bin = tmp_path / 'bin'
+  fake_bin.mkdir(exist_ok=True)
+  for name, text in (('squeue_out', squeue_stdout), ('sacct_out', sacct_stdout),
+                     ('sacct_err', sacct_stderr)):
+    (tmp_path / name).write_text(text)
+  scripts = {
+      'squeue': f'#!/bin/sh\ncat {tmp_path}/squeue_out\n',
+      'sacct': (f'#!/bin/sh\nfor a in "$@"; do echo "$a"; done > {tmp_path}/sacct_args\n'
+                f'cat {tmp_path}/sacct_out; cat {tmp_path}/sacct_err >&2; '
+                f'exit {sacct_code}\n')}
+  for name, text in scripts.items():
+    (fake_bin / name).write_text(text)
+    (fake_bin / name).chmod(0o755)
+  monkeypatch.setenv('PATH', f'{fake_bin}:{os.environ["PATH"]}')
+
+
+def _submitted_sweep(tmp_path, job_id='7'):
+  """A sweep folder whose sweep.json records one submission of both runs as job_id."""
+  sweep_dir = tmp_path / 'sweep'
+  result = _submit(sweep_dir, '--dry_run')
+  assert result.returncode == 0, result.stderr
+  manifest = json.load(open(sweep_dir / run_sweep.MANIFEST_FILE))
+  manifest[slurm.JOBS_KEY] = [{'job_id': job_id, 'tasks': RUNS}]
+  run_sweep.atomic_write_json(str(sweep_dir / run_sweep.MANIFEST_FILE), manifest)
+  return sweep_dir
+
+
+def test_status_takes_end_states_and_exit_codes_from_sacct(tmp_path, monkeypatch):
+  """sacct's allocation rows of the recorded jobs give each ended task's state and exit
+  code: exit code 4 of a run whose status.json says 'stopped' is interrupted (a
+  resubmission resumes it), any other FAILED is failed; rows of steps and of pending
+  array ranges are not tasks."""
+  sweep_dir = _submitted_sweep(tmp_path)
+  baseline, jc = (sweep_dir / RUNS[i] for i in '01')
+  for workdir in (baseline, jc):
+    workdir.mkdir()
+    (workdir / 'status.json').write_text(json.dumps({'state': 'stopped', 'step': 5}))
+  _fake_commands(tmp_path, monkeypatch, sacct_stdout=(
+      '7_0|FAILED|4:0\n7_1|FAILED|2:0\n7_0.0|FAILED|4:0\n7_[2-3]|PENDING|0:0\n'))
+  assert slurm.accounted(['7']) == {'7_0': ('FAILED', '4:0'), '7_1': ('FAILED', '2:0')}
+  args = (tmp_path / 'sacct_args').read_text().split()
+  assert '--allocations' in args and '--jobs=7' in args and '--parsable2' in args
+  _, states, notes = slurm.run_states(str(sweep_dir))
+  assert notes == []
+  assert {n: (s['state'], s['slurm_state']) for n, s in states.items()} == {
+      RUNS['0']: ('interrupted', 'FAILED'), RUNS['1']: ('failed', 'FAILED')}
+  assert states[RUNS['0']]['reason'] == 'SLURM state FAILED; exit code 4:0'
+  assert states[RUNS['1']]['reason'] == 'SLURM state FAILED; exit code 2:0'
+  _fake_commands(tmp_path, monkeypatch, sacct_stdout='7_1|CANCELLED by 0|0:15\n')
+  _, states, _ = slurm.run_states(str(sweep_dir))
+  assert (states[RUNS['1']]['state'], states[RUNS['1']]['slurm_state']) == (
+      'interrupted', 'CANCELLED')
+
+
+def test_without_accounting_a_stop_is_told_from_a_failure_by_the_task_log(
+    tmp_path, monkeypatch):
+  """sacct failing as it does without accounting storage (the one-node test cluster),
+  squeue saying FAILED for both tasks (exit code non-zero): the task whose log ends
+  with the launcher's 'stopped:' line is interrupted; the other, whose run folder
+  still says 'stopped' from an earlier task but whose log ends with an error, failed.
+  --status exits 0."""
+  sweep_dir = _submitted_sweep(tmp_path)
+  (sweep_dir / 'slurm').mkdir()
+  last_lines = {'0': 'stopped: stopped by SIGTERM at step 5, checkpointed in ckpt-5',
+                '1': 'error: the data cannot be read'}
+  for index, last in last_lines.items():
+    (sweep_dir / RUNS[index]).mkdir()
+    (sweep_dir / RUNS[index] / 'status.json').write_text(
+        json.dumps({'state': 'stopped', 'step': 5}))
+    (sweep_dir / 'slurm' / f'7_{index}.log').write_text(
+        f'{last}\nsrun: error: localhost: task 0: Exited with exit code 4\n')
+  _fake_commands(tmp_path, monkeypatch, squeue_stdout='7|0|FAILED\n7|1|FAILED\n',
+                 sacct_stderr='Slurm accounting storage is disabled\n', sacct_code=1)
+  assert slurm.accounted(['7']) == {}
+  result = _cli('--backend=slurm', '--status', f'--sweep_dir={sweep_dir}')
+  assert result.returncode == 0, result.stderr
+  states = json.load(open(sweep_dir / run_sweep.STATUS_FILE))['runs']
+  assert {n: (s['state'], s['slurm_state']) for n, s in states.items()} == {
+      RUNS['0']: ('interrupted', 'FAILED'), RUNS['1']: ('failed', 'FAILED')}
+  for index, last in last_lines.items():
+    assert states[RUNS[index]]['reason'] == f'SLURM state FAILED; {last}'
+
+
 # ----------------------------------------------------------------------------
 # On a real SLURM.
 
@@ -291,3 +379,85 @@ def test_a_resubmission_with_more_steps_resumes_each_run_from_its_checkpoint(
     train = [r['step'] for r in runlog.read_records(workdir, 'train')]
     assert train == list(range(1, 21))
     assert [r['step'] for r in runlog.read_records(workdir, 'start')] == [0, 10]
+
+
+def _job_fields(task):
+  """{field: value} of `scontrol show job` for '<job>_<task>' (kept MinJobAge, 300 s)."""
+  out = subprocess.run(['scontrol', 'show', 'job', '--oneliner', task],
+                       capture_output=True, text=True, timeout=60, check=True).stdout
+  return dict(f.split('=', 1) for f in out.split() if '=' in f)
+
+
+def test_a_task_signalled_before_its_time_limit_checkpoints_and_a_resubmission_resumes(
+    tmp_path, slurm_cluster):
+  """--time=1 --signal=TERM@10: each task's run is told to stop while it trains, writes
+  the checkpoint of the step it is at, says 'stopped' and exits 4 before SLURM's limit;
+  --status calls it interrupted (resumable), and a resubmission resumes each run from
+  that checkpoint: every step once, a second start at the step it stopped at.
+
+  Timings: slurmctld sends the --signal at its time-limit check (every 30 s,
+  PERIODIC_TIMEOUT, fixed at SLURM's build; no slurm.conf option sets it), once
+  remaining time <= signal seconds + 30 (job_mgr.c send_job_warn_signal). With a
+  one-minute limit (SLURM's least) and TERM@10 the signal so comes 20 to 50 s after the
+  task starts: late enough for the launcher to be training (its TensorBoard writer, made
+  just before the first step, came 4-6 s after the start here under loads of 5-8), and
+  30 s before the limit's own kill, at the next check. The runs ask for far more steps
+  than a task can train in 50 s, so both still train then; the resubmission, with no
+  time limit, asks for 10 steps past the later stop (a resume may lower train_steps
+  down to the step reached), so it ends in seconds. 46-75 s in all here.
+  """
+  sweep_dir = tmp_path / 'sweep'
+  steps = 100_000  # Never reached: about 30 steps/s here.
+  first = _submit(sweep_dir, '--report_job=false', '--time=1', '--signal=TERM@10',
+                  steps=steps, cluster=slurm_cluster)
+  assert first.returncode == 0, first.stderr
+  [submission] = _submissions(sweep_dir)
+  job = submission['job_id']
+  _wait_then_cancel([job])
+  stopped = {}
+  for index, name in RUNS.items():
+    task = f'{job}_{index}'
+    log = (sweep_dir / 'slurm' / f'{task}.log').read_text()
+    workdir = sweep_dir / name
+    status = runlog.read_status(str(workdir))
+    step = status.get('step', 0)
+    assert status.get('state') == 'stopped' and 0 < step < steps, (status, log[-3000:])
+    assert status['reason'] == 'SIGTERM'
+    assert status['last_checkpoint'] == str(workdir / 'checkpoints' / f'ckpt-{step}')
+    # The stop's checkpoint, the only one (the periodic one is due at step 50,000).
+    assert sorted(p.name for p in (workdir / 'checkpoints').glob('*.index')) == [
+        f'ckpt-{step}.index']
+    assert [r['step'] for r in runlog.read_records(str(workdir), 'train')] == list(
+        range(1, step + 1))
+    assert f'stopped: stopped by SIGTERM at step {step},' in log, log[-3000:]
+    assert re.search(r'^srun: error: \S+: task 0: Exited with exit code 4$', log,
+                     re.MULTILINE), log[-3000:]
+    assert 'TIME LIMIT' not in log, log[-3000:]  # Stopped before SLURM's kill.
+    fields = _job_fields(task)
+    assert (fields['JobState'], fields['ExitCode']) == ('FAILED', '4:0'), fields
+    assert fields['TimeLimit'] == '00:01:00' and fields['RunTime'] < '00:01:00', fields
+    stopped[name] = step
+  status = _cli('--backend=slurm', '--status', f'--sweep_dir={sweep_dir}')
+  assert status.returncode == 0, status.stderr
+  states = json.load(open(sweep_dir / run_sweep.STATUS_FILE))['runs']
+  for name, step in stopped.items():
+    s = states[name]
+    assert (s['state'], s['step']) == ('interrupted', step), s
+    assert f'stopped by SIGTERM at step {step},' in s['reason'], s
+  resume_to = max(stopped.values()) + 10
+  second = _submit(sweep_dir, '--report_job=false', steps=steps,
+                   extra=f',train_steps={resume_to}', cluster=slurm_cluster)
+  assert second.returncode == 0, second.stderr
+  assert '0 finished (skipped)' in second.stdout and '2 to submit' in second.stdout
+  job = _submissions(sweep_dir)[1]['job_id']
+  _wait_then_cancel([job])
+  for index, name in RUNS.items():
+    log = (sweep_dir / 'slurm' / f'{job}_{index}.log').read_text()
+    workdir = str(sweep_dir / name)
+    status = runlog.read_status(workdir)
+    assert (status.get('state'), status.get('step')) == ('finished', resume_to), (
+        log[-3000:])
+    train = [r['step'] for r in runlog.read_records(workdir, 'train')]
+    assert train == list(range(1, resume_to + 1))  # Every step once.
+    starts = [r['step'] for r in runlog.read_records(workdir, 'start')]
+    assert starts == [0, stopped[name]]  # Resumed from the stop's checkpoint.

@@ -389,6 +389,24 @@ def test_cli_setting_extra_reaches_the_commands_and_the_manifest(tmp_path):
   assert not any('jc_lambda_max' in c for c in commands['baseline'])
 
 
+@pytest.mark.parametrize('backend', ['local', 'slurm'])
+def test_cli_a_field_in_both_extra_and_setting_extra_is_refused(tmp_path, backend):
+  """--extra would silently win over --setting_extra for that setting's runs: refused,
+  one line naming the field and both values, exit 2, nothing written."""
+  result = _cli('--sweep=odena_jc_mnist', f'--sweep_dir={tmp_path}/s', '--num_seeds=1',
+                '--dry_run', f'--backend={backend}',
+                '--extra=train_steps=7,jc_lambda_max=3',
+                '--setting_extra=jacobian_clamping:jc_lambda_max=4,jc_lambda_min=2')
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert lines == [
+      'error: jc_lambda_max is given in both --extra (jc_lambda_max=3) and '
+      '--setting_extra (jacobian_clamping:jc_lambda_max=4); give each field in one of '
+      'them (--extra for every run, --setting_extra for the runs of jacobian_clamping)'
+  ], result.stderr
+  assert not (tmp_path / 's').exists()
+
+
 def test_cli_dry_run_writes_manifest_only(tmp_path):
   result = _cli('--sweep=odena_jc_mnist', f'--sweep_dir={tmp_path}/s', '--num_seeds=2',
                 '--dry_run', '--extra=train_steps=7')
