@@ -164,10 +164,11 @@ def check_extra_fields_apart(extra, setting_extra):
   for setting, overrides in sorted(setting_extra.items()):
     both = [f for f in overrides if f in extra]
     if both:
-      given = lambda values: ','.join(f'{f}={values[f]}' for f in both)  # noqa: E731
+      in_extra = ','.join(f'{f}={extra[f]}' for f in both)
+      in_setting = ','.join(f'{f}={overrides[f]}' for f in both)
       raise SweepError(
           f'{", ".join(both)} {"is" if len(both) == 1 else "are"} given in both '
-          f'--extra ({given(extra)}) and --setting_extra ({setting}:{given(overrides)});'
+          f'--extra ({in_extra}) and --setting_extra ({setting}:{in_setting});'
           ' give each field in one of them (--extra for every run, --setting_extra for '
           f'the runs of {setting})')
 
