@@ -108,6 +108,26 @@ restore mnist_stage1
 sweep "$MNIST_COMMIT" mnist_stage1 --sweep=odena_jc_mnist --num_seeds=10 --parallel=2 \
   --setting_extra=baseline:export_at_steps=938,9375,23440 --extra="$SHORT"
 
+# The batch-statistics probes, the last choice of that table (no new training): each
+# stage-1 G at its step-5,000 checkpoint, on its own probe batch (64 z), with
+# BatchNorm on its moving averages and on that batch's own statistics, both made by
+# $PROBE_COMMIT (`probe --run_dir` came after $MNIST_COMMIT; its inference probe
+# equals the run's own probe record at that step), into $CAMPAIGN/mnist_batch_stats/.
+# Where a sweep went to SLURM, its runs are not finished here yet and wait for the
+# same command again.
+PROBE_COMMIT=7279529
+mkdir -p "$CAMPAIGN/mnist_batch_stats"
+probe_code=$(clone_at "$PROBE_COMMIT")
+for run in "$CAMPAIGN"/mnist_stage1/*_seed*; do
+  grep -q '"state": "finished"' "$run/status.json" 2>/dev/null || continue
+  for mode in inference batch_stats; do
+    out=$CAMPAIGN/mnist_batch_stats/$(basename "$run").$mode.json
+    [ -e "$out" ] || (cd "$probe_code" && PYTHONPATH=$probe_code nice -n "$NICE" \
+      "$PY" -m tf_gancond.probe --run_dir="$run" --step=5000 --bn_mode="$mode" \
+      --output="$out") || echo "probe failed: $run $mode"
+  done
+done
+
 # The unstated choices, one at a time against the stage-1 baselines of seeds 0 and 1:
 # Radford's batch 128 and n_z 100, a generator of twice the channels, and two G
 # updates per iteration (DCGAN-tensorflow).

@@ -73,6 +73,10 @@ KEY_FIGURES = tuple((figure.key, figure.link) for check in checks_lib.CHECKS
 CHOICE_PREFIX, CHOICE_REFERENCE = 'mnist_choice_', 'mnist_stage1'
 CHOICE_QUANTITIES = (('final_log_cond', 'ln cond'), ('classifier_score', 'CS'),
                      ('frechet_distance', 'FD'))
+# The probes of the reference runs' G under both BatchNorm readings, no new training
+# (results/campaign.sh): <run>.<bn_mode>.json of `python -m tf_gancond.probe --run_dir`.
+BATCH_STATS_PROBES = 'mnist_batch_stats'
+BN_MODES = ('inference', 'batch_stats')
 
 
 class ResultsError(ValueError):
@@ -528,19 +532,49 @@ def _choice_cell(deltas, reference):
   return cell + ' (' + ', '.join(f'{d:+.3g}' for d in deltas) + ')'
 
 
+def _batch_stats_row(results_dir):
+  """The table row of the probes under batch statistics: per run, its G's mean ln
+  cond with BatchNorm on the probe batch's statistics minus on the moving averages
+  (same G, same z); the mean over runs with its Student t interval. None without
+  probes."""
+  folder = os.path.join(results_dir, BATCH_STATS_PROBES)
+  if not os.path.isdir(folder):
+    return None
+  probed = {}
+  for name in sorted(os.listdir(folder)):
+    run, _, mode = name[:-len('.json')].rpartition('.')
+    if name.endswith('.json') and mode in BN_MODES:
+      probed.setdefault(run, {})[mode] = records.as_float(
+          _read_json(os.path.join(folder, name)).get('mean_log_cond'))
+  deltas = [v['batch_stats'] - v['inference'] for v in probed.values()
+            if all(v.get(m) is not None for m in BN_MODES) and
+            math.isfinite(v['batch_stats'] - v['inference'])]
+  if not deltas:
+    return None
+  interval = stats.mean_interval(deltas)
+  cell = f'{sum(deltas) / len(deltas):+.3g}'
+  if interval:
+    cell += f' [{interval["low"]:+.3g}, {interval["high"]:+.3g}]'
+  return (f'| probe BatchNorm: batch statistics (moving averages), same G and z | '
+          f'{len(deltas)} runs | {cell} (Student t over the runs) | '
+          + ' | '.join('— (same samples)' for _ in CHOICE_QUANTITIES[1:]) + ' |')
+
+
 def _choice_lines(results_dir, parts):
   """The table of the unstated choices (CHOICE_PREFIX parts against
-  CHOICE_REFERENCE, seed by seed); [] until both have finished runs."""
+  CHOICE_REFERENCE, seed by seed, and the BATCH_STATS_PROBES row); [] until one of
+  them has values."""
   names = {p.name for p in parts}
   choices = sorted(n for n in names if n.startswith(CHOICE_PREFIX))
-  if CHOICE_REFERENCE not in names or not choices:
-    return []
   reference_dir = os.path.join(results_dir, CHOICE_REFERENCE)
-  reference = _baseline_ends(reference_dir)
+  reference = _baseline_ends(reference_dir) if CHOICE_REFERENCE in names else {}
   if not reference:
+    choices = []
+  batch_stats = _batch_stats_row(results_dir)
+  if not choices and not batch_stats:
     return []
-  first = os.path.join(reference_dir, f'baseline_seed{min(reference)}')
-  package = runlog.read_config(first)
+  package = runlog.read_config(os.path.join(
+      reference_dir, f'baseline_seed{min(reference)}')) if reference else {}
   lines = ['## Unstated choices, one at a time', '',
            f'Each `{CHOICE_PREFIX}*` part changes one setting the papers leave '
            f'unstated and reruns seeds of the `{CHOICE_REFERENCE}` baselines with it. '
@@ -567,7 +601,7 @@ def _choice_lines(results_dir, parts):
                                          if v[key] is not None]))
     lines.append(f'| [{field} = {value}](#{name}) ({package.get(field, "?")}) | '
                  f'{len(seeds)} | ' + ' | '.join(cells) + ' |')
-  return lines + ['']
+  return lines + ([batch_stats] if batch_stats else []) + ['']
 
 
 def _header_sections(results_dir):
