@@ -17,8 +17,10 @@ every run of the sweep when it was collected (finished, running at step N, pendi
 (tf_gancond/report/checks/) judge, in its order, each with the paper's dataset and
 value beside ours per dataset, taken from the part that judges it most completely
 (_most_complete) and named. Under it come HEADER.md's first section (the
-findings), the key figures of those parts, embedded, and HEADER.md's other sections
-(glossary, settings that differ from the papers). Then the parts, grouped by
+findings), the key figures of those parts, embedded, the table of the unstated
+choices (each `mnist_choice_<field>` part against its `mnist_stage1` twins, and the
+probes under batch statistics in `mnist_batch_stats/`), and HEADER.md's other
+sections (glossary, settings that differ from the papers). Then the parts, grouped by
 dataset, MNIST (the papers' own) first: per part the rows its runs judge, the
 command that made them, what is not finished yet, the CPU hours its runs record and
 its hand-written `NOTES.md`. Provenance and history are in the hand-written
