@@ -218,7 +218,8 @@ CHECK = base.Check(
     quote='SN-GAN (baseline) 7.97',
     statistic='per S setting (read from each run\'s config), the final IS on 50k '
               'samples; for D clamping, the D gradient\'s σ0/σ1 early and late',
-    plain={'s0': 'The SN-GAN baseline\'s IS', 's1': 'Toeplitz-normalized D: IS by k',
+    plain={'s0': 'The SN-GAN baseline\'s IS (the S1-S4 settings\' in rows of their '
+                 'own)', 's1': 'Toeplitz-normalized D: IS by k',
            's2': 'r(W) penalty in G: IS by λ', 's3_g': 'Gradient clamping in G: IS by r',
            's3_d': 'Gradient clamping in D: IS by r',
            's4': 'Other models against the SN-GAN baseline: IS',
