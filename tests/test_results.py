@@ -530,9 +530,9 @@ def test_the_page_tables_each_unstated_choice_against_the_stage1_twins(tmp_path)
 
 
 def test_the_choices_table_gives_the_batch_statistics_probes_of_the_same_g(tmp_path):
-  """Four runs probed under both BatchNorm readings: batch statistics minus moving
-  averages 0.1, 0.2, 0.3, 0.4: mean 0.25 -+ t(0.975, 3) 0.1291 / 2. A run probed
-  one way only is left out."""
+  """Four baseline runs probed under both BatchNorm readings: batch statistics minus
+  moving averages 0.1, 0.2, 0.3, 0.4: mean 0.25 -+ t(0.975, 3) 0.1291 / 2. A run
+  probed one way only is left out; a JC run gets a row of its own."""
   out = tmp_path / 'results'
   probes = out / 'mnist_batch_stats'
   os.makedirs(probes)
@@ -542,12 +542,19 @@ def test_the_choices_table_gives_the_batch_statistics_probes_of_the_same_g(tmp_p
         json.dump({'mean_log_cond': value, 'bn_mode': mode}, f)
   with open(probes / 'baseline_seed9.inference.json', 'w') as f:
     json.dump({'mean_log_cond': 30.0}, f)
+  for mode, value in (('inference', 12.0), ('batch_stats', 17.0)):  # A row of its own.
+    with open(probes / f'jacobian_clamping_seed0.{mode}.json', 'w') as f:
+      json.dump({'mean_log_cond': value}, f)
   _compact_part(str(out / 'mnist_stage1'), [(0, 10.0, 8.0, 20.0)], {})
   text = open(results.build(str(out))).read()
   row = next(line for line in text.splitlines() if line.startswith('| probe BatchNorm'))
+  assert 'the same baseline G' in row
   cells = [c.strip() for c in row.strip('|').split(' | ')]
   assert cells[1] == '4 runs'
   mean, low, high = (float(x) for x in re.findall(r'[-+][\d.]+', cells[2]))
   half = scipy_stats.t.ppf(0.975, 3) * np.std([0.1, 0.2, 0.3, 0.4], ddof=1) / 2
   assert (mean, low, high) == pytest.approx((0.25, 0.25 - half, 0.25 + half), rel=2e-3)
   assert cells[3:] == ['— (same samples)', '— (same samples)']
+  jc = next(line for line in text.splitlines()
+            if line.startswith('| probe BatchNorm') and 'jacobian_clamping G' in line)
+  assert '| 1 runs | +5 (Student t over the runs) |' in jc

@@ -534,32 +534,38 @@ def _choice_cell(deltas, reference):
   return cell + ' (' + ', '.join(f'{d:+.3g}' for d in deltas) + ')'
 
 
-def _batch_stats_row(results_dir):
-  """The table row of the probes under batch statistics: per run, its G's mean ln
-  cond with BatchNorm on the probe batch's statistics minus on the moving averages
-  (same G, same z); the mean over runs with its Student t interval. None without
-  probes."""
+def _batch_stats_rows(results_dir):
+  """The table rows of the probes under batch statistics, one per setting: per run,
+  its G's mean ln cond with BatchNorm on the probe batch's statistics minus on the
+  moving averages (same G, same z); the mean over the setting's runs with its
+  Student t interval."""
   folder = os.path.join(results_dir, BATCH_STATS_PROBES)
   if not os.path.isdir(folder):
-    return None
+    return []
   probed = {}
   for name in sorted(os.listdir(folder)):
     run, _, mode = name[:-len('.json')].rpartition('.')
     if name.endswith('.json') and mode in BN_MODES:
       probed.setdefault(run, {})[mode] = records.as_float(
           _read_json(os.path.join(folder, name)).get('mean_log_cond'))
-  deltas = [v['batch_stats'] - v['inference'] for v in probed.values()
-            if all(v.get(m) is not None for m in BN_MODES) and
-            math.isfinite(v['batch_stats'] - v['inference'])]
-  if not deltas:
-    return None
-  interval = stats.mean_interval(deltas)
-  cell = f'{sum(deltas) / len(deltas):+.3g}'
-  if interval:
-    cell += f' [{interval["low"]:+.3g}, {interval["high"]:+.3g}]'
-  return (f'| probe BatchNorm: batch statistics (moving averages), same G and z | '
-          f'{len(deltas)} runs | {cell} (Student t over the runs) | '
-          + ' | '.join('— (same samples)' for _ in CHOICE_QUANTITIES[1:]) + ' |')
+  deltas = {}
+  for run, v in probed.items():
+    if all(v.get(m) is not None for m in BN_MODES) and math.isfinite(
+        v['batch_stats'] - v['inference']):
+      deltas.setdefault(run.rpartition('_seed')[0], []).append(
+          v['batch_stats'] - v['inference'])
+  rows = []
+  for setting in records.ordered_settings(deltas):
+    values = deltas[setting]
+    interval = stats.mean_interval(values)
+    cell = f'{sum(values) / len(values):+.3g}'
+    if interval:
+      cell += f' [{interval["low"]:+.3g}, {interval["high"]:+.3g}]'
+    rows.append(f'| probe BatchNorm: batch statistics (moving averages), the same '
+                f'{setting} G\'s and z | {len(values)} runs | {cell} (Student t over '
+                'the runs) | ' + ' | '.join('— (same samples)'
+                                            for _ in CHOICE_QUANTITIES[1:]) + ' |')
+  return rows
 
 
 def _choice_lines(results_dir, parts):
@@ -572,7 +578,7 @@ def _choice_lines(results_dir, parts):
   reference = _baseline_ends(reference_dir) if CHOICE_REFERENCE in names else {}
   if not reference:
     choices = []
-  batch_stats = _batch_stats_row(results_dir)
+  batch_stats = _batch_stats_rows(results_dir)
   if not choices and not batch_stats:
     return []
   package = runlog.read_config(os.path.join(
@@ -581,10 +587,12 @@ def _choice_lines(results_dir, parts):
            f'Each `{CHOICE_PREFIX}*` part changes one setting the papers leave '
            f'unstated and reruns seeds of the `{CHOICE_REFERENCE}` baselines with it. '
            'Δ: its final value minus that of the baseline of the same seed, the mean '
-           "over seeds (each seed's in brackets after it); 95 % interval: Student t "
-           f"with the `{CHOICE_REFERENCE}` baselines' run-to-run spread, assuming the "
-           'choice keeps it (two seeds cannot estimate their own). An interval that '
-           'excludes 0 means the choice moves that value by more than a new seed does.',
+           "over seeds (each seed's in parentheses after it); 95 % interval, in "
+           f"brackets: Student t with the `{CHOICE_REFERENCE}` baselines' run-to-run "
+           'spread, assuming the choice keeps it (two seeds cannot estimate their '
+           'own). An interval that excludes 0 means the choice moves that value by '
+           'more than a new seed does. The BatchNorm rows probe the same generators '
+           'twice, so their interval is over their own runs.',
            '', "| choice (package's value) | seeds | " + ' | '.join(
                f'Δ {words}' for _, words in CHOICE_QUANTITIES) + ' |',
            '|---|---|' + '---|' * len(CHOICE_QUANTITIES)]
@@ -603,7 +611,7 @@ def _choice_lines(results_dir, parts):
                                          if v[key] is not None]))
     lines.append(f'| [{field} = {value}](#{name}) ({package.get(field, "?")}) | '
                  f'{len(seeds)} | ' + ' | '.join(cells) + ' |')
-  return lines + ([batch_stats] if batch_stats else []) + ['']
+  return lines + batch_stats + ['']
 
 
 def _header_sections(results_dir):

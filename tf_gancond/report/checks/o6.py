@@ -13,9 +13,11 @@ the sweep o6_cifar_wgangp_jc (launch/sweeps.py). Three rows:
   o6_wallclock  the training wall-clock to a fixed IS, JC at n_critic 1 over the
                 baseline at n_critic 5.
 
-A run's wall-clock at step s is the sum of the interval times of its train records up
-to s (the loop times every step and what runs between steps: probes, evaluations,
-checkpoints); time a killed run lost after its last checkpoint is not counted.
+A run's training wall-clock at step s (wall_seconds) is the sum of the interval times
+of its train records up to s (the loop times its steps and what runs between them)
+less the `eval_seconds` of the evaluations before s: evaluations cost the same per
+curve point in every cell and would pull the ratio towards 1; probes and checkpoints
+stay in. Time a killed run lost after its last checkpoint is not counted.
 """
 
 import math
@@ -40,9 +42,12 @@ SLIGHTLY_WORSE = (-1.0, 0.0)
 # mean final IS, the package's reading of the paper's "similar" score.
 SIMILAR_IS_FRACTION = 0.9
 WALLCLOCK_REGION = (0.0, 0.5)  # "more than halves the wall-clock time".
-# A run's end point counts as collapsed when the report ranks it worst:
-# records.RANKED_WORST (diverged, non-finite, or an IS below --collapse_score).
-COLLAPSED = records.RANKED_WORST
+# A run's end point counts as collapsed when the report ranks it worst
+# (records.RANKED_WORST: diverged, non-finite, or an IS below --collapse_score), or
+# when its final IS is below this fraction of the baseline at n_critic 5's mean: a
+# collapsed class-conditional G keeps some IS from its labels, above the MNIST-sized
+# --collapse_score (the package's reading of the paper's "collapses").
+COLLAPSE_FRACTION = 0.5
 
 
 def final_is(run):
@@ -54,7 +59,10 @@ def final_is(run):
 
 
 def wall_seconds(run):
-  """[(step, seconds of training up to it)] at each train record, in step order."""
+  """[(step, seconds of training up to it)] at each train record, in step order:
+  the summed interval times less the evaluations' eval_seconds before that step."""
+  evals = [(r.get('step', 0), records.as_float(r.get('eval_seconds')) or 0.0)
+           for r in run.evals]
   out, total, last = [], 0.0, 0
   for record in sorted(run.train, key=lambda r: r.get('step', 0)):
     step, step_time = record.get('step', 0), records.as_float(record.get('step_time'))
@@ -62,7 +70,7 @@ def wall_seconds(run):
       continue
     total += step_time * (step - last)
     last = step
-    out.append((step, total))
+    out.append((step, total - sum(seconds for s, seconds in evals if s < step)))
   return out
 
 
@@ -84,29 +92,41 @@ def seconds_to(run, threshold):
   return next((seconds for _, seconds, value in curve(run) if value >= threshold), None)
 
 
-def collapsed(runs):
-  """(collapsed, counted): of the runs with an end point (finished or diverged)."""
-  counted = [r for r in runs if r.counted]
-  return sum(r.outcome in COLLAPSED for r in counted), len(counted)
+def last_eval_is(run):
+  """The IS of the run's last eval record (the curve's sample count), or None."""
+  points = curve(run)
+  return points[-1][2] if run.state == 'finished' and points else None
+
+
+def is_collapsed(run, collapse_is):
+  """Whether the run's end point is collapsed (COLLAPSE_FRACTION)."""
+  value = final_is(run)
+  return run.outcome in records.RANKED_WORST or (
+      collapse_is is not None and value is not None and value < collapse_is)
 
 
 def analyse(ctx):
-  """{'o6': {cell: {'runs', 'collapsed', 'counted', 'final_is'}, 'threshold',
-  'seconds_to_threshold' ({cell: {run: seconds or None}})}}; {} without O6 runs."""
+  """{'o6': {cell: {'runs', 'collapsed', 'counted', 'final_is'}, 'collapse_is',
+  'threshold', 'seconds_to_threshold' ({cell: {run: seconds or None}})}}; {} without
+  O6 runs. The wall-clock threshold is SIMILAR_IS_FRACTION of the baseline at
+  n_critic 5's mean last curve IS, so that it compares with the curves' points."""
   if not any(ctx.group(c) for c in CELLS):
     return {'o6': {}}
-  out = {}
+  base_final = [v for v in map(final_is, ctx.group(BASELINE_5)) if v is not None]
+  collapse_is = COLLAPSE_FRACTION * float(np.mean(base_final)) if base_final else None
+  out = {'collapse_is': collapse_is}
   for cell in CELLS:
     group = ctx.group(cell)
-    events, counted = collapsed(group)
-    out[cell] = {'runs': len(group), 'collapsed': events, 'counted': counted,
+    counted = [r for r in group if r.counted]
+    out[cell] = {'runs': len(group), 'counted': len(counted),
+                 'collapsed': sum(is_collapsed(r, collapse_is) for r in counted),
                  'final_is': {r.name: final_is(r) for r in group}}
-  base_is = [v for v in out[BASELINE_5]['final_is'].values() if v is not None]
-  threshold = SIMILAR_IS_FRACTION * float(np.mean(base_is)) if base_is else None
+  base_curve = [v for v in map(last_eval_is, ctx.group(BASELINE_5)) if v is not None]
+  threshold = SIMILAR_IS_FRACTION * float(np.mean(base_curve)) if base_curve else None
   out['threshold'] = threshold
   out['seconds_to_threshold'] = {
-      cell: {r.name: seconds_to(r, threshold) for r in ctx.group(cell)
-             if r.state == 'finished'} for cell in (BASELINE_5, JC_1)
+      cell: {r.name: seconds_to(r, threshold) for r in ctx.group(cell) if r.counted}
+      for cell in (BASELINE_5, JC_1)
   } if threshold is not None else {}
   return {'o6': out}
 
@@ -118,7 +138,9 @@ def collapse_row(ctx):
           'more frequent by a one-sided exact Fisher test at p ≤ 0.05 (with 5 + 5 '
           'runs: 4 or 5 baseline collapses); FAIL: the baseline collapsed no more often '
           'than JC; INCONCLUSIVE: otherwise, or fewer than 5 runs in a cell. Collapsed: '
-          'diverged, non-finite, or a final IS below the report\'s --collapse_score.')
+          f'diverged, non-finite, or a final IS below {COLLAPSE_FRACTION:g} × the '
+          'baseline at n_critic 5\'s mean final IS or below the report\'s '
+          '--collapse_score.')
   v = ctx.analysis['o6']
   if not v or not (v[BASELINE_1]['counted'] and v[JC_1]['counted']):
     return base.row('o6_collapse', check, target, rule,
@@ -139,22 +161,33 @@ def ncritic5_row(ctx):
   check = 'O6 n_critic 5: JC\'s final IS slightly below the baseline\'s'
   target = '"slightly worse"'
   rule = base.interval_rule(*SLIGHTLY_WORSE, ' (the mean IS of JC minus the baseline '
-                            'of the same seed; "slightly": by at most 1)')
+                            'of the same seed; "slightly": by at most 1)') + (
+      ' A JC run that diverged or ended non-finite keeps the row from PASS.')
   v = ctx.analysis['o6']
-  pairs = []
-  if v:
-    jc = {r.seed: final_is(r) for r in ctx.group(JC_5)}
-    pairs = [(jc[r.seed], final_is(r)) for r in ctx.group(BASELINE_5)
-             if r.seed in jc and jc[r.seed] is not None and final_is(r) is not None]
-  if not pairs:
+  if not v:
+    return base.row('o6_ncritic5', check, target, rule, note='no O6 runs')
+  jc = {r.seed: final_is(r) for r in ctx.group(JC_5) if final_is(r) is not None}
+  baseline = {r.seed: final_is(r) for r in ctx.group(BASELINE_5)
+              if final_is(r) is not None}
+  seeds = sorted(set(jc) & set(baseline))
+  if not seeds:
     return base.row('o6_ncritic5', check, target, rule,
                     note='no seed with finished runs in both n_critic 5 cells')
   row = base.mean_check('o6_ncritic5', check, target, SLIGHTLY_WORSE,
-                        [a - b for a, b in pairs], {})
-  baseline = np.mean([b for _, b in pairs])
-  return base.with_note(row, [f'baseline mean final IS {baseline:.3g} (Gulrajani et '
-                              'al.: 8.42 ± 0.10 with OpenAI\'s Inception graph; not '
-                              'judged)'])
+                        [jc[s] - baseline[s] for s in seeds], {})
+  notes = []
+  unpaired = len(set(jc) ^ set(baseline))
+  if unpaired:
+    notes.append(f'{unpaired} finished run(s) without a twin of the same seed')
+  failed = [r for r in ctx.group(JC_5) if r.outcome in ('diverged', 'non-finite')]
+  if failed:
+    notes.append(f'{len(failed)} JC run(s) diverged or ended non-finite')
+    if row['verdict'] == stats.PASS:
+      row = dict(row, verdict=stats.INCONCLUSIVE)
+  notes.append(f'baseline mean final IS {np.mean([baseline[s] for s in seeds]):.3g} '
+               '(Gulrajani et al.: 8.42 ± 0.10 with OpenAI\'s Inception graph; not '
+               'judged)')
+  return base.with_note(row, notes)
 
 
 def wallclock_row(ctx):
@@ -162,30 +195,36 @@ def wallclock_row(ctx):
            'n_critic 5')
   target = '< 0.5 ("more than halves")'
   rule = (base.interval_rule(*WALLCLOCK_REGION, ' (the ratio of geometric mean '
-                             'training times to the first IS at or above '
-                             f'{SIMILAR_IS_FRACTION:g} × the baseline at n_critic 5\'s '
-                             'mean final IS)') +
-          ' FAIL also when no JC run at n_critic 1 reaches that IS.')
+                             'training times, evaluations excluded, to the first IS '
+                             f'at or above {SIMILAR_IS_FRACTION:g} × the baseline at '
+                             'n_critic 5\'s mean IS at its last curve point)') +
+          ' FAIL also when no JC run at n_critic 1 reaches that IS; a JC run that '
+          'never reaches it keeps the row from PASS.')
   v = ctx.analysis['o6']
   seconds = v.get('seconds_to_threshold') if v else None
   if not seconds or not seconds[BASELINE_5] or not seconds[JC_1]:
     return base.row('o6_wallclock', check, target, rule,
                     note='no finished runs of both cells with an IS curve')
-  reached = {c: [s for s in seconds[c].values() if s] for c in (BASELINE_5, JC_1)}
+  reached = {c: [s for s in seconds[c].values() if s is not None]
+             for c in (BASELINE_5, JC_1)}
   never = {c: len(seconds[c]) - len(reached[c]) for c in reached}
   note = (f'IS threshold {v["threshold"]:.3g}; never reached it: baseline@5 '
           f'{never[BASELINE_5]} of {len(seconds[BASELINE_5])}, JC@1 {never[JC_1]} of '
           f'{len(seconds[JC_1])}')
-  n = min(len(seconds[BASELINE_5]), len(seconds[JC_1]))
-  if not reached[JC_1] or not reached[BASELINE_5]:
-    verdict = stats.FAIL if not reached[JC_1] else stats.INCONCLUSIVE
-    return base.row('o6_wallclock', check, target, rule, n=n, verdict=verdict,
+  n = min(len(r) for r in reached.values())
+  if not reached[BASELINE_5]:
+    return base.row('o6_wallclock', check, target, rule, verdict=stats.INCONCLUSIVE,
                     note=note)
+  if not reached[JC_1]:
+    return base.row('o6_wallclock', check, target, rule, n=len(seconds[JC_1]),
+                    verdict=stats.FAIL, note=note)
   logs = {c: np.log(reached[c]) for c in reached}
   ratio = float(math.exp(logs[JC_1].mean() - logs[BASELINE_5].mean()))
   interval = stats.welch_interval(logs[JC_1], logs[BASELINE_5])
   ci = (math.exp(interval[0]), math.exp(interval[1])) if interval else None
-  verdict = stats.verdict(*(ci or (None, None)), *WALLCLOCK_REGION, n, min_n=2)
+  verdict = stats.verdict(*(ci or (None, None)), *WALLCLOCK_REGION, n)
+  if verdict == stats.PASS and never[JC_1]:
+    verdict = stats.INCONCLUSIVE
   return base.row('o6_wallclock', check, target, rule, ratio, ci, n, verdict, note,
                   ci_method='Welch t on ln seconds')
 

@@ -86,7 +86,17 @@ def thesis_setting(config):
   return None
 
 
+# A run that diverged or ended non-finite counts as this IS: a generator of one
+# class, the least an IS can be; so it fails a setting the thesis reports as good
+# and meets one it reports as collapsed.
+FAILED_RUN_IS = 1.0
+
+
 def final_is(run):
+  """The run's final IS; FAILED_RUN_IS for a diverged or non-finite end; None
+  without an end point."""
+  if run.outcome in ('diverged', 'non-finite'):
+    return FAILED_RUN_IS
   if run.state != 'finished':
     return None
   value = records.as_float(run.final.get(IS_KEY))
@@ -112,20 +122,26 @@ def region(thesis):
                                                            thesis + TOLERANCE)
 
 
+def is_rule(thesis):
+  """The rule of an IS row, in words."""
+  where = (f'below {COLLAPSE_IS:g} (collapsed)' if thesis < COLLAPSE_IS else
+           f'within ± {TOLERANCE:g} of {thesis:g}')
+  return (f'PASS: the final IS (the mean of the runs; from {stats.MIN_BOOTSTRAP_N} '
+          f'runs on, its Student t 95% CI) lies {where}; FAIL: it lies outside; '
+          'INCONCLUSIVE: a CI straddles an edge. A run that diverged or ended '
+          f'non-finite counts as IS {FAILED_RUN_IS:g}.')
+
+
 def is_row(id_, entry):
   thesis, values = entry['thesis'], [v for v in entry['final_is'].values()
                                      if v is not None]
   low, high = region(thesis)
-  words = ('collapsed: IS below' if thesis < COLLAPSE_IS else
-           f'within ± {TOLERANCE:g} of')
   target = f'{thesis:g}' + (' (collapsed)' if thesis < COLLAPSE_IS else '')
-  rule = (f'PASS: the final IS (the mean of the runs; from {stats.MIN_BOOTSTRAP_N} '
-          'runs on, its Student t 95% CI) lies {words} {high if thesis < COLLAPSE_IS else thesis:g}; '
-          'FAIL: it lies outside; INCONCLUSIVE: a CI straddles an edge.')
+  rule = is_rule(thesis)
   family = id_.partition(':')[0]
   check = entry['words'] + ': final IS'
   missing = len(entry['final_is']) - len(values)
-  note = f'{missing} run(s) without a final IS' if missing else ''
+  note = f'{missing} run(s) without an end point' if missing else ''
   if not values:
     return base.row(id_, check, target, rule, note=note or 'no finished run',
                     family=family)
@@ -171,21 +187,31 @@ def sigma_ratio(run):
 def sigma_ratio_row(ctx):
   check = 'S3 D-gradient σ0/σ1, early then late'
   target = '"on the order of 30", then "around 3"'
-  rule = (f'PASS: in every D-clamp run the median of the first tenth of its records '
-          f'lies in [{SIGMA_EARLY[0]:g}, {SIGMA_EARLY[1]:g}] and of the last tenth in '
-          f'[{SIGMA_LATE[0]:g}, {SIGMA_LATE[1]:g}]; FAIL: otherwise.')
-  found = {r.name: sigma_ratio(r) for r in s_runs(ctx) if r.state == 'finished'}
+  rule = (f'PASS: in every finished D-clamp run the median of the first tenth of its '
+          f'records lies in [{SIGMA_EARLY[0]:g}, {SIGMA_EARLY[1]:g}] and of the last '
+          f'tenth in [{SIGMA_LATE[0]:g}, {SIGMA_LATE[1]:g}]; FAIL: in some run it lies '
+          'outside; INCONCLUSIVE: a run has fewer than 10 records of it.')
+  clamped = [r for r in s_runs(ctx) if r.state == 'finished' and
+             _number(r.config, 'grad_clamp_d_ratio') > 0]
+  if not clamped:
+    return base.row('s3_sigma', check, target, rule, note='no finished D-clamp run')
+  found = {r.name: sigma_ratio(r) for r in clamped}
+  short = [name for name, v in found.items() if v is None]
   found = {name: v for name, v in found.items() if v}
   if not found:
-    return base.row('s3_sigma', check, target, rule,
-                    note=f'no finished run records {SIGMA_RATIO_KEY}')
+    return base.row('s3_sigma', check, target, rule, n=0, verdict=stats.INCONCLUSIVE,
+                    note=f'no run has 10 records of {SIGMA_RATIO_KEY}')
   inside = all(SIGMA_EARLY[0] <= early <= SIGMA_EARLY[1] and
                SIGMA_LATE[0] <= late <= SIGMA_LATE[1] for early, late in found.values())
   early = float(np.median([e for e, _ in found.values()]))
   late = float(np.median([lt for _, lt in found.values()]))
-  return base.row('s3_sigma', check, target, rule, late, None, len(found),
-                  stats.PASS if inside else stats.FAIL,
-                  f'median over runs: early {fmt.num(early)}, late {fmt.num(late)}')
+  verdict = (stats.FAIL if not inside else
+             stats.INCONCLUSIVE if short else stats.PASS)
+  note = f'median over runs: early {fmt.num(early)}, late {fmt.num(late)}'
+  if short:
+    note += f'; {len(short)} run(s) with fewer than 10 records'
+  return base.row('s3_sigma', check, target, rule, late, None, len(found), verdict,
+                  note)
 
 
 def rows(ctx):
@@ -194,7 +220,7 @@ def rows(ctx):
             if entry['thesis'] is not None]
   if not analysis:
     judged = [base.row('s0', 'S0 SN-GAN baseline: final IS', f'{S0_IS:g}',
-                       'PASS: the final IS lies within ± 0.5 of the thesis\' value.',
+                       is_rule(S0_IS),
                        note='no S runs (the SN-GAN ResNet on CIFAR-10)')]
   return judged + [standard_loss_row(analysis), sigma_ratio_row(ctx)]
 
