@@ -46,7 +46,8 @@ MEMORIZE = 'memorize'
 GAN = 'gan'
 FROZEN_G = 'frozen_g'
 FROZEN_G_INSTANCE_NOISE = 'frozen_g_instance_noise'
-A3_NOISE_SIGMA = 0.1  # Constant instance noise of the A3 runs (SPEC A3 gives none).
+# Constant instance noise of the A3 runs (docs/experiments.md#a3: the paper gives none).
+A3_NOISE_SIGMA = 0.1
 
 
 class SweepError(ValueError):
@@ -102,7 +103,8 @@ def _runs(settings, num_seeds):
 
 
 def odena_jc(dataset='mnist', num_seeds=10):
-  """SPEC O2 + O5 (Fig. 1, Figs 5/6): num_seeds x {baseline, jacobian_clamping}."""
+  """docs/experiments.md#o2 and #o5 (Fig. 1, Figs 5/6): num_seeds x {baseline,
+  jacobian_clamping}."""
   return _runs([
       (BASELINE, _config('o2_conditioning_predicts_scores.py'), {'dataset': dataset}),
       (JACOBIAN_CLAMPING, _config('o5_jacobian_clamping.py'), {'dataset': dataset}),
@@ -110,36 +112,41 @@ def odena_jc(dataset='mnist', num_seeds=10):
 
 
 def o1_mnist_conditioning(num_seeds=1):
-  """SPEC O1 (Fig. 2): per-z log-condition numbers of MNIST runs over training."""
+  """docs/experiments.md#o1 (Fig. 2): per-z log-condition numbers of MNIST runs over
+  training."""
   return _runs([(BASELINE, _config('o1_mnist_conditioning.py'), {})], num_seeds)
 
 
 def o2_conditioning(dataset='mnist', num_seeds=10):
-  """SPEC O2: unregularized runs "identical up to random initialization", with scores."""
+  """docs/experiments.md#o2: unregularized runs "identical up to random
+  initialization", with scores."""
   return _runs([(BASELINE, _config('o2_conditioning_predicts_scores.py'),
                  {'dataset': dataset})], num_seeds)
 
 
 def o3_gan_vs_vae(num_seeds=10):
-  """SPEC O3 (Fig. 3): MNIST GANs (O2 config, scores off) and VAEs (configs/
-  o3_vae_spectra.py) with the same decoder; the report plots their E_z[J_z] spectra."""
+  """docs/experiments.md#o3 (Fig. 3): MNIST GANs (O2 config, scores off) and VAEs
+  (configs/o3_vae_spectra.py) with the same decoder; the report plots their E_z[J_z]
+  spectra."""
   return _runs([(GAN, _config('o2_conditioning_predicts_scores.py'),
                  {'eval_every': 0, 'final_eval': False}),
                 (VAE, _config('o3_vae_spectra.py'), {})], num_seeds)
 
 
 def o4_missing_modes(num_seeds=10):
-  """SPEC O4: unregularized MNIST runs, 360 samples classified at the end."""
+  """docs/experiments.md#o4: unregularized MNIST runs, 360 samples classified at the
+  end."""
   return _runs([(BASELINE, _config('o4_missing_modes.py'), {})], num_seeds)
 
 
 def o7_memorizing_generator(num_seeds=10):
-  """SPEC O7 (App. B.1): generators that memorize z -> image pairs, no D."""
+  """docs/experiments.md#o7 (App. B.1): generators that memorize z -> image pairs, no
+  D."""
   return _runs([(MEMORIZE, _config('o7_memorizing_generator.py'), {})], num_seeds)
 
 
 def a1_a2_frozen_generator(num_seeds=1):
-  """SPEC A1/A2 and A3: a fresh D against the frozen G named by
+  """docs/experiments.md#a1, #a2 and #a3: a fresh D against the frozen G named by
   --extra=generator_saved_model=DIR (one sweep folder per G: epochs 1, 10, 25), without
   and with constant instance noise (sigma A3_NOISE_SIGMA)."""
   config = _config('a1_a2_frozen_generator.py')

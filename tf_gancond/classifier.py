@@ -5,8 +5,9 @@
   python -m tf_gancond.classifier --install_from=results/classifier_fashion_mnist
 
 The paper's MNIST "classifier score" (CS) and "Frechet distance" (FD) come from "a
-pre-trained MNIST classifier" (Odena et al. 2018; SPEC 0 "Metrics"). TF-GAN's own
-(`tfgan/eval/mnist/logits/1` on TF-Hub) cannot be fetched offline, so this module
+pre-trained MNIST classifier" (Odena et al. 2018; docs/experiments.md#0-common-setup,
+"Scores"). TF-GAN's own (`tfgan/eval/mnist/logits/1` on TF-Hub) cannot be fetched
+offline, so this module
 trains one and saves it where `tf_gancond.scores` looks by default:
 `<TF_GANCOND_HOME or ~/.cache/tf_gancond>/classifiers/<dataset>`.
 

@@ -1,10 +1,11 @@
 """Experiment configuration: one flat `ml_collections.ConfigDict` per run.
 
-`get_config()` returns the default (SPEC O1: the DCGAN of Radford et al. 2015 with
-the non-saturating loss, on the offline default dataset Fashion-MNIST). Experiment
-files in `configs/` derive from it and change only what their experiment changes.
-Every field that the seeds leave open (*choice* in SPEC.md) is a field here, so it
-can be set by a flag (`--name=value`) or by `--config.name=value`.
+`get_config()` returns the default (docs/experiments.md#o1: the DCGAN of Radford et
+al. 2015 with the non-saturating loss, on the offline default dataset Fashion-MNIST).
+Experiment files in `configs/` derive from it and change only what their experiment
+changes. Every field that the papers leave open (*choice* in docs/experiments.md) is
+a field here, so it can be set by a flag (`--name=value`) or by
+`--config.name=value`.
 
 `validate(config)` checks every field whose value is restricted and raises
 `ConfigError` with one line that names the bad value and what is allowed.
@@ -50,10 +51,11 @@ class ConfigError(ValueError):
 
 
 def get_config():
-  """The default configuration (SPEC O1 hyperparameters, Fashion-MNIST data)."""
+  """The default configuration (docs/experiments.md#o1 hyperparameters,
+  Fashion-MNIST data)."""
   c = ml_collections.ConfigDict()
   c.experiment = 'gan'            # gan | vae | memorize | frozen_generator (configs/).
-  # --- data (SPEC 0) ---
+  # --- data (docs/experiments.md#0-common-setup) ---
   c.dataset = 'fashion_mnist'
   c.data_dir = ''                 # TFDS data_dir; '' = TFDS default (~/tensorflow_datasets).
   c.manual_dir = ''               # TFDS manual_dir; '' = Debian's Fashion-MNIST if present.
@@ -88,8 +90,8 @@ def get_config():
                                   # (dcgan.torch); False: fresh z for the G step.
   c.acgan_d_weight = 1.0          # ACGAN class loss weights (igul222: 1 for D, 0.1 for G);
   c.acgan_g_weight = 0.1          # used only by critics with a class head.
-  # --- ResNet GANs and Lipschitz experiments (SPEC O6, S0-S5; models/resnet.py,
-  # lipschitz.py) ---
+  # --- ResNet GANs and Lipschitz experiments (docs/experiments.md#o6, #s0-#s5;
+  # models/resnet.py, lipschitz.py) ---
   c.g_bn_always_batch_stats = False  # G BN uses batch stats in inference too (igul222).
   c.d_normalization = 'none'      # ResNet D: none | spectral (SN-GAN, S0) | toeplitz (S1).
   c.toeplitz_k = 1.0              # S1: each Toeplitz-normalized conv has operator norm k.
@@ -98,18 +100,19 @@ def get_config():
   c.rw_exact = False              # S2: sigma(W) by exact SVD, not power iteration.
   c.grad_clamp_g_ratio = 0.0      # S3: spectral gradient clamp ratio r in G; 0 = off.
   c.grad_clamp_d_ratio = 0.0      # S3: the same in D; 0 = off.
-  # --- Jacobian Clamping (SPEC O5, Algorithm 1) ---
+  # --- Jacobian Clamping (docs/experiments.md#o5, Algorithm 1) ---
   c.jacobian_clamping = False
   c.jc_epsilon = 1.0
   c.jc_lambda_min = 1.0
   c.jc_lambda_max = 20.0
   c.jc_norm = 'per_example'       # per_example (Algorithm 1) | batch (whole-batch norms).
-  # Q logged in every run (SPEC O5): measured at each train record on this many batches
-  # of g_batch_size fresh (z, z') pairs. 5 (320 pairs at batch 64): Q's 95th percentile
-  # with an sd of about 0.5 at step 5,000 of phase 2 (one batch: 1.1), for 2.5% of a
-  # record's 50 DCGAN steps (`python -m tf_gancond.benchmarks.train_step`, 2026-12-03).
+  # Q logged in every run (docs/experiments.md#o5): measured at each train record on
+  # this many batches of g_batch_size fresh (z, z') pairs. 5 (320 pairs at batch 64):
+  # Q's 95th percentile with an sd of about 0.5 at step 5,000 of phase 2 (one batch:
+  # 1.1), for 2.5% of a record's 50 DCGAN steps
+  # (`python -m tf_gancond.benchmarks.train_step`, 2026-12-03).
   c.q_num_batches = 5
-  # --- probes (SPEC 0, O1) ---
+  # --- probes (docs/experiments.md#0-common-setup, #o1) ---
   c.probe_every = 250             # 0 = never.
   c.probe_num_z = 64
   c.probe_seed = 1234             # fixed z batch, shared by every run of a sweep.
@@ -118,7 +121,7 @@ def get_config():
   # so a larger N only cuts the final value's standard error (about 0.13 nats at 64 z
   # on Fashion-MNIST, a third of the spread between seeds: results/phase2_odena_jc).
   c.final_probe_num_z = 0
-  # --- evaluation (SPEC 0) ---
+  # --- evaluation (docs/experiments.md#0-common-setup) ---
   c.eval_every = 0                # 0 = never during training.
   c.final_eval = False            # Score at the end (also on whenever eval_every > 0).
   c.eval_num_samples = 10000
@@ -136,7 +139,8 @@ def get_config():
   c.workdir = ''                  # '' = runs/<run name>_seed<seed>: default_run_name.
   c.log_every = 50
   c.checkpoint_every = 1000
-  c.export_every = -1             # -1 = at each probe (SPEC 0); 0 = only at the end.
+  # -1: at each probe (docs/experiments.md#0-common-setup); 0: only at the end.
+  c.export_every = -1
   c.export_at_steps = ''          # extra export steps, comma separated (A&B: epochs 1,10,25).
   c.max_checkpoints = 3
   c.sample_grid = 64              # fixed-z samples in the TensorBoard image grid.
@@ -270,7 +274,7 @@ def validate(config):
   if c.instance_noise_anneal_steps < -1:
     raise ConfigError(f'instance_noise_anneal_steps={c.instance_noise_anneal_steps!r} '
                       'must be -1 (over train_steps), 0 (constant) or a step count')
-  # ResNet GANs and Lipschitz experiments (SPEC O6, S0-S5).
+  # ResNet GANs and Lipschitz experiments (docs/experiments.md#o6, #s0-#s5).
   _choice(c, 'd_normalization', ('none', 'spectral', 'toeplitz'))
   _positive(c, 'toeplitz_k')
   _non_negative(c, 'rw_lambda')

@@ -1,4 +1,5 @@
-"""Input pipelines: TFDS image datasets scaled to [-1, 1] (SPEC 0).
+"""Input pipelines: TFDS image datasets scaled to [-1, 1]
+(docs/experiments.md#0-common-setup).
 
 `make_dataset(config)` returns an infinite, batched, prefetched `tf.data.Dataset`
 of `(images, labels)`: images float32 [B, H, W, C] in [-1, 1], labels int32 [B]

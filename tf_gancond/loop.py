@@ -365,7 +365,8 @@ class Run:
 
 class Probe:
   """The Jacobian probe of the trainer's generator on the fixed probe batch
-  (SPEC 0, O1) and its sample grids: a 'probe' record and TensorBoard summaries.
+  (docs/experiments.md#0-common-setup, #o1) and its sample grids: a 'probe' record
+  and TensorBoard summaries.
 
   `samples`: {tag: () -> images [N, H, W, C]} drawn at each probe. `last` holds
   the newest result (`probes.probe_generator`).

@@ -3,8 +3,9 @@
 The only module of the package that imports `tensorflow_gan` (`_import_tfgan_eval`
 says how on TensorFlow 2.16 and later); each score records `score_implementation`.
 
-Definitions (SPEC 0 "Metrics"), computed by TF-GAN's functions from classifier
-outputs of N generated images (and of the real images of `config.eval_real_split`):
+Definitions (docs/experiments.md#0-common-setup, "Scores"), computed by TF-GAN's
+functions from classifier outputs of N generated images (and of the real images of
+`config.eval_real_split`):
   * Inception Score (Salimans et al. 2016), `tfgan_eval.classifier_score_from_logits`:
       IS = exp(E_x KL(p(y|x) || p(y))),  p(y) = E_x p(y|x),
     on each of `splits` equal parts of the N samples; reported as mean and std over
@@ -522,7 +523,8 @@ class Scorer:
 
 def missing_modes(generate_fn, latent_dim, classify_fn, num_samples=360, seed=0,
                   num_classes=None, batch_size=500, label_sampler=None):
-  """SPEC O4: class histogram of `num_samples` generated images (argmax of logits).
+  """docs/experiments.md#o4: class histogram of `num_samples` generated images
+  (argmax of logits).
 
   Args:
     generate_fn: z [B, n_z] -> images (or (z, labels) -> images with label_sampler).
