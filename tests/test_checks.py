@@ -142,6 +142,80 @@ def test_o4_correlation_of_three_runs_is_inconclusive(tmp_path):
   assert r['verdict'] == 'INCONCLUSIVE'
 
 
+def _o5_sweep(sweep, baselines, jcs, steps=FULL):
+  """Runs of [(early ln cond, final ln cond, classifier score)] per setting, with
+  probes at 0, a quarter (early) and the end of `steps`."""
+  names = []
+  for setting, runs in (('baseline', baselines), ('jacobian_clamping', jcs)):
+    for seed, (early, final, cs) in enumerate(runs):
+      workdir = sweep / f'{setting}_seed{seed}'
+      os.makedirs(workdir)
+      c = config_lib.get_config()
+      c.dataset, c.seed, c.train_steps = 'mnist', seed, steps
+      c.jacobian_clamping = setting == 'jacobian_clamping'
+      c.workdir = str(workdir)
+      runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
+                               config_lib.to_text(config_lib.resolve(c)))
+      log = runlog.RunLog(str(workdir))
+      for step, lc in ((0, 2.0), (steps // 4, early), (steps, final)):
+        log.append('probe', step, mean_log_cond=lc, log_cond=[lc] * 4)
+      log.append('final', steps, mean_log_cond=final, classifier_score=cs)
+      log.set_status('finished', steps)
+      names.append(workdir.name)
+  path = report.write_report(str(sweep), num_resamples=200)
+  with open(os.path.join(os.path.dirname(path), report.JSON_FILE)) as f:
+    return {row['id']: row for row in json.load(f)}
+
+
+# Unregularized: ln cond grows 4 nats after the first quarter; CS 8.0 ... 8.8.
+O5_BASELINES = [(10.0, 14.0, 8.0 + 0.2 * i) for i in range(5)]
+# JC: grows 0.1 ... 0.5 nats; CS 8.5, 8.6, 8.7, 8.6, 8.6.
+O5_JC = [(10.0, 10.0 + 0.1 * (i + 1), cs) for i, cs in enumerate(
+    [8.5, 8.6, 8.7, 8.6, 8.6])]
+
+
+def test_o5_mnist_rows_on_runs_that_reproduce_fig_1_right(tmp_path):
+  rows = _o5_sweep(tmp_path / 's', O5_BASELINES, O5_JC)
+  # Growth 0.1 ... 0.5: mean 0.3, sd 0.158, t(0.975, 4) = 2.776: [0.104, 0.496] < 0.5.
+  growth = rows['o5_growth']
+  assert growth['measured'] == pytest.approx(0.3) and growth['n'] == 5
+  assert (growth['ci_low'], growth['ci_high']) == pytest.approx((0.1037, 0.4963),
+                                                                abs=1e-4)
+  assert growth['verdict'] == 'PASS' and 'mean growth 4.000 over 5' in growth['note']
+  # k = round(0.4 x 5) = 2 best baselines: 8.8 and 8.6, mean 8.7. JC mean 8.6, CI
+  # 8.6 -+ 2.776 x 0.0707 / sqrt(5) = [8.512, 8.688]; over 8.7: [0.978, 0.999].
+  best = rows['o5_best:classifier_score']
+  assert best['measured'] == pytest.approx(8.6 / 8.7)
+  assert (best['ci_low'], best['ci_high']) == pytest.approx(
+      (8.5122 / 8.7, 8.6878 / 8.7), abs=1e-4)
+  assert best['verdict'] == 'PASS' and best['family'] == 'o5_best'
+  # sd 0.0707 against 0.3162: ratio 0.2236 below sqrt(F(0.05; 4, 4)) = 0.3956.
+  spread = rows['o5_spread:classifier_score']
+  assert spread['measured'] == pytest.approx(np.sqrt(0.005 / 0.1))
+  assert spread['verdict'] == 'PASS' and '0.396' in spread['note']
+
+
+def test_o5_mnist_fails_where_jc_keeps_growing_and_scores_worse(tmp_path):
+  jc = [(10.0, 13.0 + 0.1 * i, cs) for i, cs in enumerate([6.0, 6.5, 7.0, 6.2, 6.8])]
+  rows = _o5_sweep(tmp_path / 's', O5_BASELINES, jc)
+  assert rows['o5_growth']['ci_low'] > 0.5 and rows['o5_growth']['verdict'] == 'FAIL'
+  assert rows['o5_best:classifier_score']['ci_high'] < 0.9
+  assert rows['o5_best:classifier_score']['verdict'] == 'FAIL'
+  assert rows['o5_spread:classifier_score']['measured'] > 1
+  assert rows['o5_spread:classifier_score']['verdict'] == 'FAIL'
+
+
+def test_o5_mnist_rows_of_short_runs_or_three_runs_are_inconclusive(tmp_path):
+  short = _o5_sweep(tmp_path / 'short', O5_BASELINES, O5_JC, steps=5000)
+  assert {short[k]['verdict'] for k in ('o5_growth', 'o5_best:classifier_score',
+                                        'o5_spread:classifier_score')} == {
+      'INCONCLUSIVE'}
+  assert short['o5_growth']['note'].startswith('runs at 21 % of the paper')
+  three = _o5_sweep(tmp_path / 'three', O5_BASELINES, O5_JC[:3])
+  assert three['o5_spread:classifier_score']['verdict'] == 'INCONCLUSIVE'
+  assert three['o5_growth']['verdict'] == 'INCONCLUSIVE'
+
+
 # ---------------------------------------------------------------------------
 # O6 and S0-S5: CIFAR-10 runs, judged on synthetic records.
 

@@ -129,6 +129,7 @@ def test_the_page_opens_with_one_table_of_every_check_with_the_papers_value(
   as NOT RUN), in the registry's order, each with the paper's dataset and value
   beside ours, from the part that judges it most completely, named."""
   from tf_gancond.report import checks as checks_lib
+  from tf_gancond.report import fmt
   out = tmp_path / 'results'
   shutil.copytree(FIXTURE, out)
   shutil.copytree(FIXTURE + '/quick_sweep', out / 'quick_sweep_again')
@@ -142,7 +143,9 @@ def test_the_page_opens_with_one_table_of_every_check_with_the_papers_value(
   assert judged
   plain = {f: check.plain[f] for check in checks_lib.CHECKS for f in check.plain}
   for c in judged:
-    row = next(r for r in rows[1:] if plain[c['family']] in r[0])
+    words = plain[c['family']] + (
+        f': {fmt.label(c["id"].partition(":")[2])}' if ':' in c['id'] else '')
+    row = next(r for r in rows[1:] if r[0].endswith(words))
     assert row[1] == f'MNIST: {c["target"]}'  # The paper's dataset and value.
     assert row[2] == results._cell(c['measured'])
     assert row[5] == f'**{c["verdict"]}**'

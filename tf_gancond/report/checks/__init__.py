@@ -13,6 +13,7 @@ MODULES = (
     'o3',
     'o4',
     'o5',
+    'o5_mnist',
     'largest_sv',
     'o6',
     'o7',
