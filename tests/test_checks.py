@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from tf_gancond import config as config_lib
 from tf_gancond import report
@@ -142,12 +143,14 @@ def test_o4_correlation_of_three_runs_is_inconclusive(tmp_path):
   assert r['verdict'] == 'INCONCLUSIVE'
 
 
-def _o5_sweep(sweep, baselines, jcs, steps=FULL):
-  """Runs of [(early ln cond, final ln cond, classifier score)] per setting, with
-  probes at 0, a quarter (early) and the end of `steps`."""
-  names = []
+def _o5_sweep(sweep, baselines, jcs, steps=FULL, diverged=()):
+  """Runs of [(early ln cond, final ln cond, classifier score, within-run
+  amplitude)] per setting: probes at 0, a quarter (early) and the end of `steps`;
+  evaluations at 0.4, 0.6, 0.8 and 1 of `steps` at the final score + amplitude x
+  (1, -1, 1, -1) (sd: amplitude x sqrt(4 / 3)), and a Frechet distance of 30 - the
+  score. The JC seeds of `diverged` diverge at the end instead."""
   for setting, runs in (('baseline', baselines), ('jacobian_clamping', jcs)):
-    for seed, (early, final, cs) in enumerate(runs):
+    for seed, (early, final, cs, amplitude) in enumerate(runs):
       workdir = sweep / f'{setting}_seed{seed}'
       os.makedirs(workdir)
       c = config_lib.get_config()
@@ -159,50 +162,102 @@ def _o5_sweep(sweep, baselines, jcs, steps=FULL):
       log = runlog.RunLog(str(workdir))
       for step, lc in ((0, 2.0), (steps // 4, early), (steps, final)):
         log.append('probe', step, mean_log_cond=lc, log_cond=[lc] * 4)
-      log.append('final', steps, mean_log_cond=final, classifier_score=cs)
+      for i, fraction in enumerate((0.4, 0.6, 0.8, 1.0)):
+        value = cs + amplitude * (-1) ** i
+        log.append('eval', int(fraction * steps), classifier_score=value,
+                   frechet_distance=30.0 - value)
+      if setting == 'jacobian_clamping' and seed in diverged:
+        log.set_status('diverged', steps, reason='non-finite g_loss')
+        continue
+      log.append('final', steps, mean_log_cond=final, classifier_score=cs,
+                 frechet_distance=30.0 - cs)
       log.set_status('finished', steps)
-      names.append(workdir.name)
-  path = report.write_report(str(sweep), num_resamples=200)
+  path = report.write_report(str(sweep), num_resamples=400)
   with open(os.path.join(os.path.dirname(path), report.JSON_FILE)) as f:
     return {row['id']: row for row in json.load(f)}
 
 
-# Unregularized: ln cond grows 4 nats after the first quarter; CS 8.0 ... 8.8.
-O5_BASELINES = [(10.0, 14.0, 8.0 + 0.2 * i) for i in range(5)]
-# JC: grows 0.1 ... 0.5 nats; CS 8.5, 8.6, 8.7, 8.6, 8.6.
-O5_JC = [(10.0, 10.0 + 0.1 * (i + 1), cs) for i, cs in enumerate(
+# Unregularized: ln cond grows 4 nats after the first quarter; CS 8.0 ... 8.8;
+# within-run amplitude 0.3.
+O5_BASELINES = [(10.0, 14.0, 8.0 + 0.2 * i, 0.3) for i in range(5)]
+# JC: grows 0.05 ... 0.45 nats; CS 8.5, 8.6, 8.7, 8.6, 8.6; amplitude 0.05.
+O5_JC = [(10.0, 10.05 + 0.1 * i, cs, 0.05) for i, cs in enumerate(
     [8.5, 8.6, 8.7, 8.6, 8.6])]
 
 
 def test_o5_mnist_rows_on_runs_that_reproduce_fig_1_right(tmp_path):
   rows = _o5_sweep(tmp_path / 's', O5_BASELINES, O5_JC)
-  # Growth 0.1 ... 0.5: mean 0.3, sd 0.158, t(0.975, 4) = 2.776: [0.104, 0.496] < 0.5.
+  # Growth 0.05 ... 0.45: mean 0.25, sd 0.158, t(0.975, 4) = 2.776: [0.054, 0.446],
+  # below 0.5, and every run below it.
   growth = rows['o5_growth']
-  assert growth['measured'] == pytest.approx(0.3) and growth['n'] == 5
-  assert (growth['ci_low'], growth['ci_high']) == pytest.approx((0.1037, 0.4963),
+  assert growth['measured'] == pytest.approx(0.25) and growth['n'] == 5
+  assert (growth['ci_low'], growth['ci_high']) == pytest.approx((0.0537, 0.4463),
                                                                 abs=1e-4)
   assert growth['verdict'] == 'PASS' and 'mean growth 4.000 over 5' in growth['note']
-  # k = round(0.4 x 5) = 2 best baselines: 8.8 and 8.6, mean 8.7. JC mean 8.6, CI
-  # 8.6 -+ 2.776 x 0.0707 / sqrt(5) = [8.512, 8.688]; over 8.7: [0.978, 0.999].
+  # k = round(0.4 x 5) = 2 best baselines: CS 8.8 and 8.6, mean 8.7; JC mean 8.6.
   best = rows['o5_best:classifier_score']
-  assert best['measured'] == pytest.approx(8.6 / 8.7)
-  assert (best['ci_low'], best['ci_high']) == pytest.approx(
-      (8.5122 / 8.7, 8.6878 / 8.7), abs=1e-4)
-  assert best['verdict'] == 'PASS' and best['family'] == 'o5_best'
-  # sd 0.0707 against 0.3162: ratio 0.2236 below sqrt(F(0.05; 4, 4)) = 0.3956.
+  assert best['measured'] == pytest.approx(8.6 / 8.7) and best['n'] == 5
+  assert 0.9 < best['ci_low'] <= best['measured'] <= best['ci_high'] < 1.1
+  assert best['verdict'] == 'PASS' and 'mean of the 2 best unregularized 8.700' in (
+      best['note'])
+  # Frechet distance 30 - CS, lower is better: the 2 best are 21.2 and 21.4 (the
+  # highest CS), mean 21.3; JC mean 21.4.
+  fd = rows['o5_best:frechet_distance']
+  assert fd['measured'] == pytest.approx(21.4 / 21.3)
+  # sd 0.0707 against 0.3162: ratio 0.2236, below sqrt(F(0.05; 4, 4)) = 0.3956.
   spread = rows['o5_spread:classifier_score']
   assert spread['measured'] == pytest.approx(np.sqrt(0.005 / 0.1))
-  assert spread['verdict'] == 'PASS' and '0.396' in spread['note']
+  assert spread['verdict'] == 'PASS' and spread['ci_method'] == 'F'
+  f = scipy_stats.f
+  assert (spread['ci_low'], spread['ci_high']) == pytest.approx(
+      (spread['measured'] / np.sqrt(f.ppf(0.975, 4, 4)),
+       spread['measured'] / np.sqrt(f.ppf(0.025, 4, 4))))
+  # Within-run sd 0.05 x 1.155 against 0.3 x 1.155 in every run: each JC run below
+  # each unregularized one, p = 1 / C(10, 5).
+  within = rows['o5_within:classifier_score']
+  assert within['measured'] == pytest.approx(0.05 / 0.3)
+  assert within['verdict'] == 'PASS' and 'p = 0.00397' in within['note']
 
 
 def test_o5_mnist_fails_where_jc_keeps_growing_and_scores_worse(tmp_path):
-  jc = [(10.0, 13.0 + 0.1 * i, cs) for i, cs in enumerate([6.0, 6.5, 7.0, 6.2, 6.8])]
+  # CS 4.0, 5.5, 7.0, 4.5, 6.5: mean 5.5, sd 1.275, 4.03 x the baselines' sd, above
+  # sqrt(F(0.95; 4, 4)) = 2.527; within-run amplitude 0.6, twice the baselines'.
+  jc = [(10.0, 13.0 + 0.1 * i, cs, 0.6) for i, cs in enumerate(
+      [4.0, 5.5, 7.0, 4.5, 6.5])]
   rows = _o5_sweep(tmp_path / 's', O5_BASELINES, jc)
   assert rows['o5_growth']['ci_low'] > 0.5 and rows['o5_growth']['verdict'] == 'FAIL'
   assert rows['o5_best:classifier_score']['ci_high'] < 0.9
   assert rows['o5_best:classifier_score']['verdict'] == 'FAIL'
-  assert rows['o5_spread:classifier_score']['measured'] > 1
+  assert rows['o5_spread:classifier_score']['measured'] == pytest.approx(
+      np.sqrt(1.625 / 0.1))
   assert rows['o5_spread:classifier_score']['verdict'] == 'FAIL'
+  assert rows['o5_within:classifier_score']['verdict'] == 'FAIL'
+
+
+def test_o5_mnist_growth_needs_every_jc_run_below_the_limit(tmp_path):
+  # Growth 0.05, 0.05, 0.05, 0.05, 0.6: mean 0.16, CI [-0.15, 0.47] below 0.5, but
+  # one run grew by more ("all ... stop growing").
+  jc = [(10.0, 10.05, 8.6, 0.05)] * 4 + [(10.0, 10.6, 8.6, 0.05)]
+  growth = _o5_sweep(tmp_path / 's', O5_BASELINES, jc)['o5_growth']
+  assert growth['ci_high'] < 0.5 and growth['verdict'] == 'INCONCLUSIVE'
+  assert growth['note'].startswith('1 of 5 JC runs grew by 0.5 or more')
+
+
+def test_o5_mnist_a_larger_spread_that_no_test_tells_apart_is_inconclusive(tmp_path):
+  # CS sd 0.396 against 0.316: ratio 1.25, between the two F bounds.
+  jc = [(10.0, 10.2, cs, 0.05) for cs in [8.0, 8.5, 9.0, 8.2, 8.8]]
+  rows = _o5_sweep(tmp_path / 's', O5_BASELINES, jc)
+  spread = rows['o5_spread:classifier_score']
+  assert 1 < spread['measured'] < 2.527 and spread['verdict'] == 'INCONCLUSIVE'
+
+
+def test_o5_mnist_a_diverged_jc_run_keeps_every_row_from_pass(tmp_path):
+  rows = _o5_sweep(tmp_path / 's', O5_BASELINES, O5_JC + [O5_JC[0]], diverged=(5,))
+  for key in ('o5_growth', 'o5_best:classifier_score', 'o5_spread:classifier_score',
+              'o5_within:classifier_score'):
+    assert rows[key]['verdict'] == 'INCONCLUSIVE', key
+    assert '1 JC run(s) diverged or ended non-finite' in rows[key]['note'], key
+  assert 'JC excluded: 1 diverged' in rows['o5_best:classifier_score']['note']
 
 
 def test_o5_mnist_rows_of_short_runs_or_three_runs_are_inconclusive(tmp_path):
@@ -212,8 +267,9 @@ def test_o5_mnist_rows_of_short_runs_or_three_runs_are_inconclusive(tmp_path):
       'INCONCLUSIVE'}
   assert short['o5_growth']['note'].startswith('runs at 21 % of the paper')
   three = _o5_sweep(tmp_path / 'three', O5_BASELINES, O5_JC[:3])
-  assert three['o5_spread:classifier_score']['verdict'] == 'INCONCLUSIVE'
-  assert three['o5_growth']['verdict'] == 'INCONCLUSIVE'
+  for key in ('o5_growth', 'o5_best:classifier_score', 'o5_spread:classifier_score',
+              'o5_within:classifier_score'):
+    assert three[key]['verdict'] == 'INCONCLUSIVE', key
 
 
 # ---------------------------------------------------------------------------

@@ -274,3 +274,22 @@ def test_paired_difference_interval_takes_the_spread_of_the_reference_runs():
       pytest.approx(2.5 - half), pytest.approx(2.5 + half))
   assert stats.paired_difference_interval([2.0], [10, 11, 12]) is None
   assert stats.paired_difference_interval([], [10, 11, 12, 13]) is None
+
+
+def test_sd_ratio_interval_is_the_f_interval():
+  # For 5 + 5 samples: ratio / sqrt(F(0.975; 4, 4) = 9.6045) and / sqrt(F(0.025;
+  # 4, 4) = 1 / 9.6045).
+  low, high = stats.sd_ratio_interval(1.0, 5, 5)
+  assert (low, high) == pytest.approx((1 / np.sqrt(9.6045), np.sqrt(9.6045)), rel=1e-4)
+
+
+def test_two_sample_bootstrap_resamples_each_sample_on_its_own():
+  # Differences of means of two constant samples never vary; of x = 0, 1, 2, 3
+  # against a constant, the interval spans about the bootstrap spread of a mean.
+  assert stats.two_sample_bootstrap_ci(
+      lambda x, y: x.mean() - y.mean(), [1.0] * 4, [5.0] * 6) == (-4.0, -4.0)
+  low, high = stats.two_sample_bootstrap_ci(
+      lambda x, y: x.mean() - y.mean(), [0.0, 1.0, 2.0, 3.0], [0.0] * 6,
+      num_resamples=4000)
+  assert 0.2 < low < 0.75 and 2.25 < high < 2.8
+  assert stats.two_sample_bootstrap_ci(np.subtract, [1.0] * 3, [1.0] * 5) is None

@@ -26,6 +26,10 @@ intervals for means and percentile bootstrap intervals for the rest.
                          interval of a mean of a few paired differences, from the
                          spread of many reference runs.
   sd_ratio_bound(...)    the sd ratio below which a one-sided F-test is significant.
+  sd_ratio_interval(...) the F interval of a ratio of two sds.
+  two_sample_bootstrap_ci(...)
+                         percentile bootstrap of a statistic of two independent
+                         samples, each resampled on its own.
   verdict(...)           PASS / FAIL / INCONCLUSIVE of a measured interval against
                          a target region (the report's scorecard).
 """
@@ -332,6 +336,34 @@ def sd_ratio_bound(n_x, n_y, alpha=0.05):
   n_x and n_y normal samples is significant at `alpha`: sqrt of the alpha quantile
   of F(n_x - 1, n_y - 1). For 3 + 3 samples: sqrt(1/19) = 0.229."""
   return math.sqrt(scipy_stats.f.ppf(alpha, n_x - 1, n_y - 1))
+
+
+def sd_ratio_interval(ratio, n_x, n_y, level=0.95):
+  """(low, high): the interval of sigma_x / sigma_y from a measured s_x / s_y of n_x
+  and n_y normal samples: ratio / sqrt(F quantiles of F(n_x - 1, n_y - 1))."""
+  tail = (1 - level) / 2
+  return (ratio / math.sqrt(scipy_stats.f.ppf(1 - tail, n_x - 1, n_y - 1)),
+          ratio / math.sqrt(scipy_stats.f.ppf(tail, n_x - 1, n_y - 1)))
+
+
+def two_sample_bootstrap_ci(statistic, x, y, num_resamples=DEFAULT_BOOTSTRAP,
+                            level=0.95, seed=0):
+  """Percentile bootstrap interval of statistic(x, y) for two independent samples:
+  each draw resamples x and y on their own, with replacement (a generator seeded
+  with `seed`). None when either has fewer than MIN_BOOTSTRAP_N values."""
+  x, y = (np.asarray(v, np.float64).ravel() for v in (x, y))
+  if min(x.size, y.size) < MIN_BOOTSTRAP_N:
+    return None
+  rng = np.random.default_rng(seed)
+  values = np.array([statistic(x[rng.integers(0, x.size, x.size)],
+                               y[rng.integers(0, y.size, y.size)])
+                     for _ in range(num_resamples)], np.float64)
+  values = values[np.isfinite(values)]
+  if values.size == 0:
+    return None
+  alpha = 100.0 * (1.0 - level) / 2.0
+  low, high = np.percentile(values, [alpha, 100.0 - alpha])
+  return float(low), float(high)
 
 
 def verdict(low, high, target_low, target_high, n, min_n=MIN_BOOTSTRAP_N):
