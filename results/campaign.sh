@@ -111,8 +111,9 @@ sweep "$MNIST_COMMIT" mnist_stage1 --sweep=odena_jc_mnist --num_seeds=10 --paral
 # The batch-statistics probes, the last choice of that table (no new training): each
 # stage-1 G at its step-5,000 checkpoint, on its own probe batch (64 z), with
 # BatchNorm on its moving averages and on that batch's own statistics, both made by
-# $PROBE_COMMIT, the first with `probe --run_dir` (its inference probe equals the
-# run's own probe record at that step), into $CAMPAIGN/mnist_batch_stats/; commit
+# $PROBE_COMMIT, since $MNIST_COMMIT has no `probe --run_dir` (its inference probe
+# equals the run's own probe record at that step), into $CAMPAIGN/mnist_batch_stats/;
+# commit
 # them with `cp $CAMPAIGN/mnist_batch_stats/*.json results/mnist_batch_stats/` and a
 # build. Where a sweep went to SLURM, its runs are not finished here yet and wait for
 # the same command again.
