@@ -15,20 +15,25 @@ from tf_gancond.report import checks as checks_lib
 FULL = 23440  # 25 epochs of MNIST at batch 64: the length of [O]'s runs.
 
 
+def _start_run(workdir, config, **fields):
+  """A run folder with config.txt: `config` with `fields` and this workdir, resolved
+  as the launcher writes it; returns the run's RunLog."""
+  os.makedirs(workdir)
+  config.update(dict(fields, workdir=str(workdir)))
+  runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
+                           config_lib.to_text(config_lib.resolve(config)))
+  return runlog.RunLog(str(workdir))
+
+
 def _write_run(workdir, seed, final_lc, log_sigma_max=0.0, setting='baseline',
                steps=FULL, dataset='mnist', **final):
   """A finished GAN run: probes at 0, steps / 2 and steps whose 8 per-z ln cond are
   final_lc + linspace(-1, 1, 8) after step 0 (2 at step 0), and whose E_z[J_z]
   singular values are exp(log_sigma_max - i), i < 8; `final`: more fields of the
   final record."""
-  os.makedirs(workdir)
-  c = config_lib.get_config()
-  c.dataset, c.seed, c.train_steps = dataset, seed, steps
-  c.jacobian_clamping = setting == 'jacobian_clamping'
-  c.workdir = str(workdir)
-  runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
-                           config_lib.to_text(config_lib.resolve(c)))
-  log = runlog.RunLog(str(workdir))
+  log = _start_run(workdir, config_lib.get_config(), dataset=dataset, seed=seed,
+                   train_steps=steps,
+                   jacobian_clamping=setting == 'jacobian_clamping')
   sv = np.exp(log_sigma_max - np.arange(8.0))
   for step in (0, steps // 2, steps):
     per_z = (2.0 if step == 0 else final_lc) + np.linspace(-1.0, 1.0, 8)
@@ -151,15 +156,9 @@ def _o5_sweep(sweep, baselines, jcs, steps=FULL, diverged=()):
   score. The JC seeds of `diverged` diverge at the end instead."""
   for setting, runs in (('baseline', baselines), ('jacobian_clamping', jcs)):
     for seed, (early, final, cs, amplitude) in enumerate(runs):
-      workdir = sweep / f'{setting}_seed{seed}'
-      os.makedirs(workdir)
-      c = config_lib.get_config()
-      c.dataset, c.seed, c.train_steps = 'mnist', seed, steps
-      c.jacobian_clamping = setting == 'jacobian_clamping'
-      c.workdir = str(workdir)
-      runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
-                               config_lib.to_text(config_lib.resolve(c)))
-      log = runlog.RunLog(str(workdir))
+      log = _start_run(sweep / f'{setting}_seed{seed}', config_lib.get_config(),
+                       dataset='mnist', seed=seed, train_steps=steps,
+                       jacobian_clamping=setting == 'jacobian_clamping')
       for step, lc in ((0, 2.0), (steps // 4, early), (steps, final)):
         log.append('probe', step, mean_log_cond=lc, log_cond=[lc] * 4)
       for i, fraction in enumerate((0.4, 0.6, 0.8, 1.0)):
@@ -287,12 +286,8 @@ def _write_cifar_run(workdir, seed, config_file, overrides, steps, final_is,
   record of that IS at each, and the final IS. `train`: [{field: value}] of more
   train records, at steps 1, 2, ... `diverged`: stopped by non-finite losses at the
   end, with no final record."""
-  os.makedirs(workdir)
-  c = config_lib.load_config_file(os.path.join(CONFIGS, config_file))
-  c.update(dict(overrides, seed=seed, train_steps=steps, workdir=str(workdir)))
-  runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
-                           config_lib.to_text(config_lib.resolve(c)))
-  log = runlog.RunLog(str(workdir))
+  log = _start_run(workdir, config_lib.load_config_file(
+      os.path.join(CONFIGS, config_file)), **overrides, seed=seed, train_steps=steps)
   for i, fields in enumerate(train or []):
     log.append('train', i + 1, **fields)
   for step, value in curve:

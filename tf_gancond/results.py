@@ -272,6 +272,8 @@ class Part:
   steps: int            # Its finished runs' shortest length; 0 without one.
   finished: int         # Its finished runs.
   figures: dict         # {report figure key: file name}.
+  runs: list = dataclasses.field(default_factory=list)  # analysis.json's 'runs'.
+  extra: dict = dataclasses.field(default_factory=dict)  # sweep.json's --extra.
 
 
 def _natural(name):
@@ -503,15 +505,15 @@ def build_part(part, name):
   return Part(name, '\n'.join(lines), checks, cpu_seconds,
               analysis.get('dataset') or _manifest_dataset(manifest),
               min(steps, default=0), len(steps),
-              {k: v for k, v in figures.items() if v})
+              {k: v for k, v in figures.items() if v}, analysis.get('runs', []),
+              manifest.get('extra', {}))
 
 
-def _baseline_ends(part_dir):
+def _baseline_ends(part):
   """{seed: {quantity of CHOICE_QUANTITIES: final value}} of the finished baseline
-  runs of a built part (its analysis.json)."""
-  analysis = _read_json(os.path.join(part_dir, 'report', report_lib.ANALYSIS_FILE))
+  runs of a built Part."""
   ends = {}
-  for run in analysis.get('runs', []):
+  for run in part.runs:
     if run.get('setting') == 'baseline' and run.get('state') == 'finished':
       values = dict(run.get('final_scores') or {},
                     final_log_cond=run.get('final_log_cond'))
@@ -520,18 +522,21 @@ def _baseline_ends(part_dir):
   return ends
 
 
+def _delta_cell(deltas, interval):
+  """'+0.41 [-0.62, +1.44]': the mean of `deltas` and its interval (low, high) or
+  None."""
+  cell = f'{sum(deltas) / len(deltas):+.3g}'
+  return cell + (f' [{interval[0]:+.3g}, {interval[1]:+.3g}]' if interval else '')
+
+
 def _choice_cell(deltas, reference):
   """'+0.41 [-0.62, +1.44] (+0.30, +0.52)': the mean paired difference, its 95%
   interval from the reference runs' spread (stats.paired_difference_interval) and
   the difference of each seed."""
   if not deltas:
     return '—'
-  mean = sum(deltas) / len(deltas)
-  cell = f'{mean:+.3g}'
-  interval = stats.paired_difference_interval(deltas, reference)
-  if interval:
-    cell += f' [{interval[0]:+.3g}, {interval[1]:+.3g}]'
-  return cell + ' (' + ', '.join(f'{d:+.3g}' for d in deltas) + ')'
+  return (_delta_cell(deltas, stats.paired_difference_interval(deltas, reference)) +
+          ' (' + ', '.join(f'{d:+.3g}' for d in deltas) + ')')
 
 
 def _batch_stats_rows(results_dir):
@@ -558,9 +563,7 @@ def _batch_stats_rows(results_dir):
   for setting in records.ordered_settings(deltas):
     values = deltas[setting]
     interval = stats.mean_interval(values)
-    cell = f'{sum(values) / len(values):+.3g}'
-    if interval:
-      cell += f' [{interval["low"]:+.3g}, {interval["high"]:+.3g}]'
+    cell = _delta_cell(values, (interval['low'], interval['high']) if interval else None)
     rows.append(f'| probe BatchNorm: batch statistics (moving averages), the same '
                 f'{setting} G\'s and z | {len(values)} runs | {cell} (Student t over '
                 'the runs) | ' + ' | '.join('— (same samples)'
@@ -572,17 +575,18 @@ def _choice_lines(results_dir, parts):
   """The table of the unstated choices (CHOICE_PREFIX parts against
   CHOICE_REFERENCE, seed by seed, and the BATCH_STATS_PROBES row); [] until one of
   them has values."""
-  names = {p.name for p in parts}
-  choices = sorted(n for n in names if n.startswith(CHOICE_PREFIX))
-  reference_dir = os.path.join(results_dir, CHOICE_REFERENCE)
-  reference = _baseline_ends(reference_dir) if CHOICE_REFERENCE in names else {}
+  by_name = {p.name: p for p in parts}
+  choices = sorted(n for n in by_name if n.startswith(CHOICE_PREFIX))
+  reference = (_baseline_ends(by_name[CHOICE_REFERENCE])
+               if CHOICE_REFERENCE in by_name else {})
   if not reference:
     choices = []
   batch_stats = _batch_stats_rows(results_dir)
   if not choices and not batch_stats:
     return []
-  package = runlog.read_config(os.path.join(
-      reference_dir, f'baseline_seed{min(reference)}')) if reference else {}
+  package = (runlog.read_config(os.path.join(
+      results_dir, CHOICE_REFERENCE, f'baseline_seed{min(reference)}'))
+             if reference else {})
   lines = ['## Unstated choices, one at a time', '',
            f'Each `{CHOICE_PREFIX}*` part changes one setting the papers leave '
            f'unstated and reruns seeds of the `{CHOICE_REFERENCE}` baselines with it. '
@@ -598,9 +602,8 @@ def _choice_lines(results_dir, parts):
            '|---|---|' + '---|' * len(CHOICE_QUANTITIES)]
   for name in choices:
     field = name[len(CHOICE_PREFIX):]
-    value = _read_json(os.path.join(results_dir, name, report_lib.SWEEP_MANIFEST)).get(
-        'extra', {}).get(field, '?')
-    ends = _baseline_ends(os.path.join(results_dir, name))
+    value = by_name[name].extra.get(field, '?')
+    ends = _baseline_ends(by_name[name])
     seeds = sorted(set(ends) & set(reference))
     cells = []
     for key, _ in CHOICE_QUANTITIES:

@@ -26,6 +26,7 @@ _LOWER_BETTER = _DISTANCE_NAME  # Distances are the lower-is-better scores.
 _HIGHER_BETTER = re.compile(r'(classifier_score|inception_score|^is)$')
 NON_FINITE = ('inf', '-inf', 'nan')
 SCORE_PREFIXES = ('memorized_z_', 'random_z_')  # O7 final records (memorize.py).
+INCEPTION_SCORE = 'inception_score'  # The IS key of eval and final records.
 OTHER_GROUP = 'other classifier or N'  # Why a run is not in a score column.
 # A final classifier / Inception score below this marks a collapsed generator: the
 # score is at most exp H(p(y)), so its samples span fewer effective classes.
@@ -190,6 +191,11 @@ class RunData:
   def final_scores(self):
     """{score key: value} of the final record (inf or nan as recorded)."""
     return {k: as_float(self.final[k]) for k in score_keys(self.final)}
+
+  def final_value(self, key):
+    """The finite value of `key` in a finished run's final record, else None."""
+    value = as_float(self.final.get(key)) if self.state == 'finished' else None
+    return value if value is not None and math.isfinite(value) else None
 
   def score_settings(self, key):
     """(classifier, num_samples, fd_layer) behind final score `key`: the first 12

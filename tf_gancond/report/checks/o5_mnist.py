@@ -94,6 +94,8 @@ def growth_row(ctx, jc_runs, failed):
           f'{EARLY[0]:.0%}-{EARLY[1]:.0%} of each run\'s steps to its last tenth, lies '
           f'below {GROWTH_LIMIT:g} nats and every run grew by less ("all"); FAIL: the '
           'CI lies above; INCONCLUSIVE: otherwise, or n < 4.')
+  if not jc_runs:
+    return base.row('o5_growth', check, target, rule, note='no JC runs')
   values, excluded = _values(jc_runs, growth)
   if not values:
     return base.row('o5_growth', check, target, rule,
@@ -131,9 +133,10 @@ def best_row(ctx, column, jc, baseline, notes):
     return base.row(id_, check, target, rule, note='needs final scores of both '
                     'settings', family='o5_best')
 
+  k = max(1, stats.top_k_size(len(baseline)))  # A resample keeps the size.
+
   def best_mean(y):
-    """The mean of the k = round(0.4 n) best of `y` (at least one)."""
-    k = max(1, stats.top_k_size(len(y)))
+    """The mean of the k best of `y`."""
     return float(np.mean(np.sort(y)[:k] if lower else np.sort(y)[::-1][:k]))
 
   def ratio_of(x, y):
@@ -147,7 +150,6 @@ def best_row(ctx, column, jc, baseline, notes):
   ci = stats.two_sample_bootstrap_ci(ratio_of, jc, baseline, ctx.num_resamples,
                                      seed=ctx.seed)
   n = min(len(jc), len(baseline))
-  k = max(1, stats.top_k_size(len(baseline)))
   return base.row(id_, check, target, rule, float(np.mean(jc)) / best, ci, n,
                   stats.verdict(*(ci or (None, None)), 1 - SIMILAR, 1 + SIMILAR, n),
                   '; '.join([f'JC mean {fmt.num(float(np.mean(jc)))}, mean of the {k} '
@@ -213,12 +215,10 @@ def within_row(ctx, column, jc_runs):
 
 def rows(ctx):
   jc_runs = ctx.group(records.JACOBIAN_CLAMPING)
-  if not jc_runs:
-    return [base.row('o5_growth', 'O5 JC runs\' ln cond stops growing early',
-                     '"stop growing early in training"', 'PASS: see the docs',
-                     note='no JC runs')]
   failed = sum(r.outcome in FAILED for r in jc_runs)
   out = [growth_row(ctx, jc_runs, failed)]
+  if not jc_runs:
+    return out
   for column in ctx.score_names:
     if ctx.columns[column]['key'] == 'kid':  # As in O2: FD and CS only.
       continue

@@ -20,6 +20,7 @@ curve point in every cell and would pull the ratio towards 1; probes and checkpo
 stay in. Time a killed run lost after its last checkpoint is not counted.
 """
 
+import bisect
 import math
 
 import numpy as np
@@ -32,7 +33,7 @@ from tf_gancond.report.checks import base
 
 PAPER_TRIALS = 5  # "5 trials for each setting".
 PAPER_STEPS = 100000  # igul222's generator iterations.
-IS_KEY = 'inception_score'
+IS_KEY = records.INCEPTION_SCORE
 CELLS = tuple(f'{setting}_ncritic{n}' for n in (5, 1)
               for setting in ('baseline', records.JACOBIAN_CLAMPING))
 BASELINE_5, JC_5, BASELINE_1, JC_1 = CELLS
@@ -52,38 +53,40 @@ COLLAPSE_FRACTION = 0.5
 
 def final_is(run):
   """The run's final IS, None when it did not finish or has none."""
-  if run.state != 'finished':
-    return None
-  value = records.as_float(run.final.get(IS_KEY))
-  return value if value is not None and math.isfinite(value) else None
+  return run.final_value(IS_KEY)
 
 
 def wall_seconds(run):
   """[(step, seconds of training up to it)] at each train record, in step order:
   the summed interval times less the evaluations' eval_seconds before that step."""
-  evals = [(r.get('step', 0), records.as_float(r.get('eval_seconds')) or 0.0)
-           for r in run.evals]
-  out, total, last = [], 0.0, 0
+  evals = sorted((r.get('step', 0), records.as_float(r.get('eval_seconds')) or 0.0)
+                 for r in run.evals)
+  out, total, last, i = [], 0.0, 0, 0
   for record in sorted(run.train, key=lambda r: r.get('step', 0)):
     step, step_time = record.get('step', 0), records.as_float(record.get('step_time'))
     if step_time is None or not math.isfinite(step_time):
       continue
     total += step_time * (step - last)
     last = step
-    out.append((step, total - sum(seconds for s, seconds in evals if s < step)))
+    while i < len(evals) and evals[i][0] < step:  # Evaluations before this record.
+      total -= evals[i][1]
+      i += 1
+    out.append((step, total))
   return out
 
 
 def curve(run):
-  """[(step, wall-clock seconds, IS)] of the run's eval records."""
+  """[(step, wall-clock seconds, IS)] of the run's eval records: the seconds of the
+  last train record at or before each."""
   clock = wall_seconds(run)
+  steps = [s for s, _ in clock]
   out = []
   for record in run.evals:
     value = records.as_float(record.get(IS_KEY))
     step = record.get('step', 0)
-    before = [seconds for s, seconds in clock if s <= step]
-    if value is not None and math.isfinite(value) and before:
-      out.append((step, before[-1], value))
+    at = bisect.bisect_right(steps, step)
+    if value is not None and math.isfinite(value) and at:
+      out.append((step, clock[at - 1][1], value))
   return sorted(out)
 
 

@@ -28,7 +28,7 @@ from tf_gancond.report.checks import base
 
 ARCHITECTURE = 'resnet_sngan'  # The S0 model every S run derives from.
 THESIS_STEPS = 50000  # "50,000 total generator updates".
-IS_KEY = 'inception_score'
+IS_KEY = records.INCEPTION_SCORE
 # The thesis' one run per setting has about +-0.1-0.3 IS of seed noise
 # (docs/experiments.md#s5, "one run per setting"); 0.5 also admits a
 # different Inception implementation's offset.
@@ -97,10 +97,7 @@ def final_is(run):
   without an end point."""
   if run.outcome in ('diverged', 'non-finite'):
     return FAILED_RUN_IS
-  if run.state != 'finished':
-    return None
-  value = records.as_float(run.final.get(IS_KEY))
-  return value if value is not None and math.isfinite(value) else None
+  return run.final_value(IS_KEY)
 
 
 def s_runs(ctx):
