@@ -27,6 +27,7 @@ JC_NORMS = ('per_example', 'batch')
 LR_DECAYS = ('none', 'linear')
 PROBE_BN_MODES = ('inference', 'batch_stats')
 FD_LAYERS = ('logits', 'pool_3')
+PRECISIONS = ('float32', 'bfloat16')
 # The layer of score records that carry no 'fd_layer': they were all made on the
 # penultimate layer, before the layer became a setting.
 UNRECORDED_FD_LAYER = 'pool_3'
@@ -72,6 +73,10 @@ def get_config():
   c.conditional = False           # class-conditional G (O6).
   c.bn_momentum = 0.9             # DCGAN BatchNorm, Keras convention (dcgan.torch: PyTorch 0.1).
   c.bn_epsilon = 1e-5             # DCGAN BatchNorm epsilon (dcgan.torch, DCGAN-tensorflow).
+  # float32 | bfloat16: Keras's mixed policy, float32 variables and bf16 compute
+  # (models/dcgan.py says what stays float32). The checks of the papers use float32;
+  # BUILD.md "bfloat16" says when bf16 is safe.
+  c.precision = 'float32'
   # --- loss and optimisation (Radford et al. 2015, inherited) ---
   c.loss = 'non_saturating'
   c.batch_size = 64               # global batch (all replicas together).
@@ -226,6 +231,11 @@ def validate(config):
   _choice(c, 'jc_norm', JC_NORMS)
   _choice(c, 'lr_decay', LR_DECAYS)
   _choice(c, 'probe_bn_mode', PROBE_BN_MODES)
+  _choice(c, 'precision', PRECISIONS)
+  if c.precision != 'float32' and (c.experiment, c.architecture) != ('gan', 'dcgan'):
+    raise ConfigError(f'precision={c.precision!r} is built for experiment=gan with '
+                      f'architecture=dcgan only, not experiment={c.experiment!r}, '
+                      f'architecture={c.architecture!r}; use precision=float32')
   if c.fd_layer:  # '' until resolve() sets the dataset's default.
     _choice(c, 'fd_layer', FD_LAYERS)
   _positive(c, 'batch_size', 'train_steps', 'n_critic', 'g_steps', 'g_lr', 'd_lr',

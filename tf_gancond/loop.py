@@ -214,6 +214,10 @@ class Trainer(tf.Module):
     """G(z) [B, H, W, C] with BatchNorm in inference mode."""
     raise NotImplementedError
 
+  def float32_generator(self):
+    """The Keras G that exports and batch-statistics probes use, in float32."""
+    return self.generator
+
   def export_metadata(self):
     """Fields added to the export's tf_gancond.json."""
     return {}
@@ -288,7 +292,7 @@ class Run:
     runlog.atomic_write_text(os.path.join(self.workdir, runlog.CONFIG_FILE),
                              config_lib.to_text(c))
     self.log.truncate_after(start)
-    self.log.append('start', start, **runlog.provenance())
+    self.log.append('start', start, precision=c.precision, **runlog.provenance())
     self.log.set_status('running', start, experiment=c.experiment,
                         train_steps=c.train_steps)
     self.writer = tf.summary.create_file_writer(self.workdir)
@@ -352,7 +356,7 @@ class Run:
     c, trainer = self.config, self.trainer
     path = self.export_path(step)
     export_lib.export_generator(
-        trainer.generator, path, c.latent_dim, models.image_shape(c),
+        trainer.float32_generator(), path, c.latent_dim, models.image_shape(c),
         num_classes=trainer.num_classes,
         metadata=dict(trainer.export_metadata(), step=step, dataset=c.dataset,
                       experiment=c.experiment, seed=c.seed))
@@ -399,7 +403,8 @@ class Probe:
     if self.bn_mode == 'inference':
       result = probes.probe_generator(trainer.generate_inference, z, labels=labels)
     else:
-      with probes.held_batch_statistics(trainer.generator, z, labels) as generate:
+      with probes.held_batch_statistics(trainer.float32_generator(), z,
+                                        labels) as generate:
         result = probes.probe_generator(generate, z, labels=labels)
     self.run.log.append(kind, step, bn_mode=self.bn_mode, labels=labels,
                         **probes.to_json_dict(result))

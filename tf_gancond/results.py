@@ -51,6 +51,7 @@ from tf_gancond import runlog
 from tf_gancond import stats
 from tf_gancond.report import checks as checks_lib
 from tf_gancond.report import fmt
+from tf_gancond.report import precision as precision_lib
 from tf_gancond.report import records
 from tf_gancond.report import render as render_lib
 from tf_gancond.report.checks import base as checks_base
@@ -78,6 +79,9 @@ CHOICE_QUANTITIES = (('final_log_cond', 'ln cond'), ('classifier_score', 'CS'),
 # The probes of the reference runs' G under both BatchNorm readings, no new training
 # (results/campaign.sh): <run>.<bn_mode>.json of `python -m tf_gancond.probe --run_dir`.
 BATCH_STATS_PROBES = 'mnist_batch_stats'
+# bfloat16 runs against their float32 twins in CHOICE_REFERENCE
+# (tf_gancond/report/precision.py, docs/experiments.md#bf16).
+PRECISION_PART = 'mnist_bf16'
 BN_MODES = ('inference', 'batch_stats')
 
 
@@ -617,6 +621,46 @@ def _choice_lines(results_dir, parts):
   return lines + batch_stats + ['']
 
 
+def _precision_lines(parts):
+  """The section of bf16 against float32 (PRECISION_PART against CHOICE_REFERENCE);
+  [] until both parts are committed."""
+  by_name = {p.name: p for p in parts}
+  if PRECISION_PART not in by_name or CHOICE_REFERENCE not in by_name:
+    return []
+  result = precision_lib.compare(by_name[CHOICE_REFERENCE].runs,
+                                 by_name[PRECISION_PART].runs)
+  lines = ['## bf16 against float32', '',
+           f'The `{PRECISION_PART}` runs train with precision=bfloat16 (Keras mixed '
+           'policy: float32 variables, bf16 compute) and are otherwise the '
+           f'`{CHOICE_REFERENCE}` runs of the same settings and seeds. Per pair, bf16 '
+           'minus float32 at the end of the run; the mean over pairs with its 95 % '
+           'Student t interval. The rule, stated before the runs '
+           f'([bf16]({DOCS}#bf16)): EQUIVALENT if at least '
+           f'{precision_lib.MIN_PAIRS} pairs and every judged interval lies inside its '
+           'margin; NOT EQUIVALENT if a bf16 run failed where its twin did not, or an '
+           'interval lies wholly outside its margin; otherwise INCONCLUSIVE.', '',
+           '| quantity | pairs | bf16 − float32 [95 % CI] | margin | inside |',
+           '|---|---|---|---|---|']
+  for row in result['rows']:
+    interval = (row['low'], row['high']) if row['low'] is not None else None
+    cell = _delta_cell(row['deltas'], interval) if row['deltas'] else '—'
+    if row['margin'] is None:
+      margin, inside = '—', 'shown, not judged'
+    else:
+      margin = f'± {row["margin"]:g}'
+      inside = '—' if interval is None else (
+          'yes' if -row['margin'] <= interval[0] and interval[1] <= row['margin']
+          else 'no')
+    lines.append(f'| {row["words"]} | {row["n"]} | {cell} | {margin} | {inside} |')
+  step = result['step_time']
+  if step:
+    interval = (f' [{step["low"]:.3g}, {step["high"]:.3g}]' if step['low'] is not None
+                else '')
+    lines.append(f'| seconds per step, bf16 / float32 (geometric mean) | {step["n"]} | '
+                 f'{step["ratio"]:.3g}{interval} | — | shown, not judged |')
+  return lines + ['', f'Verdict: **{result["verdict"]}** ({result["reason"]}).', '']
+
+
 def _header_sections(results_dir):
   """HEADER.md as (its opening, its first section, its other sections): text before
   its first '## ' heading, the section that heading opens, and the rest."""
@@ -653,6 +697,7 @@ def build(results_dir='results'):
   lines += [findings, ''] if findings else []
   lines += _figure_lines(parts, shown)
   lines += _choice_lines(results_dir, parts)
+  lines += _precision_lines(parts)
   lines += [rest, ''] if rest else []
   provenance = (f' Provenance and history (machines, restarts, commits, CPU rates): '
                 f'[{PROVENANCE}]({PROVENANCE}).'

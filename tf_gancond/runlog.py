@@ -370,6 +370,9 @@ RESUMABLE_CHANGES = {
         'the same global batches and random streams on 1 or N replicas; only the '
         'rounding of the sums differs, which a deterministic run must not'),
 }
+# Fields added after runs were made, with the value every run made before had: a
+# resume compares them as if the run's config.txt named that value.
+ADDED_FIELDS = {'precision': 'float32'}
 # Resumable changes that ask a finished run for more work (steps, scores); after any
 # other one it stays finished.
 MORE_WORK = ('train_steps', 'final_eval')
@@ -391,6 +394,7 @@ def check_resumable(workdir, config,
   old = read_config(workdir)
   if not old:
     return
+  old = dict(ADDED_FIELDS, **old)
   new = dict(config_lib.from_text(config_lib.to_text(config)))  # As config.txt has it.
   changed = sorted(k for k in new if k in old and old[k] != new[k] and not (
       k in RESUMABLE_CHANGES and RESUMABLE_CHANGES[k].allowed(old[k], new[k], config)))

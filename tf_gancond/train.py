@@ -68,6 +68,11 @@ class GANTrainer(loop.Trainer):
       # replicas train as one device on the whole batch (tests/test_distributed.py).
       self.generator, self.discriminator = models.build_gan(
           config, sync_batch_norm=self.num_replicas > 1)
+      # Under precision=bfloat16, a float32 G that probes, scores and exports run
+      # on, given the trained G's (float32) variables before each use; not
+      # checkpointed (`float32_generator`).
+      self._float32_twin = None if config.precision == 'float32' else models.build_gan(
+          config, sync_batch_norm=self.num_replicas > 1, precision='float32')[0]
       self.g_optimizer = tf.keras.optimizers.Adam(
           _learning_rate(config.g_lr, config.lr_decay,
                          config.train_steps * config.g_steps),
@@ -259,10 +264,24 @@ class GANTrainer(loop.Trainer):
     with tf.control_dependencies(restores):
       return tf.identity(q)
 
+  def float32_generator(self):
+    """The G that probes, scores and exports use: G itself in float32; under
+    precision=bfloat16 its float32 twin, given G's current variables (the float32
+    values the mixed policy keeps), so a probe sees what G's float32 export does."""
+    if self._float32_twin is None:
+      return self.generator
+    self._copy_to_float32_twin()
+    return self._float32_twin
+
+  @tf.function
+  def _copy_to_float32_twin(self):
+    for twin, trained in zip(self._float32_twin.variables, self.generator.variables):
+      twin.assign(trained)
+
   @tf.function
   def generate_inference(self, z, labels=None):
-    """G(z) with BatchNorm in inference mode (probes, samples, scores, exports)."""
-    return self.generator(z, labels=labels, training=False)
+    """G(z) with BatchNorm in inference mode, in float32 (probes, samples, scores)."""
+    return self.float32_generator()(z, labels=labels, training=False)
 
   # ----- what the loop asks of a trainer (tf_gancond.loop.Trainer) -----
   def checkpoint_items(self):
@@ -280,6 +299,7 @@ class GANTrainer(loop.Trainer):
 
   def export_metadata(self):
     return {'architecture': self.config.architecture,
+            'precision': self.config.precision,
             'jacobian_clamping': self.config.jacobian_clamping,
             'g_bn_always_batch_stats': self.config.g_bn_always_batch_stats}
 

@@ -8,6 +8,8 @@ Times, on the same machine in one process (medians over repeats, after warm-up):
   * the same step fed the real Fashion-MNIST TFDS pipeline (if it can be built):
     input-pipeline efficiency = synthetic time / real time (target >= 0.95);
   * the Jacobian Clamping step: JC time / baseline time (target <= 1.5);
+  * both steps under precision=bfloat16 (Keras mixed policy): float32 time / bf16
+    time, the speed-up (BUILD.md "bfloat16");
   * the step that recomputes G(z) for the G update (g_step_reuses_fake=False);
   * the Q measurement of a train record against the baseline steps it covers;
   * with --torch (needs `pip install torch`), a PyTorch step of the same
@@ -123,6 +125,11 @@ def main(argv):
       _config(synthetic_data=True), steps, repeats)
   results['jacobian clamping (synthetic)'] = time_tf(
       _config(synthetic_data=True, jacobian_clamping=True), steps, repeats)
+  results['baseline bf16 (synthetic)'] = time_tf(
+      _config(synthetic_data=True, precision='bfloat16'), steps, repeats)
+  results['jacobian clamping bf16 (synthetic)'] = time_tf(
+      _config(synthetic_data=True, jacobian_clamping=True, precision='bfloat16'),
+      steps, repeats)
   results['fresh G(z) for G step (synthetic)'] = time_tf(
       _config(synthetic_data=True, g_step_reuses_fake=False), steps, repeats)
   q_seconds = time_q_measurement(_config(synthetic_data=True), repeats)
@@ -137,8 +144,11 @@ def main(argv):
   for name, seconds in results.items():
     print(f'{name:40s} {seconds * 1000:8.1f} ms/step  {1 / seconds:6.2f} steps/s')
   base = results['baseline (synthetic data)']
-  print(f'JC / baseline step time:               '
-        f'{results["jacobian clamping (synthetic)"] / base:.3f}  (target <= 1.5)')
+  jc = results['jacobian clamping (synthetic)']
+  print(f'JC / baseline step time:               {jc / base:.3f}  (target <= 1.5)')
+  print(f'bf16 speed-up (float32 / bf16 time):   baseline '
+        f'{base / results["baseline bf16 (synthetic)"]:.3f}, JC '
+        f'{jc / results["jacobian clamping bf16 (synthetic)"]:.3f}')
   print(f'fresh-G(z) / reused-G(z) step time:    '
         f'{results["fresh G(z) for G step (synthetic)"] / base:.3f}')
   record_every = _config().log_every

@@ -21,6 +21,16 @@ every inference-mode probe, sample, score and export uses.
 every BatchNorm compute its batch statistics over the global batch (all-reduced
 sums across replicas), so N replicas train as one device on the global batch
 does; the default per-device (fused) BatchNorm is faster on one device.
+
+`policy`: None (float32) or a Keras mixed policy ('mixed_bfloat16', config
+precision=bfloat16): variables and optimizer state in float32, each layer computing
+in bf16 (8 mantissa bits). Two tensors stay float32 whatever the policy:
+  * G's output: the last conv's bf16 sum goes through tanh in float32, so the images
+    D, Jacobian Clamping's Q (a difference of two nearby images), the gradient
+    penalty and the scores see are float32 tensors;
+  * D's logit: its Dense layer computes in float32, so every loss (a log-sigmoid
+    that bf16 would round near 0 and 1) and its gradient start in float32.
+BatchNorm keeps float32 moving statistics and scale under the mixed policy (Keras).
 """
 
 import tensorflow as tf
@@ -34,10 +44,10 @@ BN_MOMENTUM = 0.9  # Keras convention: moving = 0.9 moving + 0.1 batch (PyTorch 
 BN_EPSILON = 1e-5  # PyTorch / torch7 BatchNorm default, used by dcgan.torch.
 
 
-def _batch_norm(sync, momentum, epsilon):
+def _batch_norm(sync, momentum, epsilon, policy):
   """Keras BatchNormalization; `sync`: statistics over all replicas' batches."""
   return tf.keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon,
-                                            synchronized=sync)
+                                            synchronized=sync, dtype=policy)
 
 
 def num_upsamplings(image_size):
@@ -50,7 +60,7 @@ class DCGANGenerator(tf.keras.Model):
 
   def __init__(self, image_size, channels, latent_dim, base_channels=256,
                name='generator', sync_batch_norm=False, bn_momentum=BN_MOMENTUM,
-               bn_epsilon=BN_EPSILON):
+               bn_epsilon=BN_EPSILON, policy=None):
     super().__init__(name=name)
     self.latent_dim = latent_dim
     self.image_size = image_size
@@ -59,8 +69,9 @@ class DCGANGenerator(tf.keras.Model):
     self.stem_size = image_size // 2**n_up
     self.stem_channels = base_channels
     self.dense = tf.keras.layers.Dense(
-        self.stem_size**2 * base_channels, use_bias=False, kernel_initializer=_init())
-    bn = (sync_batch_norm, bn_momentum, bn_epsilon)
+        self.stem_size**2 * base_channels, use_bias=False, kernel_initializer=_init(),
+        dtype=policy)
+    bn = (sync_batch_norm, bn_momentum, bn_epsilon, policy)
     self.stem_bn = _batch_norm(*bn)
     self.ups, self.bns = [], []
     width = base_channels
@@ -68,10 +79,11 @@ class DCGANGenerator(tf.keras.Model):
       width //= 2
       self.ups.append(tf.keras.layers.Conv2DTranspose(
           width, 5, strides=2, padding='same', use_bias=False,
-          kernel_initializer=_init()))
+          kernel_initializer=_init(), dtype=policy))
       self.bns.append(_batch_norm(*bn))
     self.out = tf.keras.layers.Conv2DTranspose(
-        channels, 5, strides=2, padding='same', kernel_initializer=_init())
+        channels, 5, strides=2, padding='same', kernel_initializer=_init(),
+        dtype=policy)
 
   def call(self, z, labels=None, training=False):
     del labels  # Unconditional.
@@ -80,25 +92,28 @@ class DCGANGenerator(tf.keras.Model):
     h = tf.nn.relu(self.stem_bn(h, training=training))
     for up, bn in zip(self.ups, self.bns):
       h = tf.nn.relu(bn(up(h), training=training))
-    return tf.tanh(self.out(h))
+    # float32 images under any policy (module docstring); a no-op in float32.
+    return tf.tanh(tf.cast(self.out(h), tf.float32))
 
 
 class DCGANDiscriminator(tf.keras.Model):
   """images [B, size, size, c] -> logits [B] (no BN on the input layer)."""
 
   def __init__(self, image_size, base_channels=64, name='discriminator',
-               sync_batch_norm=False, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON):
+               sync_batch_norm=False, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON,
+               policy=None):
     super().__init__(name=name)
     n_down = num_upsamplings(image_size) + 1
     self.convs, self.bns = [], []
     for i in range(n_down):
       self.convs.append(tf.keras.layers.Conv2D(
           base_channels * 2**i, 5, strides=2, padding='same', use_bias=(i == 0),
-          kernel_initializer=_init()))
-      self.bns.append(_batch_norm(sync_batch_norm, bn_momentum, bn_epsilon)
+          kernel_initializer=_init(), dtype=policy))
+      self.bns.append(_batch_norm(sync_batch_norm, bn_momentum, bn_epsilon, policy)
                       if i > 0 else None)
-    self.flatten = tf.keras.layers.Flatten()
-    self.logit = tf.keras.layers.Dense(1, kernel_initializer=_init())
+    self.flatten = tf.keras.layers.Flatten(dtype=policy)
+    # float32 logits under any policy (module docstring).
+    self.logit = tf.keras.layers.Dense(1, kernel_initializer=_init(), dtype='float32')
 
   def call(self, x, labels=None, training=False):
     del labels  # Unconditional.

@@ -10,7 +10,11 @@ def image_shape(config):
   return (size, size, config_lib.IMAGE_CHANNELS[config.dataset])
 
 
-def build_gan(config, sync_batch_norm=False):
+# Keras dtype policy per config precision (models/dcgan.py); None = float32.
+KERAS_POLICY = {'float32': None, 'bfloat16': 'mixed_bfloat16'}
+
+
+def build_gan(config, sync_batch_norm=False, precision=None):
   """Returns (generator, discriminator), built (weights created) for `config`.
 
   Both are Keras models: `generator(z, labels=None, training=...)` maps float32
@@ -18,11 +22,17 @@ def build_gan(config, sync_batch_norm=False):
   training=...)` maps images to logits [B]. Call inside `strategy.scope()`.
   `sync_batch_norm`: DCGAN BatchNorm statistics over all replicas (pass
   `strategy.num_replicas_in_sync > 1`); the ResNets' conditional BN ignores it.
+  `precision`: config.precision when None; 'float32' builds float32 models of a
+  bf16-trained run (their variables are float32 either way, so checkpoints load).
   """
   h, _, c = image_shape(config)
+  precision = precision or config.get('precision', 'float32')
+  if precision != 'float32' and config.architecture != 'dcgan':
+    raise config_lib.ConfigError(f'precision={precision!r} is built for architecture='
+                                 f'dcgan only, not {config.architecture!r}')
   if config.architecture == 'dcgan':
     bn = dict(sync_batch_norm=sync_batch_norm, bn_momentum=config.bn_momentum,
-              bn_epsilon=config.bn_epsilon)
+              bn_epsilon=config.bn_epsilon, policy=KERAS_POLICY[precision])
     g = dcgan.DCGANGenerator(h, c, config.latent_dim, config.g_base_channels, **bn)
     d = dcgan.DCGANDiscriminator(h, config.d_base_channels, **bn)
   elif config.architecture in ('resnet_wgangp', 'resnet_sngan'):
@@ -63,7 +73,7 @@ def restore_run_gan(workdir, step=None):
   if path is None or not tf.io.gfile.exists(path + '.index'):
     raise ValueError(f'run={workdir!r} has no checkpoint '
                      f'{"under checkpoints/" if step is None else f"ckpt-{step}"}')
-  g, d = build_gan(config)
+  g, d = build_gan(config, precision='float32')  # Probes run in float32.
   restored_step = tf.Variable(0, dtype=tf.int64)
   tf.train.Checkpoint(step=restored_step, generator=g, discriminator=d).restore(
       path).expect_partial()

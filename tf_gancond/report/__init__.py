@@ -30,6 +30,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from tf_gancond import runlog
 from tf_gancond import stats
 from tf_gancond.report import checks as checks_lib
@@ -98,17 +100,29 @@ def write_report(sweep_dir, output=None, cluster_method='kmeans',
   runlog.atomic_write_text(os.path.join(output, REPORT_FILE), text)
   analysis = ctx.analysis
   analysis['figures'] = {figure.key: filename for figure, filename, _ in figures}
-  analysis['runs'] = [{
+  analysis['runs'] = [dict({
       'name': r.name, 'setting': r.setting, 'seed': r.seed, 'state': r.state,
-      'step': r.step, 'outcome': r.outcome, 'outcome_reason': r.outcome_reason,
-      'final_log_cond': r.final_log_cond, 'cluster': r.cluster,
-      'final_scores': r.final_scores, 'min_class_count': r.min_class_count}
+      'precision': r.precision, 'step': r.step, 'outcome': r.outcome,
+      'outcome_reason': r.outcome_reason, 'final_log_cond': r.final_log_cond,
+      'cluster': r.cluster, 'final_scores': r.final_scores,
+      'min_class_count': r.min_class_count,
+      'median_step_time': r.median_step_time}, **_per_z_percentiles(r))
       for r in runs]
   runlog.atomic_write_text(os.path.join(output, ANALYSIS_FILE), json.dumps(
       runlog._jsonable(analysis), indent=1, sort_keys=True) + '\n')
   runlog.atomic_write_text(os.path.join(output, JSON_FILE), json.dumps(
       runlog._jsonable(analysis['checks']), indent=1) + '\n')
   return os.path.join(output, REPORT_FILE)
+
+
+def _per_z_percentiles(run):
+  """{'final_log_cond_p10', 'final_log_cond_p90'}: percentiles over z of the run's
+  final per-z ln cond, None without it."""
+  values = run.final_per_z_log_cond
+  if values is None or not np.all(np.isfinite(values)):
+    return {'final_log_cond_p10': None, 'final_log_cond_p90': None}
+  p10, p90 = np.percentile(values, [10, 90])
+  return {'final_log_cond_p10': float(p10), 'final_log_cond_p90': float(p90)}
 
 
 # ----------------------------------------------------------------------------

@@ -112,6 +112,10 @@ class RunData:
     self.name, self.workdir = name, workdir
     self.config = runlog.read_config(workdir)
     self.setting = setting or _infer_setting(self.config)
+    self.precision = self.config.get('precision', 'float32')
+    if self.precision != 'float32' and not self.setting.endswith(self.precision):
+      # An arm of its own, never pooled with float32 runs (docs/experiments.md#bf16).
+      self.setting += '_' + self.precision
     self.seed = seed if seed is not None else self.config.get('seed',
                                                               _seed_from_name(name))
     written = runlog.read_records(workdir) if os.path.isdir(workdir) else []
@@ -180,6 +184,13 @@ class RunData:
     if not isinstance(values, list) or not values:
       return None
     return np.asarray([as_float(v) for v in values], np.float64)
+
+  @property
+  def median_step_time(self):
+    """The median over the train records of their mean seconds per step, or None."""
+    times = [as_float(r.get('step_time')) for r in self.train]
+    times = [t for t in times if t is not None and math.isfinite(t)]
+    return float(np.median(times)) if times else None
 
   @property
   def rank_log_cond(self):
