@@ -140,6 +140,15 @@ for choice in batch_size=128 latent_dim=100 g_base_channels=512 g_steps=2; do
     --extra="$SHORT,$choice"
 done
 
+# bf16 against float32 (issue 31, docs/experiments.md#bf16): the 10 stage-1 baselines
+# again with precision=bfloat16, from $BF16_COMMIT, the first commit with the setting;
+# its float32 path reproduces $MNIST_COMMIT's records exactly (results/PROVENANCE.md),
+# so each run pairs with its stage-1 twin.
+BF16_COMMIT=__BF16_COMMIT__
+restore mnist_bf16
+sweep "$BF16_COMMIT" mnist_bf16 --sweep=o2_mnist --num_seeds=10 --parallel=2 \
+  --extra="$SHORT,precision=bfloat16"
+
 # Stage 2: the 20 stage-1 runs extended to 23,440 steps (25 epochs), in a folder of
 # their own. Each starts as a copy of its stage-1 folder and resumes from its step-5,000
 # checkpoint exactly as a run never stopped would go on; a stage-1 run restored from

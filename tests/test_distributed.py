@@ -152,7 +152,36 @@ def _child(workdir):
     except config_lib.ConfigError as e:
       report['odd_batch_error'] = str(e)
     report['odd_batch_wrote'] = os.path.exists(workdir + '_odd')
+    report['bf16_probe_vs_export'] = _bf16_probe_against_export(mirrored, workdir)
   print('RESULT ' + json.dumps(report))
+
+
+def _bf16_probe_against_export(strategy, workdir):
+  """Largest relative differences of a precision=bfloat16 run under `strategy`:
+  'probe', between its last probe (its float32 twin of G, given the mirrored
+  variables) and the probe of its float32 SavedModel on the same z; 'images', between
+  that SavedModel's images and those of a float32 G restored from the run's last
+  checkpoint (a stale twin would differ)."""
+  from tf_gancond import export
+  from tf_gancond import models
+  from tf_gancond import probes
+  from tf_gancond import runlog
+  from tf_gancond import train
+  config = _child_config({'precision': 'bfloat16', 'strategy': 'mirrored',
+                          'probe_every': STEPS, 'probe_num_z': 4, 'log_every': 1},
+                         workdir + '_bf16')
+  train.train_and_evaluate(config, strategy)
+  record = runlog.read_records(config.workdir, 'probe')[-1]
+  generate, _ = export.load_generator(
+      runlog.read_status(config.workdir)['final_saved_model'])
+  z = probes.fixed_probe_z(config.latent_dim, config.probe_num_z, config.probe_seed)
+  exported = probes.probe_generator(generate, z)['log_cond']
+  images = generate(z).numpy()
+  _, g, _, _ = models.restore_run_gan(config.workdir)
+  return {'probe': float(np.max(np.abs(exported - np.asarray(record['log_cond'])) /
+                                np.abs(exported))),
+          'images': float(np.max(np.abs(images - g(z, training=False).numpy())) /
+                          np.max(np.abs(images)))}
 
 
 def _initial_weights(config):
@@ -199,6 +228,11 @@ def test_batch_not_divisible_by_replicas_is_refused(report):
       "batch_size=7 must be a multiple of the 2 replicas of strategy='mirrored' "
       '(it is the global batch)')
   assert not report['odd_batch_wrote']
+
+
+def test_bfloat16_probe_under_mirrored_equals_its_float32_export(report):
+  assert report['bf16_probe_vs_export']['probe'] < 1e-6, report
+  assert report['bf16_probe_vs_export']['images'] < 1e-6, report
 
 
 def test_unsynchronised_batch_norm_would_differ(report):

@@ -58,6 +58,45 @@ def test_bfloat16_computes_in_bf16_and_keeps_float32_where_it_must(tiny_config):
     np.testing.assert_array_equal(a.numpy(), tf.convert_to_tensor(b).numpy())
 
 
+def test_bfloat16_and_float32_runs_of_a_seed_start_from_the_same_weights(tiny_config):
+  # What pairs a bf16 run with its float32 twin: the same initial G and D (and the
+  # same z and data streams, keyed by seed and step).
+  weights = {}
+  for name in ('float32', 'bfloat16'):
+    c = config_lib.validate(dict_copy(tiny_config, precision=name))
+    tf.keras.utils.set_random_seed(c.seed)  # As loop.run does before the trainer.
+    trainer = train.GANTrainer(c, tf.distribute.get_strategy())
+    weights[name] = [tf.convert_to_tensor(v).numpy() for v in
+                     trainer.generator.variables + trainer.discriminator.variables]
+  assert len(weights['float32']) == len(weights['bfloat16'])
+  for a, b in zip(weights['float32'], weights['bfloat16']):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_bfloat16_with_r_w_gradient_clamps_and_batch_statistics_probes(tiny_config):
+  c = _bf16(tiny_config, rw_lambda=0.1, grad_clamp_g_ratio=1.5, grad_clamp_d_ratio=4.0,
+            probe_bn_mode='batch_stats')
+  _run(c)
+  record = runlog.read_records(c.workdir, 'train')[-1]
+  for key in ('rw_mean', 'g_grad_sigma_ratio', 'd_grad_sigma_ratio'):
+    assert np.isfinite(record[key]) and record[key] > 0, key
+  # The batch-statistics probe ran on the float32 G: the same numbers from a float32
+  # G restored from the run's last checkpoint.
+  probe = runlog.read_records(c.workdir, 'probe')[-1]
+  assert probe['bn_mode'] == 'batch_stats' and probe['step'] == c.train_steps
+  _, g, _, _ = models.restore_run_gan(c.workdir)
+  z = probes.fixed_probe_z(c.latent_dim, c.probe_num_z, c.probe_seed)
+  with probes.held_batch_statistics(g, z) as generate:
+    again = probes.probe_generator(generate, z)
+  np.testing.assert_allclose(again['log_cond'], probe['log_cond'], rtol=1e-6)
+
+
+def dict_copy(config, **overrides):
+  copy = config.copy_and_resolve_references()
+  copy.update(overrides)
+  return copy
+
+
 def test_float32_default_builds_float32_layers_and_no_twin(tiny_config):
   trainer = train.GANTrainer(tiny_config, tf.distribute.get_strategy())
   assert trainer.generator.ups[0].compute_dtype == 'float32'
@@ -155,8 +194,9 @@ def test_bfloat16_runs_are_an_arm_of_their_own(tmp_path):
   assert named.setting == 'baseline_bfloat16'
 
 
-def _pair_runs(deltas, key='final_log_cond', bf16_outcome='ok'):
-  """float32 and bf16 analysis.json run entries whose `key` differs by `deltas`."""
+def _pair_runs(deltas, key='final_log_cond', failed_seeds=(), missing_seeds=()):
+  """float32 and bf16 analysis.json run entries whose `key` differs by `deltas`; the
+  bf16 runs of `failed_seeds` diverged, those of `missing_seeds` lack `key`."""
   base = {'final_log_cond': 12.0, 'final_log_cond_p10': 11.0,
           'final_log_cond_p90': 13.0, 'min_class_count': 30.0,
           'median_step_time': 0.4}
@@ -170,8 +210,11 @@ def _pair_runs(deltas, key='final_log_cond', bf16_outcome='ok'):
                final_scores=dict(scores), median_step_time=0.25, **common)
     target = run['final_scores'] if key in scores else run
     target[key] += delta
+    if seed in missing_seeds:
+      del target[key]
+    if seed in failed_seeds:
+      run.update(state='diverged', outcome='diverged')
     bf16.append(run)
-  bf16[-1]['outcome'] = bf16_outcome
   return f32, bf16
 
 
@@ -183,24 +226,33 @@ def test_equivalence_interval_is_the_paired_student_t_interval():
   half = scipy_stats.t.ppf(0.975, 9) * math.sqrt(55 / 6) / 100 / math.sqrt(10)
   assert row['n'] == 10 and row['mean'] == pytest.approx(0.005)
   assert (row['low'], row['high']) == pytest.approx((0.005 - half, 0.005 + half))
+  assert row['verdict'] == precision.EQUIVALENT
   assert result['step_time']['ratio'] == pytest.approx(0.625)
   assert result['verdict'] == precision.EQUIVALENT and result['pairs'] == 10
 
 
-@pytest.mark.parametrize('deltas, key, outcome, verdict, reason', [
-    ([0.5] * 5 + [0.6] * 5, 'final_log_cond', 'ok', precision.NOT_EQUIVALENT,
+@pytest.mark.parametrize('deltas, key, failed, missing, verdict, reason', [
+    ([0.5] * 5 + [0.6] * 5, 'final_log_cond', (), (), precision.NOT_EQUIVALENT,
      'outside the margin: final ln cond, mean over z'),
-    ([0.0, 0.2] * 5, 'classifier_score', 'ok', precision.INCONCLUSIVE,
-     'cross a margin: classifier score'),
-    ([0.0] * 9, 'final_log_cond', 'ok', precision.INCONCLUSIVE, '9 pairs, fewer than 10'),
-    ([0.0] * 10, 'final_log_cond', 'diverged', precision.NOT_EQUIVALENT,
-     'failed where float32 did not: seed 9: diverged'),
-    ([3.0, -3.0] * 5, 'min_class_count', 'ok', precision.EQUIVALENT, 'every interval'),
+    ([0.0, 0.2] * 5, 'classifier_score', (), (), precision.INCONCLUSIVE,
+     'intervals that cross a margin: classifier score'),
+    ([0.0] * 9, 'final_log_cond', (), (), precision.INCONCLUSIVE,
+     'fewer than 10 pairs: final ln cond, mean over z'),
+    # A quantity with fewer values than pairs (scores missing) is not judged enough.
+    ([0.0] * 12, 'frechet_distance', (), (0, 1, 2), precision.INCONCLUSIVE,
+     'fewer than 10 pairs: Fréchet distance (logits)'),
+    # One bf16 failure: its pair drops out (9 left); the sign test has p = 0.5.
+    ([0.0] * 10, 'final_log_cond', (9,), (), precision.INCONCLUSIVE,
+     'failed runs: 1 bf16 only, 0 float32 only (sign test p = 0.5)'),
+    # Five of 15, all bf16's: p = 2^-5 = 0.03125.
+    ([0.0] * 15, 'final_log_cond', (0, 1, 2, 3, 4), (), precision.NOT_EQUIVALENT,
+     'bf16 fails more often: failed runs: 5 bf16 only, 0 float32 only (sign test '
+     'p = 0.0312)'),
+    ([3.0, -3.0] * 5, 'min_class_count', (), (), precision.EQUIVALENT,
+     'every interval inside its margin'),
 ])
-def test_equivalence_verdicts(deltas, key, outcome, verdict, reason):
-  f32, bf16 = _pair_runs(deltas, key, outcome)
-  if outcome != 'ok':
-    bf16[-1]['state'] = 'diverged'
+def test_equivalence_verdicts(deltas, key, failed, missing, verdict, reason):
+  f32, bf16 = _pair_runs(deltas, key, failed, missing)
   result = precision.compare(f32, bf16)
   assert result['verdict'] == verdict
   assert reason in result['reason']
@@ -219,3 +271,18 @@ def test_results_page_shows_the_bf16_section_once_both_parts_exist():
   assert ('| seconds per step, bf16 / float32 (geometric mean) | 10 | 0.625 [0.625, '
           '0.625] |') in text
   assert 'Verdict: **EQUIVALENT**' in text
+
+
+def test_a_finished_run_made_before_the_setting_is_finished_at_its_settings(tiny_config):
+  c = tiny_config
+  c.probe_every = 0
+  first = _run(c)
+  config_path = os.path.join(c.workdir, 'config.txt')
+  with open(config_path) as f:
+    text = f.read()
+  with open(config_path, 'w') as f:
+    f.write(''.join(line for line in text.splitlines(True)
+                    if not line.startswith('precision:')))
+  records_before = runlog.read_records(c.workdir)
+  assert _run(c) == first  # Nothing to do: no records added, the same results.
+  assert runlog.read_records(c.workdir) == records_before

@@ -635,23 +635,20 @@ def _precision_lines(parts):
            f'`{CHOICE_REFERENCE}` runs of the same settings and seeds. Per pair, bf16 '
            'minus float32 at the end of the run; the mean over pairs with its 95 % '
            'Student t interval. The rule, stated before the runs '
-           f'([bf16]({DOCS}#bf16)): EQUIVALENT if at least '
-           f'{precision_lib.MIN_PAIRS} pairs and every judged interval lies inside its '
-           'margin; NOT EQUIVALENT if a bf16 run failed where its twin did not, or an '
-           'interval lies wholly outside its margin; otherwise INCONCLUSIVE.', '',
-           '| quantity | pairs | bf16 − float32 [95 % CI] | margin | inside |',
+           f'([bf16]({DOCS}#bf16)): a quantity is EQUIVALENT if it has at least '
+           f'{precision_lib.MIN_PAIRS} values and its interval lies inside its margin, '
+           'NOT EQUIVALENT if the interval lies wholly outside it, otherwise '
+           'INCONCLUSIVE; the whole comparison is NOT EQUIVALENT if a quantity is or if '
+           'bf16 runs fail (diverge, collapse) more often than their twins by a '
+           'one-sided sign test at 0.05, EQUIVALENT if every judged quantity is.', '',
+           '| quantity | pairs | bf16 − float32 [95 % CI] | margin | verdict |',
            '|---|---|---|---|---|']
   for row in result['rows']:
     interval = (row['low'], row['high']) if row['low'] is not None else None
     cell = _delta_cell(row['deltas'], interval) if row['deltas'] else '—'
-    if row['margin'] is None:
-      margin, inside = '—', 'shown, not judged'
-    else:
-      margin = f'± {row["margin"]:g}'
-      inside = '—' if interval is None else (
-          'yes' if -row['margin'] <= interval[0] and interval[1] <= row['margin']
-          else 'no')
-    lines.append(f'| {row["words"]} | {row["n"]} | {cell} | {margin} | {inside} |')
+    margin = '—' if row['margin'] is None else f'± {row["margin"]:g}'
+    verdict = row['verdict'] or 'shown, not judged'
+    lines.append(f'| {row["words"]} | {row["n"]} | {cell} | {margin} | {verdict} |')
   step = result['step_time']
   if step:
     interval = (f' [{step["low"]:.3g}, {step["high"]:.3g}]' if step['low'] is not None

@@ -25,9 +25,12 @@ does; the default per-device (fused) BatchNorm is faster on one device.
 `policy`: None (float32) or a Keras mixed policy ('mixed_bfloat16', config
 precision=bfloat16): variables and optimizer state in float32, each layer computing
 in bf16 (8 mantissa bits). Two tensors stay float32 whatever the policy:
-  * G's output: the last conv's bf16 sum goes through tanh in float32, so the images
-    D, Jacobian Clamping's Q (a difference of two nearby images), the gradient
-    penalty and the scores see are float32 tensors;
+  * G's output: the last conv's bf16 sum goes through tanh in float32, so D, the
+    gradient penalty and Jacobian Clamping's Q and penalty (norms of a difference of
+    two nearby images, and their ratio) compute in float32. The images still carry
+    the bf16 rounding of G's layers (z itself is rounded to bf16 by the first
+    Dense): a training step's Q, and the Q records, of a bf16 run are
+    measurements of the bf16 G;
   * D's logit: its Dense layer computes in float32, so every loss (a log-sigmoid
     that bf16 would round near 0 and 1) and its gradient start in float32.
 BatchNorm keeps float32 moving statistics and scale under the mixed policy (Keras).
