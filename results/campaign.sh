@@ -144,7 +144,7 @@ done
 # again with precision=bfloat16, from $BF16_COMMIT, the first commit with the setting;
 # its float32 path reproduces $MNIST_COMMIT's records exactly (results/PROVENANCE.md),
 # so each run pairs with its stage-1 twin.
-BF16_COMMIT=__BF16_COMMIT__
+BF16_COMMIT=c18de4c
 restore mnist_bf16
 sweep "$BF16_COMMIT" mnist_bf16 --sweep=o2_mnist --num_seeds=10 --parallel=2 \
   --extra="$SHORT,precision=bfloat16"

@@ -620,7 +620,7 @@ def test_fashion_mnist_is_judged_against_mnist_targets_and_says_so(tmp_path):
   assert o1['verdict'] != 'NOT RUN' and o1['measured'] is not None
   assert o1['stand_in'] == 'fashion_mnist' and 'stand-in' not in o1['note']
   text = (d / 'report' / 'report.md').read_text()
-  assert text.count('judged on their stand-in fashion_mnist') == 1
+  assert text.count('fashion_mnist values of mnist targets are judged on a stand-in') == 1
   split = [row for name, row in checks.items() if name.startswith('O2') and
            'split' in name]
   assert split and all(row['verdict'] != 'NOT RUN' for row in split)

@@ -13,9 +13,10 @@ def stand_in_sentence(dataset, name=str):
   """Said once for the rows that judge another dataset's targets on `dataset`;
   name(dataset) is how the text names a dataset."""
   target, dataset = name(base.STAND_INS[dataset]), name(dataset)
-  return (f'Rows of {target} targets are judged on their stand-in {dataset}, which '
-          f'has {target}\'s format and sizes; a difference from the paper\'s '
-          f'number is a finding about {dataset}, not necessarily about {target}.')
+  return (f'{dataset} values of {target} targets are judged on a stand-in: '
+          f'{dataset} has {target}\'s format and sizes, so a difference from the '
+          f'paper\'s number is a finding about {dataset}, not necessarily about '
+          f'{target}.')
 
 
 def render_checks(rows, dataset):
