@@ -233,11 +233,11 @@ def test_equivalence_interval_is_the_paired_student_t_interval():
 
 @pytest.mark.parametrize('deltas, key, failed, missing, verdict, reason', [
     ([0.5] * 5 + [0.6] * 5, 'final_log_cond', (), (), precision.NOT_EQUIVALENT,
-     'outside the margin: final ln cond, mean over z'),
+     'outside the margin: ln cond: mean over z'),
     ([0.0, 0.2] * 5, 'classifier_score', (), (), precision.INCONCLUSIVE,
      'intervals that cross a margin: classifier score'),
     ([0.0] * 9, 'final_log_cond', (), (), precision.INCONCLUSIVE,
-     'fewer than 10 pairs: final ln cond, mean over z'),
+     'fewer than 10 pairs: ln cond: mean over z'),
     # A quantity with fewer values than pairs (scores missing) is not judged enough.
     ([0.0] * 12, 'frechet_distance', (), (0, 1, 2), precision.INCONCLUSIVE,
      'fewer than 10 pairs: Fréchet distance (logits)'),
@@ -267,7 +267,7 @@ def test_results_page_shows_the_bf16_section_once_both_parts_exist():
                                     part(results.PRECISION_PART, bf16)])
   text = '\n'.join(lines)
   assert lines[0] == '## bf16 against float32'
-  assert '| final ln cond, mean over z | 10 | +0.005 [' in text
+  assert '| ln cond: mean over z | 10 | +0.005 [' in text
   assert ('| seconds per step, bf16 / float32 (geometric mean) | 10 | 0.625 [0.625, '
           '0.625] |') in text
   assert 'Verdict: **EQUIVALENT**' in text
@@ -286,3 +286,15 @@ def test_a_finished_run_made_before_the_setting_is_finished_at_its_settings(tiny
   records_before = runlog.read_records(c.workdir)
   assert _run(c) == first  # Nothing to do: no records added, the same results.
   assert runlog.read_records(c.workdir) == records_before
+
+
+def test_runs_of_other_lengths_are_not_paired():
+  f32, bf16 = _pair_runs([0.0] * 10)
+  for run in f32:
+    run['step'] = 5000
+  for run in bf16:
+    run['step'] = 5000
+  bf16[0]['step'] = 300  # A shorter bf16 run is no twin of a 5,000-step one.
+  assert [b['seed'] for _, b in precision.pairs(f32, bf16)] == list(range(1, 10))
+  bf16[0].update(state='diverged', outcome='diverged')  # A divergence pairs at any step.
+  assert len(precision.pairs(f32, bf16)) == 10

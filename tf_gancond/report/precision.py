@@ -36,9 +36,9 @@ EQUIVALENT, NOT_EQUIVALENT, INCONCLUSIVE = 'EQUIVALENT', 'NOT EQUIVALENT', 'INCO
 MIN_PAIRS = 10  # The seeds of the float32 stage it pairs with.
 Quantity = collections.namedtuple('Quantity', 'key words margin')
 QUANTITIES = (
-    Quantity('final_log_cond', 'final ln cond, mean over z', 0.2),
-    Quantity('final_log_cond_p10', 'final ln cond, 10th percentile over z', 0.2),
-    Quantity('final_log_cond_p90', 'final ln cond, 90th percentile over z', 0.2),
+    Quantity('final_log_cond', 'ln cond: mean over z', 0.2),
+    Quantity('final_log_cond_p10', 'ln cond: 10th percentile over z', 0.2),
+    Quantity('final_log_cond_p90', 'ln cond: 90th percentile over z', 0.2),
     Quantity('classifier_score', 'classifier score', 0.1),
     Quantity('frechet_distance', 'Fréchet distance (logits)', 1.0),
     Quantity('min_class_count', 'least-sampled class count (of 360)', None),
@@ -62,13 +62,18 @@ def _base_setting(run):
 
 def pairs(reference_runs, bf16_runs):
   """[(float32 run, bf16 run)] of the same setting and seed, both with an end point
-  (analysis.json 'runs' entries: finished, or diverged)."""
+  (analysis.json 'runs' entries), finished at the same step unless one diverged."""
   ended = lambda r: r.get('state') in ('finished', 'diverged')  # noqa: E731
   twins = {(r.get('setting'), r.get('seed')): r for r in reference_runs
            if r.get('precision', 'float32') == 'float32' and ended(r)}
-  return [(twins[(_base_setting(r), r.get('seed'))], r) for r in bf16_runs
-          if r.get('precision') == 'bfloat16' and ended(r) and
-          (_base_setting(r), r.get('seed')) in twins]
+  matched = []
+  for run in bf16_runs:
+    twin = twins.get((_base_setting(run), run.get('seed')))
+    if run.get('precision') == 'bfloat16' and twin is not None and ended(run) and (
+        'diverged' in (run['state'], twin['state']) or run.get('step') == twin.get(
+            'step')):
+      matched.append((twin, run))
+  return matched
 
 
 def _row_verdict(row):
