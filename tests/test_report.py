@@ -218,6 +218,25 @@ def test_report_statistics_have_the_known_answers(sweep_dir):
                     'jacobian_clamping': [1.0] * len(shares['jacobian_clamping'])}
 
 
+def test_bfloat16_runs_change_no_check_of_the_papers(sweep_dir, tmp_path):
+  before = _checks(os.path.dirname(report.write_report(str(sweep_dir),
+                                                       str(tmp_path / 'before'))))
+  manifest = json.loads((sweep_dir / 'sweep.json').read_text())
+  for seed in range(5):  # bf16 baselines far from every float32 run.
+    name = f'baseline_bf16_seed{seed}'
+    _write_run(sweep_dir / name, 'baseline', 20 + seed, 30.0 + seed, 1.0 + seed)
+    config = sweep_dir / name / runlog.CONFIG_FILE
+    config.write_text(config.read_text().replace("precision: 'float32'",
+                                                 "precision: 'bfloat16'"))
+    manifest['runs'].append({'name': name, 'setting': 'baseline', 'seed': 20 + seed})
+  (sweep_dir / 'sweep.json').write_text(json.dumps(manifest))
+  out = os.path.dirname(report.write_report(str(sweep_dir), str(tmp_path / 'after')))
+  assert _checks(out) == before
+  settings = {r['name']: r['setting'] for r in _analysis(out)['runs']}
+  assert settings['baseline_bf16_seed0'] == 'baseline_bfloat16'
+  assert settings['baseline_seed0'] == 'baseline'
+
+
 def test_last_non_finite_values_and_unfinished_states_are_shown(sweep_dir):
   report.write_report(str(sweep_dir))
   text = (sweep_dir / 'report' / report.REPORT_FILE).read_text()
