@@ -504,7 +504,6 @@ def _finished_results(config, step):
   recorded = runlog.read_config(workdir)
   if not recorded:
     return None
-  recorded = dict(runlog.ADDED_FIELDS, **recorded)
   asked = dict(config_lib.from_text(config_lib.to_text(config)))
   for key in set(runlog.RESUMABLE_CHANGES) - set(runlog.MORE_WORK):
     recorded.pop(key, None)

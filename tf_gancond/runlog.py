@@ -261,14 +261,21 @@ def cpu_seconds(records):
   return sum(s[-1]['process_cpu_seconds'] for s in segments)
 
 
+# Fields added after runs were made, with the value every run made before had
+# (read_config fills them in, so a resume compares them as if config.txt named it).
+ADDED_FIELDS = {'precision': 'float32'}
+
+
 def read_config(workdir):
-  """{field: value} of `<workdir>/config.txt` (written by `config.to_text`); {} when
-  the folder has none or a cut one, so there is nothing to compare against."""
+  """{field: value} of `<workdir>/config.txt` (written by `config.to_text`), with the
+  ADDED_FIELDS a config.txt older than them lacks; {} when the folder has none or a
+  cut one, so there is nothing to compare against."""
   try:
     with open(os.path.join(workdir, CONFIG_FILE)) as f:
-      return dict(config_lib.from_text(f.read()))
+      fields = dict(config_lib.from_text(f.read()))
   except (OSError, ValueError, SyntaxError):
     return {}
+  return dict(ADDED_FIELDS, **fields) if fields else {}
 
 
 def read_status(workdir):
@@ -370,9 +377,6 @@ RESUMABLE_CHANGES = {
         'the same global batches and random streams on 1 or N replicas; only the '
         'rounding of the sums differs, which a deterministic run must not'),
 }
-# Fields added after runs were made, with the value every run made before had: a
-# resume compares them as if the run's config.txt named that value.
-ADDED_FIELDS = {'precision': 'float32'}
 # Resumable changes that ask a finished run for more work (steps, scores); after any
 # other one it stays finished.
 MORE_WORK = ('train_steps', 'final_eval')
@@ -394,7 +398,6 @@ def check_resumable(workdir, config,
   old = read_config(workdir)
   if not old:
     return
-  old = dict(ADDED_FIELDS, **old)
   new = dict(config_lib.from_text(config_lib.to_text(config)))  # As config.txt has it.
   changed = sorted(k for k in new if k in old and old[k] != new[k] and not (
       k in RESUMABLE_CHANGES and RESUMABLE_CHANGES[k].allowed(old[k], new[k], config)))

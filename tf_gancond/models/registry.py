@@ -26,10 +26,7 @@ def build_gan(config, sync_batch_norm=False, precision=None):
   bf16-trained run (their variables are float32 either way, so checkpoints load).
   """
   h, _, c = image_shape(config)
-  precision = precision or config.get('precision', 'float32')
-  if precision != 'float32' and config.architecture != 'dcgan':
-    raise config_lib.ConfigError(f'precision={precision!r} is built for architecture='
-                                 f'dcgan only, not {config.architecture!r}')
+  precision = precision or config.precision  # config.validate allows bf16 for dcgan only.
   if config.architecture == 'dcgan':
     bn = dict(sync_batch_norm=sync_batch_norm, bn_momentum=config.bn_momentum,
               bn_epsilon=config.bn_epsilon, policy=KERAS_POLICY[precision])

@@ -112,7 +112,7 @@ class RunData:
     self.name, self.workdir = name, workdir
     self.config = runlog.read_config(workdir)
     self.setting = setting or _infer_setting(self.config)
-    self.precision = self.config.get('precision', 'float32')
+    self.precision = self.config.get('precision', 'float32')  # {}: no config.txt.
     if self.precision != 'float32' and not self.setting.endswith(self.precision):
       # An arm of its own, never pooled with float32 runs (docs/experiments.md#bf16).
       self.setting += '_' + self.precision
