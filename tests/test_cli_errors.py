@@ -58,6 +58,11 @@ CASES = {
     'config_value_of_wrong_type': (['--config.batch_size=abc'],
                                    "config field batch_size='abc'"),
     'unknown_flag': (['--nope=1'], 'nope'),
+    # --precision is a flag of its own (README.md), not only --config.precision.
+    'unknown_precision': (['--precision=float16'],
+                          "precision='float16' is not allowed; choose one of: "),
+    'resume_with_other_precision': (['--precision=bfloat16'],
+                                    "precision='float32' -> 'bfloat16'"),
     'config_file_syntax_error': (['--config={config}'], 'has a syntax error at line 3'),
     'config_file_missing': (['--config={config}'], 'is not a file'),
     'config_path_is_a_folder': (['--config={config}'], 'is not a file'),

@@ -17,7 +17,9 @@ directory works anywhere a TF-Hub handle does, e.g. `tfgan.eval.classifier_fn_fr
     take float32 images [None, 28, 28, 1] in [-1, 1] and return
     {'logits': float32 [None, 10], 'pool_3': float32 [None, FEATURE_DIM]}.
     'pool_3' (the name of Inception's final pool, `tfgan.eval.INCEPTION_FINAL_POOL`)
-    holds the penultimate activations, used for the Frechet/kernel distances.
+    holds the penultimate activations, on which the Frechet/kernel distances are
+    taken when `fd_layer='pool_3'`; by default MNIST-like scores take them on the
+    logits (`fd_layer='logits'`, docs/experiments.md#0-common-setup).
   * `CLASSIFIER_METADATA_FILE` beside `saved_model.pb` records dataset, image size,
     test accuracy, epochs and training time.
 
@@ -25,8 +27,9 @@ Targets (issue 4): test accuracy >= 0.90 on Fashion-MNIST, >= 0.99 on MNIST. A n
 classifier is trained into `<output_dir>.candidate` and moved to `output_dir` only if
 it meets the target, so a classifier there (which scores already depend on) is never
 replaced by a worse one; `ensure_classifier` refuses a cached one below the target.
-`--install_from=DIR` copies a classifier trained earlier (the one committed in
-`results/classifier_fashion_mnist`, behind every score of the results page) instead of
+`--install_from=DIR` copies a classifier trained earlier (those committed in
+`results/classifier_mnist` and `results/classifier_fashion_mnist`, behind every score
+of the results page) instead of
 training one, so scores made on another machine compare; it never replaces a
 different classifier already at the output directory.
 Exit codes: 0 done, 2 bad input (one line on stderr), 3 accuracy below target (the

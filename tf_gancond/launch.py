@@ -24,7 +24,8 @@ _CONFIG_OVERRIDES = {}  # `--config.FIELD=VALUE` pairs of the command line.
 
 # Flags that set the config field of the same name (None = leave the config's value).
 _STRING_FIELDS = ('dataset', 'loss', 'architecture', 'workdir', 'strategy', 'data_dir',
-                  'manual_dir', 'classifier', 'jc_norm', 'experiment', 'export_at_steps')
+                  'manual_dir', 'classifier', 'jc_norm', 'experiment', 'export_at_steps',
+                  'precision')
 _INT_FIELDS = ('train_steps', 'batch_size', 'seed', 'n_critic', 'latent_dim',
                'probe_every', 'eval_every', 'log_every', 'checkpoint_every',
                'export_every')
