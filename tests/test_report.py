@@ -587,7 +587,7 @@ def test_scorecard_opens_the_report_and_goes_to_report_json(sweep_dir):
   assert split['ci_low'] is None and split['ci_high'] is None
   top = checks['O2 lowest-log-cond runs that have the best classifier score']
   assert (top['measured'], top['n'], top['verdict']) == (4, 9, 'PASS')
-  assert top['target'] == '4 of 4'
+  assert top['target'] == '4 of 4 (of 10 runs)'
   assert checks['O4 samples per model']['measured'] == 360
   assert checks['O4 samples per model']['verdict'] == 'SETTING'
   r = checks['O4 r(final log-cond, least-sampled class count)']
@@ -897,6 +897,21 @@ def test_o2_top_k_with_one_scored_run_says_so(tmp_path):
   split = checks['O2 MNIST cluster split (good / bad)']
   assert split['verdict'] == 'INCONCLUSIVE'
   assert 'holds 30–70% of the unregularized runs;' in split['rule']  # Not "1–0 of 1".
+
+
+def test_o2_top_k_target_is_the_papers_and_the_note_names_k(tmp_path):
+  """The paper's claim is 4 of its 10 runs; with 8 runs k = round(0.4 * 8) = 3,
+  which the note names, while the target stays the paper's. Lowest log-cond: seeds
+  0-2; best scores: seeds 5-7, so the overlap is 0."""
+  d = tmp_path / 'eight'
+  for seed in range(8):
+    _write_run(d / f'baseline_seed{seed}', 'baseline', seed, 10.0 + seed, 7.0 + seed / 10)
+  checks = _checks(os.path.dirname(report.write_report(str(d), num_resamples=200)))
+  row = checks['O2 lowest-log-cond runs that have the best classifier score']
+  assert row['target'] == '4 of 4 (of 10 runs)'
+  assert (row['measured'], row['n'], row['verdict']) == (0, 8, 'FAIL')
+  assert row['note'].startswith('0 of the k = 3 lowest-log-cond runs (round(0.4 n), '
+                                'n = 8)')
 
 
 def test_a1_a2_rows_are_not_run_without_frozen_runs(sweep_dir):

@@ -234,6 +234,19 @@ def test_the_page_links_provenance_and_places_the_header_around_the_table(tmp_pa
   assert os.path.isfile(out / path)
 
 
+def test_a_key_figure_comes_from_a_part_that_judges_its_check():
+  """An MNIST part of GANs alone draws E_z[J_z] spectra but cannot judge O3 (no
+  VAEs); O3's key figure is the Fashion-MNIST part's, whose runs judge it."""
+  def part(name, dataset):
+    return results.Part(name, '', [], {}, dataset, 5000, 10,
+                        {'spectra': f'{name}/report/fig3.png'})
+  gans, vaes = part('mnist_gans', 'mnist'), part('fashion_vaes', 'fashion_mnist')
+  lines = results._figure_lines([gans, vaes], {'o3': {'fashion_mnist': vaes}})
+  assert lines[2] == '![spectra of E_z[J_z]](fashion_vaes/report/fig3.png)'
+  assert not any('mnist_gans' in line for line in lines)
+  assert results._figure_lines([gans], {}) == []
+
+
 def _final(run):
   with gzip.open(os.path.join(FIXTURE, 'quick_sweep', run, 'metrics.jsonl.gz'),
                  'rt') as f:
@@ -339,6 +352,25 @@ def _fake_sweep(root):
   (root / 'sweep.json').write_text(json.dumps(
       {'sweep': 'fashion_mnist_quick', 'extra': {}, 'runs': runs,
        'launcher': ['/machine/path/python']}))
+
+
+def test_a_part_names_the_rows_it_cannot_judge_without_dropping_judged_checks():
+  """A check with judged rows is not called "not judged": only its rows that are
+  NOT RUN are named, each with its reason; checks with no judged row by label."""
+  checks = [
+      {'check': 'O3 VAE sensitivity', 'verdict': 'NOT RUN', 'note': 'no VAE runs'},
+      {'check': 'O5 JC growth', 'target': 'early', 'measured': 2.0, 'n': 7,
+       'verdict': 'INCONCLUSIVE'},
+      {'check': 'O5 JC score: within-run spread', 'verdict': 'NOT RUN',
+       'note': 'needs 3 evaluations'},
+      {'check': 'O6 collapse', 'verdict': 'NOT RUN', 'note': 'no WGAN-GP runs'},
+  ]
+  lines = results._scorecard_lines(checks)
+  assert 'Not judged by these runs: O3, O6.' in lines
+  rows = lines.index('Rows of the checks above that these runs cannot judge:')
+  assert lines[rows + 1:rows + 4] == [
+      '', '- O5 JC score: within-run spread (needs 3 evaluations)', '']
+  assert not any(line.startswith('Not judged') and 'O5' in line for line in lines)
 
 
 def test_collect_copies_finished_runs_compactly(tmp_path):

@@ -258,10 +258,19 @@ def _scorecard_lines(checks):
               f'{_cell(row.get("measured"))} | {_ci_cell(row)} | '
               f'{_cell(row.get("n"))} | {_verdict_cell(row)} |' for row in judged]
     lines.append('')
-  not_run = [row.get('check') for row in checks if row.get('verdict') == stats.NOT_RUN]
-  if not_run:  # Their labels (O3, A1): the checks themselves are in the scorecard.
-    labels = dict.fromkeys(check.split()[0] for check in not_run)
+  judged_labels = {row.get('check').split()[0] for row in judged}
+  not_run = [row for row in checks if row.get('verdict') == stats.NOT_RUN]
+  # Checks with no judged row by their labels (O3, A1): the rows are in the scorecard.
+  labels = dict.fromkeys(row.get('check').split()[0] for row in not_run
+                         if row.get('check').split()[0] not in judged_labels)
+  if labels:
     lines += ['Not judged by these runs: ' + ', '.join(labels) + '.', '']
+  partial = [f'{row.get("check")} ({row["note"]})' if row.get('note') else
+             row.get('check') for row in not_run
+             if row.get('check').split()[0] in judged_labels]
+  if partial:
+    lines += ['Rows of the checks above that these runs cannot judge:', '']
+    lines += [f'- {row}' for row in partial] + ['']
   return lines
 
 
@@ -394,21 +403,16 @@ def _paper_dataset(check, row):
 
 
 def _figure_lines(parts, shown):
-  """The key figures, embedded: each check's figures from the part its first row
-  in the scorecard comes from, of the first dataset, else from the most complete
-  part of that dataset that drew it."""
+  """The key figures, embedded: each check's figures from the part its scorecard row
+  comes from, of the first dataset (MNIST first) with such a row that drew them, so
+  a figure never stands for a check its part does not judge (O3's spectra from a
+  part without VAEs)."""
   datasets = _ordered_datasets(parts)
-  if not datasets:
-    return []
-  dataset = datasets[0]
-  ranked = sorted((p for p in parts if p.dataset == dataset),
-                  key=lambda p: (p.finished, p.steps, _natural(p.name)), reverse=True)
   lines = ['## Key figures', '']
   for check in checks_lib.CHECKS:
     for figure in check.figures:
-      first = shown.get(check.id, {}).get(dataset)
-      drew = [p for p in ([first] if first else []) + ranked
-              if p.figures.get(figure.key)]
+      judging = [shown[check.id][d] for d in datasets if d in shown.get(check.id, {})]
+      drew = [p for p in judging if p.figures.get(figure.key)]
       if drew:
         part = drew[0]
         filename = os.path.basename(part.figures[figure.key])
@@ -568,8 +572,9 @@ def _batch_stats_rows(results_dir):
     values = deltas[setting]
     interval = stats.mean_interval(values)
     cell = _delta_cell(values, (interval['low'], interval['high']) if interval else None)
-    rows.append(f'| probe BatchNorm: batch statistics (moving averages), the same '
-                f'{setting} G\'s and z | {len(values)} runs | {cell} (Student t over '
+    rows.append(f'| probe BatchNorm = the probe batch\'s own statistics (moving '
+                f'averages), the same {setting} G\'s and z | {len(values)} runs | '
+                f'{cell} (Student t over '
                 'the runs) | ' + ' | '.join('— (same samples)'
                                             for _ in CHOICE_QUANTITIES[1:]) + ' |')
   return rows
@@ -599,8 +604,10 @@ def _choice_lines(results_dir, parts):
            f"brackets: Student t with the `{CHOICE_REFERENCE}` baselines' run-to-run "
            'spread, assuming the choice keeps it (two seeds cannot estimate their '
            'own). An interval that excludes 0 means the choice moves that value by '
-           'more than a new seed does. The BatchNorm rows probe the same generators '
-           'twice, so their interval is over their own runs.',
+           'more than a new seed does. The BatchNorm rows probe each '
+           f'`{CHOICE_REFERENCE}` generator at its last checkpoint twice, on its own '
+           f'probe z, under both BatchNorm readings (`{BATCH_STATS_PROBES}/`), so '
+           'their interval is over their own runs.',
            '', "| choice (package's value) | seeds | " + ' | '.join(
                f'Δ {words}' for _, words in CHOICE_QUANTITIES) + ' |',
            '|---|---|' + '---|' * len(CHOICE_QUANTITIES)]
