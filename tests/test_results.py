@@ -363,13 +363,16 @@ def test_a_part_names_the_rows_it_cannot_judge_without_dropping_judged_checks():
        'verdict': 'INCONCLUSIVE'},
       {'check': 'O5 JC score: within-run spread', 'verdict': 'NOT RUN',
        'note': 'needs 3 evaluations'},
+      {'check': 'O5 JC FD: within-run spread', 'verdict': 'NOT RUN',
+       'note': 'needs 3 evaluations'},
+      {'check': 'O5 JC settings', 'verdict': 'NOT RUN', 'note': 'no JC runs'},
       {'check': 'O6 collapse', 'verdict': 'NOT RUN', 'note': 'no WGAN-GP runs'},
   ]
   lines = results._scorecard_lines(checks)
   assert 'Not judged by these runs: O3, O6.' in lines
-  rows = lines.index('Rows of the checks above that these runs cannot judge:')
-  assert lines[rows + 1:rows + 4] == [
-      '', '- O5 JC score: within-run spread (needs 3 evaluations)', '']
+  assert ('Rows of the checks above that these runs cannot judge: O5 JC score: '
+          'within-run spread, O5 JC FD: within-run spread (needs 3 evaluations); '
+          'O5 JC settings (no JC runs).') in lines
   assert not any(line.startswith('Not judged') and 'O5' in line for line in lines)
 
 

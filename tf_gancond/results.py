@@ -265,12 +265,15 @@ def _scorecard_lines(checks):
                          if row.get('check').split()[0] not in judged_labels)
   if labels:
     lines += ['Not judged by these runs: ' + ', '.join(labels) + '.', '']
-  partial = [f'{row.get("check")} ({row["note"]})' if row.get('note') else
-             row.get('check') for row in not_run
-             if row.get('check').split()[0] in judged_labels]
-  if partial:
-    lines += ['Rows of the checks above that these runs cannot judge:', '']
-    lines += [f'- {row}' for row in partial] + ['']
+  by_reason = {}  # {reason: [check, ...]}, of the checks judged otherwise.
+  for row in not_run:
+    if row.get('check').split()[0] in judged_labels:
+      by_reason.setdefault(row.get('note') or 'no reason recorded', []).append(
+          row.get('check'))
+  if by_reason:
+    lines += ['Rows of the checks above that these runs cannot judge: ' + '; '.join(
+        f'{", ".join(checks)} ({reason})' for reason, checks in by_reason.items()) +
+              '.', '']
   return lines
 
 
