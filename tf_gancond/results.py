@@ -258,21 +258,25 @@ def _scorecard_lines(checks):
               f'{_cell(row.get("measured"))} | {_ci_cell(row)} | '
               f'{_cell(row.get("n"))} | {_verdict_cell(row)} |' for row in judged]
     lines.append('')
-  judged_labels = {row.get('check').split()[0] for row in judged}
-  not_run = [row for row in checks if row.get('verdict') == stats.NOT_RUN]
-  # Checks with no judged row by their labels (O3, A1): the rows are in the scorecard.
-  labels = dict.fromkeys(row.get('check').split()[0] for row in not_run
-                         if row.get('check').split()[0] not in judged_labels)
-  if labels:
-    lines += ['Not judged by these runs: ' + ', '.join(labels) + '.', '']
-  by_reason = {}  # {reason: [check, ...]}, of the checks judged otherwise.
-  for row in not_run:
-    if row.get('check').split()[0] in judged_labels:
+  def label(row):  # 'O5' of 'O5 JC runs in the good cluster'.
+    return row.get('check').split()[0]
+  judged_labels = {label(row) for row in judged}
+  # Checks with no judged row, by their labels (O3, A1): the rows are in the
+  # scorecard; the other checks' rows that are not run, grouped by their reason.
+  unjudged, by_reason = {}, {}
+  for row in checks:
+    if row.get('verdict') != stats.NOT_RUN:
+      continue
+    if label(row) in judged_labels:
       by_reason.setdefault(row.get('note') or 'no reason recorded', []).append(
           row.get('check'))
+    else:
+      unjudged.setdefault(label(row))
+  if unjudged:
+    lines += ['Not judged by these runs: ' + ', '.join(unjudged) + '.', '']
   if by_reason:
     lines += ['Rows of the checks above that these runs cannot judge: ' + '; '.join(
-        f'{", ".join(checks)} ({reason})' for reason, checks in by_reason.items()) +
+        f'{", ".join(names)} ({reason})' for reason, names in by_reason.items()) +
               '.', '']
   return lines
 
@@ -577,9 +581,8 @@ def _batch_stats_rows(results_dir):
     cell = _delta_cell(values, (interval['low'], interval['high']) if interval else None)
     rows.append(f'| probe BatchNorm = the probe batch\'s own statistics (moving '
                 f'averages), the same {setting} G\'s and z | {len(values)} runs | '
-                f'{cell} (Student t over '
-                'the runs) | ' + ' | '.join('— (same samples)'
-                                            for _ in CHOICE_QUANTITIES[1:]) + ' |')
+                f'{cell} (Student t over the runs) | ' + ' | '.join(
+                    '— (same samples)' for _ in CHOICE_QUANTITIES[1:]) + ' |')
   return rows
 
 
