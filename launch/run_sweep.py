@@ -249,11 +249,13 @@ def _read_run_status(workdir):
     return {}
 
 
-def is_finished(workdir, train_steps):
-  """True when the run's status.json says finished at (at least) train_steps."""
-  status = _read_run_status(workdir)
-  return (status.get('state') == 'finished' and
-          int(status.get('step', -1)) >= int(train_steps))
+def is_finished(config):
+  """True when the run in config.workdir finished under `config` and the launcher
+  would have nothing to do (runlog.finished_results): not when more train_steps or a
+  final evaluation are asked for; also a run that ended before its train_steps (an
+  O7 memorizing G that reached its target)."""
+  step = _read_run_status(config.workdir).get('step')
+  return runlog.finished_results(config, step) is not None
 
 
 def atomic_write_json(path, value):
@@ -336,16 +338,19 @@ class SweepRunner:
     self.out = out or sys.stdout
     self.workdirs = {r.name: os.path.join(self.sweep_dir, r.name) for r in self.runs}
     # Every run's config is validated, and checked against its folder, before any runs.
-    self.train_steps = {}
+    self.configs = {}
     for r in self.runs:
       config = resolve_run_config(r, self.extra, self.workdirs[r.name])
       try:
         runlog.check_resumable(self.workdirs[r.name], config,
                                hint='use another --sweep_dir, or the --extra the '
                                'runs were made with (more train_steps may be added)')
+        if not is_finished(config):
+          runlog.check_can_go_on(config, runlog.checkpoint_step(config.workdir))
       except config_lib.ConfigError as e:
         raise SweepError(f'run {r.name}: {e}') from None
-      self.train_steps[r.name] = int(config.train_steps)
+      self.configs[r.name] = config
+    self.train_steps = {name: int(c.train_steps) for name, c in self.configs.items()}
     self.status = {}
     self.previous_manifest = {}
 
@@ -517,7 +522,7 @@ class SweepRunner:
     self.write_manifest()
     for r in self.runs:
       workdir = self.workdirs[r.name]
-      note = ('finished, would be skipped' if is_finished(workdir, self.train_steps[r.name])
+      note = ('finished, would be skipped' if is_finished(self.configs[r.name])
               else 'would run')
       self._say(f'# {r.name}: {note}')
       self._say(' '.join(build_command(r, workdir, self.extra, self.launcher)))
@@ -529,7 +534,7 @@ class SweepRunner:
     self._load_status()
     pending = []
     for r in self.runs:
-      if is_finished(self.workdirs[r.name], self.train_steps[r.name]):
+      if is_finished(self.configs[r.name]):
         self.status[r.name].update(state='finished', note='finished earlier; skipped')
       else:
         pending.append(r)

@@ -301,7 +301,7 @@ def plan(runner, submissions):
   finished, locked, submit = [], [], []
   for index, run in enumerate(runner.runs):
     workdir = runner.workdirs[run.name]
-    if run_sweep.is_finished(workdir, runner.train_steps[run.name]):
+    if run_sweep.is_finished(runner.configs[run.name]):
       finished.append(run.name)
     elif run.name in active:
       continue
@@ -417,7 +417,9 @@ def run_states(sweep_dir):
       s.update(task=task, log=os.path.join(sweep_dir, SLURM_DIR, f'{task}.log'))
     queue_state = in_queue.get(task)
     end_state, exit_code = ended.get(task, (queue_state, None))
-    if run_sweep.is_finished(workdir, entry['train_steps']):
+    config = run_sweep.resolve_run_config(sweeps_lib.Run.from_json(entry),
+                                          manifest.get('extra', {}), workdir)
+    if run_sweep.is_finished(config):
       s['state'] = 'finished'
     elif queue_state in ACTIVE_STATES:
       s['state'] = 'pending' if queue_state in ('PENDING', 'REQUEUED') else 'running'

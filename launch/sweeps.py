@@ -77,6 +77,11 @@ class Run:
   def to_json(self):
     return dataclasses.asdict(self)
 
+  @classmethod
+  def from_json(cls, entry):
+    """The Run of a manifest entry (to_json's fields; others, such as workdir, left)."""
+    return cls(**{f.name: entry[f.name] for f in dataclasses.fields(cls)})
+
 
 def _config(name):
   return os.path.join('configs', name)

@@ -333,20 +333,34 @@ def test_the_page_gives_the_cpu_time_the_records_hold(tmp_path):
           'runs (the others were made before runs recorded it).') in text
 
 
+FINISHED_RECORDS = '{"kind": "probe", "step": 0}\n{"kind": "final", "step": 10}\n'
+
+
+def _run_config(workdir, seed=0):
+  """The config a fashion_mnist_quick baseline of 10 steps in `workdir` runs with."""
+  from launch import run_sweep
+  from launch import sweeps
+  run = sweeps.fashion_mnist_quick(num_seeds=seed + 1)[seed]
+  return run_sweep.resolve_run_config(run, {'train_steps': '10'}, str(workdir))
+
+
 def _fake_sweep(root):
   """A sweep folder as launch.run_sweep leaves it: one finished run, one running."""
+  from tf_gancond import config as config_lib
   runs = []
-  for name, state in (('baseline_seed0', 'finished'), ('baseline_seed1', 'running')):
+  for seed, state in ((0, 'finished'), (1, 'running')):
+    name = f'baseline_seed{seed}'
     run = root / name
     (run / 'checkpoints').mkdir(parents=True)
     (run / 'checkpoints' / 'ckpt-1.index').write_bytes(b'weights')
     (run / 'saved_models').mkdir()
-    (run / 'config.txt').write_text("seed: 0\n")
+    (run / 'config.txt').write_text(config_lib.to_text(_run_config(run, seed)))
     step = 10 if state == 'finished' else 7
     (run / 'status.json').write_text(json.dumps({'state': state, 'step': step,
                                                  'train_steps': 10}))
-    (run / 'metrics.jsonl').write_text('{"kind": "probe", "step": 0}\n' + (
-        '{"kind": "train", "step": 9}\n' if state == 'running' else ''))
+    (run / 'metrics.jsonl').write_text(
+        FINISHED_RECORDS if state == 'finished' else
+        '{"kind": "probe", "step": 0}\n{"kind": "train", "step": 9}\n')
     runs.append({'name': name, 'seed': 0, 'setting': 'baseline', 'command': ['x'],
                  'workdir': str(run), 'train_steps': 10})
   (root / 'sweep.json').write_text(json.dumps(
@@ -384,7 +398,7 @@ def test_collect_copies_finished_runs_compactly(tmp_path):
   assert sorted(os.listdir(part / 'baseline_seed0')) == [
       'config.txt', 'metrics.jsonl.gz', 'status.json']
   with gzip.open(part / 'baseline_seed0' / 'metrics.jsonl.gz', 'rt') as f:
-    assert f.read() == '{"kind": "probe", "step": 0}\n'
+    assert f.read() == FINISHED_RECORDS
   assert not (part / 'baseline_seed1').exists()
   progress = json.load(open(part / 'progress.json'))
   # A running run's step is its newest record's (status.json keeps its start step).
@@ -419,7 +433,7 @@ def test_restore_puts_committed_runs_back_so_a_sweep_skips_them(tmp_path):
       'config.txt', 'metrics.jsonl', 'status.json']
   for name in ('config.txt', 'metrics.jsonl', 'status.json'):
     assert (new / 'baseline_seed0' / name).read_bytes() == (original / name).read_bytes()
-  assert run_sweep.is_finished(str(new / 'baseline_seed0'), 10)
+  assert run_sweep.is_finished(_run_config(new / 'baseline_seed0'))
   assert results.restore(part, str(new)) == []
   for present in ('folder', 'dangling link'):
     other = tmp_path / present.replace(' ', '_')

@@ -168,18 +168,46 @@ def test_a_run_whose_folder_is_locked_is_not_submitted(tmp_path):
   assert '#SBATCH --array=0,1\n' in result.stdout, result.stdout
 
 
-def test_finished_runs_are_not_submitted(tmp_path):
+def _write_finished_run(sweep_dir, index, step, train_steps=20):
+  """The files a launch of run RUNS[index] (as _submit makes it) leaves when it
+  finishes at `step`: config.txt, the final record, the checkpoint state file and
+  status.json."""
+  from tf_gancond import config as config_lib
+  run = sweeps.fashion_mnist_quick(num_seeds=1)[int(index)]
+  workdir = sweep_dir / run.name
+  extra = run_sweep.parse_extra(f'{TINY},train_steps={train_steps},'
+                                f'probe_every={train_steps // 2},'
+                                f'checkpoint_every={train_steps // 2}')
+  config = run_sweep.resolve_run_config(run, extra, str(workdir))
+  (workdir / 'checkpoints').mkdir(parents=True)
+  (workdir / 'checkpoints' / 'checkpoint').write_text(
+      f'model_checkpoint_path: "ckpt-{step}"\n')
+  (workdir / runlog.CONFIG_FILE).write_text(config_lib.to_text(config))
+  (workdir / runlog.METRICS_FILE).write_text(
+      json.dumps({'kind': 'final', 'step': step}) + '\n')
+  (workdir / 'status.json').write_text(json.dumps({'state': 'finished', 'step': step}))
+
+
+def test_finished_runs_are_not_submitted(tmp_path, monkeypatch):
+  """Also a run that ended before its train_steps (an O7 memorizing G stops once
+  memorized): --status calls it finished, though SLURM says COMPLETED."""
   sweep_dir = tmp_path / 'sweep'
-  (sweep_dir / RUNS['1']).mkdir(parents=True)
-  (sweep_dir / RUNS['1'] / 'status.json').write_text(
-      json.dumps({'state': 'finished', 'step': 20}))
+  _write_finished_run(sweep_dir, '1', step=19)
   result = _submit(sweep_dir, '--dry_run')
   assert result.returncode == 0, result.stderr
   assert '1 finished (skipped)' in result.stdout and '1 to submit' in result.stdout
   assert '#SBATCH --array=0\n' in result.stdout
   assert RUNS['1'] not in result.stdout.split('#!/bin/bash')[1]
-  result = _submit(sweep_dir, '--dry_run', steps=30)  # Longer runs: both go on.
-  assert '#SBATCH --array=0,1\n' in result.stdout, result.stdout
+  manifest = json.load(open(sweep_dir / run_sweep.MANIFEST_FILE))
+  manifest[slurm.JOBS_KEY] = [{'job_id': '7', 'tasks': {'1': RUNS['1']}}]
+  run_sweep.atomic_write_json(str(sweep_dir / run_sweep.MANIFEST_FILE), manifest)
+  _fake_commands(tmp_path, monkeypatch, sacct_stdout='7_1|COMPLETED|0:0\n')
+  _, states, _ = slurm.run_states(str(sweep_dir))
+  assert states[RUNS['1']]['state'] == 'finished'
+  result = _cli('--backend=slurm', '--sweep=fashion_mnist_quick', '--num_seeds=1',
+                f'--sweep_dir={sweep_dir}', '--dry_run',  # Longer runs: both go on.
+                f'--extra={TINY},train_steps=30,probe_every=10,checkpoint_every=10')
+  assert '#SBATCH --array=0,1\n' in result.stdout, result.stderr
 
 
 def _fake_commands(tmp_path, monkeypatch, squeue_stdout='', sacct_stdout='',

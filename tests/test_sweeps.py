@@ -26,15 +26,23 @@ from tf_gancond import runlog  # noqa: E402
 
 REPO_ROOT = sweeps.REPO_ROOT
 
-# Behaviour per run name from a JSON file: ok (default) | diverge | stop | crash.
-# It logs "<run name> <start step>" to calls.log beside the behaviour file and
-# resumes from the last step in metrics.jsonl, as the real launcher does.
+# Behaviour per run name from a JSON file: ok (default) | diverge | stop | crash |
+# early (finishes one step short, as a memorizing G that reached its target does).
+# It logs "<run name> <start step>" to calls.log beside the behaviour file, resumes
+# from the last step in metrics.jsonl, and writes config.txt, status.json and the
+# final record, as the real launcher does.
 FAKE_LAUNCHER = textwrap.dedent('''
     import json, os, sys
+    from tf_gancond import config as config_lib
+    from tf_gancond import launch
     behaviour_file = sys.argv[1]
     args = dict(a[2:].split('=', 1) for a in sys.argv[2:] if a.startswith('--'))
     workdir = args['config.workdir']
     steps = int(args['config.train_steps'])
+    config = launch.build_config(args['config'], {
+        k[len('config.'):]: v for k, v in args.items() if k.startswith('config.')}, {})
+    with open(os.path.join(workdir, 'config.txt'), 'w') as f:
+      f.write(config_lib.to_text(config))
     name = os.path.basename(workdir)
     what = json.load(open(behaviour_file)).get(name, 'ok')
     metrics = os.path.join(workdir, 'metrics.jsonl')
@@ -47,11 +55,16 @@ FAKE_LAUNCHER = textwrap.dedent('''
     def status(state, step):
       with open(os.path.join(workdir, 'status.json'), 'w') as f:
         json.dump({'state': state, 'step': step}, f)
+    def checkpoint(step):  # Only TensorFlow's state file, naming ckpt-<step>.
+      os.makedirs(os.path.join(workdir, 'checkpoints'), exist_ok=True)
+      with open(os.path.join(workdir, 'checkpoints', 'checkpoint'), 'w') as f:
+        f.write(f'model_checkpoint_path: "ckpt-{step}"\\n')
     if what == 'diverge':
       status('diverged', start + 1)
       print('error: run diverged: non-finite d_loss at step 2', file=sys.stderr)
       sys.exit(3)
     if what == 'stop':
+      checkpoint(start + 1)
       status('stopped', start + 1)
       print(f'stopped: SIGTERM at step {start + 1}, checkpointed', file=sys.stderr)
       sys.exit(4)
@@ -59,10 +72,13 @@ FAKE_LAUNCHER = textwrap.dedent('''
       print('Traceback (most recent call last):', file=sys.stderr)
       print('RuntimeError: boom', file=sys.stderr)
       sys.exit(1)
+    end = steps - 1 if what == 'early' else steps
     with open(metrics, 'a') as f:
-      for step in range(start + 1, steps + 1):
+      for step in range(start + 1, end + 1):
         f.write(json.dumps({'kind': 'train', 'step': step, 'd_loss': 1.0}) + '\\n')
-    status('finished', steps)
+      f.write(json.dumps({'kind': 'final', 'step': end, 'score': 1.0}) + '\\n')
+    checkpoint(end)
+    status('finished', end)
     print('finished:', workdir)
 ''')
 
@@ -294,7 +310,8 @@ def test_interrupted_run_is_resumed(tmp_path, fake):
   status = _runner(runs, tmp_path / 'sweep', launcher).run()
   assert calls() == ['baseline_seed0 2']
   assert status['baseline_seed0']['resumed_from'] == 2
-  steps = [json.loads(l)['step'] for l in open(workdir / 'metrics.jsonl')]
+  steps = [json.loads(l)['step'] for l in open(workdir / 'metrics.jsonl')
+           if json.loads(l)['kind'] == 'train']
   assert steps == [1, 2, 3]
 
 
@@ -302,6 +319,71 @@ def _files(path):
   """{relative path: bytes} of every file under `path`."""
   return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob('*'))
           if p.is_file()}
+
+
+def test_a_run_that_finished_before_its_train_steps_is_skipped(tmp_path, fake):
+  """An O7 memorizing G stops once memorized, short of train_steps: finished, so a
+  second invocation (and its dry run) leaves it alone."""
+  launcher, set_behaviour, calls = fake
+  runs = sweeps.fashion_mnist_quick(num_seeds=1)[:1]
+  set_behaviour({'baseline_seed0': 'early'})
+  status = _runner(runs, tmp_path / 'sweep', launcher).run()
+  assert (status['baseline_seed0']['state'], status['baseline_seed0']['step']) == (
+      'finished', 2)
+  status = _runner(runs, tmp_path / 'sweep', launcher).run()
+  assert status['baseline_seed0']['note'] == 'finished earlier; skipped'
+  assert calls() == ['baseline_seed0 0']
+  runner = _runner(runs, tmp_path / 'sweep', launcher)
+  runner.dry_run()
+  assert '# baseline_seed0: finished, would be skipped' in runner.out.getvalue()
+
+
+def test_final_eval_turned_on_for_a_finished_run_launches_it_again(tmp_path, fake):
+  """final_eval False -> True asks a finished run for its scores: the launcher must
+  run (it resumes at the last step and scores it); the same settings again skip."""
+  launcher, _, calls = fake
+  runs = sweeps.fashion_mnist_quick(num_seeds=1)[:1]
+  _runner(runs, tmp_path / 'sweep', launcher,
+          extra={'train_steps': '3', 'final_eval': 'false'}).run()
+  _runner(runs, tmp_path / 'sweep', launcher,
+          extra={'train_steps': '3', 'final_eval': 'true'}).run()
+  assert calls() == ['baseline_seed0 0', 'baseline_seed0 3']
+  _runner(runs, tmp_path / 'sweep', launcher,
+          extra={'train_steps': '3', 'final_eval': 'true'}).run()
+  assert len(calls()) == 2
+
+
+def test_fewer_train_steps_than_a_run_reached_are_refused_before_writing(
+    tmp_path, fake):
+  """train_steps below a run's newest checkpoint, or more train_steps for a finished
+  run without checkpoints (restored from its records), would make every launcher
+  exit 2: the runner refuses first, with the run, the values and what is allowed, and
+  writes nothing (not sweep.json, not the run's logs)."""
+  launcher, set_behaviour, calls = fake
+  runs = sweeps.fashion_mnist_quick(num_seeds=1)[:1]
+  sweep_dir = tmp_path / 'sweep'
+  set_behaviour({'baseline_seed0': 'stop'})
+  _runner(runs, sweep_dir, launcher).run()  # Stopped at step 1, checkpointed.
+  set_behaviour({})
+  _runner(runs, sweep_dir, launcher).run()  # Finished at step 3.
+  before = _files(sweep_dir)
+  with pytest.raises(sweeps.SweepError,
+                     match=r'run baseline_seed0: train_steps=2 is below step 3 .*'
+                     r'use train_steps >= 3'):
+    _runner(runs, sweep_dir, launcher, extra={'train_steps': '2'})
+  assert _files(sweep_dir) == before
+  for path in (sweep_dir / 'baseline_seed0' / 'checkpoints').iterdir():
+    path.unlink()
+  (sweep_dir / 'baseline_seed0' / 'checkpoints').rmdir()
+  before = _files(sweep_dir)
+  with pytest.raises(sweeps.SweepError,
+                     match=r'run baseline_seed0: .*finished at step 3 and has no '
+                     'checkpoint to go on from'):
+    _runner(runs, sweep_dir, launcher, extra={'train_steps': '5'})
+  assert _files(sweep_dir) == before
+  status = _runner(runs, sweep_dir, launcher).run()  # Its own settings: skipped.
+  assert status['baseline_seed0']['note'] == 'finished earlier; skipped'
+  assert len(calls()) == 2
 
 
 def test_extra_that_changes_a_finished_run_is_refused(tmp_path, fake):

@@ -488,32 +488,6 @@ def _check_finite(values, step):
     raise DivergedError(f'non-finite {", ".join(bad)} at step {step}')
 
 
-def _finished_results(config, step):
-  """The final values of a run that finished at `step` under these settings (but for
-  resumable changes that ask for no more work: `runlog.MORE_WORK`), else None: there
-  is work (more train_steps, or a final evaluation turned on). Read from
-  config.workdir (only the chief writes status and records), so all workers decide
-  alike where it is shared; a worker on its own disk does not see that a run
-  finished."""
-  workdir = config.workdir
-  status = runlog.read_status(workdir)
-  final = runlog.final_values(runlog.read_records(workdir, 'final'))
-  if status.get('state') != 'finished' or status.get('step') != step or (
-      final.get('step') != step):
-    return None
-  recorded = runlog.read_config(workdir)
-  if not recorded:
-    return None
-  asked = dict(config_lib.from_text(config_lib.to_text(config)))
-  for key in set(runlog.RESUMABLE_CHANGES) - set(runlog.MORE_WORK):
-    recorded.pop(key, None)
-    asked.pop(key, None)
-  if recorded != asked:
-    return None
-  return {k: v for k, v in final.items()
-          if k not in ('kind', 'step', 'process_cpu_seconds')}
-
-
 def run(config, make_trainer):
   """Trains `make_trainer(config)` (a `Trainer`) as the module docstring says.
 
@@ -545,21 +519,13 @@ def run(config, make_trainer):
   without_checkpoint = status.get('state') == 'finished' and not restored
   # A finished run with no checkpoint left (restored from its compact records, or
   # checkpoints deleted) is judged at the step it finished: it cannot go on.
-  finished = _finished_results(config, status.get('step') if without_checkpoint else start)
-  if finished is None and without_checkpoint:
-    raise config_lib.ConfigError(
-        f'workdir={config.workdir!r} holds a run finished at step {status.get("step")!r}'
-        ' and has no checkpoint to go on from: a start at step 0 would drop its '
-        'records; use another --workdir, or its own settings to read its results')
+  finished = runlog.finished_results(
+      config, status.get('step') if without_checkpoint else start)
   if finished is not None:
     logging.info('%s finished at step %d already; nothing to do', local_dir,
                  status['step'])
     return finished
-  if start > config.train_steps:
-    raise config_lib.ConfigError(
-        f'train_steps={config.train_steps!r} is below step {start} that the run in '
-        f'workdir={config.workdir!r} reached (its newest checkpoint); use '
-        f'train_steps >= {start}, or another --workdir')
+  runlog.check_can_go_on(config, start if restored else None)
   # The data before any write (DataUnavailableError leaves the run as it was).
   iterator = trainer.make_iterator(config, start)
   if restored:

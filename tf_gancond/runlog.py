@@ -388,6 +388,68 @@ def _allowed_changes():
                    for k, r in sorted(RESUMABLE_CHANGES.items()))
 
 
+def finished_results(config, step):
+  """The final values of a run that finished at `step` under these settings (but for
+  resumable changes that ask for no more work: MORE_WORK), else None: there
+  is work (more train_steps, or a final evaluation turned on). Read from
+  config.workdir (only the chief writes status and records), so all workers decide
+  alike where it is shared; a worker on its own disk does not see that a run
+  finished."""
+  workdir = config.workdir
+  status = read_status(workdir)
+  final = final_values(read_records(workdir, 'final'))
+  if status.get('state') != 'finished' or status.get('step') != step or (
+      final.get('step') != step):
+    return None
+  recorded = read_config(workdir)
+  if not recorded:
+    return None
+  asked = dict(config_lib.from_text(config_lib.to_text(config)))
+  for key in set(RESUMABLE_CHANGES) - set(MORE_WORK):
+    recorded.pop(key, None)
+    asked.pop(key, None)
+  if recorded != asked:
+    return None
+  return {k: v for k, v in final.items()
+          if k not in ('kind', 'step', 'process_cpu_seconds')}
+
+
+_CHECKPOINT_STATE = re.compile(r'^model_checkpoint_path: "(?:.*/)?ckpt-(\d+)"$', re.M)
+
+
+def checkpoint_step(workdir):
+  """The step of the newest checkpoint in `<workdir>/checkpoints`, or None if none.
+
+  Read from the state file TensorFlow's CheckpointManager writes there
+  ('model_checkpoint_path: "ckpt-<n>"', n the step: the loop saves with
+  checkpoint_number=step), as text, so that the sweep runner needs no TensorFlow.
+  """
+  try:
+    with open(os.path.join(workdir, 'checkpoints', 'checkpoint')) as f:
+      found = _CHECKPOINT_STATE.search(f.read())
+  except (OSError, UnicodeDecodeError):
+    return None
+  return int(found.group(1)) if found else None
+
+
+def check_can_go_on(config, reached):
+  """ConfigError (one line) when the run in config.workdir cannot go on to
+  config.train_steps: it reached a later step (`reached`, the step of the checkpoint
+  a resume starts from), or it finished and has no checkpoint (`reached` None; a
+  folder restored from its records) while the launch asks it for more work."""
+  status = read_status(config.workdir)
+  if reached is None and status.get('state') == 'finished':
+    raise config_lib.ConfigError(
+        f'workdir={config.workdir!r} holds a run finished at step {status.get("step")!r}'
+        ' and has no checkpoint to go on from: a start at step 0 would drop its '
+        'records; use another --workdir, or its own settings to read its results')
+  if reached is not None and reached > config.train_steps:
+    raise config_lib.ConfigError(
+        f'train_steps={config.train_steps!r} is below step {reached} that the run in '
+        f'workdir={config.workdir!r} reached (its newest checkpoint); use '
+        f'train_steps >= {reached}, or another --workdir')
+
+
 def check_resumable(workdir, config,
                     hint='use another --workdir (or the same settings to resume)'):
   """ConfigError (one line naming every changed field with the folder's value and the
