@@ -410,6 +410,37 @@ def test_collect_copies_finished_runs_compactly(tmp_path):
   assert (part / 'baseline_seed0' / 'metrics.jsonl.gz').read_bytes() == before
 
 
+def test_a_collect_that_dies_midway_leaves_the_collected_run_as_it_was(
+    tmp_path, monkeypatch):
+  """A kill while a run is collected again (here: its records stop being written
+  half-way) keeps the records collected before, whole, and leaves nothing that
+  restore or the report take for a run; the next collect completes it."""
+  _fake_sweep(tmp_path / 'sweep')
+  out = tmp_path / 'results'
+  results.collect(str(tmp_path / 'sweep'), str(out))
+  run = out / 'sweep' / 'baseline_seed0'
+  before = {name: (run / name).read_bytes() for name in os.listdir(run)}
+  metrics = tmp_path / 'sweep' / 'baseline_seed0' / 'metrics.jsonl'
+  metrics.write_text(FINISHED_RECORDS + '{"kind": "final", "step": 10, "x": 1}\n' * 5000)
+  real_copy = shutil.copyfileobj
+
+  def dies_midway(src, dst, length=0):
+    dst.write(src.read(1000))
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(shutil, 'copyfileobj', dies_midway)
+  with pytest.raises(KeyboardInterrupt):
+    results.collect(str(tmp_path / 'sweep'), str(out))
+  assert {name: (run / name).read_bytes() for name in os.listdir(run)} == before
+  assert results._committed_runs(str(out / 'sweep')) == ['baseline_seed0']
+  monkeypatch.setattr(shutil, 'copyfileobj', real_copy)
+  results.collect(str(tmp_path / 'sweep'), str(out))
+  with gzip.open(run / 'metrics.jsonl.gz', 'rt') as f:
+    assert f.read() == metrics.read_text()
+  assert sorted(os.listdir(out / 'sweep')) == [
+      'baseline_seed0', 'progress.json', 'sweep.json']
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
   assert results.main(['collect', f'--sweep_dir={tmp_path}']) == 2
   err = capsys.readouterr().err.strip()

@@ -133,17 +133,35 @@ def collect(sweep_dir, results_dir='results'):
                                                        run.get('train_steps'))}
     if status.get('state') != 'finished':
       continue
-    target = os.path.join(part, run['name'])
-    os.makedirs(target, exist_ok=True)
-    for name in (runlog.CONFIG_FILE, runlog.STATUS_FILE):
-      shutil.copyfile(os.path.join(workdir, name), os.path.join(target, name))
-    with open(os.path.join(workdir, runlog.METRICS_FILE), 'rb') as src:
-      # mtime=0: the same records give the same bytes, so a re-collect is no change.
-      with gzip.GzipFile(os.path.join(target, RECORDS_GZ), 'wb', mtime=0) as dst:
-        shutil.copyfileobj(src, dst)
+    _collect_run(workdir, os.path.join(part, run['name']))
     copied.append(run['name'])
   _write_json(os.path.join(part, PROGRESS_FILE), progress)
   return copied
+
+
+def _collect_run(workdir, target):
+  """Writes `target`'s config.txt, status.json and metrics.jsonl.gz from the run in
+  `workdir`: made whole under a hidden name beside it (which restore and the report
+  pass over), then renamed into place, so a kill leaves the records collected before
+  or the new ones, never a cut file or a mix of the two."""
+  parent, name = os.path.split(target)
+  tmp = os.path.join(parent, f'.{name}.collecting')
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  for f in (runlog.CONFIG_FILE, runlog.STATUS_FILE):
+    shutil.copyfile(os.path.join(workdir, f), os.path.join(tmp, f))
+  with open(os.path.join(workdir, runlog.METRICS_FILE), 'rb') as src:
+    # mtime=0: the same records give the same bytes, so a re-collect is no change.
+    with gzip.GzipFile(os.path.join(tmp, RECORDS_GZ), 'wb', mtime=0) as dst:
+      shutil.copyfileobj(src, dst)
+  if not os.path.isdir(target):
+    os.rename(tmp, target)
+    return
+  old = os.path.join(parent, f'.{name}.replaced')
+  shutil.rmtree(old, ignore_errors=True)
+  os.rename(target, old)  # Two renames: the only moment without `target`.
+  os.rename(tmp, target)
+  shutil.rmtree(old)
 
 
 def _unpack(part, into):
@@ -159,8 +177,8 @@ def _unpack(part, into):
 
 
 def _committed_runs(part):
-  return [name for name in sorted(os.listdir(part))
-          if os.path.isfile(os.path.join(part, name, RECORDS_GZ))]
+  return [name for name in sorted(os.listdir(part)) if not name.startswith('.') and
+          os.path.isfile(os.path.join(part, name, RECORDS_GZ))]
 
 
 def _unpack_run(committed, run_dir):
