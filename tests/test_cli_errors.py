@@ -110,12 +110,17 @@ CASES = {
     'vae_data_unavailable': (['--data_dir={case}/no_data', '--train_steps=4'],
                              "dataset='mnist' cannot be"),
     'vae_run_folder_in_use': ([], 'is in use by another process'),
+    # A first launch: the folder it would make is not left behind.
+    'fresh_folder_data_unavailable': (['--data_dir={case}/no_data'],
+                                      "dataset='mnist' cannot be"),
 }
-UNAVAILABLE_DATA = ('data_unavailable', 'vae_data_unavailable')
+UNAVAILABLE_DATA = ('data_unavailable', 'vae_data_unavailable',
+                    'fresh_folder_data_unavailable')
 # Cases launched on a new folder under the case's (not a copy of a finished run, whose
 # folder refuses their changed settings first): nothing may be created.
 FRESH_FOLDER = ('eval_splits_above_eval_num_samples',
-                'eval_splits_above_final_eval_num_samples')
+                'eval_splits_above_final_eval_num_samples',
+                'fresh_folder_data_unavailable')
 # The text of the config file of each case that passes a bad one.
 CONFIG_FILE_TEXT = {
     'config_file_syntax_error':
@@ -176,9 +181,9 @@ def _prepare(name, root):
   elif name.endswith('corrupt_checkpoint_state'):
     with open(os.path.join(workdir, 'checkpoints', 'checkpoint'), 'w') as f:
       f.write('model_checkpoint_path: "ckpt-2\n')  # Unterminated string.
-  elif name in UNAVAILABLE_DATA:
+  if name in UNAVAILABLE_DATA:
     os.makedirs(os.path.join(case_dir, 'no_data'))
-  elif name in FRESH_FOLDER:
+  if name in FRESH_FOLDER:
     shutil.rmtree(workdir)
   base_flags = (['--dataset=nope'] if name == 'unknown_dataset_with_defaults' else
                 BASES[base])

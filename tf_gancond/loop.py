@@ -502,6 +502,10 @@ def run(config, make_trainer):
   trainer = make_trainer(config)
   chief = distribute.is_chief(trainer.strategy)
   local_dir = distribute.worker_dir(config.workdir, trainer.strategy)
+  # A first start opens its data before the folder is made: without data (one line,
+  # exit 2) it leaves no folder behind.
+  first_iterator = (trainer.make_iterator(config, 0)
+                    if chief and not os.path.exists(local_dir) else None)
   # Before anything in the folder is written: one process per folder, the chief's
   # (the run folder) and each other worker's (its scratch folder) alike.
   runlog.lock_folder(local_dir, name=None if chief else (
@@ -527,7 +531,8 @@ def run(config, make_trainer):
     return finished
   runlog.check_can_go_on(config, start if restored else None)
   # The data before any write (DataUnavailableError leaves the run as it was).
-  iterator = trainer.make_iterator(config, start)
+  iterator = (first_iterator if first_iterator is not None and start == 0 else
+              trainer.make_iterator(config, start))
   if restored:
     logging.info('Resumed from %s at step %d', restored, start)
   runlog.remove_stale_tmp(local_dir)  # What a kill left of atomic writes.
