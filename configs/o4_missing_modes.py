@@ -8,7 +8,7 @@ Ten unregularized DCGAN runs (as in O2, seeds 0-9); at the end each run draws 36
 samples, classifies them with the MNIST classifier (argmax) and records the class
 histogram and the least-sampled class count (`min_class_count` in the final record
 of metrics.jsonl). The report gives the Pearson r between that count and the final
-mean log-condition number across runs, with a bootstrap interval.
+mean log-condition number across runs, with a Fisher-z interval.
 
 Targets (docs/experiments.md#o4): 360 samples per model; r = -0.86; ill-conditioned
 models often have 0 samples in their least-sampled class, well-conditioned ones are

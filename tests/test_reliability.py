@@ -38,6 +38,7 @@ import pytest
 import tensorflow as tf
 
 import native_log
+from kill_points import killed_at_each_call
 from tf_gancond import export
 from tf_gancond import runlog
 
@@ -425,6 +426,28 @@ def test_injected_nan_stops_the_run_cleanly(tmp_path):
   images = generate(tf.random.normal([3, latent_dim])).numpy()
   assert np.all(np.isfinite(images))
   assert [r['step'] for r in runlog.read_records(workdir, 'train')] == [2, 4, 6]
+
+
+def test_an_export_made_again_is_never_lost_to_a_kill(tmp_path, monkeypatch):
+  """A step exported again (a resume that redoes it) swaps the new SavedModel in: a
+  kill at any moment of the swap leaves a complete export at the path, the old or
+  the new, never none."""
+  from tf_gancond import config as config_lib
+  from tf_gancond import models
+  c = config_lib.get_config()
+  c.update(dict(dataset='mnist', latent_dim=4, g_base_channels=8))
+  generator, _ = models.build_gan(config_lib.resolve(c))
+  path = str(tmp_path / 'saved_models' / 'step_00000001')
+  export.export_generator(generator, path, 4, (28, 28, 1))
+
+  for kill in killed_at_each_call((os, 'replace'), (os, 'rename'), (shutil, 'rmtree')):
+    with monkeypatch.context() as m:
+      kill(m)
+      try:
+        export.export_generator(generator, path, 4, (28, 28, 1))
+      except KeyboardInterrupt:
+        pass
+    assert export.load_generator(path)[1] == 4, kill
 
 
 def test_non_finite_generator_is_not_exported(tmp_path):

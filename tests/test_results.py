@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from kill_points import killed_at_each_call
 from tf_gancond import results
 
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'results')
@@ -434,6 +435,16 @@ def test_a_collect_that_dies_midway_leaves_the_collected_run_as_it_was(
   assert {name: (run / name).read_bytes() for name in os.listdir(run)} == before
   assert results._committed_runs(str(out / 'sweep')) == ['baseline_seed0']
   monkeypatch.setattr(shutil, 'copyfileobj', real_copy)
+
+  for kill in killed_at_each_call((os, 'rename'), (os, 'replace'), (shutil, 'rmtree')):
+    with monkeypatch.context() as m:
+      kill(m)
+      try:
+        results.collect(str(tmp_path / 'sweep'), str(out))
+      except KeyboardInterrupt:
+        pass
+    with gzip.open(run / 'metrics.jsonl.gz', 'rt') as f:
+      assert f.read() in (metrics.read_text(), FINISHED_RECORDS), kill
   results.collect(str(tmp_path / 'sweep'), str(out))
   with gzip.open(run / 'metrics.jsonl.gz', 'rt') as f:
     assert f.read() == metrics.read_text()

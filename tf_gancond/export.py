@@ -5,13 +5,16 @@ Contract (also in BUILD.md):
     `z`: float32 [None, n_z] (and, for class-conditional generators, `labels`:
     int32 [None]) and returns {'images': float32 [None, H, W, C] in [-1, 1]}.
   * The loaded object is also callable: `obj(z)` (conditional: `obj(z, labels)`)
-    returns the images tensor. BatchNorm runs in inference mode (moving averages).
+    returns the images tensor. BatchNorm runs in inference mode (moving averages),
+    except in a generator trained with g_bn_always_batch_stats (O6), which normalises
+    each batch with its own statistics, as its metadata says.
   * `obj.latent_dim` and `obj.num_classes` are int constants (tf.Variable),
     `obj.image_shape` an int32 [3] variable.
   * A file `tf_gancond.json` beside `saved_model.pb` records the step, dataset and
     the resolved config fields that built it.
-Writes are atomic: the model goes to a temporary sibling directory that is renamed
-into place only when complete, so a crash never leaves a half-written export. A
+Writes are atomic: the model goes to a temporary sibling directory that is swapped
+into place only when complete (`runlog.replace_folder`), so a crash never leaves a
+half-written export, nor a path whose earlier export is gone. A
 generator with a NaN or Inf weight is never exported (NonFiniteWeightsError).
 """
 
@@ -20,6 +23,8 @@ import os
 import shutil
 
 import tensorflow as tf
+
+from tf_gancond import runlog
 
 METADATA_FILE = 'tf_gancond.json'
 
@@ -80,9 +85,7 @@ def export_generator(generator, path, latent_dim, image_shape, num_classes=0,
     json.dump(dict(metadata or {}, latent_dim=int(latent_dim),
                    image_shape=[int(s) for s in image_shape],
                    num_classes=int(num_classes)), f, indent=1, sort_keys=True)
-  if os.path.exists(path):
-    shutil.rmtree(path)
-  os.replace(tmp, path)
+  runlog.replace_folder(tmp, path)  # A kill never leaves `path` without an export.
   return path
 
 

@@ -9,7 +9,8 @@ configs/) or the package default; `--config.FIELD=VALUE` sets any field, and the
 flags below set the field of the same name. Exit codes: 0 done, 2 bad input
 (one line on stderr, nothing written), 3 the run diverged (NaN/Inf; the last
 good checkpoint is kept), 4 stopped by SIGTERM after checkpointing at step N
-(one `stopped:` line on stderr; a relaunch, or SLURM's --requeue, resumes it).
+(one `stopped:` line on stderr; the same command resumes it, as does SLURM's
+--requeue for a preempted task; a time limit needs a resubmission).
 """
 
 import sys

@@ -142,8 +142,8 @@ def collect(sweep_dir, results_dir='results'):
 def _collect_run(workdir, target):
   """Writes `target`'s config.txt, status.json and metrics.jsonl.gz from the run in
   `workdir`: made whole under a hidden name beside it (which restore and the report
-  pass over), then renamed into place, so a kill leaves the records collected before
-  or the new ones, never a cut file or a mix of the two."""
+  pass over), then swapped into place (runlog.replace_folder), so a kill leaves the
+  records collected before or the new ones, never a cut file or a mix of the two."""
   parent, name = os.path.split(target)
   tmp = os.path.join(parent, f'.{name}.collecting')
   shutil.rmtree(tmp, ignore_errors=True)
@@ -154,14 +154,7 @@ def _collect_run(workdir, target):
     # mtime=0: the same records give the same bytes, so a re-collect is no change.
     with gzip.GzipFile(os.path.join(tmp, RECORDS_GZ), 'wb', mtime=0) as dst:
       shutil.copyfileobj(src, dst)
-  if not os.path.isdir(target):
-    os.rename(tmp, target)
-    return
-  old = os.path.join(parent, f'.{name}.replaced')
-  shutil.rmtree(old, ignore_errors=True)
-  os.rename(target, old)  # Two renames: the only moment without `target`.
-  os.rename(tmp, target)
-  shutil.rmtree(old)
+  runlog.replace_folder(tmp, target)
 
 
 def _unpack(part, into):

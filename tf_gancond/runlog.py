@@ -16,7 +16,7 @@
                     process_cpu_seconds;
       kind "start": provenance of each start and resume (package commit, whether
                     the work tree had uncommitted changes, TensorFlow version).
-  <workdir>/status.json    {"state": running|finished|diverged|stopped|failed, "step", ...}.
+  <workdir>/status.json    {"state": running|finished|diverged|stopped, "step", ...}.
   <workdir>/.lock          held (fcntl.flock) by the process that runs in the folder.
 
 Appends are flushed line by line; a crash can cut at most the last line, which
@@ -27,6 +27,8 @@ drops the temporary files and folders a kill left half-written.
 
 import collections
 import contextlib
+import ctypes
+import errno
 import fcntl
 import json
 import math
@@ -75,6 +77,41 @@ def atomic_write_text(path, text):
     if os.path.isfile(tmp):
       os.remove(tmp)
     raise
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # <fcntl.h>, <linux/fs.h>
+
+
+def _exchange(a, b):
+  """Swaps the folders `a` and `b` in one atomic step (Linux renameat2 with
+  RENAME_EXCHANGE); False where that is not available (another OS, an old C library,
+  a file system without it)."""
+  renameat2 = getattr(ctypes.CDLL(None, use_errno=True), 'renameat2', None)
+  if renameat2 is None:
+    return False
+  if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
+               _RENAME_EXCHANGE) == 0:
+    return True
+  code = ctypes.get_errno()
+  if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+    return False
+  raise OSError(code, os.strerror(code), b)
+
+
+def replace_folder(new, path):
+  """Puts the folder `new` at `path`, where a folder may already be.
+
+  On Linux the two are exchanged in one atomic step and the old folder (now at `new`)
+  is removed after, so a kill at any moment leaves a whole folder at `path`: the old
+  one or the new. Without the exchange the old folder is removed first.
+  """
+  if not os.path.isdir(path):
+    os.rename(new, path)
+  elif _exchange(new, path):
+    shutil.rmtree(new)
+  else:
+    shutil.rmtree(path)
+    os.rename(new, path)
 
 
 _LOCKS = {}  # realpath -> descriptor of its lock file, held until the process ends.
