@@ -351,6 +351,38 @@ def test_weights_are_checked_before_a_checkpoint(config):
   assert tf.train.latest_checkpoint(ckpt_dir) == status['last_checkpoint']
 
 
+class AdamTrainer(CountingTrainer):
+  """CountingTrainer whose w also takes an Adam step (grad 1) each step; after that of
+  step `inf_slot_at` its second moment is Inf while every weight is finite (Keras's
+  next update, v + (g^2 - v)(1 - beta2) = Inf - Inf, makes w NaN)."""
+
+  def __init__(self, config, inf_slot_at):
+    super().__init__(config)
+    self.optimizer = tf.keras.optimizers.Adam(0.1)
+    self.inf_slot_at = inf_slot_at
+
+  def checkpoint_items(self):
+    return dict(super().checkpoint_items(), optimizer=self.optimizer)
+
+  def train_step(self, iterator):
+    out = super().train_step(iterator)
+    self.optimizer.apply_gradients([(tf.ones_like(self.w), self.w)])
+    if int(self.step) == self.inf_slot_at:
+      [second_moment] = [v for v in self.optimizer.variables  # Keras 2: '/v/'; 3:
+                         if '/v/' in v.name or 'velocity' in v.name]  # 'velocity'.
+      second_moment.assign(tf.fill(second_moment.shape, np.inf))
+    return out
+
+
+def test_optimizer_state_is_checked_before_a_checkpoint(config):
+  """An Inf second moment at step 4 is refused at the checkpoint of step 4, though
+  every weight is finite; ckpt-2 stays the latest."""
+  config.checkpoint_every = 2
+  with pytest.raises(loop.DivergedError, match='non-finite weights at step 4'):
+    loop.run(config, lambda c: AdamTrainer(c, inf_slot_at=4))
+  assert runlog.read_status(config.workdir)['last_checkpoint'].endswith('ckpt-2')
+
+
 def test_weights_are_checked_before_an_export(config):
   """The same fault before an export due at step 3 (no checkpoint due): no export."""
   config.export_every = 3

@@ -338,9 +338,12 @@ class Run:
           if k in record))
 
   def check_weights(self, step):
-    """DivergedError unless every floating variable of the trainer is finite."""
-    if not all(bool(tf.reduce_all(tf.math.is_finite(v)))
-               for v in self.trainer.variables if v.dtype.is_floating):
+    """DivergedError unless every floating variable the checkpoint saves (weights,
+    BatchNorm statistics, optimizer moments, power-iteration vectors) is finite."""
+    # Walked each time: Keras makes optimizer moments at the first update.
+    saved = tf.train.TrackableView(self.manager.checkpoint).descendants()
+    if not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in saved
+               if isinstance(v, tf.Variable) and v.dtype.is_floating):
       raise DivergedError(f'non-finite weights at step {step}')
 
   def save_checkpoint(self, step):

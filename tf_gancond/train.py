@@ -85,7 +85,6 @@ class GANTrainer(loop.Trainer):
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
       self.regularizers = regularizers.from_config(config, self.streams,
                                                    self.generator, self.discriminator)
-    # A dict attribute: tf.Module finds its variables (the loop's finite checks).
     self.power_iteration_state = regularizers.power_iteration_state(self.regularizers)
     self.reuse_fake = (config.g_step_reuses_fake and config.n_critic == 1 and
                        config.g_batch_size == config.batch_size)
