@@ -310,6 +310,19 @@ def plan(runner, submissions):
     else:
       submit.append((index, run))
   queued_runs = {r.name: active[r.name] for r in runner.runs if r.name in active}
+  submitted = {r['name']: r.get('command')
+               for r in runner.previous_manifest.get('runs', [])}
+  for run in runner.runs:  # A queued task runs the command it was submitted with.
+    if run.name not in queued_runs or submitted.get(run.name) is None:
+      continue
+    command = run_sweep.build_command(run, runner.workdirs[run.name], runner.extra,
+                                      runner.launcher)
+    if submitted[run.name] != command:
+      task, state = queued_runs[run.name]
+      raise SweepError(
+          f'run {run.name} is {state.lower()} in SLURM as task {task} with other '
+          f'settings than this submission\'s (sweep.json has its command); wait for it '
+          f'to end, or `scancel {task}`, then submit again')
   return Plan(finished, queued_runs, locked, submit)
 
 

@@ -241,6 +241,26 @@ def _submitted_sweep(tmp_path, job_id='7'):
   return sweep_dir
 
 
+def test_other_settings_for_a_run_still_queued_are_refused(tmp_path, monkeypatch):
+  """A task pending in SLURM runs the command it was submitted with: a submission
+  with another --extra would record settings its run never gets. Refused (exit 2,
+  the run, its task and what to do) with sweep.json as it was; a run whose task
+  ended takes the new settings."""
+  sweep_dir = _submitted_sweep(tmp_path)
+  _fake_commands(tmp_path, monkeypatch, squeue_stdout='7|0|PENDING\n')
+  before = (sweep_dir / run_sweep.MANIFEST_FILE).read_bytes()
+  result = _submit(sweep_dir, '--dry_run', extra=',eval_every=5')
+  assert result.returncode == 2, result.stdout + result.stderr
+  assert result.stderr.count('\n') == 1 and (
+      f'run {RUNS["0"]} is pending in SLURM as task 7_0 with other settings'
+      in result.stderr), result.stderr
+  assert (sweep_dir / run_sweep.MANIFEST_FILE).read_bytes() == before
+  assert _submit(sweep_dir, '--dry_run').returncode == 0  # Its own settings: fine.
+  _fake_commands(tmp_path, monkeypatch, squeue_stdout='7|0|COMPLETED\n')
+  result = _submit(sweep_dir, '--dry_run', extra=',eval_every=5')
+  assert result.returncode == 0, result.stderr
+
+
 def test_status_takes_end_states_and_exit_codes_from_sacct(tmp_path, monkeypatch):
   """sacct's allocation rows of the recorded jobs give each ended task's state and exit
   code: exit code 4 of a run whose status.json says 'stopped' is interrupted (a
