@@ -26,7 +26,8 @@ from those a run folder was made with (an `--extra` other than more train_steps)
 are refused before anything is written, and so is a field given in both --extra and
 --setting_extra (--extra would win). One runner at a time: the sweep directory
 is locked (`.lock`) while it runs, and its launchers end when it ends, however it
-ends (on Linux they get SIGTERM when the runner dies, even by SIGKILL). Progress
+ends (on Linux they get SIGTERM when the runner dies, even by SIGKILL); a run whose
+folder another process still holds (such a launcher checkpointing) waits for it. Progress
 (runs done and left, the current step of each running run read from its
 metrics.jsonl, an ETA) is printed on every change and every --progress_every
 seconds.
@@ -527,6 +528,19 @@ class SweepRunner:
       self._say(f'# {r.name}: {note}')
       self._say(' '.join(build_command(r, workdir, self.extra, self.launcher)))
 
+  def _next_startable(self, pending, waiting):
+    """The first pending run whose folder no process holds (None if none). A held
+    folder (a launcher of a killed runner still checkpointing, a launch by hand) would
+    make its launcher exit 2: the run waits, said once (names in `waiting`)."""
+    for run in pending:
+      if not runlog.folder_in_use(self.workdirs[run.name]):
+        return run
+      if run.name not in waiting:
+        waiting.add(run.name)
+        self._say(f'[{self.sweep_name}] {run.name}: its folder is in use by another '
+                  'process; waiting for it to be free')
+    return None
+
   def run(self):
     """Runs the sweep; returns the per-run status dict (also in sweep_status.json)."""
     self.lock()
@@ -543,13 +557,17 @@ class SweepRunner:
     self._say(f'[{self.sweep_name}] {len(self.runs)} runs in {self.sweep_dir}: '
               f'{skipped} finished earlier (skipped), {len(pending)} to run, '
               f'{self.parallel} at a time')
-    active = []
+    active, waiting = [], set()
     last_progress = time.time()
     try:
       while pending or active:
         changed = False
-        while pending and len(active) < self.parallel:
-          active.append(self._start(pending.pop(0)))
+        while len(active) < self.parallel:
+          run = self._next_startable(pending, waiting)
+          if run is None:
+            break
+          pending.remove(run)
+          active.append(self._start(run))
           changed = True
         for a in list(active):
           code = a.proc.poll()
@@ -565,7 +583,7 @@ class SweepRunner:
           self._progress(active, pending)
           self._save_status()
           last_progress = time.time()
-        if active:
+        if active or pending:
           time.sleep(self.poll_seconds)
     except KeyboardInterrupt:
       self._stop_all(active)

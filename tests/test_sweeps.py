@@ -28,16 +28,23 @@ REPO_ROOT = sweeps.REPO_ROOT
 
 # Behaviour per run name from a JSON file: ok (default) | diverge | stop | crash |
 # early (finishes one step short, as a memorizing G that reached its target does).
-# It logs "<run name> <start step>" to calls.log beside the behaviour file, resumes
-# from the last step in metrics.jsonl, and writes config.txt, status.json and the
-# final record, as the real launcher does.
+# It locks the run folder (exit 2 when another process holds it), logs "<run name>
+# <start step>" to calls.log beside the behaviour file, resumes from the last step in
+# metrics.jsonl, and writes config.txt, status.json and the final record, as the real
+# launcher does.
 FAKE_LAUNCHER = textwrap.dedent('''
     import json, os, sys
     from tf_gancond import config as config_lib
     from tf_gancond import launch
+    from tf_gancond import runlog
     behaviour_file = sys.argv[1]
     args = dict(a[2:].split('=', 1) for a in sys.argv[2:] if a.startswith('--'))
     workdir = args['config.workdir']
+    try:
+      runlog.lock_folder(workdir)
+    except config_lib.ConfigError as e:
+      print(f'error: {e}', file=sys.stderr)
+      sys.exit(2)
     steps = int(args['config.train_steps'])
     config = launch.build_config(args['config'], {
         k[len('config.'):]: v for k, v in args.items() if k.startswith('config.')}, {})
@@ -313,6 +320,33 @@ def test_interrupted_run_is_resumed(tmp_path, fake):
   steps = [json.loads(l)['step'] for l in open(workdir / 'metrics.jsonl')
            if json.loads(l)['kind'] == 'train']
   assert steps == [1, 2, 3]
+
+
+def test_a_run_whose_folder_is_in_use_waits_for_it(tmp_path, fake):
+  """A launcher of a killed runner still checkpointing holds its run folder: the new
+  runner starts that run once the folder is free (its launcher would exit 2), and
+  leaves its logs alone until then."""
+  launcher, _, calls = fake
+  runs = sweeps.fashion_mnist_quick(num_seeds=1)
+  workdir = tmp_path / 'sweep' / runs[0].name
+  workdir.mkdir(parents=True)
+  (workdir / run_sweep.STDOUT_FILE).write_text('the old launcher is stopping\n')
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys, time; from tf_gancond import runlog; '
+       'runlog.lock_folder(sys.argv[1]); print("locked", flush=True); time.sleep(2)',
+       str(workdir)], stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'locked'
+    runner = _runner(runs, tmp_path / 'sweep', launcher)
+    status = runner.run()
+  finally:
+    holder.kill()
+    holder.wait()
+  assert {n: (s['state'], s['attempts']) for n, s in status.items()} == {
+      r.name: ('finished', 1) for r in runs}
+  assert sorted(calls()) == sorted(f'{r.name} 0' for r in runs)
+  assert f'{runs[0].name}: its folder is in use by another process; waiting' in (
+      runner.out.getvalue())
 
 
 def _files(path):
