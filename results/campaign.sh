@@ -130,6 +130,15 @@ for run in "$CAMPAIGN"/mnist_stage1/*_seed*; do
   done
 done
 
+# bf16 against float32 (issue 31, docs/experiments.md#bf16): the 10 stage-1 baselines
+# again with precision=bfloat16, from $BF16_COMMIT, the first commit with the setting;
+# its float32 path reproduces $MNIST_COMMIT's records exactly (results/PROVENANCE.md),
+# so each run pairs with its stage-1 twin.
+BF16_COMMIT=c18de4c
+restore mnist_bf16
+sweep "$BF16_COMMIT" mnist_bf16 --sweep=o2_mnist --num_seeds=10 --parallel=2 \
+  --extra="$SHORT,precision=bfloat16"
+
 # The unstated choices, one at a time against the stage-1 baselines of seeds 0 and 1:
 # Radford's batch 128 and n_z 100, a generator of twice the channels, and two G
 # updates per iteration (DCGAN-tensorflow).
@@ -139,15 +148,6 @@ for choice in batch_size=128 latent_dim=100 g_base_channels=512 g_steps=2; do
   sweep "$MNIST_COMMIT" "$part" --sweep=o2_mnist --num_seeds=2 --parallel=2 \
     --extra="$SHORT,$choice"
 done
-
-# bf16 against float32 (issue 31, docs/experiments.md#bf16): the 10 stage-1 baselines
-# again with precision=bfloat16, from $BF16_COMMIT, the first commit with the setting;
-# its float32 path reproduces $MNIST_COMMIT's records exactly (results/PROVENANCE.md),
-# so each run pairs with its stage-1 twin.
-BF16_COMMIT=c18de4c
-restore mnist_bf16
-sweep "$BF16_COMMIT" mnist_bf16 --sweep=o2_mnist --num_seeds=10 --parallel=2 \
-  --extra="$SHORT,precision=bfloat16"
 
 # Stage 2: the 20 stage-1 runs extended to 23,440 steps (25 epochs), in a folder of
 # their own. Each starts as a copy of its stage-1 folder and resumes from its step-5,000
