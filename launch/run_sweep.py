@@ -19,12 +19,14 @@ Each run is `python -m tf_gancond.launch --config=<file> --config.FIELD=VALUE ..
                      of a failed run), step, seconds, attempts.
 
 A failed run (non-zero exit; 3 = diverged) is recorded and the sweep goes on. The
-runner is idempotent: a second invocation skips runs whose status.json says
-finished at their train_steps and starts the others again with the same workdir,
-where the launcher resumes them from their last checkpoint. Settings that differ
-from those a run folder was made with (an `--extra` other than more train_steps)
-are refused before anything is written, and so is a field given in both --extra and
---setting_extra (--extra would win). One runner at a time: the sweep directory
+runner is idempotent: a second invocation skips the runs the launcher would have
+nothing to do for (finished under these settings: `is_finished`) and starts the
+others again with the same workdir, where the launcher resumes them from their last
+checkpoint. Settings that differ from those a run folder was made with (an `--extra`
+other than more train_steps or final_eval turned on), train_steps below the step a
+run's newest checkpoint reached, more steps for a finished run without checkpoints,
+and a field given in both --extra and --setting_extra (--extra would win) are
+refused before anything is written. One runner at a time: the sweep directory
 is locked (`.lock`) while it runs, and its launchers end when it ends, however it
 ends (on Linux they get SIGTERM when the runner dies, even by SIGKILL); a run whose
 folder another process still holds (such a launcher checkpointing) waits for it. Progress
@@ -532,8 +534,13 @@ class SweepRunner:
     """The first pending run whose folder no process holds (None if none). A held
     folder (a launcher of a killed runner still checkpointing, a launch by hand) would
     make its launcher exit 2: the run waits, said once (names in `waiting`)."""
-    for run in pending:
+    for run in list(pending):
       if not runlog.folder_in_use(self.workdirs[run.name]):
+        if run.name in waiting and is_finished(self.configs[run.name]):
+          pending.remove(run)  # The process that held it finished it.
+          self.status[run.name].update(state='finished',
+                                       note='finished by another process; skipped')
+          continue
         return run
       if run.name not in waiting:
         waiting.add(run.name)

@@ -320,9 +320,10 @@ def plan(runner, submissions):
     if submitted[run.name] != command:
       task, state = queued_runs[run.name]
       raise SweepError(
-          f'run {run.name} is {state.lower()} in SLURM as task {task} with other '
-          f'settings than this submission\'s (sweep.json has its command); wait for it '
-          f'to end, or `scancel {task}`, then submit again')
+          f'run {run.name} is {state.lower()} in SLURM as task {task}, submitted with '
+          'another command than this submission\'s (other settings, Python or folder; '
+          f'sweep.json has it); wait for it to end, or `scancel {task}`, then submit '
+          'again')
   return Plan(finished, queued_runs, locked, submit)
 
 
@@ -400,6 +401,20 @@ def read_manifest(sweep_dir):
   return manifest
 
 
+def _is_finished(manifest, entry, status):
+  """Whether the manifest's run is finished as its launcher would judge it
+  (run_sweep.is_finished); where this package cannot rebuild the run's config any
+  more (the manifest of an older version, whose config file is gone), as its
+  status.json says."""
+  from launch import run_sweep
+  try:
+    config = run_sweep.resolve_run_config(sweeps_lib.Run.from_json(entry),
+                                          manifest.get('extra', {}), entry['workdir'])
+  except (SweepError, KeyError, TypeError):
+    return status.get('state') == 'finished'
+  return run_sweep.is_finished(config)
+
+
 def run_states(sweep_dir):
   """(manifest, {run name: state dict}) from the records, squeue and sacct.
 
@@ -430,9 +445,7 @@ def run_states(sweep_dir):
       s.update(task=task, log=os.path.join(sweep_dir, SLURM_DIR, f'{task}.log'))
     queue_state = in_queue.get(task)
     end_state, exit_code = ended.get(task, (queue_state, None))
-    config = run_sweep.resolve_run_config(sweeps_lib.Run.from_json(entry),
-                                          manifest.get('extra', {}), workdir)
-    if run_sweep.is_finished(config):
+    if _is_finished(manifest, entry, status):
       s['state'] = 'finished'
     elif queue_state in ACTIVE_STATES:
       s['state'] = 'pending' if queue_state in ('PENDING', 'REQUEUED') else 'running'

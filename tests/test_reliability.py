@@ -428,26 +428,73 @@ def test_injected_nan_stops_the_run_cleanly(tmp_path):
   assert [r['step'] for r in runlog.read_records(workdir, 'train')] == [2, 4, 6]
 
 
-def test_an_export_made_again_is_never_lost_to_a_kill(tmp_path, monkeypatch):
-  """A step exported again (a resume that redoes it) swaps the new SavedModel in: a
-  kill at any moment of the swap leaves a complete export at the path, the old or
-  the new, never none."""
+def _folder_version(path):
+  """'old' or 'new' when the folder holds both its files of one version, else None."""
+  try:
+    versions = {open(os.path.join(path, name)).read() for name in ('a', 'b')}
+  except OSError:
+    return None
+  return versions.pop() if len(versions) == 1 else None
+
+
+@pytest.mark.parametrize('exchange', [True, False], ids=['exchange', 'fallback'])
+def test_replace_folder_leaves_a_whole_folder_at_every_kill(
+    tmp_path, monkeypatch, exchange):
+  """runlog.replace_folder killed at each of its steps: the old or the new folder is
+  whole at the path (without the atomic exchange, the old one may instead be whole
+  at <path>.replaced); run to its end, the new one is at the path and nothing else
+  is left beside it."""
+  if not exchange:
+    monkeypatch.setattr(runlog, '_exchange', lambda a, b: False)
+  path = str(tmp_path / 'folder')
+
+  def make(name, version):
+    os.makedirs(name)
+    for f in ('a', 'b'):
+      with open(os.path.join(name, f), 'w') as out:
+        out.write(version)
+
+  make(path, 'old')
+  kills = killed_at_each_call((runlog, '_exchange'), (os, 'rename'), (shutil, 'rmtree'),
+                              calls=2)
+  for kill in kills:
+    new = str(tmp_path / 'folder.tmp')
+    shutil.rmtree(new, ignore_errors=True)
+    make(new, 'new')
+    with monkeypatch.context() as m:
+      kill(m)
+      try:
+        runlog.replace_folder(new, path)
+      except KeyboardInterrupt:
+        pass
+    found = _folder_version(path) or (
+        None if exchange else _folder_version(path + '.replaced'))
+    assert found in ('old', 'new'), kill
+    if _folder_version(path) is None:  # Put back by hand, as a user would.
+      os.rename(path + '.replaced', path)
+    for left in (new, path + '.replaced'):  # What the next start would clear.
+      shutil.rmtree(left, ignore_errors=True)
+  make(str(tmp_path / 'last'), 'new')
+  runlog.replace_folder(str(tmp_path / 'last'), path)
+  assert _folder_version(path) == 'new'
+  assert os.listdir(tmp_path) == ['folder']
+
+
+def test_an_export_made_again_replaces_the_old_one_whole(tmp_path):
+  """A step exported again (a resume that redoes it): the new SavedModel is at the
+  path, loadable, and nothing is left beside it."""
   from tf_gancond import config as config_lib
   from tf_gancond import models
   c = config_lib.get_config()
   c.update(dict(dataset='mnist', latent_dim=4, g_base_channels=8))
   generator, _ = models.build_gan(config_lib.resolve(c))
-  path = str(tmp_path / 'saved_models' / 'step_00000001')
-  export.export_generator(generator, path, 4, (28, 28, 1))
-
-  for kill in killed_at_each_call((os, 'replace'), (os, 'rename'), (shutil, 'rmtree')):
-    with monkeypatch.context() as m:
-      kill(m)
-      try:
-        export.export_generator(generator, path, 4, (28, 28, 1))
-      except KeyboardInterrupt:
-        pass
-    assert export.load_generator(path)[1] == 4, kill
+  path = tmp_path / 'saved_models' / 'step_00000001'
+  for version in (1, 2):
+    export.export_generator(generator, str(path), 4, (28, 28, 1),
+                            metadata={'version': version})
+  assert json.load(open(path / export.METADATA_FILE))['version'] == 2
+  assert export.load_generator(str(path))[1] == 4
+  assert os.listdir(path.parent) == ['step_00000001']
 
 
 def test_non_finite_generator_is_not_exported(tmp_path):

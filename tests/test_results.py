@@ -13,6 +13,7 @@ from scipy import stats as scipy_stats
 from kill_points import killed_at_each_call
 from tf_gancond import results
 
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'results')
 
 
@@ -435,6 +436,7 @@ def test_a_collect_that_dies_midway_leaves_the_collected_run_as_it_was(
   assert {name: (run / name).read_bytes() for name in os.listdir(run)} == before
   assert results._committed_runs(str(out / 'sweep')) == ['baseline_seed0']
   monkeypatch.setattr(shutil, 'copyfileobj', real_copy)
+  (out / 'sweep' / '.baseline_seed9.collecting').mkdir()  # A run no longer collected.
 
   for kill in killed_at_each_call((os, 'rename'), (os, 'replace'), (shutil, 'rmtree')):
     with monkeypatch.context() as m:
@@ -490,6 +492,35 @@ def test_restore_puts_committed_runs_back_so_a_sweep_skips_them(tmp_path):
     assert sorted(os.listdir(other)) == sorted(before + ['.lock']), present
   assert (tmp_path / 'folder' / 'baseline_seed0' / 'metrics.jsonl').read_text() == (
       '{"kind": "train"}\n')
+
+
+@pytest.mark.parametrize('part', ['mnist_stage1', 'phase2_odena_jc'])
+def test_a_restored_committed_run_is_skipped_or_refused_by_its_recorded_settings(
+    tmp_path, part):
+  """The runs committed in results/, restored and met by this package's sweep: an
+  MNIST stage-1 run (every field in its config.txt) is finished; a Fashion-MNIST
+  run made before fd_layer existed (Fréchet distance on pool_3, now the logits) is
+  refused in one line naming that field, not taken for a run to go on with."""
+  from launch import run_sweep
+  from launch import sweeps
+  source = os.path.join(os.path.dirname(TESTS_DIR), 'results', part)
+  manifest = json.load(open(os.path.join(source, 'sweep.json')))
+  part_copy = tmp_path / part
+  part_copy.mkdir()
+  shutil.copy(os.path.join(source, 'sweep.json'), part_copy)
+  shutil.copytree(os.path.join(source, 'baseline_seed0'), part_copy / 'baseline_seed0')
+  sweep_dir = tmp_path / 'sweep'
+  assert results.restore(str(part_copy), str(sweep_dir)) == ['baseline_seed0']
+  runs = [sweeps.Run.from_json(manifest['runs'][0])]
+  if part == 'mnist_stage1':
+    runner = run_sweep.SweepRunner(manifest['sweep'], runs, str(sweep_dir),
+                                   extra=manifest['extra'])
+    assert run_sweep.is_finished(runner.configs['baseline_seed0'])
+  else:
+    with pytest.raises(sweeps.SweepError,
+                       match=r"^run baseline_seed0: .*fd_layer='pool_3' -> 'logits'"):
+      run_sweep.SweepRunner(manifest['sweep'], runs, str(sweep_dir),
+                            extra=manifest['extra'])
 
 
 @pytest.mark.parametrize('damage', ['not gzip', 'corrupt deflate data', 'no status'])

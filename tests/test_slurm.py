@@ -252,13 +252,29 @@ def test_other_settings_for_a_run_still_queued_are_refused(tmp_path, monkeypatch
   result = _submit(sweep_dir, '--dry_run', extra=',eval_every=5')
   assert result.returncode == 2, result.stdout + result.stderr
   assert result.stderr.count('\n') == 1 and (
-      f'run {RUNS["0"]} is pending in SLURM as task 7_0 with other settings'
-      in result.stderr), result.stderr
+      f'run {RUNS["0"]} is pending in SLURM as task 7_0, submitted with another '
+      'command' in result.stderr), result.stderr
   assert (sweep_dir / run_sweep.MANIFEST_FILE).read_bytes() == before
   assert _submit(sweep_dir, '--dry_run').returncode == 0  # Its own settings: fine.
   _fake_commands(tmp_path, monkeypatch, squeue_stdout='7|0|COMPLETED\n')
   result = _submit(sweep_dir, '--dry_run', extra=',eval_every=5')
   assert result.returncode == 0, result.stderr
+
+
+def test_status_of_a_manifest_this_package_cannot_resolve_any_more(
+    tmp_path, monkeypatch):
+  """A sweep.json of an older version (its config file since removed): --status
+  still reports each run, a finished one by its status.json."""
+  sweep_dir = _submitted_sweep(tmp_path)
+  manifest = json.load(open(sweep_dir / run_sweep.MANIFEST_FILE))
+  manifest['runs'][0]['config'] = 'configs/removed_since.py'
+  run_sweep.atomic_write_json(str(sweep_dir / run_sweep.MANIFEST_FILE), manifest)
+  (sweep_dir / RUNS['0']).mkdir()
+  (sweep_dir / RUNS['0'] / 'status.json').write_text(
+      json.dumps({'state': 'finished', 'step': 20}))
+  _fake_commands(tmp_path, monkeypatch, sacct_stdout='7_0|COMPLETED|0:0\n')
+  _, states, _ = slurm.run_states(str(sweep_dir))
+  assert states[RUNS['0']]['state'] == 'finished'
 
 
 def test_status_takes_end_states_and_exit_codes_from_sacct(tmp_path, monkeypatch):

@@ -27,7 +27,8 @@ from tf_gancond import runlog  # noqa: E402
 REPO_ROOT = sweeps.REPO_ROOT
 
 # Behaviour per run name from a JSON file: ok (default) | diverge | stop | crash |
-# early (finishes one step short, as a memorizing G that reached its target does).
+# early (finishes one step short, as a memorizing G that reached its target does) |
+# slow (holds its folder 2 s first).
 # It locks the run folder (exit 2 when another process holds it), logs "<run name>
 # <start step>" to calls.log beside the behaviour file, resumes from the last step in
 # metrics.jsonl, and writes config.txt, status.json and the final record, as the real
@@ -45,6 +46,9 @@ FAKE_LAUNCHER = textwrap.dedent('''
     except config_lib.ConfigError as e:
       print(f'error: {e}', file=sys.stderr)
       sys.exit(2)
+    if json.load(open(behaviour_file)).get(os.path.basename(workdir)) == 'slow':
+      import time
+      time.sleep(2)
     steps = int(args['config.train_steps'])
     config = launch.build_config(args['config'], {
         k[len('config.'):]: v for k, v in args.items() if k.startswith('config.')}, {})
@@ -347,6 +351,29 @@ def test_a_run_whose_folder_is_in_use_waits_for_it(tmp_path, fake):
   assert sorted(calls()) == sorted(f'{r.name} 0' for r in runs)
   assert f'{runs[0].name}: its folder is in use by another process; waiting' in (
       runner.out.getvalue())
+
+
+def test_a_run_finished_by_the_process_that_held_its_folder_is_skipped(tmp_path, fake):
+  """A launch by hand holds the folder and finishes the run while the runner waits:
+  the runner then skips it rather than launch it again."""
+  launcher, set_behaviour, calls = fake
+  runs = sweeps.fashion_mnist_quick(num_seeds=1)[:1]
+  workdir = tmp_path / 'sweep' / runs[0].name
+  workdir.mkdir(parents=True)
+  set_behaviour({runs[0].name: 'slow'})
+  by_hand = subprocess.Popen(
+      run_sweep.build_command(runs[0], str(workdir), {'train_steps': '3'}, launcher),
+      cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+  try:
+    deadline = time.time() + 60
+    while not runlog.folder_in_use(str(workdir)) and time.time() < deadline:
+      time.sleep(0.05)
+    status = _runner(runs, tmp_path / 'sweep', launcher).run()
+  finally:
+    by_hand.wait(timeout=60)
+  assert status[runs[0].name]['state'] == 'finished'
+  assert status[runs[0].name]['note'] == 'finished by another process; skipped'
+  assert calls() == [f'{runs[0].name} 0']
 
 
 def _files(path):

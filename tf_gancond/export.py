@@ -14,7 +14,8 @@ Contract (also in BUILD.md):
     the resolved config fields that built it.
 Writes are atomic: the model goes to a temporary sibling directory that is swapped
 into place only when complete (`runlog.replace_folder`), so a crash never leaves a
-half-written export, nor a path whose earlier export is gone. A
+half-written export; an earlier export at the path is whole at the path, or (without
+Linux's atomic exchange) at `<path>.replaced`. A
 generator with a NaN or Inf weight is never exported (NonFiniteWeightsError).
 """
 

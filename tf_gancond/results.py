@@ -119,6 +119,9 @@ def collect(sweep_dir, results_dir='results'):
   manifest = _read_json(manifest_path)
   part = os.path.join(results_dir, os.path.basename(sweep_dir.rstrip('/')))
   os.makedirs(part, exist_ok=True)
+  for name in os.listdir(part):  # What a killed collect left (_collect_run).
+    if name.startswith('.') and name.endswith('.collecting'):
+      shutil.rmtree(os.path.join(part, name))
   _write_json(os.path.join(part, report_lib.SWEEP_MANIFEST),
               _portable_manifest(manifest))
   progress, copied = {}, []

@@ -93,7 +93,8 @@ def _exchange(a, b):
                _RENAME_EXCHANGE) == 0:
     return True
   code = ctypes.get_errno()
-  if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+  # EPERM: a seccomp profile (older container runtimes) that blocks renameat2.
+  if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
     return False
   raise OSError(code, os.strerror(code), b)
 
@@ -103,15 +104,19 @@ def replace_folder(new, path):
 
   On Linux the two are exchanged in one atomic step and the old folder (now at `new`)
   is removed after, so a kill at any moment leaves a whole folder at `path`: the old
-  one or the new. Without the exchange the old folder is removed first.
+  one or the new. Without the exchange the old folder is first renamed to
+  `<path>.replaced`, so a kill between the two renames leaves it whole there.
   """
   if not os.path.isdir(path):
     os.rename(new, path)
   elif _exchange(new, path):
     shutil.rmtree(new)
   else:
-    shutil.rmtree(path)
+    aside = path + '.replaced'
+    shutil.rmtree(aside, ignore_errors=True)
+    os.rename(path, aside)
     os.rename(new, path)
+    shutil.rmtree(aside)
 
 
 _LOCKS = {}  # realpath -> descriptor of its lock file, held until the process ends.
@@ -300,7 +305,10 @@ def cpu_seconds(records):
 
 # Fields added after runs were made, with the value every run made before had
 # (read_config fills them in, so a resume compares them as if config.txt named it).
-ADDED_FIELDS = {'precision': 'float32'}
+# Not q_num_batches: before it, Q came from each step's own pairs, which no value of
+# it names; a config.txt without it is not compared on it.
+ADDED_FIELDS = {'precision': 'float32', 'fd_layer': config_lib.UNRECORDED_FD_LAYER,
+                'final_probe_num_z': 0, 'g_steps': 1}
 
 
 def read_config(workdir):
@@ -442,10 +450,9 @@ def finished_results(config, step):
   if not recorded:
     return None
   asked = dict(config_lib.from_text(config_lib.to_text(config)))
-  for key in set(RESUMABLE_CHANGES) - set(MORE_WORK):
-    recorded.pop(key, None)
-    asked.pop(key, None)
-  if recorded != asked:
+  # As check_resumable: the fields both name (config.txt's with ADDED_FIELDS).
+  if any(recorded[k] != asked[k] for k in recorded.keys() & asked.keys()
+         if k not in RESUMABLE_CHANGES or k in MORE_WORK):
     return None
   return {k: v for k, v in final.items()
           if k not in ('kind', 'step', 'process_cpu_seconds')}
