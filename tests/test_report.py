@@ -237,6 +237,25 @@ def test_bfloat16_runs_change_no_check_of_the_papers(sweep_dir, tmp_path):
   assert settings['baseline_seed0'] == 'baseline'
 
 
+def test_unfinished_runs_of_a_bfloat16_sweep_are_bfloat16_arms(tmp_path):
+  """A run of a bf16 sweep not yet started (no config.txt) takes its precision from
+  the manifest, so no check of the papers counts it as a float32 baseline."""
+  sweep = tmp_path / 'bf16'
+  _write_run(sweep / 'baseline_seed0', 'baseline', 0, 13.0, 8.5)
+  config = sweep / 'baseline_seed0' / runlog.CONFIG_FILE
+  config.write_text(config.read_text().replace("precision: 'float32'",
+                                               "precision: 'bfloat16'"))
+  (sweep / 'sweep.json').write_text(json.dumps({
+      'sweep': 'o2_mnist', 'extra': {'precision': 'bfloat16'},
+      'runs': [{'name': f'baseline_seed{s}', 'setting': 'baseline', 'seed': s,
+                'overrides': {'seed': s}} for s in range(4)]}))
+  _, runs = report.load_sweep(str(sweep))
+  assert {r.name: r.setting for r in runs} == {
+      f'baseline_seed{s}': 'baseline_bfloat16' for s in range(4)}
+  out = os.path.dirname(report.write_report(str(sweep), str(tmp_path / 'out')))
+  assert _checks(out)['O2 MNIST cluster split (good / bad)']['verdict'] == 'NOT RUN'
+
+
 def test_last_non_finite_values_and_unfinished_states_are_shown(sweep_dir):
   report.write_report(str(sweep_dir))
   text = (sweep_dir / 'report' / report.REPORT_FILE).read_text()

@@ -108,11 +108,12 @@ class RunData:
   """
 
   def __init__(self, name, workdir, setting=None, seed=None, sweep_state=None,
-               collapse_score=COLLAPSE_SCORE):
+               collapse_score=COLLAPSE_SCORE, precision=None):
     self.name, self.workdir = name, workdir
     self.config = runlog.read_config(workdir)
     self.setting = setting or _infer_setting(self.config)
-    self.precision = self.config.get('precision', 'float32')  # {}: no config.txt.
+    # Without a config.txt (not started): the precision its sweep gives it.
+    self.precision = self.config.get('precision', precision or 'float32')
     if self.precision != 'float32' and not self.setting.endswith(self.precision):
       # An arm of its own, never pooled with float32 runs (docs/experiments.md#bf16).
       self.setting += '_' + self.precision
@@ -261,10 +262,12 @@ def load_sweep(sweep_dir, collapse_score=COLLAPSE_SCORE):
     if not run_name or run_name in seen:
       continue
     seen.add(run_name)
+    overrides = dict(entry.get('overrides') or {}, **(manifest.get('extra') or {}))
     runs.append(RunData(run_name, os.path.join(sweep_dir, run_name),
                         setting=entry.get('setting'), seed=entry.get('seed'),
                         sweep_state=sweep_status.get(run_name),
-                        collapse_score=collapse_score))
+                        collapse_score=collapse_score,
+                        precision=overrides.get('precision')))
   for entry in sorted(os.listdir(sweep_dir)):
     path = os.path.join(sweep_dir, entry)
     # Hidden entries are not runs (a restore's `.NAME.restoring`, editor files).
