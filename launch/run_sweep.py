@@ -244,21 +244,12 @@ def last_stderr_line(workdir):
   return ''
 
 
-def _read_run_status(workdir):
-  try:
-    with open(os.path.join(workdir, 'status.json')) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return {}
-
-
 def is_finished(config):
   """True when the run in config.workdir finished under `config` and the launcher
   would have nothing to do (runlog.finished_results): not when more train_steps or a
   final evaluation are asked for; also a run that ended before its train_steps (an
   O7 memorizing G that reached its target)."""
-  step = _read_run_status(config.workdir).get('step')
-  return runlog.finished_results(config, step) is not None
+  return runlog.finished_results(config) is not None
 
 
 def atomic_write_json(path, value):

@@ -433,8 +433,9 @@ def _allowed_changes():
                    for k, r in sorted(RESUMABLE_CHANGES.items()))
 
 
-def finished_results(config, step):
-  """The final values of a run that finished at `step` under these settings (but for
+def finished_results(config, step=None):
+  """The final values of a run that finished at `step` (default: the step its
+  status.json gives) under these settings (but for
   resumable changes that ask for no more work: MORE_WORK), else None: there
   is work (more train_steps, or a final evaluation turned on). Read from
   config.workdir (only the chief writes status and records), so all workers decide
@@ -442,6 +443,7 @@ def finished_results(config, step):
   finished."""
   workdir = config.workdir
   status = read_status(workdir)
+  step = status.get('step') if step is None else step
   final = final_values(read_records(workdir, 'final'))
   if status.get('state') != 'finished' or status.get('step') != step or (
       final.get('step') != step):
