@@ -252,14 +252,6 @@ def is_finished(config):
   return runlog.finished_results(config) is not None
 
 
-def atomic_write_json(path, value):
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(value, f, indent=1, sort_keys=True)
-    f.write('\n')
-  os.replace(tmp, path)
-
-
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
@@ -385,7 +377,7 @@ class SweepRunner:
       slurm_jobs = self.previous_manifest.get(slurm.JOBS_KEY)
     if slurm_jobs:
       manifest[slurm.JOBS_KEY] = slurm_jobs
-    atomic_write_json(os.path.join(self.sweep_dir, MANIFEST_FILE), manifest)
+    runlog.atomic_write_json(os.path.join(self.sweep_dir, MANIFEST_FILE), manifest)
 
   def _load_status(self):
     path = os.path.join(self.sweep_dir, STATUS_FILE)
@@ -408,7 +400,7 @@ class SweepRunner:
     counts = {}
     for s in self.status.values():
       counts[s['state']] = counts.get(s['state'], 0) + 1
-    atomic_write_json(os.path.join(self.sweep_dir, STATUS_FILE), {
+    runlog.atomic_write_json(os.path.join(self.sweep_dir, STATUS_FILE), {
         'sweep': self.sweep_name, 'updated': time.strftime('%Y-%m-%dT%H:%M:%S'),
         'counts': counts, 'runs': self.status})
 

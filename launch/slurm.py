@@ -490,7 +490,7 @@ def status(sweep_dir, say=print):
   for name, s in states.items():
     say(f'  {name:<{width}}  {s["state"]:<13} {s["step"]:>7}/{s["train_steps"]:<7} '
         f'{s.get("task", "-"):<12} {s.get("reason", "")}'.rstrip())
-  run_sweep.atomic_write_json(
+  runlog.atomic_write_json(
       os.path.join(sweep_dir, run_sweep.STATUS_FILE),
       {'sweep': manifest.get('sweep'), 'backend': 'slurm',
        'updated': time.strftime('%Y-%m-%dT%H:%M:%S'), 'counts': counts, 'runs': states})

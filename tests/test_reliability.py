@@ -480,6 +480,18 @@ def test_replace_folder_leaves_a_whole_folder_at_every_kill(
   assert os.listdir(tmp_path) == ['folder']
 
 
+def test_a_json_write_that_fails_leaves_the_old_file_whole_and_nothing_beside(tmp_path):
+  """runlog.atomic_write_json of a value JSON cannot hold raises and leaves the file
+  as it was, with no temporary file beside it (sweep.json, status.json, a part's
+  progress.json are all written by it)."""
+  path = str(tmp_path / 'sweep.json')
+  runlog.atomic_write_json(path, {'runs': 1})
+  with pytest.raises(TypeError):
+    runlog.atomic_write_json(path, {'runs': object()})
+  assert json.load(open(path)) == {'runs': 1}
+  assert os.listdir(tmp_path) == ['sweep.json']
+
+
 def test_an_export_made_again_replaces_the_old_one_whole(tmp_path):
   """A step exported again (a resume that redoes it): the new SavedModel is at the
   path, loadable, and nothing is left beside it."""

@@ -200,7 +200,7 @@ def test_finished_runs_are_not_submitted(tmp_path, monkeypatch):
   assert RUNS['1'] not in result.stdout.split('#!/bin/bash')[1]
   manifest = json.load(open(sweep_dir / run_sweep.MANIFEST_FILE))
   manifest[slurm.JOBS_KEY] = [{'job_id': '7', 'tasks': {'1': RUNS['1']}}]
-  run_sweep.atomic_write_json(str(sweep_dir / run_sweep.MANIFEST_FILE), manifest)
+  runlog.atomic_write_json(str(sweep_dir / run_sweep.MANIFEST_FILE), manifest)
   _fake_commands(tmp_path, monkeypatch, sacct_stdout='7_1|COMPLETED|0:0\n')
   _, states, _ = slurm.run_states(str(sweep_dir))
   assert states[RUNS['1']]['state'] == 'finished'
@@ -237,7 +237,7 @@ def _submitted_sweep(tmp_path, job_id='7'):
   assert result.returncode == 0, result.stderr
   manifest = json.load(open(sweep_dir / run_sweep.MANIFEST_FILE))
   manifest[slurm.JOBS_KEY] = [{'job_id': job_id, 'tasks': RUNS}]
-  run_sweep.atomic_write_json(str(sweep_dir / run_sweep.MANIFEST_FILE), manifest)
+  runlog.atomic_write_json(str(sweep_dir / run_sweep.MANIFEST_FILE), manifest)
   return sweep_dir
 
 
@@ -268,7 +268,7 @@ def test_status_of_a_manifest_this_package_cannot_resolve_any_more(
   sweep_dir = _submitted_sweep(tmp_path)
   manifest = json.load(open(sweep_dir / run_sweep.MANIFEST_FILE))
   manifest['runs'][0]['config'] = 'configs/removed_since.py'
-  run_sweep.atomic_write_json(str(sweep_dir / run_sweep.MANIFEST_FILE), manifest)
+  runlog.atomic_write_json(str(sweep_dir / run_sweep.MANIFEST_FILE), manifest)
   (sweep_dir / RUNS['0']).mkdir()
   (sweep_dir / RUNS['0'] / 'status.json').write_text(
       json.dumps({'state': 'finished', 'step': 20}))

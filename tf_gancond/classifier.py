@@ -459,8 +459,7 @@ def _write_real_data_scores(config, path):
   c = config_lib.resolve(config.copy_and_resolve_references())
   c.classifier = path
   ceiling = scores.real_data_scores(c)
-  runlog.atomic_write_text(os.path.join(path, scores.REAL_DATA_SCORES_FILE),
-                           json.dumps(ceiling, indent=1, sort_keys=True) + '\n')
+  runlog.atomic_write_json(os.path.join(path, scores.REAL_DATA_SCORES_FILE), ceiling)
   print(f'real-data scores (the ceiling of a perfect generator) in {path}')
 
 

@@ -97,10 +97,6 @@ def _read_json(path):
     raise ResultsError(f'{path!r} cannot be read as JSON ({e})') from None
 
 
-def _write_json(path, value):
-  runlog.atomic_write_text(path, json.dumps(value, indent=1, sort_keys=True) + '\n')
-
-
 def _portable_manifest(manifest):
   """sweep.json without this machine's paths (commands and work dirs)."""
   runs = [{k: v for k, v in run.items() if k not in ('command', 'workdir')}
@@ -122,7 +118,7 @@ def collect(sweep_dir, results_dir='results'):
   for name in os.listdir(part):  # What a killed collect left (_collect_run).
     if name.startswith('.') and name.endswith('.collecting'):
       shutil.rmtree(os.path.join(part, name))
-  _write_json(os.path.join(part, report_lib.SWEEP_MANIFEST),
+  runlog.atomic_write_json(os.path.join(part, report_lib.SWEEP_MANIFEST),
               _portable_manifest(manifest))
   progress, copied = {}, []
   for run in manifest.get('runs', []):
@@ -138,7 +134,7 @@ def collect(sweep_dir, results_dir='results'):
       continue
     _collect_run(workdir, os.path.join(part, run['name']))
     copied.append(run['name'])
-  _write_json(os.path.join(part, PROGRESS_FILE), progress)
+  runlog.atomic_write_json(os.path.join(part, PROGRESS_FILE), progress)
   return copied
 
 
@@ -166,7 +162,7 @@ def _unpack(part, into):
                   os.path.join(into, report_lib.SWEEP_MANIFEST))
   progress = os.path.join(part, PROGRESS_FILE)
   if os.path.isfile(progress):  # The report shows unfinished runs with their state.
-    _write_json(os.path.join(into, report_lib.SWEEP_STATUS),
+    runlog.atomic_write_json(os.path.join(into, report_lib.SWEEP_STATUS),
                 {'runs': _read_json(progress)})
   for name in _committed_runs(part):
     _unpack_run(os.path.join(part, name), os.path.join(into, name))

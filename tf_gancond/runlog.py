@@ -65,7 +65,9 @@ def _jsonable(value):
 
 
 def atomic_write_text(path, text):
-  """Writes `text` to `path` through a temporary file and a rename."""
+  """Writes `text` to `path` through `<path>.tmp` and a rename, so a reader or a kill
+  finds the old file or the new one whole. One writer per file at a time (each
+  folder's writers hold its lock); a `.tmp` a killed writer left is overwritten."""
   tmp = path + '.tmp'
   try:
     with open(tmp, 'w') as f:
@@ -78,6 +80,12 @@ def atomic_write_text(path, text):
       os.remove(tmp)
     raise
 
+
+
+def atomic_write_json(path, value):
+  """atomic_write_text of `value` as indented JSON with sorted keys; a value JSON
+  cannot hold raises before any file is touched."""
+  atomic_write_text(path, json.dumps(value, indent=1, sort_keys=True) + '\n')
 
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # <fcntl.h>, <linux/fs.h>
 
@@ -380,8 +388,7 @@ class RunLog:
     if not self.enabled:
       return
     status = dict(_jsonable(extra), state=state, step=int(step))
-    atomic_write_text(os.path.join(self.workdir, STATUS_FILE),
-                      json.dumps(status, indent=1, sort_keys=True) + '\n')
+    atomic_write_json(os.path.join(self.workdir, STATUS_FILE), status)
 
 
 class Resumable(collections.namedtuple('Resumable', 'allowed when why')):
