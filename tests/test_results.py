@@ -590,33 +590,43 @@ def test_restore_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
   assert not (tmp_path / 's').exists()
 
 
-def _compact_run(part, name, seed, final_log_cond, cs, fd, **config):
-  """A finished MNIST baseline run's compact records in `part` (as collect writes)."""
+def _compact_run(part, name, seed, final_log_cond, cs, fd, curve=None, train_steps=5000,
+                 **config):
+  """A finished MNIST baseline run's compact records in `part` (as collect writes);
+  `curve` {step: (ln cond, CS, FD)} adds a probe and an eval record at each step."""
   from tf_gancond import config as config_lib
   from tf_gancond import runlog
   workdir = os.path.join(part, name)
   os.makedirs(workdir)
   c = config_lib.get_config()
-  c.update(dict(config, dataset='mnist', seed=seed, train_steps=5000, workdir=workdir))
+  c.update(dict(config, dataset='mnist', seed=seed, train_steps=train_steps,
+                workdir=workdir))
   runlog.atomic_write_text(os.path.join(workdir, runlog.CONFIG_FILE),
                            config_lib.to_text(config_lib.resolve(c)))
   log = runlog.RunLog(workdir)
-  log.append('probe', 5000, mean_log_cond=final_log_cond, log_cond=[final_log_cond] * 4)
-  log.append('final', 5000, mean_log_cond=final_log_cond, classifier_score=cs,
+  for step, (lc, step_cs, step_fd) in sorted((curve or {}).items()):
+    log.append('probe', step, mean_log_cond=lc, log_cond=[lc] * 4)
+    log.append('eval', step, classifier_score=step_cs, frechet_distance=step_fd,
+               num_samples=10000)
+  if train_steps not in (curve or {}):
+    log.append('probe', train_steps, mean_log_cond=final_log_cond,
+               log_cond=[final_log_cond] * 4)
+  log.append('final', train_steps, mean_log_cond=final_log_cond, classifier_score=cs,
              frechet_distance=fd, num_samples=10000)
-  log.set_status('finished', 5000)
+  log.set_status('finished', train_steps)
   metrics = os.path.join(workdir, runlog.METRICS_FILE)
   with open(metrics, 'rb') as src, gzip.open(metrics + '.gz', 'wb') as dst:
     shutil.copyfileobj(src, dst)
   os.remove(metrics)
 
 
-def _compact_part(part, runs, extra):
-  """A results part: runs [(seed, ln cond, CS, FD)] of setting baseline."""
+def _compact_part(part, runs, extra, curves=None):
+  """A results part: runs [(seed, ln cond, CS, FD)] of setting baseline; `curves`
+  {seed: _compact_run's curve}."""
   manifest = {'sweep': 'o2_mnist', 'extra': extra, 'runs': []}
   for seed, lc, cs, fd in runs:
     name = f'baseline_seed{seed}'
-    _compact_run(part, name, seed, lc, cs, fd,
+    _compact_run(part, name, seed, lc, cs, fd, (curves or {}).get(seed),
                  **{k: int(v) for k, v in extra.items()})
     manifest['runs'].append({'name': name, 'setting': 'baseline', 'seed': seed,
                              'overrides': {'dataset': 'mnist', 'seed': seed}})
@@ -653,6 +663,65 @@ def test_the_page_tables_each_unstated_choice_against_the_stage1_twins(tmp_path)
   fd_half = half * np.sqrt(5 / 3) * np.sqrt(2)
   assert numbers[2] == pytest.approx([10, 10 - fd_half, 10 + fd_half, 10], rel=2e-3)
 
+
+
+def _choice_row(text, start):
+  """The cells of the page's table row that starts with `start`, and the numbers of
+  each cell after the first two."""
+  row = next(line for line in text.splitlines() if line.startswith(start))
+  cells = [c.strip() for c in row.strip('|').split(' | ')]
+  return cells, [[float(x) for x in re.findall(r'[-+][\d.]+', cell)]
+                 for cell in cells[2:]]
+
+
+def test_a_batch_size_choice_is_also_tabled_at_equal_images(tmp_path):
+  """Batch 128 at its step 2,500 has seen the images of batch 64 at step 5,000.
+  Stage-1 baselines of seeds 0-3 at step 5,000: ln cond 10 + s, CS 8 + 0.1 s, FD
+  20 + s; batch 128's seeds 0 and 1 at step 2,500: ln cond 9.5 and 10 (-0.5, -1:
+  mean -0.75 -+ t(0.975, 3) sqrt(5/3)), CS 7.9 and 8.0 (-0.1 both, -+ t sd(8, 8.1,
+  8.2, 8.3)), FD 25 and 26 (+5 both, -+ t sqrt(5/3)). With stage 2 in (the same
+  runs to 10,000 steps, seeds 0-3 at ln cond 11 + s), the row moves to batch 128's
+  step 5,000 against step 10,000: ln cond 12 - 11 and 14 - 12, mean 1.5."""
+  out = tmp_path / 'results'
+  stage1 = {s: {2500: (9.0 + s, 7.8 + 0.1 * s, 30.0 + s),
+                5000: (10.0 + s, 8.0 + 0.1 * s, 20.0 + s)} for s in range(4)}
+  _compact_part(str(out / 'mnist_stage1'), [
+      (s, 10.0 + s, 8.0 + 0.1 * s, 20.0 + s) for s in range(4)], {}, stage1)
+  _compact_part(str(out / 'mnist_choice_batch_size'),
+                [(0, 12.0, 7.5, 30.0), (1, 14.0, 7.7, 31.0)], {'batch_size': '128'},
+                {0: {2500: (9.5, 7.9, 25.0), 5000: (12.0, 7.5, 30.0)},
+                 1: {2500: (10.0, 8.0, 26.0), 5000: (14.0, 7.7, 31.0)}})
+  text = open(results.build(str(out))).read()
+  start = '| [batch_size = 128](#mnist_choice_batch_size) at equal images'
+  cells, numbers = _choice_row(text, start)
+  assert 'its step 2,500 against step 5,000' in cells[0]
+  assert cells[1] == '2'
+  half = scipy_stats.t.ppf(0.975, 3)
+  sd_lc = np.sqrt(5 / 3)
+  assert numbers[0] == pytest.approx(
+      [-0.75, -0.75 - half * sd_lc, -0.75 + half * sd_lc, -0.5, -1.0], rel=2e-3)
+  sd_cs = np.std([8.0, 8.1, 8.2, 8.3], ddof=1)
+  assert numbers[1] == pytest.approx(
+      [-0.1, -0.1 - half * sd_cs, -0.1 + half * sd_cs, -0.1, -0.1], rel=2e-3)
+  assert numbers[2] == pytest.approx([5, 5 - half * sd_lc, 5 + half * sd_lc, 5, 5],
+                                     rel=2e-3)
+  equal_steps, _ = _choice_row(text, '| [batch_size = 128](#mnist_choice_batch_size) (64)')
+  assert equal_steps[1] == '2'
+
+  stage2 = out / 'mnist_stage2'
+  os.makedirs(stage2)
+  manifest = {'sweep': 'odena_jc_mnist', 'extra': {'train_steps': '10000'}, 'runs': []}
+  for s in range(4):
+    name = f'baseline_seed{s}'
+    _compact_run(str(stage2), name, s, 11.0 + s, 8.5, 15.0,
+                 {**stage1[s], 10000: (11.0 + s, 8.5, 15.0)}, train_steps=10000)
+    manifest['runs'].append({'name': name, 'setting': 'baseline', 'seed': s,
+                             'overrides': {'dataset': 'mnist', 'seed': s}})
+  with open(stage2 / 'sweep.json', 'w') as f:
+    json.dump(manifest, f)
+  cells, numbers = _choice_row(open(results.build(str(out))).read(), start)
+  assert 'its step 5,000 against step 10,000' in cells[0]
+  assert numbers[0][0] == pytest.approx(1.5) and numbers[0][3:] == [1.0, 2.0]
 
 def test_the_choices_table_gives_the_batch_statistics_probes_of_the_same_g(tmp_path):
   """Four baseline runs probed under both BatchNorm readings: batch statistics minus

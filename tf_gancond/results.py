@@ -76,6 +76,11 @@ KEY_FIGURES = tuple((figure.key, figure.link) for check in checks_lib.CHECKS
 CHOICE_PREFIX, CHOICE_REFERENCE = 'mnist_choice_', 'mnist_stage1'
 CHOICE_QUANTITIES = (('final_log_cond', 'ln cond'), ('classifier_score', 'CS'),
                      ('frechet_distance', 'FD'))
+# The reference runs extended to the paper's length (results/campaign.sh): their
+# later steps pair with a batch-size choice at equal images.
+EXTENDED_REFERENCE = 'mnist_stage2'
+# The same quantities at an evaluated step (analysis.json's 'evaluated_steps').
+POINT_QUANTITIES = ('mean_log_cond',) + tuple(key for key, _ in CHOICE_QUANTITIES[1:])
 # The probes of the reference runs' G under both BatchNorm readings, no new training
 # (results/campaign.sh): <run>.<bn_mode>.json of `python -m tf_gancond.probe --run_dir`.
 BATCH_STATS_PROBES = 'mnist_batch_stats'
@@ -547,6 +552,49 @@ def _baseline_ends(part):
   return ends
 
 
+def _baseline_points(parts):
+  """{seed: {step: {'mean_log_cond', scores...}}} of the finished baseline runs of
+  `parts` at each step with a probe and an evaluation; a later part's runs (the
+  same runs extended) add their later steps."""
+  points = {}
+  for part in parts:
+    for run in part.runs:
+      if run.get('setting') == 'baseline' and run.get('state') == 'finished':
+        for point in run.get('evaluated_steps') or []:
+          points.setdefault(run['seed'], {})[point['step']] = point
+  return points
+
+
+def _equal_images_cells(choice, reference, batch_ratio):
+  """(its step, the reference step, [cell per POINT_QUANTITIES]) of a batch-size
+  choice at equal images: its runs at the last step s they all evaluated such that
+  the reference baselines of their seeds evaluated step s * batch_ratio (the same
+  images) and at least stats.MIN_BOOTSTRAP_N reference runs did, for their spread;
+  None when there is no such step. `choice`, `reference`: _baseline_points."""
+  seeds = sorted(set(choice) & set(reference))
+  steps = set.intersection(*(set(choice[s]) for s in seeds)) if seeds else set()
+  for step in sorted(steps, reverse=True):
+    twin_step = step * batch_ratio
+    if twin_step != int(twin_step):
+      continue
+    twin_step = int(twin_step)
+    spread_runs = [points[twin_step] for points in reference.values()
+                   if twin_step in points]
+    if (len(spread_runs) < stats.MIN_BOOTSTRAP_N or
+        any(twin_step not in reference[s] for s in seeds)):
+      continue
+    cells = []
+    for key in POINT_QUANTITIES:
+      pairs = [(choice[s][step].get(key), reference[s][twin_step].get(key))
+               for s in seeds]
+      deltas = [a - b for a, b in pairs
+                if a is not None and b is not None and math.isfinite(a - b)]
+      cells.append(_choice_cell(deltas, [p[key] for p in spread_runs
+                                         if p.get(key) is not None]))
+    return step, twin_step, cells
+  return None
+
+
 def _delta_cell(deltas, interval):
   """'+0.41 [-0.62, +1.44]': the mean of `deltas` and its interval (low, high) or
   None."""
@@ -604,6 +652,8 @@ def _choice_lines(results_dir, parts):
   choices = sorted(n for n in by_name if n.startswith(CHOICE_PREFIX))
   reference = (_baseline_ends(by_name[CHOICE_REFERENCE])
                if CHOICE_REFERENCE in by_name else {})
+  reference_points = _baseline_points(
+      [by_name[n] for n in (CHOICE_REFERENCE, EXTENDED_REFERENCE) if n in by_name])
   if not reference:
     choices = []
   batch_stats = _batch_stats_rows(results_dir)
@@ -623,7 +673,11 @@ def _choice_lines(results_dir, parts):
            'more than a new seed does. The BatchNorm rows probe each '
            f'`{CHOICE_REFERENCE}` generator at its last checkpoint twice, on its own '
            f'probe z, under both BatchNorm readings (`{BATCH_STATS_PROBES}/`), so '
-           'their interval is over their own runs.',
+           'their interval is over their own runs. A batch-size choice has a second '
+           'row at equal images (steps × batch): its runs at their last evaluated step '
+           'whose images the baselines of their seeds reached at an evaluated step, '
+           f'from `{CHOICE_REFERENCE}` or `{EXTENDED_REFERENCE}`, ln cond there '
+           "being the mean over the probe batch's z.",
            '', "| choice (package's value) | seeds | " + ' | '.join(
                f'Δ {words}' for _, words in CHOICE_QUANTITIES) + ' |',
            '|---|---|' + '---|' * len(CHOICE_QUANTITIES)]
@@ -639,8 +693,19 @@ def _choice_lines(results_dir, parts):
                 math.isfinite(ends[s][key] - reference[s][key])]
       cells.append(_choice_cell(deltas, [v[key] for v in reference.values()
                                          if v[key] is not None]))
-    lines.append(f'| [{field} = {value}](#{name}) ({package.get(field, "?")}) | '
-                 f'{len(seeds)} | ' + ' | '.join(cells) + ' |')
+    link = f'[{field} = {value}](#{name})'
+    lines.append(f'| {link} ({package.get(field, "?")}) | {len(seeds)} | ' +
+                 ' | '.join(cells) + ' |')
+    if field == 'batch_size' and package.get(field):
+      choice_points = _baseline_points([by_name[name]])
+      equal = _equal_images_cells(choice_points, reference_points,
+                                  float(value) / float(package[field]))
+      if equal:
+        step, twin_step, cells = equal
+        lines.append(f'| {link} at equal images: its step {step:,} against step '
+                     f'{twin_step:,} ({package[field]}) | '
+                     f'{len(set(choice_points) & set(reference_points))} | ' +
+                     ' | '.join(cells) + ' |')
   return lines + batch_stats + ['']
 
 

@@ -106,10 +106,11 @@ def write_report(sweep_dir, output=None, cluster_method='kmeans',
       'outcome_reason': r.outcome_reason, 'final_log_cond': r.final_log_cond,
       'cluster': r.cluster, 'final_scores': r.final_scores,
       'min_class_count': r.min_class_count,
-      'median_step_time': r.median_step_time}, **_per_z_percentiles(r))
+      'median_step_time': r.median_step_time,
+      'evaluated_steps': r.evaluated_steps}, **_per_z_percentiles(r))
       for r in runs]
-  runlog.atomic_write_text(os.path.join(output, ANALYSIS_FILE), json.dumps(
-      runlog._jsonable(analysis), indent=1, sort_keys=True) + '\n')
+  runlog.atomic_write_json(os.path.join(output, ANALYSIS_FILE),
+                           runlog._jsonable(analysis))
   runlog.atomic_write_text(os.path.join(output, JSON_FILE), json.dumps(
       runlog._jsonable(analysis['checks']), indent=1) + '\n')
   return os.path.join(output, REPORT_FILE)

@@ -187,6 +187,17 @@ class RunData:
     return np.asarray([as_float(v) for v in values], np.float64)
 
   @property
+  def evaluated_steps(self):
+    """[{'step', 'mean_log_cond', score keys...}]: the probe's mean ln cond and the
+    scores at each step that has both a probe and an evaluation record (the points
+    of the score curve), in step order; the scores as recorded, the ln cond of the
+    probe batch (not of final_probe_num_z z)."""
+    probes = {p.get('step'): p for p in self.probes}
+    return [dict({k: as_float(e[k]) for k in score_keys(e)}, step=e['step'],
+                 mean_log_cond=as_float(probes[e['step']].get('mean_log_cond')))
+            for e in self.evals if e.get('step') in probes]
+
+  @property
   def median_step_time(self):
     """The median over the train records of their mean seconds per step, or None."""
     times = [as_float(r.get('step_time')) for r in self.train]
