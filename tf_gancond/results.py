@@ -18,7 +18,8 @@ every run of the sweep when it was collected (finished, running at step N, pendi
 value beside ours per dataset, taken from the part that judges it most completely
 (_most_complete) and named. Under it come HEADER.md's first section (the
 findings), the key figures of those parts, embedded, the table of the unstated
-choices (each `mnist_choice_<field>` part against its `mnist_stage1` twins, and the
+choices (each `mnist_choice_<field>` part against its `mnist_stage1` twins, a batch
+size also at equal images, against `mnist_stage2` once its runs reach them, and the
 probes under batch statistics in `mnist_batch_stats/`), and HEADER.md's other
 sections (glossary, settings that differ from the papers). Then the parts, grouped by
 dataset, MNIST (the papers' own) first: per part the rows its runs judge, the
@@ -553,16 +554,28 @@ def _baseline_ends(part):
 
 
 def _baseline_points(parts):
-  """{seed: {step: {'mean_log_cond', scores...}}} of the finished baseline runs of
-  `parts` at each step with a probe and an evaluation; a later part's runs (the
-  same runs extended) add their later steps."""
+  """{seed: {step: {quantity of POINT_QUANTITIES: value or None}}} of the finished
+  baseline runs of `parts` at each step with a probe and an evaluation (non-finite
+  values as float); a later part's runs (the same runs extended) add the steps the
+  earlier parts lack."""
   points = {}
   for part in parts:
     for run in part.runs:
       if run.get('setting') == 'baseline' and run.get('state') == 'finished':
         for point in run.get('evaluated_steps') or []:
-          points.setdefault(run['seed'], {})[point['step']] = point
+          points.setdefault(run['seed'], {}).setdefault(point['step'], {
+              key: records.as_float(point.get(key)) for key in POINT_QUANTITIES})
   return points
+
+
+def _positive_number(text):
+  """float(text) when it is a finite number above 0 (a setting from config.txt or
+  sweep.json's --extra), else None."""
+  try:
+    value = float(text)
+  except (TypeError, ValueError):
+    return None
+  return value if math.isfinite(value) and value > 0 else None
 
 
 def _equal_images_cells(choice, reference, batch_ratio):
@@ -590,7 +603,7 @@ def _equal_images_cells(choice, reference, batch_ratio):
       deltas = [a - b for a, b in pairs
                 if a is not None and b is not None and math.isfinite(a - b)]
       cells.append(_choice_cell(deltas, [p[key] for p in spread_runs
-                                         if p.get(key) is not None]))
+                                         if p[key] is not None]))
     return step, twin_step, cells
   return None
 
@@ -646,8 +659,9 @@ def _batch_stats_rows(results_dir):
 
 def _choice_lines(results_dir, parts):
   """The table of the unstated choices (CHOICE_PREFIX parts against
-  CHOICE_REFERENCE, seed by seed, and the BATCH_STATS_PROBES row); [] until one of
-  them has values."""
+  CHOICE_REFERENCE, seed by seed; a batch size also at equal images, against
+  CHOICE_REFERENCE or EXTENDED_REFERENCE; and the BATCH_STATS_PROBES rows); [] until
+  one of them has values."""
   by_name = {p.name: p for p in parts}
   choices = sorted(n for n in by_name if n.startswith(CHOICE_PREFIX))
   reference = (_baseline_ends(by_name[CHOICE_REFERENCE])
@@ -675,9 +689,11 @@ def _choice_lines(results_dir, parts):
            f'probe z, under both BatchNorm readings (`{BATCH_STATS_PROBES}/`), so '
            'their interval is over their own runs. A batch-size choice has a second '
            'row at equal images (steps × batch): its runs at their last evaluated step '
-           'whose images the baselines of their seeds reached at an evaluated step, '
-           f'from `{CHOICE_REFERENCE}` or `{EXTENDED_REFERENCE}`, ln cond there '
-           "being the mean over the probe batch's z.",
+           'whose images the baselines of their seeds reached at an evaluated step '
+           f'(in `{CHOICE_REFERENCE}`, or in `{EXTENDED_REFERENCE}`, the same runs '
+           f'extended), that at least {stats.MIN_BOOTSTRAP_N} baselines reached, whose '
+           "values there give the spread; ln cond there is the mean over the probe "
+           "batch's z.",
            '', "| choice (package's value) | seeds | " + ' | '.join(
                f'Δ {words}' for _, words in CHOICE_QUANTITIES) + ' |',
            '|---|---|' + '---|' * len(CHOICE_QUANTITIES)]
@@ -696,10 +712,11 @@ def _choice_lines(results_dir, parts):
     link = f'[{field} = {value}](#{name})'
     lines.append(f'| {link} ({package.get(field, "?")}) | {len(seeds)} | ' +
                  ' | '.join(cells) + ' |')
-    if field == 'batch_size' and package.get(field):
+    batches = [_positive_number(package.get(field)), _positive_number(value)]
+    if field == 'batch_size' and all(batches):
       choice_points = _baseline_points([by_name[name]])
       equal = _equal_images_cells(choice_points, reference_points,
-                                  float(value) / float(package[field]))
+                                  batches[1] / batches[0])
       if equal:
         step, twin_step, cells = equal
         lines.append(f'| {link} at equal images: its step {step:,} against step '
