@@ -141,7 +141,8 @@ sweep "$BF16_COMMIT" mnist_bf16 --sweep=o2_mnist --num_seeds=10 --parallel=2 \
 
 # The unstated choices, one at a time against the stage-1 baselines of seeds 0 and 1:
 # Radford's batch 128 and n_z 100, a generator of twice the channels, and two G
-# updates per iteration (DCGAN-tensorflow).
+# updates per iteration (DCGAN-tensorflow's count; the second on fresh z, where it
+# reuses the iteration's z).
 for choice in batch_size=128 latent_dim=100 g_base_channels=512 g_steps=2; do
   part=mnist_choice_${choice%%=*}
   restore "$part"

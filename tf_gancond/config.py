@@ -83,7 +83,8 @@ def get_config():
   c.g_batch_size = 0              # 0 = batch_size; igul222 uses 2x the D batch.
   c.train_steps = 23440           # generator steps; 25 epochs of 60k at batch 64.
   c.n_critic = 1                  # D steps per G step.
-  c.g_steps = 1                   # G updates per iteration (DCGAN-tensorflow: 2; fresh z).
+  c.g_steps = 1                   # G updates per iteration (DCGAN-tensorflow: 2, on one z;
+                                  # here each later one draws fresh z).
   c.g_lr = 2e-4
   c.d_lr = 2e-4
   c.beta1 = 0.5

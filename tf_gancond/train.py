@@ -2,7 +2,7 @@
 the loop of every experiment (`tf_gancond.loop`).
 
 One iteration = `n_critic` discriminator steps, then `g_steps` generator steps (1;
-DCGAN-tensorflow runs 2, the second on fresh z).
+DCGAN-tensorflow runs 2 on the iteration's z; here every later one draws fresh z).
 With n_critic = 1 and equal D and G batches, the generator step reuses the
 G(z) of the discriminator step and back-propagates through it after D was
 updated (`g_step_reuses_fake`, the dcgan.torch / PyTorch-example update; it
@@ -190,7 +190,7 @@ class GANTrainer(loop.Trainer):
         g_scaled, g_metrics = self._g_loss(fake, extra, z, cond, step)
       metrics.update(g_metrics)
       metrics['g_grad_norm'] = self._apply_g(g_tape, g_scaled, metrics)
-      for k in range(1, c.g_steps):  # DCGAN-tensorflow's second G update.
+      for k in range(1, c.g_steps):  # As DCGAN-tensorflow's second, but on fresh z.
         self._g_update_on_fresh_z(step, k, metrics)
       return metrics
     for k, (real, labels) in enumerate(batches):
