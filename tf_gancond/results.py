@@ -125,7 +125,7 @@ def collect(sweep_dir, results_dir='results'):
     if name.startswith('.') and name.endswith('.collecting'):
       shutil.rmtree(os.path.join(part, name))
   runlog.atomic_write_json(os.path.join(part, report_lib.SWEEP_MANIFEST),
-              _portable_manifest(manifest))
+                           _portable_manifest(manifest))
   progress, copied = {}, []
   for run in manifest.get('runs', []):
     workdir = os.path.join(sweep_dir, run['name'])
@@ -169,7 +169,7 @@ def _unpack(part, into):
   progress = os.path.join(part, PROGRESS_FILE)
   if os.path.isfile(progress):  # The report shows unfinished runs with their state.
     runlog.atomic_write_json(os.path.join(into, report_lib.SWEEP_STATUS),
-                {'runs': _read_json(progress)})
+                             {'runs': _read_json(progress)})
   for name in _committed_runs(part):
     _unpack_run(os.path.join(part, name), os.path.join(into, name))
 
@@ -579,11 +579,12 @@ def _positive_number(text):
 
 
 def _equal_images_cells(choice, reference, batch_ratio):
-  """(its step, the reference step, [cell per POINT_QUANTITIES]) of a batch-size
-  choice at equal images: its runs at the last step s they all evaluated such that
-  the reference baselines of their seeds evaluated step s * batch_ratio (the same
-  images) and at least stats.MIN_BOOTSTRAP_N reference runs did, for their spread;
-  None when there is no such step. `choice`, `reference`: _baseline_points."""
+  """(its step, the reference step, seeds paired, [cell per POINT_QUANTITIES]) of a
+  batch-size choice at equal images: its runs at the last step s they all evaluated
+  such that the reference baselines of their seeds evaluated step s * batch_ratio
+  (the same images) and at least stats.MIN_BOOTSTRAP_N reference runs did, for
+  their spread; None when there is no such step. `choice`, `reference`:
+  _baseline_points."""
   seeds = sorted(set(choice) & set(reference))
   steps = set.intersection(*(set(choice[s]) for s in seeds)) if seeds else set()
   for step in sorted(steps, reverse=True):
@@ -598,13 +599,12 @@ def _equal_images_cells(choice, reference, batch_ratio):
       continue
     cells = []
     for key in POINT_QUANTITIES:
-      pairs = [(choice[s][step].get(key), reference[s][twin_step].get(key))
-               for s in seeds]
+      pairs = [(choice[s][step][key], reference[s][twin_step][key]) for s in seeds]
       deltas = [a - b for a, b in pairs
                 if a is not None and b is not None and math.isfinite(a - b)]
       cells.append(_choice_cell(deltas, [p[key] for p in spread_runs
                                          if p[key] is not None]))
-    return step, twin_step, cells
+    return step, twin_step, len(seeds), cells
   return None
 
 
@@ -712,17 +712,17 @@ def _choice_lines(results_dir, parts):
     link = f'[{field} = {value}](#{name})'
     lines.append(f'| {link} ({package.get(field, "?")}) | {len(seeds)} | ' +
                  ' | '.join(cells) + ' |')
-    batches = [_positive_number(package.get(field)), _positive_number(value)]
-    if field == 'batch_size' and all(batches):
-      choice_points = _baseline_points([by_name[name]])
-      equal = _equal_images_cells(choice_points, reference_points,
-                                  batches[1] / batches[0])
-      if equal:
-        step, twin_step, cells = equal
-        lines.append(f'| {link} at equal images: its step {step:,} against step '
-                     f'{twin_step:,} ({package[field]}) | '
-                     f'{len(set(choice_points) & set(reference_points))} | ' +
-                     ' | '.join(cells) + ' |')
+    equal = None
+    if field == 'batch_size':
+      ours, theirs = _positive_number(value), _positive_number(package.get(field))
+      if ours and theirs:
+        equal = _equal_images_cells(_baseline_points([by_name[name]]),
+                                    reference_points, ours / theirs)
+    if equal:
+      step, twin_step, paired, cells = equal
+      lines.append(f'| {link} at equal images: its step {step:,} against step '
+                   f'{twin_step:,} ({package[field]}) | {paired} | ' +
+                   ' | '.join(cells) + ' |')
   return lines + batch_stats + ['']
 
 

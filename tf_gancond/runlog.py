@@ -81,12 +81,12 @@ def atomic_write_text(path, text):
     raise
 
 
-
 def atomic_write_json(path, value):
   """atomic_write_text of `value` as indented JSON with sorted keys. An object JSON
   cannot hold raises before any file is touched; NaN and inf are written as Python's
   json writes them (NaN, Infinity), so records pass through _jsonable first."""
   atomic_write_text(path, json.dumps(value, indent=1, sort_keys=True) + '\n')
+
 
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # <fcntl.h>, <linux/fs.h>
 
