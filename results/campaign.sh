@@ -122,6 +122,7 @@ mkdir -p "$CAMPAIGN/mnist_batch_stats"
 probe_code=$(clone_at "$PROBE_COMMIT")
 for run in "$CAMPAIGN"/mnist_stage1/*_seed*; do
   grep -q '"state": "finished"' "$run/status.json" 2>/dev/null || continue
+  [ -d "$run/checkpoints" ] || continue  # Restored from its records: probed already.
   for mode in inference batch_stats; do
     out=$CAMPAIGN/mnist_batch_stats/$(basename "$run").$mode.json
     [ -e "$out" ] || (cd "$probe_code" && PYTHONPATH=$probe_code nice -n "$NICE" \
