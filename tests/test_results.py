@@ -757,3 +757,67 @@ def test_the_choices_table_gives_the_batch_statistics_probes_of_the_same_g(tmp_p
   jc = next(line for line in text.splitlines()
             if line.startswith('| probe BatchNorm') and 'jacobian_clamping G' in line)
   assert '| 1 runs | +5 (Student t over the runs) |' in jc
+
+
+def _records_file(run_dir, records, compact):
+  """Writes `records` as a run's metrics, gzipped as collect does when `compact`."""
+  os.makedirs(run_dir)
+  text = ''.join(json.dumps(r) + '\n' for r in records)
+  if compact:
+    with gzip.open(os.path.join(run_dir, 'metrics.jsonl.gz'), 'wt') as f:
+      f.write(text)
+  else:
+    with open(os.path.join(run_dir, 'metrics.jsonl'), 'w') as f:
+      f.write(text)
+
+
+def test_match_finds_where_a_run_made_again_departs_from_its_reference(tmp_path,
+                                                                        capsys):
+  """A stage-2 run made again from step 0 against its committed stage-1 record: the
+  train records to the shared step are compared field by field (timings aside), the
+  probes by their largest per-z difference, the scores by their largest difference;
+  records after the step and runs of one folder only are left out."""
+  def run(d_loss_at_100, per_z_shift, cs_at_100, resumed=(), longer=False):
+    recs = [{'kind': 'start', 'step': 0, 'commit': 'abc'}]
+    recs += [{'kind': 'start', 'step': s, 'commit': 'abc'} for s in resumed]
+    for step in (50, 100) + ((150,) if longer else ()):
+      recs.append({'kind': 'train', 'step': step, 'g_loss': 1.5 + step,
+                   'd_loss': d_loss_at_100 if step == 100 else 0.7,
+                   'step_time': 0.1 * step, 'steps_per_sec': 9.0 + step,
+                   'process_cpu_seconds': 3.0 * step})
+    for step in (0, 100) + ((150,) if longer else ()):
+      recs.append({'kind': 'probe', 'step': step, 'mean_log_cond': 10.0 + step / 100,
+                   'log_cond': [9.5 + step / 100 + per_z_shift, 10.5 + step / 100]})
+    recs.append({'kind': 'eval', 'step': 100, 'classifier_score': cs_at_100,
+                 'frechet_distance': 20.0, 'eval_seconds': 4.0})
+    if longer:
+      recs.append({'kind': 'train', 'step': 150, 'd_loss': 99.0, 'g_loss': 99.0})
+    return recs
+  reference, again = tmp_path / 'stage1', tmp_path / 'stage2'
+  _records_file(reference / 'baseline_seed0', run(0.6, 0.0, 8.0, resumed=(50,)), True)
+  _records_file(again / 'baseline_seed0', run(0.6, 5e-7, 8.0, longer=True), False)
+  _records_file(reference / 'baseline_seed1', run(0.6, 0.0, 8.0), True)
+  _records_file(again / 'baseline_seed1', run(0.65, 0.0, 8.25), False)
+  _records_file(reference / 'baseline_seed2', run(0.6, 0.0, 8.0), True)
+  rows = results.match(str(again), str(reference), 100)
+  assert [r['run'] for r in rows] == ['baseline_seed0', 'baseline_seed1']
+  same, departed = rows
+  assert same['reference_resumes'] == [50] and same['resumes'] == []
+  assert same['train_records'] == 2 and same['differing_fields'] == []
+  assert same['first_difference_step'] is None
+  assert same['largest_log_cond_difference'] == pytest.approx(5e-7, abs=1e-12)
+  assert same['largest_score_difference'] == 0.0
+  assert same['mean_log_cond'] == (11.0, 11.0)
+  assert departed['differing_fields'] == ['d_loss']
+  assert departed['first_difference_step'] == 100
+  assert departed['largest_log_cond_difference'] == 0.0
+  assert departed['largest_score_difference'] == pytest.approx(0.25)
+  assert results.main(['match', f'--part={again}', f'--reference={reference}',
+                       '--step=100']) == 0
+  out = capsys.readouterr().out.splitlines()
+  assert len(out) == 3 and out[1].startswith('baseline_seed0 | [50] | [] | 2 | none')
+  assert '| d_loss; first at step 100 |' in out[2]
+  assert results.main(['match', f'--part={tmp_path / "nowhere"}',
+                       f'--reference={reference}']) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.count('\n') == 0 and 'nowhere' in err

@@ -3,6 +3,7 @@
   python -m tf_gancond.results collect --sweep_dir=~/tf_gancond_campaign/phase2_odena_jc
   python -m tf_gancond.results build
   python -m tf_gancond.results restore --part=results/phase2_odena_jc --sweep_dir=DIR
+  python -m tf_gancond.results match --part=DIR --reference=results/mnist_stage1
 
 `collect` copies what a report needs of every finished run of a sweep into
 `results/<sweep folder name>/`: per run `config.txt`, `status.json` and
@@ -31,6 +32,12 @@ its hand-written `NOTES.md`. Provenance and history are in the hand-written
 runs back into a sweep folder, so the sweep runner skips them and the campaign goes
 on with the rest.
 
+`match` tells whether the runs of one part or sweep folder, made again from step 0
+(stage 2 on a new machine, say), re-made the runs of the same name in another up to a
+shared step: per run, the steps either resumed at, the train fields (timings aside)
+whose values differ in any shared record and the first such step, and the largest
+differences of per-z ln cond and of the scores there.
+
 Exit codes: 0 done; 2 bad input (one line).
 """
 
@@ -45,6 +52,8 @@ import shutil
 import sys
 import tempfile
 import zlib
+
+import numpy as np
 
 from tf_gancond import config as config_lib
 from tf_gancond import report as report_lib
@@ -226,6 +235,104 @@ def restore(part, sweep_dir):
     os.rename(tmp, run_dir)
     restored.append(name)
   return restored
+
+
+# Fields that time a run rather than describe its numbers; `match` leaves them out.
+TIMING_FIELDS = frozenset(
+    ('step_time', 'steps_per_sec', 'process_cpu_seconds', 'eval_seconds'))
+
+
+def _run_records(run_dir):
+  """A run's records from a part (metrics.jsonl.gz) or a sweep folder (metrics.jsonl)."""
+  compact = os.path.join(run_dir, RECORDS_GZ)
+  if not os.path.isfile(compact):
+    return runlog.read_records(run_dir)
+  with gzip.open(compact, 'rt') as f:
+    return [json.loads(line) for line in f]
+
+
+def _by_step(recs, kind, last_step):
+  """{step: the last record of `kind` at it}, for steps up to `last_step`."""
+  return {r['step']: r for r in recs
+          if r.get('kind') == kind and r.get('step', last_step + 1) <= last_step}
+
+
+def _largest_difference(a, b, fields):
+  """max |a[f] - b[f]| over the records of the steps both hold, element-wise for
+  lists; 0.0 when they share none."""
+  largest = 0.0
+  for step in set(a) & set(b):
+    for field in fields:
+      x, y = a[step].get(field), b[step].get(field)
+      if x is not None and y is not None:
+        diff = np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))
+        largest = max(largest, float(diff.max(initial=0.0)))
+  return largest
+
+
+def match(part, reference, step):
+  """Per run of `part` that `reference` also holds, how it compares up to `step`.
+
+  Returns [{'run', 'resumes', 'reference_resumes' (steps in (0, step] resumed at),
+  'train_records' (shared up to `step`), 'differing_fields' (the fields, timings
+  aside, with another value in any of them), 'first_difference_step' (the first
+  such record's step; None),
+  'largest_log_cond_difference' (over the shared probes' per-z values),
+  'largest_score_difference' (classifier score and FD, shared evals),
+  'mean_log_cond' ((reference, part) at the probe of `step`; None)}].
+  """
+  for folder in (part, reference):
+    if not os.path.isdir(folder):
+      raise ResultsError(f'{folder!r} is not a folder: give a results part or a '
+                         'sweep folder')
+  rows = []
+  for name in sorted(os.listdir(part)):
+    if name.startswith('.') or not os.path.isdir(os.path.join(reference, name)):
+      continue
+    ours, theirs = (_run_records(os.path.join(p, name)) for p in (part, reference))
+    if not ours or not theirs:
+      continue
+    train = [_by_step(r, 'train', step) for r in (theirs, ours)]
+    shared = sorted(set(train[0]) & set(train[1]))
+    differing, first = set(), None
+    for s in shared:
+      a, b = train[0][s], train[1][s]
+      changed = {f for f in set(a) | set(b)
+                 if f not in TIMING_FIELDS and a.get(f) != b.get(f)}
+      if changed and first is None:
+        first = s
+      differing |= changed
+    probes = [_by_step(r, 'probe', step) for r in (theirs, ours)]
+    evals = [_by_step(r, 'eval', step) for r in (theirs, ours)]
+    at_step = [p.get(step, {}).get('mean_log_cond') for p in probes]
+    rows.append({
+        'run': name,
+        'resumes': [s for s in _by_step(ours, 'start', step) if s > 0],
+        'reference_resumes': [s for s in _by_step(theirs, 'start', step) if s > 0],
+        'train_records': len(shared), 'differing_fields': sorted(differing),
+        'first_difference_step': first,
+        'largest_log_cond_difference': _largest_difference(*probes, ('log_cond',)),
+        'largest_score_difference': _largest_difference(
+            *evals, ('classifier_score', 'frechet_distance')),
+        'mean_log_cond': None if None in at_step else tuple(at_step)})
+  return rows
+
+
+def _match_lines(rows, step):
+  lines = [f'run | reference resumes | resumes | train records to step {step} | '
+           'train fields that differ | largest per-z ln cond difference | largest '
+           f'score difference | mean ln cond at step {step}: reference, this']
+  for r in rows:
+    first = ('none' if r['first_difference_step'] is None else
+             f"{', '.join(r['differing_fields'])}; first at step "
+             f"{r['first_difference_step']}")
+    means = ('not reached' if r['mean_log_cond'] is None else
+             '{:.4f}, {:.4f}'.format(*r['mean_log_cond']))
+    lines.append(f"{r['run']} | {r['reference_resumes']} | {r['resumes']} | "
+                 f"{r['train_records']} | {first} | "
+                 f"{r['largest_log_cond_difference']:.2g} | "
+                 f"{r['largest_score_difference']:.2g} | {means}")
+  return lines
 
 
 def _command(manifest):
@@ -842,6 +949,11 @@ def main(argv):
   r.add_argument('--sweep_dir', required=True)
   b = sub.add_parser('build', help='rebuild the reports and results/README.md')
   b.add_argument('--results_dir', default='results')
+  m = sub.add_parser('match', help='compare runs made again with the runs of the '
+                     'same name in another part, up to a shared step')
+  m.add_argument('--part', required=True)
+  m.add_argument('--reference', required=True)
+  m.add_argument('--step', type=int, default=5000)
   args = parser.parse_args(argv)
   try:
     if args.command == 'collect':
@@ -850,6 +962,10 @@ def main(argv):
     elif args.command == 'restore':
       restored = restore(args.part, os.path.expanduser(args.sweep_dir))
       print(f'restored {len(restored)} finished runs: {", ".join(restored) or "none"}')
+    elif args.command == 'match':
+      print('\n'.join(_match_lines(
+          match(os.path.expanduser(args.part), os.path.expanduser(args.reference),
+                args.step), args.step)))
     else:
       print(build(args.results_dir))
   except (ResultsError, report_lib.ReportError) as e:
