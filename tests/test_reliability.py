@@ -492,6 +492,24 @@ def test_a_json_write_that_fails_leaves_the_old_file_whole_and_nothing_beside(tm
   assert os.listdir(tmp_path) == ['sweep.json']
 
 
+def test_two_writers_of_one_file_at_once_leave_one_of_them_whole(tmp_path,
+                                                                   monkeypatch):
+  """Two processes writing one file together (two `run_sweep --status` on a SLURM
+  sweep, which hold no lock): the second writes its whole file between the first's
+  write and rename. Neither fails, the file is one writer's text whole, and no
+  temporary file is left."""
+  path = str(tmp_path / 'sweep_status.json')
+  real_replace = os.replace
+  def replace_after_another_writer(src, dst):
+    monkeypatch.setattr(os, 'replace', real_replace)
+    runlog.atomic_write_text(path, 'second writer\n')
+    real_replace(src, dst)
+  monkeypatch.setattr(os, 'replace', replace_after_another_writer)
+  runlog.atomic_write_text(path, 'first writer\n')
+  assert open(path).read() == 'first writer\n'
+  assert os.listdir(tmp_path) == ['sweep_status.json']
+
+
 def test_an_export_made_again_replaces_the_old_one_whole(tmp_path):
   """A step exported again (a resume that redoes it): the new SavedModel is at the
   path, loadable, and nothing is left beside it."""

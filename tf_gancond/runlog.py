@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 
 import numpy as np
 
@@ -65,17 +66,21 @@ def _jsonable(value):
 
 
 def atomic_write_text(path, text):
-  """Writes `text` to `path` through `<path>.tmp` and a rename, so a reader or a kill
-  finds the old file or the new one whole. One writer per file at a time (each
-  folder's writers hold its lock); a `.tmp` a killed writer left is overwritten."""
-  tmp = path + '.tmp'
+  """Writes `text` to `path` through a temporary file beside it and a rename, so a
+  reader or a kill finds the old file or the new one whole. The temporary file's name
+  is this write's own (`<name>.<random>.tmp`): writers of one file at once (two
+  `run_sweep --status` of a SLURM sweep, which take no lock) each rename a whole file,
+  and the last rename wins. What a killed writer leaves, `remove_stale_tmp` clears."""
+  folder, name = os.path.split(path)
+  fd, tmp = tempfile.mkstemp(prefix=name + '.', suffix='.tmp', dir=folder or '.')
   try:
-    with open(tmp, 'w') as f:
+    with os.fdopen(fd, 'w') as f:
       f.write(text)
       f.flush()
       os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the file others read is 0644.
     os.replace(tmp, path)
-  except OSError:
+  except BaseException:
     if os.path.isfile(tmp):
       os.remove(tmp)
     raise
