@@ -505,9 +505,16 @@ def test_two_writers_of_one_file_at_once_leave_one_of_them_whole(tmp_path,
     runlog.atomic_write_text(path, 'second writer\n')
     real_replace(src, dst)
   monkeypatch.setattr(os, 'replace', replace_after_another_writer)
-  runlog.atomic_write_text(path, 'first writer\n')
+  umask = os.umask(0o002)  # A group-shared folder's: the file as open() makes it.
+  try:
+    runlog.atomic_write_text(path, 'first writer\n')
+    with open(tmp_path / 'made_by_open', 'w'):
+      pass
+  finally:
+    os.umask(umask)
   assert open(path).read() == 'first writer\n'
-  assert os.listdir(tmp_path) == ['sweep_status.json']
+  assert os.stat(path).st_mode == os.stat(tmp_path / 'made_by_open').st_mode
+  assert sorted(os.listdir(tmp_path)) == ['made_by_open', 'sweep_status.json']
 
 
 def test_an_export_made_again_replaces_the_old_one_whole(tmp_path):

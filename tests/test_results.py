@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import math
 import os
 import re
 import shutil
@@ -759,10 +760,11 @@ def test_the_choices_table_gives_the_batch_statistics_probes_of_the_same_g(tmp_p
   assert '| 1 runs | +5 (Student t over the runs) |' in jc
 
 
-def _records_file(run_dir, records, compact):
-  """Writes `records` as a run's metrics, gzipped as collect does when `compact`."""
-  os.makedirs(run_dir)
-  text = ''.join(json.dumps(r) + '\n' for r in records)
+def _records_file(run_dir, records, compact, tail=''):
+  """Writes `records` (then the text `tail`, a cut line say) as a run's metrics,
+  gzipped as collect does when `compact`."""
+  os.makedirs(run_dir, exist_ok=True)
+  text = ''.join(json.dumps(r) + '\n' for r in records) + tail
   if compact:
     with gzip.open(os.path.join(run_dir, 'metrics.jsonl.gz'), 'wt') as f:
       f.write(text)
@@ -771,53 +773,89 @@ def _records_file(run_dir, records, compact):
       f.write(text)
 
 
+def _matched_run(*, losses=None, per_z=(9.5, 10.5), mean=11.0, cs=8.0, fd=20.0,
+                 timing=1.0, resumed=(), last_step=100):
+  """A run's records: train at steps 50 and 100 (+ 150 with `last_step` 150), probes
+  at 0 and 100 (and 150), an eval at 100. `losses` {step: (d_loss, g_loss)} replace
+  the default (0.7, 1.5); `per_z` and `mean` are the step-100 probe's; timings scale
+  with `timing`."""
+  recs = [{'kind': 'start', 'step': s, 'commit': 'abc'} for s in (0,) + resumed]
+  for step in range(50, last_step + 1, 50):
+    d_loss, g_loss = (losses or {}).get(step, (0.7, 1.5))
+    recs.append({'kind': 'train', 'step': step, 'd_loss': d_loss, 'g_loss': g_loss,
+                 'step_time': 0.1 * timing, 'steps_per_sec': 10.0 / timing,
+                 'process_cpu_seconds': 3.0 * step * timing})
+  for step in (0,) + tuple(range(100, last_step + 1, 50)):
+    at_100 = step == 100
+    recs.append({'kind': 'probe', 'step': step,
+                 'mean_log_cond': mean if at_100 else 10.0 + step,
+                 'log_cond': list(per_z) if at_100 else [9.0 + step, 11.0 + step]})
+  recs.append({'kind': 'eval', 'step': 100, 'classifier_score': cs,
+               'frechet_distance': fd, 'eval_seconds': 4.0 * timing})
+  return recs
+
+
 def test_match_finds_where_a_run_made_again_departs_from_its_reference(tmp_path,
                                                                         capsys):
-  """A stage-2 run made again from step 0 against its committed stage-1 record: the
-  train records to the shared step are compared field by field (timings aside), the
-  probes by their largest per-z difference, the scores by their largest difference;
-  records after the step and runs of one folder only are left out."""
-  def run(d_loss_at_100, per_z_shift, cs_at_100, resumed=(), longer=False):
-    recs = [{'kind': 'start', 'step': 0, 'commit': 'abc'}]
-    recs += [{'kind': 'start', 'step': s, 'commit': 'abc'} for s in resumed]
-    for step in (50, 100) + ((150,) if longer else ()):
-      recs.append({'kind': 'train', 'step': step, 'g_loss': 1.5 + step,
-                   'd_loss': d_loss_at_100 if step == 100 else 0.7,
-                   'step_time': 0.1 * step, 'steps_per_sec': 9.0 + step,
-                   'process_cpu_seconds': 3.0 * step})
-    for step in (0, 100) + ((150,) if longer else ()):
-      recs.append({'kind': 'probe', 'step': step, 'mean_log_cond': 10.0 + step / 100,
-                   'log_cond': [9.5 + step / 100 + per_z_shift, 10.5 + step / 100]})
-    recs.append({'kind': 'eval', 'step': 100, 'classifier_score': cs_at_100,
-                 'frechet_distance': 20.0, 'eval_seconds': 4.0})
-    if longer:
-      recs.append({'kind': 'train', 'step': 150, 'd_loss': 99.0, 'g_loss': 99.0})
-    return recs
+  """Runs made again from step 0 against their committed records, up to step 100:
+  train records compared field by field with the timings left out, probes by their
+  largest per-z difference, scores (CS and FD) by theirs; a NaN or inf against a
+  finite value is an infinite difference, not none; records after the step, runs
+  of one folder only and a cut last line are left out; a run's live metrics.jsonl
+  is read before a compact copy beside it."""
   reference, again = tmp_path / 'stage1', tmp_path / 'stage2'
-  _records_file(reference / 'baseline_seed0', run(0.6, 0.0, 8.0, resumed=(50,)), True)
-  _records_file(again / 'baseline_seed0', run(0.6, 5e-7, 8.0, longer=True), False)
-  _records_file(reference / 'baseline_seed1', run(0.6, 0.0, 8.0), True)
-  _records_file(again / 'baseline_seed1', run(0.65, 0.0, 8.25), False)
-  _records_file(reference / 'baseline_seed2', run(0.6, 0.0, 8.0), True)
-  rows = results.match(str(again), str(reference), 100)
-  assert [r['run'] for r in rows] == ['baseline_seed0', 'baseline_seed1']
-  same, departed = rows
+  # Reference beyond step 100: other values at 150 that must not count.
+  ref = _matched_run(resumed=(50,), last_step=150)
+  for name in ('baseline_seed0', 'baseline_seed1', 'baseline_seed2', 'baseline_seed5',
+               'baseline_seed3'):
+    _records_file(reference / name, ref, True, tail='{"kind": "tra')
+  _records_file(again / 'baseline_seed0',
+                _matched_run(per_z=(9.5 + 5e-7, 10.5), timing=2.0), False)
+  _records_file(again / 'baseline_seed1',
+                _matched_run(losses={50: (0.7, 1.6), 100: (0.65, 1.5)}, mean=12.0,
+                             cs=8.25, fd=23.0), False)
+  _records_file(again / 'baseline_seed2',
+                _matched_run(per_z=('nan', 10.5), mean='nan', fd='inf'), False)
+  _records_file(again / 'baseline_seed5', _matched_run(), False)
+  _records_file(again / 'baseline_seed5', _matched_run(losses={50: (9.0, 9.0)}), True)
+  _records_file(again / 'baseline_seed4', _matched_run(), False)
+  rows = {r['run']: r for r in results.match(str(again), str(reference), 100)}
+  assert sorted(rows) == ['baseline_seed0', 'baseline_seed1', 'baseline_seed2',
+                          'baseline_seed5']
+  same, departed, broken, live = (rows[f'baseline_seed{i}'] for i in (0, 1, 2, 5))
   assert same['reference_resumes'] == [50] and same['resumes'] == []
   assert same['train_records'] == 2 and same['differing_fields'] == []
   assert same['first_difference_step'] is None
   assert same['largest_log_cond_difference'] == pytest.approx(5e-7, abs=1e-12)
   assert same['largest_score_difference'] == 0.0
   assert same['mean_log_cond'] == (11.0, 11.0)
-  assert departed['differing_fields'] == ['d_loss']
-  assert departed['first_difference_step'] == 100
+  assert departed['differing_fields'] == ['d_loss', 'g_loss']
+  assert departed['first_difference_step'] == 50
   assert departed['largest_log_cond_difference'] == 0.0
-  assert departed['largest_score_difference'] == pytest.approx(0.25)
+  assert departed['largest_score_difference'] == pytest.approx(3.0)
+  assert departed['mean_log_cond'] == (11.0, 12.0)  # (reference, the run made again)
+  assert broken['largest_log_cond_difference'] == math.inf
+  assert broken['largest_score_difference'] == math.inf
+  assert broken['mean_log_cond'][0] == 11.0 and math.isnan(broken['mean_log_cond'][1])
+  assert live['differing_fields'] == []
   assert results.main(['match', f'--part={again}', f'--reference={reference}',
                        '--step=100']) == 0
   out = capsys.readouterr().out.splitlines()
-  assert len(out) == 3 and out[1].startswith('baseline_seed0 | [50] | [] | 2 | none')
-  assert '| d_loss; first at step 100 |' in out[2]
-  assert results.main(['match', f'--part={tmp_path / "nowhere"}',
+  assert len(out) == 5 and out[1].startswith('baseline_seed0 | [50] | [] | 2 | none')
+  assert '| d_loss, g_loss; first at step 50 | 0 | 3 | 11.0000, 12.0000' in out[2]
+  assert out[3].endswith('| inf | inf | 11.0000, nan')
+  for bad, words in ((tmp_path / 'nowhere', 'nowhere'),
+                     (tmp_path / 'damaged', 'cannot be read')):
+    if bad.name == 'damaged':
+      (bad / 'baseline_seed0').mkdir(parents=True)
+      (bad / 'baseline_seed0' / 'metrics.jsonl.gz').write_bytes(b'\x1f\x8bnot gzip')
+    assert results.main(['match', f'--part={again}', f'--reference={bad}']) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count('\n') == 0 and words in err, err
+  (tmp_path / 'short' / 'baseline_seed0').mkdir(parents=True)
+  _records_file(tmp_path / 'short' / 'baseline_seed0',
+                _matched_run(per_z=(9.5, 10.5, 11.5)), False)
+  assert results.main(['match', f'--part={tmp_path / "short"}',
                        f'--reference={reference}']) == 2
   err = capsys.readouterr().err.strip()
-  assert err.count('\n') == 0 and 'nowhere' in err
+  assert err.count('\n') == 0 and '2 per-z values in --reference and 3 in --part' in err, err

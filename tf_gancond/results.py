@@ -243,12 +243,15 @@ TIMING_FIELDS = frozenset(
 
 
 def _run_records(run_dir):
-  """A run's records from a part (metrics.jsonl.gz) or a sweep folder (metrics.jsonl)."""
-  compact = os.path.join(run_dir, RECORDS_GZ)
-  if not os.path.isfile(compact):
-    return runlog.read_records(run_dir)
-  with gzip.open(compact, 'rt') as f:
-    return [json.loads(line) for line in f]
+  """A run's records: its live metrics.jsonl (a sweep folder), else its compact copy
+  (a results part). A cut line is skipped; a file that cannot be read is bad input."""
+  live = os.path.join(run_dir, runlog.METRICS_FILE)
+  path = live if os.path.isfile(live) else os.path.join(run_dir, RECORDS_GZ)
+  try:
+    return runlog.read_records(path)
+  except (OSError, EOFError, zlib.error) as e:  # A damaged gzip, say.
+    raise ResultsError(f'{path!r} cannot be read '
+                       f'({str(e).splitlines()[0][:160]})') from None
 
 
 def _by_step(recs, kind, last_step):
@@ -257,16 +260,25 @@ def _by_step(recs, kind, last_step):
           if r.get('kind') == kind and r.get('step', last_step + 1) <= last_step}
 
 
-def _largest_difference(a, b, fields):
+def _largest_difference(run, a, b, fields):
   """max |a[f] - b[f]| over the records of the steps both hold, element-wise for
-  lists; 0.0 when they share none."""
+  lists; two NaNs (or equal infinities) do not differ, and a non-finite value against
+  any other differs by inf. 0.0 when they share none."""
   largest = 0.0
   for step in set(a) & set(b):
     for field in fields:
-      x, y = a[step].get(field), b[step].get(field)
-      if x is not None and y is not None:
-        diff = np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))
-        largest = max(largest, float(diff.max(initial=0.0)))
+      if a[step].get(field) is None or b[step].get(field) is None:
+        continue
+      # np.float64 reads runlog's 'nan' and 'inf' strings as the numbers.
+      x, y = (np.asarray(r[step][field], np.float64) for r in (a, b))
+      if x.shape != y.shape:
+        raise ResultsError(f'{run}: {field} at step {step} holds {x.size} per-z '
+                           f'values in --reference and {y.size} in --part; runs of '
+                           'another probe size do not compare')
+      same = (x == y) | (np.isnan(x) & np.isnan(y))
+      diff = np.where(same, 0.0, np.abs(x - y))
+      diff[np.isnan(diff)] = math.inf  # NaN against a number.
+      largest = max(largest, float(diff.max(initial=0.0)))
   return largest
 
 
@@ -276,10 +288,9 @@ def match(part, reference, step):
   Returns [{'run', 'resumes', 'reference_resumes' (steps in (0, step] resumed at),
   'train_records' (shared up to `step`), 'differing_fields' (the fields, timings
   aside, with another value in any of them), 'first_difference_step' (the first
-  such record's step; None),
-  'largest_log_cond_difference' (over the shared probes' per-z values),
-  'largest_score_difference' (classifier score and FD, shared evals),
-  'mean_log_cond' ((reference, part) at the probe of `step`; None)}].
+  such record's step; None), 'largest_log_cond_difference' (over the shared probes'
+  per-z values), 'largest_score_difference' (classifier score and FD, shared
+  evals), 'mean_log_cond' ((reference, part) at the probe of `step`; None)}].
   """
   for folder in (part, reference):
     if not os.path.isdir(folder):
@@ -304,16 +315,17 @@ def match(part, reference, step):
       differing |= changed
     probes = [_by_step(r, 'probe', step) for r in (theirs, ours)]
     evals = [_by_step(r, 'eval', step) for r in (theirs, ours)]
-    at_step = [p.get(step, {}).get('mean_log_cond') for p in probes]
+    at_step = [records.as_float(p.get(step, {}).get('mean_log_cond')) for p in probes]
     rows.append({
         'run': name,
         'resumes': [s for s in _by_step(ours, 'start', step) if s > 0],
         'reference_resumes': [s for s in _by_step(theirs, 'start', step) if s > 0],
         'train_records': len(shared), 'differing_fields': sorted(differing),
         'first_difference_step': first,
-        'largest_log_cond_difference': _largest_difference(*probes, ('log_cond',)),
+        'largest_log_cond_difference': _largest_difference(name, *probes,
+                                                           ('log_cond',)),
         'largest_score_difference': _largest_difference(
-            *evals, ('classifier_score', 'frechet_distance')),
+            name, *evals, ('classifier_score', 'frechet_distance')),
         'mean_log_cond': None if None in at_step else tuple(at_step)})
   return rows
 

@@ -30,13 +30,13 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import gzip
 import json
 import math
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 
 import numpy as np
 
@@ -68,17 +68,18 @@ def _jsonable(value):
 def atomic_write_text(path, text):
   """Writes `text` to `path` through a temporary file beside it and a rename, so a
   reader or a kill finds the old file or the new one whole. The temporary file's name
-  is this write's own (`<name>.<random>.tmp`): writers of one file at once (two
+  is this write's own (`<path>.<random hex>.tmp`): writers of one file at once (two
   `run_sweep --status` of a SLURM sweep, which take no lock) each rename a whole file,
-  and the last rename wins. What a killed writer leaves, `remove_stale_tmp` clears."""
-  folder, name = os.path.split(path)
-  fd, tmp = tempfile.mkstemp(prefix=name + '.', suffix='.tmp', dir=folder or '.')
+  and the last rename wins. What a killed writer leaves in a run folder,
+  `remove_stale_tmp` clears at the run's next start."""
+  tmp = f'{path}.{os.urandom(8).hex()}.tmp'
   try:
+    # O_EXCL: this write's own file; mode 0666 less the umask, as open() gives.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     with os.fdopen(fd, 'w') as f:
       f.write(text)
       f.flush()
       os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the file others read is 0644.
     os.replace(tmp, path)
   except BaseException:
     if os.path.isfile(tmp):
@@ -265,14 +266,15 @@ def restore_checkpoint(checkpoint, directory, max_to_keep, prefer=None):
 
 
 def read_records(path_or_dir, kind=None):
-  """All parseable records of a metrics file (or of `<dir>/metrics.jsonl`)."""
+  """All parseable records of a metrics file (or of `<dir>/metrics.jsonl`), gzipped
+  if its name ends in .gz (a results part's compact copy)."""
   path = path_or_dir
   if os.path.isdir(path):
     path = os.path.join(path, METRICS_FILE)
   if not os.path.exists(path):
     return []
   records = []
-  with open(path) as f:
+  with (gzip.open if path.endswith('.gz') else open)(path, 'rt') as f:
     for line in f:
       try:
         record = json.loads(line)
