@@ -60,24 +60,18 @@ restore() {  # restore PART: the runs of results/PART, committed already, are pu
   fi
 }
 
-all_committed() {  # all_committed FILE...: each results/FILE (a progress.json) says
-                  # every run of its part is committed finished
-  "$PY" -c 'import json, sys
-try:
-  parts = [json.load(open(p)) for p in sys.argv[1:]]
-except (OSError, ValueError):  # Not committed yet, or cut.
-  sys.exit(1)
-sys.exit(0 if all(p and all(r.get("state") == "finished" for r in p.values())
-                  for p in parts) else 1)' "${@/#/$REPO/results/}"
-}
-
 sweep() {  # sweep COMMIT PART RUN_SWEEP_FLAGS...: the sweep folder is $CAMPAIGN/PART.
   local code sweep_dir=$CAMPAIGN/$2
   code=$(clone_at "$1") || return 1  # Also where set -e is off (left of ||).
   shift 2
   # $BACKEND_FLAGS unquoted: it holds several flags; after "$@", so its --parallel wins.
+  # A run that failed or diverged ends the runner with exit 1 after the others ran;
+  # the campaign goes on with the next part (a diverged run is a result: collect keeps
+  # it), and the same command again retries only what did not finish.
   (cd "$code" && PYTHONPATH=$code nice -n "$NICE" "$PY" -m launch.run_sweep \
-     --progress_every=600 --sweep_dir="$sweep_dir" "$@" $BACKEND_FLAGS)
+     --progress_every=600 --sweep_dir="$sweep_dir" "$@" $BACKEND_FLAGS) ||
+    echo "[campaign] run_sweep exited $? on $sweep_dir; see its sweep_status.json;" \
+      "going on"
 }
 
 mkdir -p "$CAMPAIGN"

@@ -347,23 +347,28 @@ def _run_config(workdir, seed=0):
   return run_sweep.resolve_run_config(run, {'train_steps': '10'}, str(workdir))
 
 
-def _fake_sweep(root):
-  """A sweep folder as launch.run_sweep leaves it: one finished run, one running."""
+DIVERGED_RECORDS = ('{"kind": "probe", "step": 0}\n'
+                    '{"kind": "train", "step": 5, "d_loss": "nan"}\n')
+
+
+def _fake_sweep(root, states=('finished', 'running')):
+  """A sweep folder as launch.run_sweep leaves it: run i (baseline_seed<i>) in
+  states[i], by default one finished run and one running."""
   from tf_gancond import config as config_lib
   runs = []
-  for seed, state in ((0, 'finished'), (1, 'running')):
+  for seed, state in enumerate(states):
     name = f'baseline_seed{seed}'
     run = root / name
     (run / 'checkpoints').mkdir(parents=True)
     (run / 'checkpoints' / 'ckpt-1.index').write_bytes(b'weights')
     (run / 'saved_models').mkdir()
     (run / 'config.txt').write_text(config_lib.to_text(_run_config(run, seed)))
-    step = 10 if state == 'finished' else 7
+    step = {'finished': 10, 'diverged': 5}.get(state, 7)
     (run / 'status.json').write_text(json.dumps({'state': state, 'step': step,
                                                  'train_steps': 10}))
     (run / 'metrics.jsonl').write_text(
-        FINISHED_RECORDS if state == 'finished' else
-        '{"kind": "probe", "step": 0}\n{"kind": "train", "step": 9}\n')
+        {'finished': FINISHED_RECORDS, 'diverged': DIVERGED_RECORDS}.get(
+            state, '{"kind": "probe", "step": 0}\n{"kind": "train", "step": 9}\n'))
     runs.append({'name': name, 'seed': 0, 'setting': 'baseline', 'command': ['x'],
                  'workdir': str(run), 'train_steps': 10})
   (root / 'sweep.json').write_text(json.dumps(
@@ -411,6 +416,34 @@ def test_collect_copies_finished_runs_compactly(tmp_path):
   before = (part / 'baseline_seed0' / 'metrics.jsonl.gz').read_bytes()
   results.collect(str(tmp_path / 'sweep'), str(out))
   assert (part / 'baseline_seed0' / 'metrics.jsonl.gz').read_bytes() == before
+
+
+def test_collect_keeps_a_diverged_run_which_the_page_shows_as_such(tmp_path):
+  """A run that diverged is a result: collect commits its records with its state,
+  the part's report reads it as diverged, and restore leaves it out, so on a new
+  machine the sweep makes it again rather than skip it."""
+  from tf_gancond.report import records
+  _fake_sweep(tmp_path / 'sweep', ('finished', 'running', 'diverged'))
+  out = tmp_path / 'results'
+  assert results.collect(str(tmp_path / 'sweep'), str(out)) == [
+      'baseline_seed0', 'baseline_seed2']
+  part = out / 'sweep'
+  with gzip.open(part / 'baseline_seed2' / 'metrics.jsonl.gz', 'rt') as f:
+    assert f.read() == DIVERGED_RECORDS
+  assert json.load(open(part / 'baseline_seed2' / 'status.json'))['state'] == 'diverged'
+  assert json.load(open(part / 'progress.json'))['baseline_seed2'] == {
+      'state': 'diverged', 'step': 5, 'train_steps': 10}
+  unpacked = tmp_path / 'unpacked'
+  unpacked.mkdir()
+  results._unpack(str(part), str(unpacked))
+  runs = {r.name: r for r in records.load_sweep(str(unpacked))[1]}
+  assert runs['baseline_seed2'].state == 'diverged'
+  assert runs['baseline_seed2'].step == 5
+  assert results.restore(str(part), str(tmp_path / 'new_machine')) == ['baseline_seed0']
+  assert results._progress_lines(json.load(open(part / 'progress.json'))) == [
+      'Runs finished: 1 of 3.', 'Diverged (kept as results): baseline_seed2 (at step 5 '
+      'of 10).', 'Not finished when collected: baseline_seed1 (running, step 9 of 10).',
+      '']
 
 
 def test_a_collect_that_dies_midway_leaves_the_collected_run_as_it_was(

@@ -5,8 +5,8 @@
   python -m tf_gancond.results restore --part=results/phase2_odena_jc --sweep_dir=DIR
   python -m tf_gancond.results match --part=DIR --reference=results/mnist_stage1
 
-`collect` copies what a report needs of every finished run of a sweep into
-`results/<sweep folder name>/`: per run `config.txt`, `status.json` and
+`collect` copies what a report needs of every run of a sweep that finished or
+diverged (a result too, shown as such) into `results/<sweep folder name>/`: per run `config.txt`, `status.json` and
 `metrics.jsonl.gz`, never checkpoints or SavedModels; beside them the sweep's
 manifest `sweep.json` (machine paths removed) and `progress.json`, the state of
 every run of the sweep when it was collected (finished, running at step N, pending).
@@ -30,7 +30,7 @@ its hand-written `NOTES.md`. Provenance and history are in the hand-written
 
 `restore` is collect's inverse for a new machine: it writes the committed finished
 runs back into a sweep folder, so the sweep runner skips them and the campaign goes
-on with the rest.
+on with the rest (a diverged run among them, which has no checkpoint to go on from).
 
 `match` tells whether the runs of one part or sweep folder, made again from step 0
 (stage 2 on a new machine, say), re-made the runs of the same name in another up to a
@@ -120,8 +120,14 @@ def _portable_manifest(manifest):
           'runs': runs}
 
 
+# The states of a run that has ended for good and is a result: a diverged run is
+# kept and shown as one (its records end at the step it diverged).
+COLLECTED_STATES = ('finished', 'diverged')
+
+
 def collect(sweep_dir, results_dir='results'):
-  """Copies the compact records of `sweep_dir`'s finished runs; returns their names."""
+  """Copies the compact records of `sweep_dir`'s runs that ended (COLLECTED_STATES);
+  returns their names."""
   sweep_dir = os.path.abspath(os.path.expanduser(sweep_dir))
   manifest_path = os.path.join(sweep_dir, report_lib.SWEEP_MANIFEST)
   if not os.path.isfile(manifest_path):
@@ -145,7 +151,7 @@ def collect(sweep_dir, results_dir='results'):
                                          [r.get('step', 0) for r in records]),
                              'train_steps': status.get('train_steps',
                                                        run.get('train_steps'))}
-    if status.get('state') != 'finished':
+    if status.get('state') not in COLLECTED_STATES:
       continue
     _collect_run(workdir, os.path.join(part, run['name']))
     copied.append(run['name'])
@@ -220,8 +226,9 @@ def restore(part, sweep_dir):
   restored = []
   for name in _committed_runs(part):
     run_dir = os.path.join(sweep_dir, name)
-    if os.path.lexists(run_dir):
-      continue
+    if os.path.lexists(run_dir) or _read_json(os.path.join(
+        part, name, runlog.STATUS_FILE)).get('state') != 'finished':
+      continue  # A diverged run has no checkpoint here: the sweep makes it again.
     # Unpacked under a hidden name and renamed: a kill or a bad record leaves no
     # folder that the runner or the report would take for a run.
     tmp = os.path.join(sweep_dir, f'.{name}.restoring')
@@ -571,10 +578,15 @@ def _demoted(text):
 
 
 def _progress_lines(progress):
-  unfinished = {name: p for name, p in sorted(progress.items())
-                if p.get('state') != 'finished'}
-  done = len(progress) - len(unfinished)
+  runs = sorted(progress.items())
+  diverged = {name: p for name, p in runs if p.get('state') == 'diverged'}
+  unfinished = {name: p for name, p in runs if p.get('state') not in COLLECTED_STATES}
+  done = len(progress) - len(unfinished) - len(diverged)
   lines = [f'Runs finished: {done} of {len(progress)}.']
+  if diverged:
+    lines.append('Diverged (kept as results): ' + ', '.join(
+        f'{name} (at step {p.get("step")} of {p.get("train_steps")})'
+        for name, p in diverged.items()) + '.')
   if unfinished:
     lines.append('Not finished when collected: ' + ', '.join(
         f'{name} ({p.get("state")}, step {p.get("step")} of {p.get("train_steps")})'
