@@ -21,6 +21,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import plugin_event_accumulator
 
 from tf_gancond import config as config_lib
+from tf_gancond import data as data_lib
 from tf_gancond import loop
 from tf_gancond import runlog
 
@@ -509,6 +510,31 @@ def test_a_non_chief_worker_folder_in_use_is_refused(config):
   finally:
     holder.kill()
     holder.wait()
+
+
+class WorkerWithoutData(SecondWorker):
+  """Worker 1 on a node whose data is missing."""
+
+  def make_iterator(self, config, start_step):
+    raise data_lib.DataUnavailableError(f'dataset={config.dataset!r} cannot be prepared')
+
+
+@pytest.mark.parametrize('resume', [False, True], ids=['first start', 'resume'])
+def test_a_worker_without_data_writes_nothing(config, resume):
+  """Missing data is refused before anything is written on every worker, not only the
+  chief: a first start leaves no run folder (nor the worker's scratch folder under it),
+  and a resume leaves the folders and their files as they were."""
+  if resume:  # Scratch folder and run folder from a first part.
+    config.train_steps = 4
+    loop.run(config, SecondWorker)
+    config.train_steps = 6
+  before = _folder_hashes(config.workdir) if os.path.exists(config.workdir) else None
+  with pytest.raises(data_lib.DataUnavailableError):
+    loop.run(config, WorkerWithoutData)
+  if before is None:
+    assert not os.path.exists(config.workdir)
+  else:
+    assert _folder_hashes(config.workdir) == before
 
 
 def test_records_carry_the_process_cpu_time(config):

@@ -505,10 +505,12 @@ def run(config, make_trainer):
   trainer = make_trainer(config)
   chief = distribute.is_chief(trainer.strategy)
   local_dir = distribute.worker_dir(config.workdir, trainer.strategy)
-  # A first start opens its data before the folder is made: without data (one line,
-  # exit 2) it leaves no folder behind.
+  # Every worker opens its data before its folder is made (the chief's run folder, or
+  # another worker's scratch folder inside it): without data (one line, exit 2) it
+  # leaves no folder behind. A worker that then resumes at a later step opens its
+  # data again there.
   first_iterator = (trainer.make_iterator(config, 0)
-                    if chief and not os.path.exists(local_dir) else None)
+                    if not os.path.exists(local_dir) else None)
   # Before anything in the folder is written: one process per folder, the chief's
   # (the run folder) and each other worker's (its scratch folder) alike.
   runlog.lock_folder(local_dir, name=None if chief else (
