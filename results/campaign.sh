@@ -64,15 +64,24 @@ sweep() {  # sweep COMMIT PART RUN_SWEEP_FLAGS...: the sweep folder is $CAMPAIGN
   local code sweep_dir=$CAMPAIGN/$2
   code=$(clone_at "$1") || return 1  # Also where set -e is off (left of ||).
   shift 2
-  # $BACKEND_FLAGS unquoted: it holds several flags; after "$@", so its --parallel wins.
-  # A run that failed or diverged ends the runner with exit 1 after the others ran;
+  # A run that failed or diverged ends the runner with exit 1 after the others ran:
   # the campaign goes on with the next part (a diverged run is a result: collect keeps
-  # it), and the same command again retries only what did not finish.
+  # it; the same command again retries what did not finish) and exits 1 at its end.
+  # Any other code (2: bad input, nothing run; 130: the runner interrupted) stops it.
+  local code_of_sweep=0
+  # $BACKEND_FLAGS unquoted: it holds several flags; after "$@", so its --parallel wins.
   (cd "$code" && PYTHONPATH=$code nice -n "$NICE" "$PY" -m launch.run_sweep \
      --progress_every=600 --sweep_dir="$sweep_dir" "$@" $BACKEND_FLAGS) ||
-    echo "[campaign] run_sweep exited $? on $sweep_dir; see its sweep_status.json;" \
+    code_of_sweep=$?
+  if [ "$code_of_sweep" -eq 1 ]; then
+    echo "[campaign] some run of $sweep_dir did not finish (its sweep_status.json);" \
       "going on"
+    some_run_unfinished=1
+  elif [ "$code_of_sweep" -ne 0 ]; then
+    return "$code_of_sweep"
+  fi
 }
+some_run_unfinished=0
 
 mkdir -p "$CAMPAIGN"
 if [ "$(ps -o sid= -p $$ | tr -d ' ')" = "$$" ] && [ -w /proc/self/autogroup ]; then
@@ -152,6 +161,7 @@ done
 restore mnist_stage2
 mkdir -p "$CAMPAIGN/mnist_stage2"
 for run in "$CAMPAIGN"/mnist_stage1/*_seed*; do
+  grep -q '"state": "finished"' "$run/status.json" 2>/dev/null || continue  # At 5,000.
   if [ -d "$run/checkpoints" ] && [ ! -e "$CAMPAIGN/mnist_stage2/$(basename "$run")" ]; then
     cp -a "$run" "$CAMPAIGN/mnist_stage2/"
   fi
@@ -159,5 +169,5 @@ done
 sweep "$MNIST_COMMIT" mnist_stage2 --sweep=odena_jc_mnist --num_seeds=10 --parallel=2 \
   --setting_extra=baseline:export_at_steps=938,9375,23440 \
   --extra="${SHORT/train_steps=5000/train_steps=23440}"
-exit
+exit "$some_run_unfinished"
 }

@@ -446,6 +446,22 @@ def test_collect_keeps_a_diverged_run_which_the_page_shows_as_such(tmp_path):
       '']
 
 
+def test_collect_passes_over_a_run_whose_folder_a_launcher_holds(tmp_path):
+  """A diverged run the sweep runner has started again (its launcher cuts the records
+  back to its last checkpoint and writes on): collect leaves it until it ends, rather
+  than copy files caught midway."""
+  import fcntl
+  _fake_sweep(tmp_path / 'sweep', ('finished', 'running', 'diverged'))
+  fd = os.open(tmp_path / 'sweep' / 'baseline_seed2' / '.lock', os.O_RDWR | os.O_CREAT)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    assert results.collect(str(tmp_path / 'sweep'), str(tmp_path / 'results')) == [
+        'baseline_seed0']
+  finally:
+    os.close(fd)
+  assert not (tmp_path / 'results' / 'sweep' / 'baseline_seed2').exists()
+
+
 def test_a_collect_that_dies_midway_leaves_the_collected_run_as_it_was(
     tmp_path, monkeypatch):
   """A kill while a run is collected again (here: its records stop being written
@@ -625,9 +641,10 @@ def test_restore_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def _compact_run(part, name, seed, final_log_cond, cs, fd, curve=None, train_steps=5000,
-                 **config):
+                 diverged_at=None, **config):
   """A finished MNIST baseline run's compact records in `part` (as collect writes);
-  `curve` {step: (ln cond, CS, FD)} adds a probe and an eval record at each step."""
+  `curve` {step: (ln cond, CS, FD)} adds a probe and an eval record at each step. With
+  `diverged_at`, the run diverged there instead: no final records."""
   from tf_gancond import config as config_lib
   from tf_gancond import runlog
   workdir = os.path.join(part, name)
@@ -642,25 +659,30 @@ def _compact_run(part, name, seed, final_log_cond, cs, fd, curve=None, train_ste
     log.append('probe', step, mean_log_cond=lc, log_cond=[lc] * 4)
     log.append('eval', step, classifier_score=step_cs, frechet_distance=step_fd,
                num_samples=10000)
-  if train_steps not in (curve or {}):
-    log.append('probe', train_steps, mean_log_cond=final_log_cond,
-               log_cond=[final_log_cond] * 4)
-  log.append('final', train_steps, mean_log_cond=final_log_cond, classifier_score=cs,
-             frechet_distance=fd, num_samples=10000)
-  log.set_status('finished', train_steps)
+  if diverged_at is not None:
+    log.append('train', diverged_at, d_loss=float('nan'))
+    log.set_status('diverged', diverged_at)
+  else:
+    if train_steps not in (curve or {}):
+      log.append('probe', train_steps, mean_log_cond=final_log_cond,
+                 log_cond=[final_log_cond] * 4)
+    log.append('final', train_steps, mean_log_cond=final_log_cond, classifier_score=cs,
+               frechet_distance=fd, num_samples=10000)
+    log.set_status('finished', train_steps)
   metrics = os.path.join(workdir, runlog.METRICS_FILE)
   with open(metrics, 'rb') as src, gzip.open(metrics + '.gz', 'wb') as dst:
     shutil.copyfileobj(src, dst)
   os.remove(metrics)
 
 
-def _compact_part(part, runs, extra, curves=None):
+def _compact_part(part, runs, extra, curves=None, diverged=None):
   """A results part: runs [(seed, ln cond, CS, FD)] of setting baseline; `curves`
-  {seed: _compact_run's curve}."""
+  {seed: _compact_run's curve}; `diverged` {seed: the step its run diverged at}."""
   manifest = {'sweep': 'o2_mnist', 'extra': extra, 'runs': []}
   for seed, lc, cs, fd in runs:
     name = f'baseline_seed{seed}'
     _compact_run(part, name, seed, lc, cs, fd, (curves or {}).get(seed),
+                 diverged_at=(diverged or {}).get(seed),
                  **{k: int(v) for k, v in extra.items()})
     manifest['runs'].append({'name': name, 'setting': 'baseline', 'seed': seed,
                              'overrides': {'dataset': 'mnist', 'seed': seed}})
@@ -673,20 +695,21 @@ def test_the_page_tables_each_unstated_choice_against_the_stage1_twins(tmp_path)
   batch 128 reruns seeds 0 and 1 at 12 and 14: differences +2 and +3, mean 2.5 -+
   t(0.975, 3) s = 2.5 -+ 4.108. CS 8 -> 7.5 and 8.1 -> 7.7 (sd of 8, 8.1, 8.2,
   8.3 = 0.129): -0.45 -+ 0.411. FD: the choice's seed-1 run has none (nan), so
-  one seed: +10 -+ t(0.975, 3) 1.291 sqrt(2)."""
+  one seed: +10 -+ t(0.975, 3) 1.291 sqrt(2). Its seed-2 run diverged: named beside
+  the seeds, in no Δ."""
   out = tmp_path / 'results'
   _compact_part(str(out / 'mnist_stage1'), [
       (s, 10.0 + s, 8.0 + 0.1 * s, 20.0 + s) for s in range(4)], {})
   _compact_part(str(out / 'mnist_choice_batch_size'),
-                [(0, 12.0, 7.5, 30.0), (1, 14.0, 7.7, float('nan'))],
-                {'batch_size': '128'})
+                [(0, 12.0, 7.5, 30.0), (1, 14.0, 7.7, float('nan')),
+                 (2, 99.0, 1.0, 999.0)], {'batch_size': '128'}, diverged={2: 1200})
   text = open(results.build(str(out))).read()
   assert '## Unstated choices, one at a time' in text
   row = next(line for line in text.splitlines()
              if line.startswith('| [batch_size = 128](#mnist_choice_batch_size)'))
   cells = [c.strip() for c in row.strip('|').split(' | ')]
   assert cells[0] == '[batch_size = 128](#mnist_choice_batch_size) (64)'
-  assert cells[1] == '2'
+  assert cells[1] == '2 (and 1 diverged: seed 2, at step 1,200)'
   numbers = [[float(x) for x in re.findall(r'[-+][\d.]+', cell)] for cell in cells[2:]]
   half = scipy_stats.t.ppf(0.975, 3)
   assert numbers[0] == pytest.approx(

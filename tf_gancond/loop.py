@@ -538,6 +538,7 @@ def run(config, make_trainer):
   # The data before any write (DataUnavailableError leaves the run as it was).
   iterator = (first_iterator if first_iterator is not None and start == 0 else
               trainer.make_iterator(config, start))
+  del first_iterator  # Not kept alive (with its threads) when unused.
   if restored:
     logging.info('Resumed from %s at step %d', restored, start)
   runlog.remove_stale_tmp(local_dir)  # What a kill left of atomic writes.

@@ -151,8 +151,8 @@ def collect(sweep_dir, results_dir='results'):
                                          [r.get('step', 0) for r in records]),
                              'train_steps': status.get('train_steps',
                                                        run.get('train_steps'))}
-    if status.get('state') not in COLLECTED_STATES:
-      continue
+    if status.get('state') not in COLLECTED_STATES or runlog.folder_in_use(workdir):
+      continue  # In use: a launcher has taken it up again (a diverged run retried).
     _collect_run(workdir, os.path.join(part, run['name']))
     copied.append(run['name'])
   runlog.atomic_write_json(os.path.join(part, PROGRESS_FILE), progress)
@@ -788,6 +788,17 @@ def _batch_stats_rows(results_dir):
   return rows
 
 
+def _seeds_cell(paired, part):
+  """The number of seeds a choice's row pairs, and its runs that diverged (a result
+  of the choice, in no Δ): '2 (and 1 diverged: seed 2, at step 1,200)'."""
+  diverged = sorted((run['seed'], run.get('step') or 0) for run in part.runs
+                    if run.get('setting') == 'baseline' and run.get('state') == 'diverged')
+  if not diverged:
+    return str(paired)
+  return f'{paired} (and {len(diverged)} diverged: ' + ', '.join(
+      f'seed {seed}, at step {step:,}' for seed, step in diverged) + ')'
+
+
 def _choice_lines(results_dir, parts):
   """The table of the unstated choices (CHOICE_PREFIX parts against
   CHOICE_REFERENCE, seed by seed; a batch size also at equal images, against
@@ -815,7 +826,8 @@ def _choice_lines(results_dir, parts):
            f"brackets: Student t with the `{CHOICE_REFERENCE}` baselines' run-to-run "
            'spread, assuming the choice keeps it (two seeds cannot estimate their '
            'own). An interval that excludes 0 means the choice moves that value by '
-           'more than a new seed does. The BatchNorm rows probe each '
+           'more than a new seed does. A choice run that diverged is named beside the '
+           'seeds and is in no Δ. The BatchNorm rows probe each '
            f'`{CHOICE_REFERENCE}` generator at its last checkpoint twice, on its own '
            f'probe z, under both BatchNorm readings (`{BATCH_STATS_PROBES}/`), so '
            'their interval is over their own runs. A batch-size choice has a second '
@@ -841,8 +853,8 @@ def _choice_lines(results_dir, parts):
       cells.append(_choice_cell(deltas, [v[key] for v in reference.values()
                                          if v[key] is not None]))
     link = f'[{field} = {value}](#{name})'
-    lines.append(f'| {link} ({package.get(field, "?")}) | {len(seeds)} | ' +
-                 ' | '.join(cells) + ' |')
+    lines.append(f'| {link} ({package.get(field, "?")}) | '
+                 f'{_seeds_cell(len(seeds), by_name[name])} | ' + ' | '.join(cells) + ' |')
     equal = None
     if field == 'batch_size':
       ours, theirs = _positive_number(value), _positive_number(package.get(field))
@@ -964,7 +976,8 @@ def main(argv):
   parser = argparse.ArgumentParser(prog='python -m tf_gancond.results',
                                    description=__doc__.splitlines()[0])
   sub = parser.add_subparsers(dest='command', required=True)
-  c = sub.add_parser('collect', help='copy finished runs\' compact records')
+  c = sub.add_parser('collect', help='copy the compact records of the runs that '
+                     'finished or diverged')
   c.add_argument('--sweep_dir', required=True)
   c.add_argument('--results_dir', default='results')
   r = sub.add_parser('restore', help='put a part\'s committed finished runs back '
@@ -982,7 +995,8 @@ def main(argv):
   try:
     if args.command == 'collect':
       copied = collect(args.sweep_dir, args.results_dir)
-      print(f'collected {len(copied)} finished runs: {", ".join(copied) or "none"}')
+      print(f'collected {len(copied)} finished or diverged runs: '
+            f'{", ".join(copied) or "none"}')
     elif args.command == 'restore':
       restored = restore(args.part, os.path.expanduser(args.sweep_dir))
       print(f'restored {len(restored)} finished runs: {", ".join(restored) or "none"}')
