@@ -83,6 +83,12 @@ sweep() {  # sweep COMMIT PART RUN_SWEEP_FLAGS...: the sweep folder is $CAMPAIGN
 }
 some_run_unfinished=0
 
+# finished_here RUN: the run finished, and its checkpoints are on this machine (a run
+# restored from its committed records has none).
+finished_here() {
+  grep -q '"state": "finished"' "$1/status.json" 2>/dev/null && [ -d "$1/checkpoints" ]
+}
+
 mkdir -p "$CAMPAIGN"
 if [ "$(ps -o sid= -p $$ | tr -d ' ')" = "$$" ] && [ -w /proc/self/autogroup ]; then
   echo "$NICE" > /proc/self/autogroup  # bash's own /proc/self: this session's group.
@@ -124,8 +130,7 @@ PROBE_COMMIT=7279529
 mkdir -p "$CAMPAIGN/mnist_batch_stats"
 probe_code=$(clone_at "$PROBE_COMMIT")
 for run in "$CAMPAIGN"/mnist_stage1/*_seed*; do
-  grep -q '"state": "finished"' "$run/status.json" 2>/dev/null || continue
-  [ -d "$run/checkpoints" ] || continue  # Restored from its records: probed already.
+  finished_here "$run" || continue  # A restored run was probed on its own machine.
   for mode in inference batch_stats; do
     out=$CAMPAIGN/mnist_batch_stats/$(basename "$run").$mode.json
     [ -e "$out" ] || (cd "$probe_code" && PYTHONPATH=$probe_code nice -n "$NICE" \
@@ -161,8 +166,7 @@ done
 restore mnist_stage2
 mkdir -p "$CAMPAIGN/mnist_stage2"
 for run in "$CAMPAIGN"/mnist_stage1/*_seed*; do
-  grep -q '"state": "finished"' "$run/status.json" 2>/dev/null || continue  # At 5,000.
-  if [ -d "$run/checkpoints" ] && [ ! -e "$CAMPAIGN/mnist_stage2/$(basename "$run")" ]; then
+  if finished_here "$run" && [ ! -e "$CAMPAIGN/mnist_stage2/$(basename "$run")" ]; then
     cp -a "$run" "$CAMPAIGN/mnist_stage2/"
   fi
 done

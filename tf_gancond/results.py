@@ -6,10 +6,11 @@
   python -m tf_gancond.results match --part=DIR --reference=results/mnist_stage1
 
 `collect` copies what a report needs of every run of a sweep that finished or
-diverged (a result too, shown as such) into `results/<sweep folder name>/`: per run `config.txt`, `status.json` and
-`metrics.jsonl.gz`, never checkpoints or SavedModels; beside them the sweep's
-manifest `sweep.json` (machine paths removed) and `progress.json`, the state of
-every run of the sweep when it was collected (finished, running at step N, pending).
+diverged (a result too, shown as such) into `results/<sweep folder name>/`: per run
+`config.txt`, `status.json` and `metrics.jsonl.gz`, never checkpoints or
+SavedModels; beside them the sweep's manifest `sweep.json` (machine paths removed)
+and `progress.json`, the state of every run of the sweep when it was collected
+(finished, running at step N, pending).
 
 `build` rebuilds everything else from `results/` alone: each part's report
 (`tf_gancond.report` on its unpacked records) in `results/<part>/report/`, and
