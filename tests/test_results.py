@@ -6,6 +6,7 @@ import math
 import os
 import re
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -416,6 +417,48 @@ def test_collect_copies_finished_runs_compactly(tmp_path):
   before = (part / 'baseline_seed0' / 'metrics.jsonl.gz').read_bytes()
   results.collect(str(tmp_path / 'sweep'), str(out))
   assert (part / 'baseline_seed0' / 'metrics.jsonl.gz').read_bytes() == before
+
+
+def test_the_command_on_the_page_names_the_overrides_of_one_setting(tmp_path):
+  """A sweep made with --setting_extra (stage 1's baselines export G at three steps)
+  is shown with it: collect keeps it in the committed manifest, and the part's
+  command repeats it, so the command on the page is the one that made the runs."""
+  _fake_sweep(tmp_path / 'sweep')
+  manifest_path = tmp_path / 'sweep' / 'sweep.json'
+  manifest = json.loads(manifest_path.read_text())
+  manifest['setting_extra'] = {'baseline': {'export_at_steps': '938,9375'}}
+  manifest_path.write_text(json.dumps(manifest))
+  out = tmp_path / 'results'
+  results.collect(str(tmp_path / 'sweep'), str(out))
+  committed = json.loads((out / 'sweep' / 'sweep.json').read_text())
+  assert committed['setting_extra'] == {'baseline': {'export_at_steps': '938,9375'}}
+  assert results._command(committed) == (
+      'python -m launch.run_sweep --sweep=fashion_mnist_quick --num_seeds=1 '
+      '--sweep_dir=<dir> --setting_extra=baseline:export_at_steps=938,9375')
+
+
+@pytest.mark.parametrize('part', sorted(
+    d for d in os.listdir(COMMITTED)
+    if os.path.isfile(os.path.join(COMMITTED, d, 'sweep.json'))))
+def test_the_command_on_the_page_plans_the_committed_runs(part):
+  """Each committed part's command, read back as run_sweep reads its flags, plans
+  the runs its manifest records: the same names, config files, settings, seeds
+  and overrides (a part may hold fewer seeds than it planned)."""
+  sys.path.insert(0, os.path.dirname(TESTS_DIR))
+  from launch import run_sweep, sweeps  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(COMMITTED, part, 'sweep.json')) as f:
+    manifest = json.load(f)
+  flags = dict(arg[2:].split('=', 1) for arg in results._command(manifest).split()[3:]
+               if arg != '--sweep_dir=<dir>')
+  runs = sweeps.get_sweep(flags['sweep'], int(flags['num_seeds']))
+  run_sweep.apply_setting_extra(runs, flags.get('setting_extra', ''))
+  assert run_sweep.parse_extra(flags.get('extra', '')) == manifest['extra']
+  planned = {run.name: run.to_json() for run in runs}
+  for recorded in manifest['runs']:
+    plan = planned[recorded['name']]
+    assert {k: str(v) for k, v in plan.pop('overrides').items()} == {
+        k: str(v) for k, v in recorded['overrides'].items()}, recorded['name']
+    assert plan == {k: recorded[k] for k in plan}, recorded['name']
 
 
 def test_collect_keeps_a_diverged_run_which_the_page_shows_as_such(tmp_path):

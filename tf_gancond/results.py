@@ -117,8 +117,11 @@ def _portable_manifest(manifest):
   """sweep.json without this machine's paths (commands and work dirs)."""
   runs = [{k: v for k, v in run.items() if k not in ('command', 'workdir')}
           for run in manifest.get('runs', [])]
-  return {'sweep': manifest.get('sweep'), 'extra': manifest.get('extra', {}),
-          'runs': runs}
+  portable = {'sweep': manifest.get('sweep'), 'extra': manifest.get('extra', {}),
+              'runs': runs}
+  if manifest.get('setting_extra'):
+    portable['setting_extra'] = manifest['setting_extra']
+  return portable
 
 
 # The states of a run that has ended for good and is a result: a diverged run is
@@ -360,7 +363,11 @@ def _command(manifest):
   extra = ','.join(f'{k}={v}' for k, v in sorted(manifest.get('extra', {}).items()))
   command = (f'python -m launch.run_sweep --sweep={manifest.get("sweep")} '
              f'--num_seeds={len(seeds)} --sweep_dir=<dir>')
-  return command + (f' --extra={extra}' if extra else '')
+  command += f' --extra={extra}' if extra else ''
+  for setting, overrides in sorted(manifest.get('setting_extra', {}).items()):
+    fields = ','.join(f'{k}={v}' for k, v in sorted(overrides.items()))
+    command += f' --setting_extra={setting}:{fields}'
+  return command
 
 
 def _cell(value, digits=3):
