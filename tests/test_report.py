@@ -163,6 +163,15 @@ def test_records_a_resume_wrote_twice_count_once(tmp_path):
   assert report.late_log_cond(run) == pytest.approx(32.0 / 3)
 
 
+def test_a_run_known_only_from_its_sweep_state_has_its_step(tmp_path):
+  """A committed part holds no folder for a run still running when it was collected:
+  the run's step and length come from the state collect recorded, not 0 and none."""
+  run = report.RunData('baseline_seed1', str(tmp_path / 'not_collected'),
+                       sweep_state={'state': 'running', 'step': 1000,
+                                    'train_steps': FULL})
+  assert (run.state, run.step, run.train_steps) == ('running', 1000, FULL)
+
+
 def test_a_later_final_record_without_scores_keeps_the_runs_scores(tmp_path):
   """A finished run whose folder holds a second 'start' and a 'final' at the same
   step without scores (its closing step made again without a final evaluation): the
@@ -605,7 +614,9 @@ def test_scorecard_opens_the_report_and_goes_to_report_json(sweep_dir):
   assert (split['measured'], split['n'], split['verdict']) == (5, 10, 'PASS')
   assert split['ci_low'] is None and split['ci_high'] is None
   top = checks['O2 lowest-log-cond runs that have the best classifier score']
-  assert (top['measured'], top['n'], top['verdict']) == (4, 9, 'PASS')
+  # 9 finished runs, fewer than the paper's 10: the rule alone passes them.
+  assert (top['measured'], top['n'], top['verdict']) == (4, 9, 'INCONCLUSIVE')
+  assert top['note'].startswith('n = 9 < 10; by the rule alone PASS; ')
   assert top['target'] == '4 of 4 (of 10 runs)'
   assert checks['O4 samples per model']['measured'] == 360
   assert checks['O4 samples per model']['verdict'] == 'SETTING'
@@ -614,7 +625,8 @@ def test_scorecard_opens_the_report_and_goes_to_report_json(sweep_dir):
   # r = -1 (up to rounding): Fisher z's interval is [-1, -1], inside [-1, -0.502].
   assert (r['ci_low'], r['ci_high']) == pytest.approx((-1.0, -1.0))
   assert r['ci_method'] == 'Fisher z'
-  assert r['verdict'] == 'PASS'
+  assert r['verdict'] == 'INCONCLUSIVE'
+  assert r['note'].startswith('n = 9 < 10; by the rule alone PASS')
   settings = checks['O5 JC settings (lambda_max, lambda_min, epsilon)']
   assert (settings['measured'], settings['n'], settings['verdict']) == (
       11, 11, 'SETTING')
@@ -685,11 +697,12 @@ O7_VALUES = {'memorized_z_classifier_score': [4.40, 4.50, 4.45, 4.42, 4.48],
 def test_o7_judges_the_ratio_of_memorized_to_random_z(tmp_path):
   """The paper's scores come from its own MNIST classifier: the check judges the
   ratio (4.95 / 2.22 = 2.23, 118 / 240 = 0.492, each +- 10%), not the values."""
-  checks = _memorize_sweep(tmp_path / 'sweep', O7_VALUES)
+  # Each run twice: the paper's 10 runs.
+  checks = _memorize_sweep(tmp_path / 'sweep', {k: v * 2 for k, v in O7_VALUES.items()})
   cs = checks['O7 CS, memorized z over random z']
-  # Mean 2.225, sd 0.0206: t interval about [2.199, 2.251], inside [2.007, 2.453],
+  # Mean 2.225, sd 0.0194: t interval about [2.211, 2.239], inside [2.007, 2.453],
   # though the memorized-z CS, 4.45, lies below 4.95 - 10%.
-  assert cs['measured'] == pytest.approx(2.225) and cs['n'] == 5
+  assert cs['measured'] == pytest.approx(2.225) and cs['n'] == 10
   assert 2.007 < cs['ci_low'] < 2.225 < cs['ci_high'] < 2.453
   assert cs['verdict'] == 'PASS'
   assert 'mean memorized z 4.45; mean random z 2' in cs['note']
@@ -697,6 +710,11 @@ def test_o7_judges_the_ratio_of_memorized_to_random_z(tmp_path):
   ratios = [60 / 180, 61 / 200, 59 / 240, 62 / 280, 58 / 300]
   assert fd['measured'] == pytest.approx(sum(ratios) / 5)
   assert fd['ci_high'] < 118 / 240 * 0.9 and fd['verdict'] == 'FAIL'
+  # Five runs, half the paper's: what the rule alone says, not judged.
+  checks = _memorize_sweep(tmp_path / 'five', O7_VALUES)
+  cs = checks['O7 CS, memorized z over random z']
+  assert (cs['n'], cs['verdict']) == (5, 'INCONCLUSIVE')
+  assert cs['note'].startswith('n = 5 < 10; by the rule alone PASS')
   assert checks['O1 MNIST ln cond(M_z) after the initial rise']['verdict'] == 'NOT RUN'
 
 
@@ -756,15 +774,17 @@ def test_o3_scorecard_vae_below_and_alike(tmp_path):
   checks, d = _spectra_sweep(tmp_path, {'gan': GAN_LEVELS, 'vae': VAE_LEVELS})
   below = checks[O3_BELOW]
   assert below['measured'] == pytest.approx(-3.0 - (-0.5)) and below['n'] == 8
-  # Every VAE below every GAN, 4 + 4 runs: exact one-sided p = 1 / C(8, 4) = 1/70.
-  assert below['verdict'] == 'PASS' and 'p = 0.0143' in below['note']
+  # Every VAE below every GAN, 4 + 4 runs: exact one-sided p = 1 / C(8, 4) = 1/70;
+  # the paper's 10 + 10 runs for a verdict.
+  assert below['verdict'] == 'INCONCLUSIVE' and 'p = 0.0143' in below['note']
+  assert below['note'].startswith('n = 8 < 20; by the rule alone PASS')
   spread = checks[O3_SPREAD]
   assert spread['measured'] == pytest.approx(0.05) and spread['n'] == 8
   # F(3, 3)'s 95% quantile is 9.28 (tables): the ratio's bound is 1 / sqrt(9.28).
   assert '0.328' in spread['rule']
-  assert spread['verdict'] == 'PASS'
+  assert spread['note'].startswith('n = 8 < 20; by the rule alone PASS')
   text = (d / 'report' / report.REPORT_FILE).read_text()
-  assert _table(text, 'check |')[O3_SPREAD]['verdict'] == 'PASS'
+  assert _table(text, 'check |')[O3_SPREAD]['verdict'] == 'INCONCLUSIVE'
   # Fig. 3: a panel per setting and one with both, 4.2 inches each at 90 dpi.
   from matplotlib import image
   figure = image.imread(str(d / 'report' / 'fig3_avg_jacobian_spectra.png'))
@@ -786,8 +806,12 @@ def test_o3_with_three_runs_of_each_is_inconclusive(tmp_path):
 def test_o3_scorecard_fails_and_is_inconclusive(tmp_path):
   checks, _ = _spectra_sweep(tmp_path, {'gan': [-1.0, -1.01, -0.99, -1.0],
                                         'vae': [-0.5, -0.9, -0.1, -0.5]})
-  assert checks[O3_BELOW]['verdict'] == 'FAIL'   # VAE mean -0.5 above GAN -1.0.
-  assert checks[O3_SPREAD]['verdict'] == 'FAIL'  # VAE spread 40x the GANs'.
+  # 4 + 4 runs, fewer than the paper's 10 + 10: each row says what its rule alone
+  # gives.
+  def alone(row):
+    return checks[row]['note'].split('by the rule alone ')[1].split(';')[0]
+  assert alone(O3_BELOW) == 'FAIL'   # VAE mean -0.5 above GAN -1.0.
+  assert alone(O3_SPREAD) == 'FAIL'  # VAE spread 40x the GANs'.
   checks, _ = _spectra_sweep(tmp_path / 'b', {'gan': GAN_LEVELS,
                                               'vae': [-1.2, -0.8, -0.4, 0.0]})
   # Below on average but 1 + 2 + 3 = 6 pairs out of order: of the 70 orders, 24
@@ -795,7 +819,7 @@ def test_o3_scorecard_fails_and_is_inconclusive(tmp_path):
   assert checks[O3_BELOW]['verdict'] == 'INCONCLUSIVE'
   assert 'p = 0.343' in checks[O3_BELOW]['note']
   assert checks[O3_SPREAD]['measured'] == pytest.approx(1.0)
-  assert checks[O3_SPREAD]['verdict'] == 'FAIL'  # As much spread: at least 1.
+  assert alone(O3_SPREAD) == 'FAIL'  # As much spread: at least 1.
   checks, _ = _spectra_sweep(tmp_path / 'c', {'gan': GAN_LEVELS,
                                               'vae': [-3.3, -3.1, -2.9, -2.7]})
   # Half the GANs' spread: below 1 but above the F-test bound 0.328.
@@ -920,7 +944,8 @@ def test_o2_top_k_with_one_scored_run_says_so(tmp_path):
 
 def test_o2_top_k_target_is_the_papers_and_the_note_names_k(tmp_path):
   """The paper's claim is 4 of its 10 runs; with 8 runs k = round(0.4 * 8) = 3,
-  which the note names, while the target stays the paper's. Lowest log-cond: seeds
+  which the note names, while the target and the n a verdict needs stay the
+  paper's. Lowest log-cond: seeds
   0-2; best scores: seeds 5-7, so the overlap is 0."""
   d = tmp_path / 'eight'
   for seed in range(8):
@@ -928,9 +953,11 @@ def test_o2_top_k_target_is_the_papers_and_the_note_names_k(tmp_path):
   checks = _checks(os.path.dirname(report.write_report(str(d), num_resamples=200)))
   row = checks['O2 lowest-log-cond runs that have the best classifier score']
   assert row['target'] == '4 of 4 (of 10 runs)'
-  assert (row['measured'], row['n'], row['verdict']) == (0, 8, 'FAIL')
-  assert row['note'].startswith('0 of the k = 3 lowest-log-cond runs (round(0.4 n), '
-                                'n = 8)')
+  # Fewer runs than the paper's 10 judge nothing; the note says what the rule alone
+  # gives.
+  assert (row['measured'], row['n'], row['verdict']) == (0, 8, 'INCONCLUSIVE')
+  assert row['note'].startswith('n = 8 < 10; by the rule alone FAIL; 0 of the k = 3 '
+                                'lowest-log-cond runs (round(0.4 n), n = 8)')
 
 
 def test_a1_a2_rows_are_not_run_without_frozen_runs(sweep_dir):

@@ -175,8 +175,8 @@ def test_the_most_complete_part_has_enough_runs_then_the_longest():
   from tf_gancond.report import checks as checks_lib
   o1 = checks_lib.CHECKS[0]
 
-  def part(name, steps, n, words='O1 words'):
-    row = {'id': 'o1', 'family': 'o1', 'check': words, 'target': '~12–20',
+  def part(name, steps, n, words='O1 words', family='o1'):
+    row = {'id': family, 'family': family, 'check': words, 'target': '~12–20',
            'measured': float(n), 'ci_low': None, 'ci_high': None, 'n': n,
            'verdict': 'INCONCLUSIVE', 'note': '', 'stand_in': None}
     return results.Part(name, '', [row], {}, 'mnist', steps, n, {})
@@ -188,6 +188,13 @@ def test_the_most_complete_part_has_enough_runs_then_the_longest():
   assert shown(part('long_ten', 23440, 10, 'reworded'),
                part('short_ten', 5000, 10)) == 'long_ten'
   assert shown(part('long_one', 23440, 1), part('short_two', 5000, 2)) == 'short_two'
+  # A check of [O]'s ten runs needs ten: four full-length runs of a part still
+  # running do not displace ten shorter ones.
+  o2 = next(check for check in checks_lib.CHECKS if check.id == 'o2')
+  rows = results._summary_rows([part('mnist_stage2', 23440, 4, family='o2_split'),
+                                part('mnist_stage1', 5000, 10, family='o2_split')])
+  [(_, _, by_dataset)] = [r for r in rows if r[0] is o2]
+  assert by_dataset['mnist'][0].name == 'mnist_stage1'
 
 
 def test_the_page_puts_mnist_first_and_says_the_stand_in_once_per_dataset(tmp_path):
@@ -487,6 +494,24 @@ def test_collect_keeps_a_diverged_run_which_the_page_shows_as_such(tmp_path):
       'Runs finished: 1 of 3.', 'Diverged (kept as results): baseline_seed2 (at step 5 '
       'of 10).', 'Not finished when collected: baseline_seed1 (running, step 9 of 10).',
       '']
+
+
+def test_collect_leaves_a_finished_run_the_sweep_will_extend(tmp_path):
+  """A run that finished at a shorter length and waits, in a sweep of longer runs, to
+  be extended (campaign.sh copies a finished stage-1 folder into stage 2) is not a
+  result of that sweep yet: collect leaves it, and progress shows it pending at its
+  step, of the sweep's length."""
+  _fake_sweep(tmp_path / 'sweep', ('finished', 'finished'))
+  manifest_path = tmp_path / 'sweep' / 'sweep.json'
+  manifest = json.loads(manifest_path.read_text())
+  manifest['runs'][1]['train_steps'] = 40
+  manifest_path.write_text(json.dumps(manifest))
+  out = tmp_path / 'results'
+  assert results.collect(str(tmp_path / 'sweep'), str(out)) == ['baseline_seed0']
+  assert not (out / 'sweep' / 'baseline_seed1').exists()
+  progress = json.load(open(out / 'sweep' / 'progress.json'))
+  assert progress['baseline_seed1'] == {'state': 'pending', 'step': 10,
+                                        'train_steps': 40}
 
 
 def test_collect_passes_over_a_run_whose_folder_a_launcher_holds(tmp_path):

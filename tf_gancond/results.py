@@ -5,12 +5,13 @@
   python -m tf_gancond.results restore --part=results/phase2_odena_jc --sweep_dir=DIR
   python -m tf_gancond.results match --part=DIR --reference=results/mnist_stage1
 
-`collect` copies what a report needs of every run of a sweep that finished or
-diverged (a result too, shown as such) into `results/<sweep folder name>/`: per run
-`config.txt`, `status.json` and `metrics.jsonl.gz`, never checkpoints or
-SavedModels; beside them the sweep's manifest `sweep.json` (machine paths removed)
-and `progress.json`, the state of every run of the sweep when it was collected
-(finished, running at step N, pending).
+`collect` copies what a report needs of every run of a sweep that finished (at the
+sweep's length) or diverged (a result too, shown as such) into
+`results/<sweep folder name>/`: per run `config.txt`, `status.json` and
+`metrics.jsonl.gz`, never checkpoints or SavedModels; beside them the sweep's
+manifest `sweep.json` (machine paths removed) and `progress.json`, the state of
+every run of the sweep when it was collected (finished, running at step N,
+pending).
 
 `build` rebuilds everything else from `results/` alone: each part's report
 (`tf_gancond.report` on its unpacked records) in `results/<part>/report/`, and
@@ -150,12 +151,17 @@ def collect(sweep_dir, results_dir='results'):
     workdir = os.path.join(sweep_dir, run['name'])
     status = runlog.read_status(workdir)
     records = runlog.read_records(workdir)  # A running run's status keeps its start step.
-    progress[run['name']] = {'state': status.get('state', 'pending'),
+    state = status.get('state', 'pending')
+    train_steps = status.get('train_steps', run.get('train_steps'))
+    if state == 'finished' and status.get('step', 0) < run.get('train_steps', 0):
+      # Finished shorter, waiting for this sweep to extend it (a stage-1 run copied
+      # into stage 2): not yet a result of it.
+      state, train_steps = 'pending', run['train_steps']
+    progress[run['name']] = {'state': state,
                              'step': max([status.get('step', 0)] +
                                          [r.get('step', 0) for r in records]),
-                             'train_steps': status.get('train_steps',
-                                                       run.get('train_steps'))}
-    if status.get('state') not in COLLECTED_STATES or runlog.folder_in_use(workdir):
+                             'train_steps': train_steps}
+    if state not in COLLECTED_STATES or runlog.folder_in_use(workdir):
       continue  # In use: a launcher has taken it up again (a diverged run retried).
     _collect_run(workdir, os.path.join(part, run['name']))
     copied.append(run['name'])
@@ -508,7 +514,8 @@ def _summary_lines(parts):
            'Each statistic the checks judge, from the part that judges it most '
            'completely (enough runs, then the longest, then the most; every part\'s '
            'rows are in its section below). PASS or FAIL needs at least the paper\'s '
-           'n (or 4) and runs as long as the paper\'s; otherwise INCONCLUSIVE, with '
+           'n (10 runs for most of [O]\'s claims; 4 where it gives none) and runs as '
+           'long as the paper\'s; otherwise INCONCLUSIVE, with '
            'the reason in the caveat. Settings of the runs are in the parts\' own '
            'tables.', '',
            '| check, in plain words | paper (dataset, value) | ours, per dataset | '

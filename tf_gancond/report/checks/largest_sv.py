@@ -92,4 +92,5 @@ CHECK = base.Check(
               'the end; the good runs\' mean minus the bad runs\'',
     plain={'largest_sv': 'Well-behaved runs have a lower largest singular '
                          'value of E_z[J_z]'},
-    rows=rows, analyse=analyse, paper_steps={'mnist': base.MNIST_STEPS})
+    rows=rows, analyse=analyse, paper_steps={'mnist': base.MNIST_STEPS},
+    min_runs=base.ODENA_RUNS)

@@ -262,7 +262,7 @@ CHECK = base.Check(
                        'cluster',
            'o2_top_k': 'The best-conditioned runs have the best scores'},
     rows=rows, analyse=analyse, section=section,
-    paper_steps={'mnist': base.MNIST_STEPS},
+    paper_steps={'mnist': base.MNIST_STEPS}, min_runs=base.ODENA_RUNS,
     figures=(
         base.Figure('over_time', 'Fig. 1/5/6', 'log-cond and scores over training',
                     'Fig. 1/5/6 shape: mean log-condition number (top) and each '

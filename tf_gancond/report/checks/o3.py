@@ -143,6 +143,7 @@ CHECK = base.Check(
                        'average-Jacobian spectrum is lower)',
            'o3_spread': 'VAE spectra vary less between runs than GAN spectra'},
     rows=rows, paper_steps={'mnist': base.MNIST_STEPS},
+    min_runs=2 * base.ODENA_RUNS,  # n counts both arms: 10 VAEs and the 10 GANs.
     judged_runs=lambda ctx: ctx.unregularized + ctx.group(VAE),
     figures=(base.Figure(
         'spectra', 'Fig. 3/4', 'spectra of E_z[J_z]',

@@ -18,7 +18,7 @@ from tf_gancond.report import records
 from tf_gancond.report import shared
 from tf_gancond.report.checks import base
 
-PAPER_R, PAPER_RUNS, SAMPLES = -0.86, 10, 360
+PAPER_R, SAMPLES = -0.86, 360
 
 
 def fisher_ci(r, n):
@@ -68,10 +68,10 @@ def samples_row(ctx):
 def r_row(ctx):
   o4 = ctx.analysis['o4_pearson']
   check, target = 'O4 r(final log-cond, least-sampled class count)', str(PAPER_R)
-  region = (-1.0, stats.fisher_interval(PAPER_R, PAPER_RUNS)[1])
+  region = (-1.0, stats.fisher_interval(PAPER_R, base.ODENA_RUNS)[1])
   rule = base.interval_rule(*region, f' (r at least as negative as the top of the '
                             f'paper\'s own 95% interval, Fisher z for r = {PAPER_R} '
-                            f'from {PAPER_RUNS} runs)')
+                            f'from {base.ODENA_RUNS} runs)')
   if not o4:
     return base.row('o4_r', check, target, rule, note='fewer than 2 unregularized '
                     'runs with a least-sampled class count')
@@ -114,7 +114,7 @@ def section(ctx):
     return lines + ['No least-sampled class counts recorded (`min_class_count` in the '
                     'final record; it needs the final evaluation).', '']
   return lines + [
-      f'Over the unregularized runs (paper: r = {PAPER_R} over the {PAPER_RUNS} '
+      f'Over the unregularized runs (paper: r = {PAPER_R} over the {base.ODENA_RUNS} '
       'unregularized MNIST runs).', '',
       '| n | Pearson r | 95% CI (Fisher z) | excluded |', '|---|---|---|---|',
       f'| {v["n"]} | {fmt.num(v["r"])} | {fmt.ci(v["ci"])} | '
@@ -131,7 +131,7 @@ CHECK = base.Check(
            'o4_r': 'Worse-conditioned runs miss more of a class: r(final ln '
                    'cond, count of the least-sampled class)'},
     rows=rows, analyse=analyse, section=section,
-    paper_steps={'mnist': base.MNIST_STEPS},
+    paper_steps={'mnist': base.MNIST_STEPS}, min_runs=base.ODENA_RUNS,
     figures=(base.Figure(
         'o4', 'O4', 'log-cond against least-sampled class',
         'O4: final log-cond against the number of samples in the least-sampled '

@@ -175,7 +175,7 @@ CHECK = base.Check(
     plain={'o5_settings': 'Jacobian Clamping\'s λ_max, λ_min, ε',
            'o5_good': 'Jacobian Clamping puts runs in the good cluster'},
     rows=rows, analyse=analyse, section=section,
-    paper_steps={'mnist': base.MNIST_STEPS},
+    paper_steps={'mnist': base.MNIST_STEPS}, min_runs=base.ODENA_RUNS,
     judged_runs=lambda ctx: ctx.unregularized + ctx.group(records.JACOBIAN_CLAMPING),
     figures=(base.Figure(
         'q', 'Q over time', 'Q (Algorithm 1) over training',

@@ -247,5 +247,5 @@ CHECK = base.Check(
            'o5_spread': 'With Jacobian Clamping the scores vary less between runs',
            'o5_within': 'With Jacobian Clamping the scores fluctuate less within a '
                         'run'},
-    rows=rows, paper_steps={'mnist': base.MNIST_STEPS},
+    rows=rows, paper_steps={'mnist': base.MNIST_STEPS}, min_runs=base.ODENA_RUNS,
     judged_runs=lambda ctx: ctx.unregularized + ctx.group(records.JACOBIAN_CLAMPING))

@@ -74,4 +74,4 @@ CHECK = base.Check(
     plain={'o7_cs': 'A memorizing G, well conditioned, still behaves badly on new '
                     'z: classifier score, memorized z / random z',
            'o7_fd': 'The same: Fréchet distance, memorized z / random z'},
-    rows=rows)
+    rows=rows, min_runs=base.ODENA_RUNS)
