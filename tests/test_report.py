@@ -170,6 +170,13 @@ def test_a_run_known_only_from_its_sweep_state_has_its_step(tmp_path):
                        sweep_state={'state': 'running', 'step': 1000,
                                     'train_steps': FULL})
   assert (run.state, run.step, run.train_steps) == ('running', 1000, FULL)
+  # A run with a folder: its own records, not a sweep state written earlier.
+  workdir = tmp_path / 'run'
+  _write_run(workdir, 'baseline', 0, 10.0, state='running', probes=(0, 250),
+             last_step=500)
+  run = report.RunData('baseline_seed0', str(workdir),
+                       sweep_state={'state': 'running', 'step': 1000})
+  assert run.step == 500
 
 
 def test_a_later_final_record_without_scores_keeps_the_runs_scores(tmp_path):
@@ -777,12 +784,14 @@ def test_o3_scorecard_vae_below_and_alike(tmp_path):
   # Every VAE below every GAN, 4 + 4 runs: exact one-sided p = 1 / C(8, 4) = 1/70;
   # the paper's 10 + 10 runs for a verdict.
   assert below['verdict'] == 'INCONCLUSIVE' and 'p = 0.0143' in below['note']
-  assert below['note'].startswith('n = 8 < 20; by the rule alone PASS')
+  assert below['note'].startswith('4 VAE and 4 GAN runs, fewer than 10 of either; by '
+                                  'the rule alone PASS')
   spread = checks[O3_SPREAD]
   assert spread['measured'] == pytest.approx(0.05) and spread['n'] == 8
   # F(3, 3)'s 95% quantile is 9.28 (tables): the ratio's bound is 1 / sqrt(9.28).
   assert '0.328' in spread['rule']
-  assert spread['note'].startswith('n = 8 < 20; by the rule alone PASS')
+  assert spread['note'].startswith('4 VAE and 4 GAN runs, fewer than 10 of either; '
+                                   'by the rule alone PASS')
   text = (d / 'report' / report.REPORT_FILE).read_text()
   assert _table(text, 'check |')[O3_SPREAD]['verdict'] == 'INCONCLUSIVE'
   # Fig. 3: a panel per setting and one with both, 4.2 inches each at 90 dpi.
@@ -793,13 +802,14 @@ def test_o3_scorecard_vae_below_and_alike(tmp_path):
 
 def test_o3_with_three_runs_of_each_is_inconclusive(tmp_path):
   """3 + 3 runs: every VAE below every GAN gives p = 1 / C(6, 3) = 0.05, but fewer
-  than 4 runs of either is not judged; the note says what the rule alone says."""
+  than the paper's 10 runs of either is not judged; the note says what the rule
+  alone says."""
   checks, _ = _spectra_sweep(tmp_path, {'gan': GAN_LEVELS[:3],
                                         'vae': VAE_LEVELS[:3]})
   for check in (O3_BELOW, O3_SPREAD):
     assert checks[check]['verdict'] == 'INCONCLUSIVE'
     assert checks[check]['note'].startswith(
-        '3 VAE and 3 GAN runs, fewer than 4 of either; by the rule alone PASS')
+        '3 VAE and 3 GAN runs, fewer than 10 of either; by the rule alone PASS')
   assert 'p = 0.05' in checks[O3_BELOW]['note']
 
 
@@ -958,6 +968,7 @@ def test_o2_top_k_target_is_the_papers_and_the_note_names_k(tmp_path):
   assert (row['measured'], row['n'], row['verdict']) == (0, 8, 'INCONCLUSIVE')
   assert row['note'].startswith('n = 8 < 10; by the rule alone FAIL; 0 of the k = 3 '
                                 'lowest-log-cond runs (round(0.4 n), n = 8)')
+  assert row['rule'].endswith("PASS or FAIL also needs n ≥ 10, the paper's n.")
 
 
 def test_a1_a2_rows_are_not_run_without_frozen_runs(sweep_dir):

@@ -6,7 +6,6 @@ import math
 import os
 import re
 import shutil
-import sys
 
 import numpy as np
 import pytest
@@ -451,7 +450,6 @@ def test_the_command_on_the_page_plans_the_committed_runs(part):
   """Each committed part's command, read back as run_sweep reads its flags, plans
   the runs its manifest records: the same names, config files, settings, seeds
   and overrides (a part may hold fewer seeds than it planned)."""
-  sys.path.insert(0, os.path.dirname(TESTS_DIR))
   from launch import run_sweep, sweeps  # pylint: disable=g-import-not-at-top
   with open(os.path.join(COMMITTED, part, 'sweep.json')) as f:
     manifest = json.load(f)
@@ -512,6 +510,18 @@ def test_collect_leaves_a_finished_run_the_sweep_will_extend(tmp_path):
   progress = json.load(open(out / 'sweep' / 'progress.json'))
   assert progress['baseline_seed1'] == {'state': 'pending', 'step': 10,
                                         'train_steps': 40}
+
+
+def test_collect_keeps_a_run_that_finished_early_by_design(tmp_path):
+  """A run made at the sweep's length that ended before it on purpose (an O7
+  memorizing run stops once it has memorized) is a result: collect copies it."""
+  _fake_sweep(tmp_path / 'sweep', ('finished',))
+  status = tmp_path / 'sweep' / 'baseline_seed0' / 'status.json'
+  status.write_text(json.dumps({'state': 'finished', 'step': 7, 'train_steps': 10}))
+  out = tmp_path / 'results'
+  assert results.collect(str(tmp_path / 'sweep'), str(out)) == ['baseline_seed0']
+  assert json.load(open(out / 'sweep' / 'progress.json'))['baseline_seed0'][
+      'state'] == 'finished'
 
 
 def test_collect_passes_over_a_run_whose_folder_a_launcher_holds(tmp_path):

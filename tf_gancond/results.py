@@ -5,8 +5,8 @@
   python -m tf_gancond.results restore --part=results/phase2_odena_jc --sweep_dir=DIR
   python -m tf_gancond.results match --part=DIR --reference=results/mnist_stage1
 
-`collect` copies what a report needs of every run of a sweep that finished (at the
-sweep's length) or diverged (a result too, shown as such) into
+`collect` copies what a report needs of every run of a sweep that finished (made at
+the sweep's length) or diverged (a result too, shown as such) into
 `results/<sweep folder name>/`: per run `config.txt`, `status.json` and
 `metrics.jsonl.gz`, never checkpoints or SavedModels; beside them the sweep's
 manifest `sweep.json` (machine paths removed) and `progress.json`, the state of
@@ -153,9 +153,10 @@ def collect(sweep_dir, results_dir='results'):
     records = runlog.read_records(workdir)  # A running run's status keeps its start step.
     state = status.get('state', 'pending')
     train_steps = status.get('train_steps', run.get('train_steps'))
-    if state == 'finished' and status.get('step', 0) < run.get('train_steps', 0):
-      # Finished shorter, waiting for this sweep to extend it (a stage-1 run copied
-      # into stage 2): not yet a result of it.
+    if state == 'finished' and (train_steps or 0) < run.get('train_steps', 0):
+      # Made shorter, waiting for this sweep to extend it (a stage-1 run copied into
+      # stage 2): not yet a result of it. A run that ended early by design (an O7
+      # run that memorized) was made at the sweep's length and is one.
       state, train_steps = 'pending', run['train_steps']
     progress[run['name']] = {'state': state,
                              'step': max([status.get('step', 0)] +

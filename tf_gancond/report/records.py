@@ -133,11 +133,13 @@ class RunData:
         self.state != 'finished'):
       self.state = sweep_state['state']
     self.reason = status.get('reason') or sweep_state.get('reason', '')
-    # A run with no folder (a committed part's unfinished run): its sweep state's.
-    steps = [r.get('step', 0) for r in records] + [sweep_state.get('step', 0) or 0]
-    self.step = max(steps + [status.get('step', 0) or 0])
-    self.train_steps = self.config.get('train_steps', status.get(
-        'train_steps', sweep_state.get('train_steps')))
+    if os.path.isdir(workdir):
+      steps = [r.get('step', 0) for r in records] + [status.get('step', 0) or 0]
+      self.step = max(steps)
+      self.train_steps = self.config.get('train_steps', status.get('train_steps'))
+    else:  # A committed part's unfinished run: the state collect recorded.
+      self.step = sweep_state.get('step', 0) or 0
+      self.train_steps = sweep_state.get('train_steps')
     self.outcome, self.outcome_reason = self._outcome(collapse_score)
     self.cluster = None  # 'good' | 'bad', set by the analysis.
     self.scores = {}  # {score column: final score}, set by score_columns.

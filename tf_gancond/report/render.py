@@ -29,7 +29,8 @@ def render_checks(rows, dataset):
            'NOT RUN: no runs for the check, or runs on another dataset than the '
            'target\'s (the value is then in the note); SETTING: a setting of the '
            'runs, not judged. Over every check, PASS or FAIL needs n at least the '
-           'paper\'s own n or 4, and runs as long as the paper\'s; otherwise the row '
+           'paper\'s own n (4 where it gives none), and runs as long as the '
+           'paper\'s; otherwise the row '
            'is INCONCLUSIVE and its note says why and what the rule alone says.', '']
   if any(c['stand_in'] for c in rows):
     lines += [stand_in_sentence(dataset), '']

@@ -42,9 +42,10 @@ def rows(ctx):
   below = ('o3_below', "O3 VAE sensitivity below the GANs' (mean ln σ_i of E_z[J_z])",
            'quite a bit lower',
            f'PASS: a one-sided exact Mann-Whitney test puts the VAE runs\' mean ln σ_i '
-           f'below the GAN runs\' at p ≤ {ALPHA:g} (with 4 + 4 runs: at most one '
-           'pair out of order); FAIL: the VAE average is at or above the GAN average; '
-           f'INCONCLUSIVE: otherwise, or fewer than {base.MIN_RUNS} runs of either.')
+           f'below the GAN runs\' at p ≤ {ALPHA:g} (with 10 + 10 runs: at most 27 '
+           'pairs out of order); FAIL: the VAE average is at or above the GAN '
+           f'average; INCONCLUSIVE: otherwise, or fewer than {base.ODENA_RUNS} runs '
+           'of either, the paper\'s 10 + 10.')
   vae, gan = ctx.group(VAE), ctx.unregularized
 
   def ok(r):
@@ -65,7 +66,7 @@ def rows(ctx):
             'quantile of F(n_VAE - 1, n_GAN - 1)); a spread is the RMS over i of the '
             'between-run sd of ln σ_i, and those n - 1 degrees of freedom are '
             'conservative for an average over correlated i; FAIL: the ratio is at '
-            f'least 1; INCONCLUSIVE: between, or fewer than {base.MIN_RUNS} runs of '
+            f'least 1; INCONCLUSIVE: between, or fewer than {base.ODENA_RUNS} runs of '
             'either.')
   if not ctx.group(VAE):
     return [base.row(*below, note='no VAE runs'),
@@ -91,9 +92,9 @@ def rows(ctx):
             base.row(*spread, ratio, None, n, spread_verdict,
                      f'spread: VAE {fmt.num(vae_spread)}, GAN {fmt.num(gan_spread)} '
                      'nats')]
-  if min(len(vae), len(gan)) < base.MIN_RUNS:  # Shown, not judged.
+  if min(len(vae), len(gan)) < base.ODENA_RUNS:  # Shown, not judged.
     judged = [dict(r, verdict=stats.INCONCLUSIVE, note=(
-        f'{len(vae)} VAE and {len(gan)} GAN runs, fewer than {base.MIN_RUNS} of '
+        f'{len(vae)} VAE and {len(gan)} GAN runs, fewer than {base.ODENA_RUNS} of '
         f'either; by the rule alone {r["verdict"]}; {r["note"]}')) for r in judged]
   return [base.with_note(r, excluded) for r in judged]
 
@@ -143,7 +144,7 @@ CHECK = base.Check(
                        'average-Jacobian spectrum is lower)',
            'o3_spread': 'VAE spectra vary less between runs than GAN spectra'},
     rows=rows, paper_steps={'mnist': base.MNIST_STEPS},
-    min_runs=2 * base.ODENA_RUNS,  # n counts both arms: 10 VAEs and the 10 GANs.
+    min_runs=2 * base.ODENA_RUNS,  # n counts both arms; rows judge 10 of each.
     judged_runs=lambda ctx: ctx.unregularized + ctx.group(VAE),
     figures=(base.Figure(
         'spectra', 'Fig. 3/4', 'spectra of E_z[J_z]',
