@@ -179,6 +179,32 @@ def test_a_run_known_only_from_its_sweep_state_has_its_step(tmp_path):
   assert run.step == 500
 
 
+def test_o5_within_run_sd_is_the_spread_about_the_runs_own_trend(tmp_path):
+  """"Intra-run variance" is fluctuation, not improvement: a score that rises
+  steadily after the early window has none; one that alternates has the sd of its
+  residuals about its own least-squares line (ddof 2), against numpy's float64 fit.
+  Evaluations in the early window (before 30 % of the steps) are not read."""
+  from tf_gancond.report.checks import o5_mnist
+  steps = range(7500, FULL + 1, 2500)  # 7,500 to 22,500: after 30 % of 23,440.
+  rising = [(2500, 1.0)] + [(s, 7.0 + s / 10000) for s in steps]
+  _write_run(tmp_path / 'rising', 'jacobian_clamping', 0, 10.0, score=9.0,
+             evals=rising)
+  run = report.RunData('jacobian_clamping_seed0', str(tmp_path / 'rising'))
+  assert o5_mnist.within_run_sd(run, 'classifier_score') == pytest.approx(0, abs=1e-9)
+  alternating = [(s, 7.0 + 0.1 * (-1) ** i) for i, s in enumerate(steps)]
+  _write_run(tmp_path / 'alternating', 'baseline', 0, 10.0, score=7.0,
+             evals=alternating)
+  run = report.RunData('baseline_seed0', str(tmp_path / 'alternating'))
+  x, y = np.asarray(alternating, dtype=np.float64).T
+  residuals = y - np.polyval(np.polyfit(x, y, 1), x)
+  expected = np.sqrt(np.sum(residuals ** 2) / (len(y) - 2))
+  assert o5_mnist.within_run_sd(run, 'classifier_score') == pytest.approx(expected)
+  _write_run(tmp_path / 'three', 'baseline', 0, 10.0, score=7.0,
+             evals=alternating[:3])  # A line through 3 points leaves one.
+  run = report.RunData('baseline_seed0', str(tmp_path / 'three'))
+  assert o5_mnist.within_run_sd(run, 'classifier_score') is None
+
+
 def test_a_later_final_record_without_scores_keeps_the_runs_scores(tmp_path):
   """A finished run whose folder holds a second 'start' and a 'final' at the same
   step without scores (its closing step made again without a final evaluation): the

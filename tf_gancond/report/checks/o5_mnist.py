@@ -18,7 +18,8 @@ inter-run variance of the values for the Inception Score and FID". Rows:
   o5_spread:<score>   between runs ("inter-run"): the sd of the JC runs' final scores
                       over the unregularized runs', by one-sided F-tests.
   o5_within:<score>   within a run ("intra-run"): per run, the sd of its score at
-                      its evaluations after the early window; JC against
+                      its evaluations after the early window about their line in
+                      step (fluctuation, not improvement); JC against
                       unregularized by a one-sided exact Mann-Whitney test.
 
 A JC run that diverged or ended non-finite counts against the claim: it keeps every
@@ -40,7 +41,7 @@ LATE = 0.9           # From this fraction of a run's steps on: its end.
 GROWTH_LIMIT = 0.5   # Nats: "stopped growing" if it grows by less after EARLY.
 SIMILAR = 0.10       # "Similar to the best scores": the ratio within 1 -+ this.
 ALPHA = 0.05         # One-sided level of the spread tests.
-MIN_EVALS = 3        # Evaluations after EARLY a run needs for a within-run sd.
+MIN_EVALS = 4        # Evaluations after EARLY for a within-run sd: a line takes 2.
 FAILED = ('diverged', 'non-finite')
 
 
@@ -62,15 +63,21 @@ def growth(run):
 
 
 def within_run_sd(run, key):
-  """The sd of the run's `key` over its eval records after 30 % of its steps;
-  None for an unfinished run or with fewer than MIN_EVALS finite values."""
+  """The fluctuation of the run's `key` over its eval records after 30 % of its
+  steps: the sd of its residuals about their least-squares line in step (ddof 2),
+  so that steady improvement is not counted; None for an unfinished run or with
+  fewer than MIN_EVALS finite values."""
   if run.state != 'finished':
     return None
   steps = run.train_steps or run.step
-  values = [records.as_float(e.get(key)) for e in run.evals
+  points = [(e.get('step', 0), records.as_float(e.get(key))) for e in run.evals
             if e.get('step', 0) > EARLY[1] * steps]
-  values = [v for v in values if v is not None and math.isfinite(v)]
-  return float(np.std(values, ddof=1)) if len(values) >= MIN_EVALS else None
+  points = [(s, v) for s, v in points if v is not None and math.isfinite(v)]
+  if len(points) < MIN_EVALS:
+    return None
+  step, value = np.asarray(points, dtype=np.float64).T
+  residuals = value - np.polyval(np.polyfit(step, value, 1), step)
+  return float(np.sqrt(np.sum(residuals ** 2) / (len(value) - 2)))
 
 
 def _values(runs, value_of):
@@ -188,8 +195,9 @@ def within_row(ctx, column, jc_runs):
   key = ctx.columns[column]['key']
   check = f'O5 JC runs\' {fmt.label(column)}: less fluctuation within a run'
   rule = (f'PASS: a one-sided exact Mann-Whitney test puts the JC runs\' within-run '
-          f'sd (over the evaluations after {EARLY[1]:.0%} of each run, at least '
-          f'{MIN_EVALS}) below the unregularized runs\' at p ≤ {ALPHA:g}; FAIL: the JC '
+          f'sd (about each run\'s least-squares line in step, over its evaluations '
+          f'after {EARLY[1]:.0%} of it, at least {MIN_EVALS}) below the '
+          f'unregularized runs\' at p ≤ {ALPHA:g}; FAIL: the JC '
           'mean sd is at or above the unregularized; INCONCLUSIVE: otherwise, or '
           'fewer than 4 runs of either.')
   id_ = f'o5_within:{column}'
