@@ -367,13 +367,14 @@ def _match_lines(rows, step):
 
 def _command(manifest):
   seeds = sorted({run['seed'] for run in manifest.get('runs', [])})
-  extra = ','.join(f'{k}={v}' for k, v in sorted(manifest.get('extra', {}).items()))
+  def fields(overrides):
+    return ','.join(f'{k}={v}' for k, v in sorted(overrides.items()))
+  extra = fields(manifest.get('extra', {}))
   command = (f'python -m launch.run_sweep --sweep={manifest.get("sweep")} '
              f'--num_seeds={len(seeds)} --sweep_dir=<dir>')
   command += f' --extra={extra}' if extra else ''
   for setting, overrides in sorted(manifest.get('setting_extra', {}).items()):
-    fields = ','.join(f'{k}={v}' for k, v in sorted(overrides.items()))
-    command += f' --setting_extra={setting}:{fields}'
+    command += f' --setting_extra={setting}:{fields(overrides)}'
   return command
 
 

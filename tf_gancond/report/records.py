@@ -119,21 +119,22 @@ class RunData:
       self.setting += '_' + self.precision
     self.seed = seed if seed is not None else self.config.get('seed',
                                                               _seed_from_name(name))
-    written = runlog.read_records(workdir) if os.path.isdir(workdir) else []
+    has_folder = os.path.isdir(workdir)  # A committed part's unfinished run has none.
+    written = runlog.read_records(workdir) if has_folder else []
     records = _last_of_each_step(written)
     self.train = [r for r in records if r.get('kind') == 'train']
     self.probes = [r for r in records if r.get('kind') == 'probe']
     self.final_probes = [r for r in records if r.get('kind') == 'final_probe']
     self.evals = [r for r in records if r.get('kind') == 'eval']
     self.final = runlog.final_values(written)
-    status = runlog.read_status(workdir) if os.path.isdir(workdir) else {}
+    status = runlog.read_status(workdir) if has_folder else {}
     sweep_state = sweep_state or {}
     self.state = status.get('state') or sweep_state.get('state') or 'not started'
     if sweep_state.get('state') in ('failed', 'diverged', 'interrupted') and (
         self.state != 'finished'):
       self.state = sweep_state['state']
     self.reason = status.get('reason') or sweep_state.get('reason', '')
-    if os.path.isdir(workdir):
+    if has_folder:
       steps = [r.get('step', 0) for r in records] + [status.get('step', 0) or 0]
       self.step = max(steps)
       self.train_steps = self.config.get('train_steps', status.get('train_steps'))
