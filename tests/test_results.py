@@ -4,6 +4,7 @@ import gzip
 import json
 import math
 import os
+import pathlib
 import re
 import shutil
 
@@ -19,22 +20,28 @@ FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'results')
 
 
 def test_build_on_the_committed_fixture(tmp_path):
-  """README.md and each part's report come from the compact records alone."""
+  """Each part's page and report, and README.md's table of parts, come from the
+  compact records alone; a part's detail is on its own page, not on README.md."""
   out = tmp_path / 'results'
   shutil.copytree(FIXTURE, out)
   readme = results.build(str(out))
   text = open(readme).read()
-  assert '### quick_sweep' in text
+  assert ('| [quick_sweep](quick_sweep/README.md) | `fashion_mnist_quick`: baseline, '
+          'jacobian_clamping; seeds 0-2 | 5 of 6 | 200 |') in text
+  assert '| check | target | measured | 95% CI | n | verdict |' not in text
+  page = (out / 'quick_sweep' / 'README.md').read_text()
+  assert page.startswith('# quick_sweep\n')
+  assert '[all results](../README.md)' in page
   # The runs-at-a-time of a sweep is not recorded: the command claims none.
   assert ('python -m launch.run_sweep --sweep=fashion_mnist_quick --num_seeds=3 '
-          '--sweep_dir=<dir> --extra=train_steps=200\n') in text
-  assert 'Runs finished: 5 of 6.' in text
-  assert 'jacobian_clamping_seed2 (running, step 100 of 200)' in text
-  assert '| check | target | measured | 95% CI | n | verdict |' in text
+          '--sweep_dir=<dir> --extra=train_steps=200\n') in page
+  assert 'Runs finished: 5 of 6.' in page
+  assert 'jacobian_clamping_seed2 (running, step 100 of 200)' in page
+  assert '| check | target | measured | 95% CI | n | verdict |' in page
   checks = json.load(open(out / 'quick_sweep' / 'report' / 'report.json'))
   o1 = [c for c in checks if c['check'].startswith('O1')][0]
-  assert f'| {o1["check"]} | {o1["target"]} |' in text and o1['verdict'] in text
-  assert 'A fixture: five finished runs' in text  # The part's NOTES.md.
+  assert f'| {o1["check"]} | {o1["target"]} |' in page and o1['verdict'] in page
+  assert 'A fixture: five finished runs' in page  # The part's NOTES.md.
   report = json.load(open(out / 'quick_sweep' / 'report' / 'analysis.json'))
   states = {r['name']: r['state'] for r in report['runs']}
   assert states == {'baseline_seed0': 'finished', 'baseline_seed1': 'finished',
@@ -45,8 +52,38 @@ def test_build_on_the_committed_fixture(tmp_path):
     figure = report['figures'].get(key)
     if figure:
       assert os.path.isfile(out / 'quick_sweep' / 'report' / os.path.basename(figure))
-      assert f'quick_sweep/report/{os.path.basename(figure)}' in text
+      assert f'](report/{os.path.basename(figure)})' in page
+  _assert_links_resolve(out)
   assert results.build(str(out)) == readme and open(readme).read() == text
+  assert (out / 'quick_sweep' / 'README.md').read_text() == page
+
+
+def _slug(heading):
+  """GitHub's anchor of a markdown heading."""
+  return re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
+
+
+def _assert_links_resolve(results_dir):
+  """Every relative link and image of README.md and of each part's README.md names
+  a file that exists (one outside `results_dir` in this repository), and an anchor
+  into a results page names one of its headings."""
+  pages = [results_dir / 'README.md'] + sorted(results_dir.glob('*/README.md'))
+  assert len(pages) > 1
+  for page in pages:
+    for target in re.findall(r'\]\(([^)\s]+)\)', page.read_text()):
+      if re.match(r'\w+://', target):
+        continue
+      path, _, anchor = target.partition('#')
+      linked = (page.parent / path).resolve() if path else page
+      if results_dir.resolve() not in linked.parents:
+        linked = pathlib.Path(COMMITTED).parent / linked.relative_to(
+            results_dir.resolve().parent)
+      assert linked.exists(), (str(page), target)
+      if (anchor and linked.name == 'README.md' and
+          results_dir.resolve() in linked.parents):
+        headings = [_slug(line.lstrip('#')) for line in linked.read_text().splitlines()
+                    if line.startswith('#')]
+        assert anchor in headings, (str(page), target)
 
 
 def test_a_rebuild_rewrites_no_report_file(tmp_path):
@@ -101,8 +138,11 @@ def test_results_build_reproduces_every_committed_part_and_the_page(tmp_path):
     with open(out / part / 'report' / 'report.json') as f:
       built = json.load(f)
     _same_meaning(built, committed, part)
+    with open(os.path.join(COMMITTED, part, 'README.md')) as f:
+      assert (out / part / 'README.md').read_text() == f.read(), part
   with open(os.path.join(COMMITTED, 'README.md')) as f:
     assert open(readme).read() == f.read()
+  _assert_links_resolve(out)
 
 def _first_table(text):
   """The rows of the page's first table, header first, as lists of cells."""
@@ -153,7 +193,7 @@ def test_the_page_opens_with_one_table_of_every_check_with_the_papers_value(
     assert row[2] == results._cell(c['measured'])
     assert row[5] == f'**{c["verdict"]}**'
     # Both parts judge it alike: the one that sorts last is named.
-    assert row[4].endswith('([quick_sweep_again](#quick_sweep_again))')
+    assert row[4].endswith('([quick_sweep_again](quick_sweep_again/README.md))')
   families = {c['family'] for c in judged}
   for check in checks_lib.CHECKS:
     mine = [r for r in rows[1:] if any(w in r[0] for w in check.plain.values())]
@@ -163,7 +203,7 @@ def test_the_page_opens_with_one_table_of_every_check_with_the_papers_value(
   assert len(rows) - 1 == len(judged) + sum(
       not families & set(check.plain) for check in checks_lib.CHECKS)
   # A part's own table keeps the rows it judges and names the others by label.
-  part = text[text.index('### quick_sweep\n'):text.index('### quick_sweep_again')]
+  part = (out / 'quick_sweep' / 'README.md').read_text()
   assert '**NOT RUN**' not in part
   assert any(l.startswith('Not judged by these runs: O') for l in part.splitlines())
 
@@ -213,12 +253,13 @@ def test_the_page_puts_mnist_first_and_says_the_stand_in_once_per_dataset(tmp_pa
   assert 'No MNIST part' not in text
   mnist = text.index('## MNIST, the papers\' dataset')
   second = text.index('## Fashion-MNIST, a second dataset')
-  assert mnist < text.index('### quick_mnist') < second < text.index('### quick_sweep')
+  assert (mnist < text.index('| [quick_mnist](quick_mnist/README.md) |') < second <
+          text.index('| [quick_sweep](quick_sweep/README.md) |'))
   assert text.count('Fashion-MNIST values of MNIST targets are judged on a stand-in') == 1
   o1 = next(r for r in _first_table(text) if r[0].startswith('[O1]'))
   ours = o1[2].split('<br>')
   assert [v.split(':')[0] for v in ours] == ['MNIST', 'Fashion-MNIST']
-  assert o1[4].split('<br>')[0].endswith('([quick_mnist](#quick_mnist))')
+  assert o1[4].split('<br>')[0].endswith('([quick_mnist](quick_mnist/README.md))')
   assert json.load(open(out / 'quick_sweep' / 'report' / 'report.json'))[0][
       'stand_in'] == 'fashion_mnist'  # report.json keeps it, row by row.
 
@@ -235,7 +276,8 @@ def test_the_page_links_provenance_and_places_the_header_around_the_table(tmp_pa
   text = open(results.build(str(out))).read()
   order = [text.index(s) for s in ('# Title', 'Opening.', '| check, in plain words',
                                    '## Findings', '## Key figures', '![',
-                                   '## Glossary', '### quick_sweep')]
+                                   '## Glossary',
+                                   '| [quick_sweep](quick_sweep/README.md) |')]
   assert order == sorted(order)
   assert '[PROVENANCE.md](PROVENANCE.md)' in text
   assert 'The machine of 2026-12-04' not in text
@@ -263,10 +305,11 @@ def _final(run):
     return [json.loads(line) for line in f if '"final"' in line][-1]
 
 
-def test_the_results_page_gives_final_values_and_jc_against_its_twin(tmp_path):
+def test_a_part_page_gives_final_values_and_jc_against_its_twin(tmp_path):
   out = tmp_path / 'results'
   shutil.copytree(FIXTURE, out)
-  text = open(results.build(str(out))).read()
+  results.build(str(out))
+  text = (out / 'quick_sweep' / 'README.md').read_text()
   lc = {run: _final(run)['mean_log_cond'] for run in (
       'baseline_seed0', 'baseline_seed1', 'baseline_seed2',
       'jacobian_clamping_seed0', 'jacobian_clamping_seed1')}
@@ -290,11 +333,11 @@ def _final_probe_log_cond(run):
       'log_cond']
 
 
-def test_the_results_page_sets_log_cond_noise_beside_the_run_to_run_variance(
-    tmp_path):
+def test_a_part_page_sets_log_cond_noise_beside_the_run_to_run_variance(tmp_path):
   out = tmp_path / 'results'
   shutil.copytree(FIXTURE, out)
-  text = open(results.build(str(out))).read()
+  results.build(str(out))
+  text = (out / 'quick_sweep' / 'README.md').read_text()
   per_z = [np.asarray(_final_probe_log_cond(f'baseline_seed{s}')) for s in range(3)]
   se = [np.std(z, ddof=1) / np.sqrt(z.size) for z in per_z]
   between = np.var([z.mean() for z in per_z], ddof=1)
@@ -307,23 +350,26 @@ def test_the_results_page_sets_log_cond_noise_beside_the_run_to_run_variance(
                  f'{noise / between:.3g} |')
 
 
-def test_a_mean_of_one_run_shows_no_nan_on_the_page(tmp_path):
+def test_a_mean_of_one_run_shows_no_nan_on_the_pages(tmp_path):
   out = tmp_path / 'results'
   shutil.copytree(FIXTURE, out)
   for seed in (1, 2):
     shutil.rmtree(out / 'quick_sweep' / f'baseline_seed{seed}')
-  text = open(results.build(str(out))).read()
+  assert 'nan' not in open(results.build(str(out))).read()
+  text = (out / 'quick_sweep' / 'README.md').read_text()
   row = next(l for l in text.splitlines()
              if l.startswith('| baseline | final log cond | 1 |'))
   assert ' - | - | n < 4 |' in row and 'nan' not in text
 
 
 def test_the_page_gives_the_cpu_time_the_records_hold(tmp_path):
-  """Per part, the CPU hours summed over the finished runs that record it."""
+  """Per part, the CPU hours summed over the finished runs that record it, on its
+  page and in its row of the table of parts."""
   out = tmp_path / 'results'
   shutil.copytree(FIXTURE, out)
-  text = open(results.build(str(out))).read()
-  assert 'CPU time: not recorded by these runs' in text
+  page = out / 'quick_sweep' / 'README.md'
+  assert '| 5 of 6 | 200 | — |' in open(results.build(str(out))).read()
+  assert 'CPU time: not recorded by these runs' in page.read_text()
   records = out / 'quick_sweep' / 'baseline_seed0' / 'metrics.jsonl.gz'
   with gzip.open(records, 'rt') as f:
     lines = [json.loads(line) for line in f]
@@ -332,9 +378,9 @@ def test_the_page_gives_the_cpu_time_the_records_hold(tmp_path):
       record['process_cpu_seconds'] = 1800.0 * record['step'] / lines[-1]['step']
   with gzip.open(records, 'wt') as f:
     f.writelines(json.dumps(record) + '\n' for record in lines)
-  text = open(results.build(str(out))).read()
+  assert '| 5 of 6 | 200 | 0.50 |' in open(results.build(str(out))).read()
   assert ('CPU time: 0.50 CPU-hours in 1 of the 5 finished runs (the others were '
-          'made before runs recorded it).') in text
+          'made before runs recorded it).') in page.read_text()
   # The page's total counts a run shared by two parts (the phase-2 baselines beside
   # both JC settings) once.
   shutil.copytree(out / 'quick_sweep', out / 'quick_sweep_again')
@@ -492,6 +538,22 @@ def test_collect_keeps_a_diverged_run_which_the_page_shows_as_such(tmp_path):
       'Runs finished: 1 of 3.', 'Diverged (kept as results): baseline_seed2 (at step 5 '
       'of 10).', 'Not finished when collected: baseline_seed1 (running, step 9 of 10).',
       '']
+  assert '| 1 of 3 (1 diverged) |' in open(results.build(str(out))).read()
+  page = (part / 'README.md').read_text()
+  assert 'Diverged (kept as results): baseline_seed2' in page
+
+
+def test_a_part_with_no_finished_run_has_a_page_and_a_row(tmp_path):
+  """A part whose runs are all still running is listed with 0 finished, no length
+  and no CPU time, and its page says there is no scorecard yet."""
+  _fake_sweep(tmp_path / 'sweep', ('running', 'running'))
+  out = tmp_path / 'results'
+  assert results.collect(str(tmp_path / 'sweep'), str(out)) == []
+  text = open(results.build(str(out))).read()
+  assert '| [sweep](sweep/README.md) | ' in text and '| 0 of 2 | — | — |' in text
+  page = (out / 'sweep' / 'README.md').read_text()
+  assert page.startswith('# sweep\n') and page.endswith(
+      'No run has finished yet: no scorecard.\n')
 
 
 def test_collect_leaves_a_finished_run_the_sweep_will_extend(tmp_path):
@@ -783,10 +845,11 @@ def test_the_page_tables_each_unstated_choice_against_the_stage1_twins(tmp_path)
                  (2, 99.0, 1.0, 999.0)], {'batch_size': '128'}, diverged={2: 1200})
   text = open(results.build(str(out))).read()
   assert '## Unstated choices, one at a time' in text
+  link = '[batch_size = 128](mnist_choice_batch_size/README.md)'
   row = next(line for line in text.splitlines()
-             if line.startswith('| [batch_size = 128](#mnist_choice_batch_size)'))
+             if line.startswith(f'| {link}'))
   cells = [c.strip() for c in row.strip('|').split(' | ')]
-  assert cells[0] == '[batch_size = 128](#mnist_choice_batch_size) (64)'
+  assert cells[0] == f'{link} (64)'
   assert cells[1] == '2 (and 1 diverged: seed 2, at step 1,200)'
   numbers = [[float(x) for x in re.findall(r'[-+][\d.]+', cell)] for cell in cells[2:]]
   half = scipy_stats.t.ppf(0.975, 3)
@@ -829,7 +892,8 @@ def test_a_batch_size_choice_is_also_tabled_at_equal_images(tmp_path):
                 {0: {2500: (9.5, 7.9, 25.0), 5000: (12.0, 7.5, 30.0)},
                  1: {2500: (10.0, 8.0, float('nan')), 5000: (14.0, 7.7, 31.0)}})
   text = open(results.build(str(out))).read()
-  start = '| [batch_size = 128](#mnist_choice_batch_size) at equal images'
+  link = '[batch_size = 128](mnist_choice_batch_size/README.md)'
+  start = f'| {link} at equal images'
   cells, numbers = _choice_row(text, start)
   assert 'its step 2,500 against step 5,000' in cells[0]
   assert cells[1] == '2'
@@ -842,7 +906,7 @@ def test_a_batch_size_choice_is_also_tabled_at_equal_images(tmp_path):
       [-0.1, -0.1 - half * sd_cs, -0.1 + half * sd_cs, -0.1, -0.1], rel=2e-3)
   fd_half = half * sd_lc * np.sqrt(2)
   assert numbers[2] == pytest.approx([5, 5 - fd_half, 5 + fd_half, 5], rel=2e-3)
-  equal_steps, _ = _choice_row(text, '| [batch_size = 128](#mnist_choice_batch_size) (64)')
+  equal_steps, _ = _choice_row(text, f'| {link} (64)')
   assert equal_steps[1] == '2'
 
   stage2 = out / 'mnist_stage2'

@@ -14,21 +14,22 @@ every run of the sweep when it was collected (finished, running at step N,
 pending).
 
 `build` rebuilds everything else from `results/` alone: each part's report
-(`tf_gancond.report` on its unpacked records) in `results/<part>/report/`, and
-`results/README.md`. The page opens with `HEADER.md`'s opening (up to its first
-`## ` heading) and one scorecard: a row per statistic the checks of the registry
-(tf_gancond/report/checks/) judge, in its order, each with the paper's dataset and
-value beside ours per dataset, taken from the part that judges it most completely
-(_most_complete) and named. Under it come HEADER.md's first section (the
-findings), the key figures of those parts, embedded, the table of the unstated
-choices (each `mnist_choice_<field>` part against its `mnist_stage1` twins, a batch
-size also at equal images, against `mnist_stage2` once its runs reach them, and the
-probes under batch statistics in `mnist_batch_stats/`), and HEADER.md's other
-sections (glossary, settings that differ from the papers). Then the parts, grouped by
-dataset, MNIST (the papers' own) first: per part the rows its runs judge, the
-command that made them, what is not finished yet, the CPU hours its runs record and
-its hand-written `NOTES.md`. Provenance and history are in the hand-written
-`PROVENANCE.md`, which the page links.
+(`tf_gancond.report` on its unpacked records) in `results/<part>/report/`, each
+part's page `results/<part>/README.md` (the rows its runs judge, the command that
+made them, what is not finished yet, the CPU hours its runs record and its
+hand-written `NOTES.md`), and `results/README.md`. The page opens with
+`HEADER.md`'s opening (up to its first `## ` heading) and one scorecard: a row per
+statistic the checks of the registry (tf_gancond/report/checks/) judge, in its
+order, each with the paper's dataset and value beside ours per dataset, taken from
+the part that judges it most completely (_most_complete) and linked. Under it come
+HEADER.md's first section (the findings), the key figures of those parts, embedded,
+the table of the unstated choices (each `mnist_choice_<field>` part against its
+`mnist_stage1` twins, a batch size also at equal images, against `mnist_stage2` once
+its runs reach them, and the probes under batch statistics in `mnist_batch_stats/`),
+and HEADER.md's other sections (glossary, settings that differ from the papers).
+Then a table of the parts per dataset, MNIST (the papers' own) first, each linking
+its page. Provenance and history are in the hand-written `PROVENANCE.md`, which the
+page links.
 
 `restore` is collect's inverse for a new machine: it writes the committed finished
 runs back into a sweep folder, so the sweep runner skips them and the campaign goes
@@ -80,6 +81,8 @@ DATASET_NAMES = {'mnist': 'MNIST', 'fashion_mnist': 'Fashion-MNIST',
                  'cifar10': 'CIFAR-10', 'stl10': 'STL-10',
                  'lsun_bedroom': 'LSUN bedroom'}
 NOT_JUDGED = (stats.NOT_RUN, checks_base.SETTING)
+PARTS_TABLE_HEADER = ('| part (its page) | sweep: settings; seeds | runs finished | '
+                      'steps | CPU-hours |')
 # The figures the page links, (report figure key, words), in the checks' order.
 KEY_FIGURES = tuple((figure.key, figure.link) for check in checks_lib.CHECKS
                     for figure in check.figures)
@@ -441,9 +444,10 @@ def _scorecard_lines(checks):
 
 @dataclasses.dataclass
 class Part:
-  """A built results part: its page section and what the page's summary reads."""
+  """A built results part: its row of the page's table of parts and what the
+  page's summary reads."""
   name: str
-  section: str
+  row: str              # Its row of the page's table of parts (PARTS_TABLE_HEADER).
   rows: list            # report.json; [] before any run has finished.
   cpu_seconds: dict     # _cpu_seconds_by_run.
   dataset: str          # '' when no record says.
@@ -515,10 +519,10 @@ def _summary_lines(parts):
   lines = ['## Scorecard', '',
            'Each statistic the checks judge, from the part that judges it most '
            'completely (enough runs, then the longest, then the most; every part\'s '
-           'rows are in its section below). PASS or FAIL needs at least the paper\'s '
-           'n (10 runs for most of [O]\'s claims; 4 where it gives none) and runs as '
-           'long as the paper\'s; otherwise INCONCLUSIVE, with '
-           'the reason in the caveat. Settings of the runs are in the parts\' own '
+           'rows are on its own page, linked). PASS or FAIL needs at least the '
+           'paper\'s n (10 runs for most of [O]\'s claims; 4 where it gives none) '
+           'and runs as long as the paper\'s; otherwise INCONCLUSIVE, with the '
+           'reason in the caveat. Settings of the runs are in the parts\' own '
            'tables.', '',
            '| check, in plain words | paper (dataset, value) | ours, per dataset | '
            '95 % CI (method) | n, steps | verdict | caveat |',
@@ -545,7 +549,7 @@ def _summary_lines(parts):
       cells['ours'].append(prefix + _cell(row.get('measured')))
       cells['ci'].append(_ci_cell(row))
       steps = f', {part.steps:,} steps' if part.steps else ''
-      cells['n'].append(f'{row["n"]}{steps} ([{part.name}](#{part.name}))')
+      cells['n'].append(f'{row["n"]}{steps} ({_part_link(part.name)})')
       cells['verdict'].append(f'**{row["verdict"]}**')
       cells['caveat'].append(row['note'].replace('|', '/') or '—')
     joined = {k: '<br>'.join(v) for k, v in cells.items()}
@@ -584,14 +588,46 @@ def _figure_lines(parts, shown):
         filename = os.path.basename(part.figures[figure.key])
         lines += [f'![{figure.link}]({part.name}/report/{filename})', '',
                   f'*{_docs_link(None, check)}, {figure.link}: from '
-                  f'[{part.name}](#{part.name}).*', '']
+                  f'{_part_link(part.name)}.*', '']
   return lines if len(lines) > 2 else []
 
 
-def _demoted(text):
-  """Markdown with every heading one level lower (a part's section sits under its
-  dataset's heading)."""
-  return re.sub(r'^(#{2,5}) ', r'#\1 ', text, flags=re.M)
+def _promoted(text):
+  """Markdown with every heading below the second level one level higher (the
+  report's and NOTES.md's '### ' sections are a part page's '## ' sections)."""
+  return re.sub(r'^#(#{2,5}) ', r'\1 ', text, flags=re.M)
+
+
+def _part_link(name):
+  """A link from results/README.md to the part's page."""
+  return f'[{name}]({name}/{README})'
+
+
+def _seeds_text(seeds):
+  """'seeds 0-9', 'seeds 0, 2', 'seed 0'."""
+  if len(seeds) == 1:
+    return f'seed {seeds[0]}'
+  if seeds == list(range(seeds[0], seeds[-1] + 1)):
+    return f'seeds {seeds[0]}-{seeds[-1]}'
+  return 'seeds ' + ', '.join(map(str, seeds))
+
+
+def _parts_row(name, manifest, progress, steps, cpu_seconds):
+  """The part's row of PARTS_TABLE_HEADER: its page, sweep, settings and seeds, runs
+  finished (and diverged) of those planned, its finished runs' shortest length and
+  the CPU hours they record."""
+  runs = manifest.get('runs', [])
+  settings = ', '.join(dict.fromkeys(run['setting'] for run in runs))
+  what = f'`{manifest.get("sweep")}`: {settings}; ' + _seeds_text(
+      sorted({run['seed'] for run in runs}))
+  states = [p.get('state') for p in progress.values()]
+  done = f'{states.count("finished")} of {len(progress) or len(runs)}'
+  if states.count('diverged'):
+    done += f' ({states.count("diverged")} diverged)'
+  recorded = [s for s in cpu_seconds.values() if s is not None]
+  hours = f'{sum(recorded) / 3600:.2f}' if recorded else '—'
+  length = f'{steps:,}' if steps else '—'
+  return f'| {_part_link(name)} | {what} | {done} | {length} | {hours} |'
 
 
 def _progress_lines(progress):
@@ -643,12 +679,13 @@ def _manifest_dataset(manifest):
 
 
 def build_part(part, name):
-  """Writes `part`/report/ from the part's records; returns its Part."""
+  """Writes `part`/report/ and the part's page `part`/README.md from the part's
+  records; returns its Part."""
   manifest = _read_json(os.path.join(part, report_lib.SWEEP_MANIFEST))
   progress_path = os.path.join(part, PROGRESS_FILE)
   progress = _read_json(progress_path) if os.path.exists(progress_path) else {}
-  lines = [f'### {name}', '', f'Sweep `{manifest.get("sweep")}`, made by:', '',
-           f'    {_command(manifest)}', '']
+  lines = [f'# {name}', '', f'A part of [all results](../{README}). Sweep '
+           f'`{manifest.get("sweep")}`, made by:', '', f'    {_command(manifest)}', '']
   lines += _progress_lines(progress)
   output = os.path.join(part, 'report')
   cpu_seconds = {}
@@ -661,27 +698,32 @@ def build_part(part, name):
       report_lib.write_report(tmp, output=output, source=(
           f'Runs: the committed records of results part `{name}`, rebuilt by '
           '`python -m tf_gancond.results build`.'))
+  page = os.path.join(part, README)
   if not has_runs:
-    return Part(name, '\n'.join(lines + ['No run has finished yet: no scorecard.', '']),
-                [], {}, _manifest_dataset(manifest), 0, 0, {})
+    runlog.atomic_write_text(page, '\n'.join(
+        lines + ['No run has finished yet: no scorecard.']) + '\n')
+    return Part(name, _parts_row(name, manifest, progress, 0, {}), [], {},
+                _manifest_dataset(manifest), 0, 0, {})
   checks = _read_json(os.path.join(output, report_lib.JSON_FILE))
-  lines += ['#### Scorecard', ''] + _scorecard_lines(checks)
+  lines += ['## Scorecard', ''] + _scorecard_lines(checks)
   analysis = _read_json(os.path.join(output, report_lib.ANALYSIS_FILE))
-  lines += _demoted('\n'.join(report_lib.render_final_values(analysis) +
-                               report_lib.render_log_cond_noise(analysis) +
-                               report_lib.render_paired(analysis))).split('\n')
+  lines += _promoted('\n'.join(report_lib.render_final_values(analysis) +
+                                report_lib.render_log_cond_noise(analysis) +
+                                report_lib.render_paired(analysis))).split('\n')
   figures = analysis.get('figures', {})
-  links = [f'[{title}]({name}/report/{os.path.basename(figures[key])})'
+  links = [f'[{title}](report/{os.path.basename(figures[key])})'
            for key, title in KEY_FIGURES if figures.get(key)]
   if links:
-    lines += ['Figures: ' + ' · '.join(links) + f'; the full report: '
-              f'[{name}/report/report.md]({name}/report/report.md).', '']
+    lines += ['Figures: ' + ' · '.join(links) + '; the full report: '
+              '[report/report.md](report/report.md).', '']
   notes = os.path.join(part, NOTES_FILE)
   if os.path.isfile(notes):
     with open(notes) as f:
-      lines += [_demoted(f.read().strip()), '']
+      lines += [_promoted(f.read().strip()), '']
+  runlog.atomic_write_text(page, '\n'.join(lines).rstrip() + '\n')
   steps = [r['step'] for r in analysis.get('runs', []) if r.get('state') == 'finished']
-  return Part(name, '\n'.join(lines), checks, cpu_seconds,
+  return Part(name, _parts_row(name, manifest, progress, min(steps, default=0),
+                               cpu_seconds), checks, cpu_seconds,
               analysis.get('dataset') or _manifest_dataset(manifest),
               min(steps, default=0), len(steps),
               {k: v for k, v in figures.items() if v}, analysis.get('runs', []),
@@ -869,7 +911,7 @@ def _choice_lines(results_dir, parts):
                 math.isfinite(ends[s][key] - reference[s][key])]
       cells.append(_choice_cell(deltas, [v[key] for v in reference.values()
                                          if v[key] is not None]))
-    link = f'[{field} = {value}](#{name})'
+    link = f'[{field} = {value}]({name}/{README})'
     lines.append(f'| {link} ({package.get(field, "?")}) | '
                  f'{_seeds_cell(len(seeds), by_name[name])} | ' + ' | '.join(cells) + ' |')
     equal = None
@@ -981,8 +1023,9 @@ def build(results_dir='results'):
               f'No {_dataset_name(PAPERS_DATASET)} part has been collected yet; its '
               'parts appear here as their runs finish.', '']
   for i, dataset in enumerate(datasets):
-    lines += [_dataset_heading(dataset, i == 0), '']
-    lines += [p.section for p in parts if p.dataset == dataset]
+    lines += [_dataset_heading(dataset, i == 0), '', PARTS_TABLE_HEADER,
+              '|---|---|---|---|---|']
+    lines += [p.row for p in parts if p.dataset == dataset] + ['']
   path = os.path.join(results_dir, README)
   runlog.atomic_write_text(path, '\n'.join(lines).rstrip() + '\n')
   return path
