@@ -260,7 +260,7 @@ def test_equivalence_verdicts(deltas, key, failed, missing, verdict, reason):
 
 def test_results_page_shows_the_bf16_section_once_both_parts_exist():
   f32, bf16 = _pair_runs([0.01 * k for k in range(-4, 6)])
-  part = lambda name, runs: results.Part(name, '', [], {}, 'mnist', 5000, 10, {},  # noqa
+  part = lambda name, runs: results.Part(name, {}, [], {}, 'mnist', 5000, 10, {},  # noqa
                                          runs)
   assert results._precision_lines([part(results.CHOICE_REFERENCE, f32)]) == []
   lines = results._precision_lines([part(results.CHOICE_REFERENCE, f32),

@@ -27,7 +27,7 @@ def test_build_on_the_committed_fixture(tmp_path):
   readme = results.build(str(out))
   text = open(readme).read()
   assert ('| [quick_sweep](quick_sweep/README.md) | `fashion_mnist_quick`: baseline, '
-          'jacobian_clamping; seeds 0-2 | 5 of 6 | 200 |') in text
+          'jacobian_clamping; seeds 0-2 | — | 5 of 6 | 200 |') in text
   assert '| check | target | measured | 95% CI | n | verdict |' not in text
   page = (out / 'quick_sweep' / 'README.md').read_text()
   assert page.startswith('# quick_sweep\n')
@@ -53,9 +53,43 @@ def test_build_on_the_committed_fixture(tmp_path):
     if figure:
       assert os.path.isfile(out / 'quick_sweep' / 'report' / os.path.basename(figure))
       assert f'](report/{os.path.basename(figure)})' in page
+  assert page.endswith('do not edit it by hand (edit its `NOTES.md`).\n')
   _assert_links_resolve(out)
   assert results.build(str(out)) == readme and open(readme).read() == text
   assert (out / 'quick_sweep' / 'README.md').read_text() == page
+
+
+def test_the_table_of_parts_says_what_sets_each_apart_from_its_sweeps_other_parts(
+    tmp_path):
+  """Three parts of one sweep: the overrides (--extra, --setting_extra) one part has
+  and another lacks or sets otherwise are in its row, a path by its last component;
+  one shared by all is in none. Every part is linked once, and only from its row."""
+  out = tmp_path / 'results'
+  shutil.copytree(FIXTURE, out)
+  for name, extra, setting_extra in (
+      ('quick_batch', {'batch_size': '128'}, {}),
+      ('quick_lambda', {'generator_saved_model': '/root/runs/g/step_00000938'},
+       {'jacobian_clamping': {'jc_lambda_max': '7.06', 'jc_lambda_min': '1.34'}})):
+    shutil.copytree(out / 'quick_sweep', out / name)
+    manifest = json.loads((out / name / 'sweep.json').read_text())
+    manifest['extra'].update(extra)
+    manifest['setting_extra'] = setting_extra
+    (out / name / 'sweep.json').write_text(json.dumps(manifest))
+  text = open(results.build(str(out))).read()
+  rows = {line.split(' | ')[0]: line.split(' | ')[2] for line in text.splitlines()
+          if line.startswith('| [quick_')}
+  assert rows == {
+      '| [quick_batch](quick_batch/README.md)': 'batch_size=128',
+      '| [quick_lambda](quick_lambda/README.md)':
+          'generator_saved_model=…/step_00000938; jacobian_clamping: '
+          'jc_lambda_max=7.06, jc_lambda_min=1.34',
+      '| [quick_sweep](quick_sweep/README.md)': '—'}
+
+
+def test_seeds_are_said_as_a_range_where_they_are_one():
+  assert results._seeds_text([0, 1, 2]) == 'seeds 0-2'
+  assert results._seeds_text([0, 2]) == 'seeds 0, 2'
+  assert results._seeds_text([3]) == 'seed 3'
 
 
 def _slug(heading):
@@ -69,6 +103,10 @@ def _assert_links_resolve(results_dir):
   into a results page names one of its headings."""
   pages = [results_dir / 'README.md'] + sorted(results_dir.glob('*/README.md'))
   assert len(pages) > 1
+  rows = [line for line in pages[0].read_text().splitlines()
+          if re.match(r'\| \[\w+\]\(\w+/README\.md\) \|', line)]
+  assert sorted(re.search(r'\((\w+)/README', row)[1] for row in rows) == sorted(
+      page.parent.name for page in pages[1:])  # A row per part page, and one only.
   for page in pages:
     for target in re.findall(r'\]\(([^)\s]+)\)', page.read_text()):
       if re.match(r'\w+://', target):
@@ -218,7 +256,7 @@ def test_the_most_complete_part_has_enough_runs_then_the_longest():
     row = {'id': family, 'family': family, 'check': words, 'target': '~12–20',
            'measured': float(n), 'ci_low': None, 'ci_high': None, 'n': n,
            'verdict': 'INCONCLUSIVE', 'note': '', 'stand_in': None}
-    return results.Part(name, '', [row], {}, 'mnist', steps, n, {})
+    return results.Part(name, {}, [row], {}, 'mnist', steps, n, {})
   def shown(*parts):
     [(check, id_, by_dataset)] = [r for r in results._summary_rows(list(parts))
                                   if r[0] is o1]
@@ -290,7 +328,7 @@ def test_a_key_figure_comes_from_a_part_that_judges_its_check():
   """An MNIST part of GANs alone draws E_z[J_z] spectra but cannot judge O3 (no
   VAEs); O3's key figure is the Fashion-MNIST part's, whose runs judge it."""
   def part(name, dataset):
-    return results.Part(name, '', [], {}, dataset, 5000, 10,
+    return results.Part(name, {}, [], {}, dataset, 5000, 10,
                         {'spectra': f'{name}/report/fig3.png'})
   gans, vaes = part('mnist_gans', 'mnist'), part('fashion_vaes', 'fashion_mnist')
   lines = results._figure_lines([gans, vaes], {'o3': {'fashion_mnist': vaes}})
@@ -552,8 +590,11 @@ def test_a_part_with_no_finished_run_has_a_page_and_a_row(tmp_path):
   text = open(results.build(str(out))).read()
   assert '| [sweep](sweep/README.md) | ' in text and '| 0 of 2 | — | — |' in text
   page = (out / 'sweep' / 'README.md').read_text()
-  assert page.startswith('# sweep\n') and page.endswith(
-      'No run has finished yet: no scorecard.\n')
+  assert page.startswith('# sweep\n')
+  assert 'No run has finished yet: no scorecard.' in page
+  (out / 'sweep' / 'NOTES.md').write_text('Started at noon.\n')
+  results.build(str(out))
+  assert 'Started at noon.' in (out / 'sweep' / 'README.md').read_text()
 
 
 def test_collect_leaves_a_finished_run_the_sweep_will_extend(tmp_path):

@@ -44,6 +44,7 @@ differences of per-z ln cond and of the scores there.
 Exit codes: 0 done; 2 bad input (one line).
 """
 
+import collections
 import dataclasses
 import gzip
 import hashlib
@@ -81,8 +82,8 @@ DATASET_NAMES = {'mnist': 'MNIST', 'fashion_mnist': 'Fashion-MNIST',
                  'cifar10': 'CIFAR-10', 'stl10': 'STL-10',
                  'lsun_bedroom': 'LSUN bedroom'}
 NOT_JUDGED = (stats.NOT_RUN, checks_base.SETTING)
-PARTS_TABLE_HEADER = ('| part (its page) | sweep: settings; seeds | runs finished | '
-                      'steps | CPU-hours |')
+PARTS_TABLE_HEADER = ('| part (its page) | sweep: settings; seeds | unlike its sweep\'s '
+                      'other parts | runs finished | steps | CPU-hours |')
 # The figures the page links, (report figure key, words), in the checks' order.
 KEY_FIGURES = tuple((figure.key, figure.link) for check in checks_lib.CHECKS
                     for figure in check.figures)
@@ -444,10 +445,9 @@ def _scorecard_lines(checks):
 
 @dataclasses.dataclass
 class Part:
-  """A built results part: its row of the page's table of parts and what the
-  page's summary reads."""
+  """A built results part: what the page's summary and its table of parts read."""
   name: str
-  row: str              # Its row of the page's table of parts (PARTS_TABLE_HEADER).
+  progress: dict        # progress.json: {run: {'state', 'step', 'train_steps'}}.
   rows: list            # report.json; [] before any run has finished.
   cpu_seconds: dict     # _cpu_seconds_by_run.
   dataset: str          # '' when no record says.
@@ -455,7 +455,12 @@ class Part:
   finished: int         # Its finished runs.
   figures: dict         # {report figure key: file name}.
   runs: list = dataclasses.field(default_factory=list)  # analysis.json's 'runs'.
-  extra: dict = dataclasses.field(default_factory=dict)  # sweep.json's --extra.
+  manifest: dict = dataclasses.field(default_factory=dict)  # sweep.json.
+
+  @property
+  def extra(self):
+    """sweep.json's --extra: {config field: value}."""
+    return self.manifest.get('extra', {})
 
 
 def _natural(name):
@@ -598,9 +603,9 @@ def _promoted(text):
   return re.sub(r'^#(#{2,5}) ', r'\1 ', text, flags=re.M)
 
 
-def _part_link(name):
-  """A link from results/README.md to the part's page."""
-  return f'[{name}]({name}/{README})'
+def _part_link(name, words=None):
+  """A link from results/README.md to the part's page, with its name or `words`."""
+  return f'[{words or name}]({name}/{README})'
 
 
 def _seeds_text(seeds):
@@ -612,29 +617,64 @@ def _seeds_text(seeds):
   return 'seeds ' + ', '.join(map(str, seeds))
 
 
-def _parts_row(name, manifest, progress, steps, cpu_seconds):
-  """The part's row of PARTS_TABLE_HEADER: its page, sweep, settings and seeds, runs
-  finished (and diverged) of those planned, its finished runs' shortest length and
-  the CPU hours they record."""
-  runs = manifest.get('runs', [])
-  settings = ', '.join(dict.fromkeys(run['setting'] for run in runs))
-  what = f'`{manifest.get("sweep")}`: {settings}; ' + _seeds_text(
-      sorted({run['seed'] for run in runs}))
-  states = [p.get('state') for p in progress.values()]
-  done = f'{states.count("finished")} of {len(progress) or len(runs)}'
-  if states.count('diverged'):
-    done += f' ({states.count("diverged")} diverged)'
-  recorded = [s for s in cpu_seconds.values() if s is not None]
-  hours = f'{sum(recorded) / 3600:.2f}' if recorded else '—'
-  length = f'{steps:,}' if steps else '—'
-  return f'| {_part_link(name)} | {what} | {done} | {length} | {hours} |'
+def _overrides(manifest):
+  """The sweep's overrides of a part, {(setting or '', field): value}: --extra's
+  under '', each --setting_extra under its setting."""
+  found = {('', k): v for k, v in manifest.get('extra', {}).items()}
+  for setting, fields in manifest.get('setting_extra', {}).items():
+    found.update({(setting, k): v for k, v in fields.items()})
+  return found
+
+
+def _distinct_overrides(parts):
+  """{part name: 'field=value; setting: field=value, ...' or '—'}: the overrides of
+  each part that another part of the same sweep lacks or sets otherwise, so the
+  table of parts tells apart the parts of one sweep (a path by its last
+  component)."""
+  by_part = {p.name: _overrides(p.manifest) for p in parts}
+  text = {}
+  for part in parts:
+    others = [by_part[p.name] for p in parts if p.name != part.name and
+              p.manifest.get('sweep') == part.manifest.get('sweep')]
+    own = {key: value for key, value in sorted(by_part[part.name].items())
+           if any(other.get(key) != value for other in others)}
+    groups = {}
+    for (setting, field), value in own.items():
+      shown = f'…/{os.path.basename(value)}' if '/' in str(value) else value
+      groups.setdefault(setting, []).append(f'{field}={shown}')
+    text[part.name] = '; '.join(
+        (f'{setting}: ' if setting else '') + ', '.join(fields)
+        for setting, fields in groups.items()) or '—'
+  return text
+
+
+def _parts_lines(parts):
+  """The table of parts (PARTS_TABLE_HEADER): per part its page, sweep, settings and
+  seeds, what sets it apart from its sweep's other parts, runs finished (and
+  diverged) of those planned, its finished runs' shortest length and the CPU hours
+  they record."""
+  distinct = _distinct_overrides(parts)
+  lines = [PARTS_TABLE_HEADER, '|---|---|---|---|---|---|']
+  for part in parts:
+    runs = part.manifest.get('runs', [])
+    settings = ', '.join(dict.fromkeys(run['setting'] for run in runs))
+    what = f'`{part.manifest.get("sweep")}`: {settings}; ' + _seeds_text(
+        sorted({run['seed'] for run in runs}))
+    states = collections.Counter(p.get('state') for p in part.progress.values())
+    done = f'{states["finished"]} of {len(part.progress)}'
+    done += f' ({states["diverged"]} diverged)' if states['diverged'] else ''
+    hours = _cpu_hours(part.cpu_seconds)
+    lines.append(f'| {_part_link(part.name)} | {what} | {distinct[part.name]} | '
+                 f'{done} | {f"{part.steps:,}" if part.steps else "—"} | '
+                 f'{"—" if hours is None else f"{hours:.2f}"} |')
+  return lines + ['']
 
 
 def _progress_lines(progress):
   runs = sorted(progress.items())
   diverged = {name: p for name, p in runs if p.get('state') == 'diverged'}
   unfinished = {name: p for name, p in runs if p.get('state') not in COLLECTED_STATES}
-  done = len(progress) - len(unfinished) - len(diverged)
+  done = sum(p.get('state') == 'finished' for _, p in runs)
   lines = [f'Runs finished: {done} of {len(progress)}.']
   if diverged:
     lines.append('Diverged (kept as results): ' + ', '.join(
@@ -661,11 +701,18 @@ def _cpu_seconds_by_run(sweep_dir):
   return seconds
 
 
-def _cpu_line(seconds_by_run, label='CPU time', runs='finished runs'):
+def _cpu_hours(seconds_by_run):
+  """The CPU hours of the runs that record them; None if none does."""
   recorded = [s for s in seconds_by_run.values() if s is not None]
-  if not recorded:
+  return sum(recorded) / 3600 if recorded else None
+
+
+def _cpu_line(seconds_by_run, label='CPU time', runs='finished runs'):
+  hours = _cpu_hours(seconds_by_run)
+  if hours is None:
     return f'{label}: not recorded by these runs.'
-  line = (f'{label}: {sum(recorded) / 3600:.2f} CPU-hours in {len(recorded)} of the '
+  recorded = [s for s in seconds_by_run.values() if s is not None]
+  line = (f'{label}: {hours:.2f} CPU-hours in {len(recorded)} of the '
           f'{len(seconds_by_run)} {runs}')
   if len(recorded) < len(seconds_by_run):
     line += ' (the others were made before runs recorded it)'
@@ -698,12 +745,10 @@ def build_part(part, name):
       report_lib.write_report(tmp, output=output, source=(
           f'Runs: the committed records of results part `{name}`, rebuilt by '
           '`python -m tf_gancond.results build`.'))
-  page = os.path.join(part, README)
   if not has_runs:
-    runlog.atomic_write_text(page, '\n'.join(
-        lines + ['No run has finished yet: no scorecard.']) + '\n')
-    return Part(name, _parts_row(name, manifest, progress, 0, {}), [], {},
-                _manifest_dataset(manifest), 0, 0, {})
+    _write_part_page(part, lines + ['No run has finished yet: no scorecard.', ''])
+    return Part(name, progress, [], {}, _manifest_dataset(manifest), 0, 0, {},
+                manifest=manifest)
   checks = _read_json(os.path.join(output, report_lib.JSON_FILE))
   lines += ['## Scorecard', ''] + _scorecard_lines(checks)
   analysis = _read_json(os.path.join(output, report_lib.ANALYSIS_FILE))
@@ -716,18 +761,25 @@ def build_part(part, name):
   if links:
     lines += ['Figures: ' + ' · '.join(links) + '; the full report: '
               '[report/report.md](report/report.md).', '']
-  notes = os.path.join(part, NOTES_FILE)
-  if os.path.isfile(notes):
-    with open(notes) as f:
-      lines += [_promoted(f.read().strip()), '']
-  runlog.atomic_write_text(page, '\n'.join(lines).rstrip() + '\n')
+  _write_part_page(part, lines)
   steps = [r['step'] for r in analysis.get('runs', []) if r.get('state') == 'finished']
-  return Part(name, _parts_row(name, manifest, progress, min(steps, default=0),
-                               cpu_seconds), checks, cpu_seconds,
+  return Part(name, progress, checks, cpu_seconds,
               analysis.get('dataset') or _manifest_dataset(manifest),
               min(steps, default=0), len(steps),
               {k: v for k, v in figures.items() if v}, analysis.get('runs', []),
-              manifest.get('extra', {}))
+              manifest)
+
+
+def _write_part_page(part, lines):
+  """Writes `part`/README.md: `lines`, the part's NOTES.md and where it comes from."""
+  notes = os.path.join(part, NOTES_FILE)
+  if os.path.isfile(notes):
+    with open(notes) as f:
+      lines = lines + [_promoted(f.read().strip()), '']
+  lines += ['This page is generated by `python -m tf_gancond.results build` from the '
+            'compact run records in this folder; do not edit it by hand (edit its '
+            f'`{NOTES_FILE}`).']
+  runlog.atomic_write_text(os.path.join(part, README), '\n'.join(lines) + '\n')
 
 
 def _baseline_ends(part):
@@ -911,7 +963,7 @@ def _choice_lines(results_dir, parts):
                 math.isfinite(ends[s][key] - reference[s][key])]
       cells.append(_choice_cell(deltas, [v[key] for v in reference.values()
                                          if v[key] is not None]))
-    link = f'[{field} = {value}]({name}/{README})'
+    link = _part_link(name, f'{field} = {value}')
     lines.append(f'| {link} ({package.get(field, "?")}) | '
                  f'{_seeds_cell(len(seeds), by_name[name])} | ' + ' | '.join(cells) + ' |')
     equal = None
@@ -988,7 +1040,8 @@ def _dataset_heading(dataset, first):
 
 
 def build(results_dir='results'):
-  """Rebuilds every part's report and `results_dir`/README.md; returns its path."""
+  """Rebuilds every part's report and page, and `results_dir`/README.md; returns
+  its path."""
   if not os.path.isdir(results_dir):
     raise ResultsError(f'results_dir={results_dir!r} is not a directory')
   names = sorted(d for d in os.listdir(results_dir) if os.path.isfile(
@@ -1023,9 +1076,8 @@ def build(results_dir='results'):
               f'No {_dataset_name(PAPERS_DATASET)} part has been collected yet; its '
               'parts appear here as their runs finish.', '']
   for i, dataset in enumerate(datasets):
-    lines += [_dataset_heading(dataset, i == 0), '', PARTS_TABLE_HEADER,
-              '|---|---|---|---|---|']
-    lines += [p.row for p in parts if p.dataset == dataset] + ['']
+    lines += [_dataset_heading(dataset, i == 0), '']
+    lines += _parts_lines([p for p in parts if p.dataset == dataset])
   path = os.path.join(results_dir, README)
   runlog.atomic_write_text(path, '\n'.join(lines).rstrip() + '\n')
   return path
