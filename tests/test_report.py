@@ -523,10 +523,18 @@ def test_three_runs_are_never_called_clusters(tmp_path):
   d = tmp_path / 'sweep'
   for seed, lc in enumerate([10.0, 10.01, 10.13]):
     _write_run(d / f'baseline_seed{seed}', 'baseline', seed, lc)
+  _write_run(d / 'jacobian_clamping_seed0', 'jacobian_clamping', 0, 9.0)
   report.write_report(str(d), num_resamples=200)
   out = _analysis(d / 'report')
   assert out['clusters']['n_tested'] == 3 and out['clusters']['separated'] is False
   assert all(r['cluster'] is None for r in out['runs'])
+  # The rows that need clusters say why there are none: too few runs, not a test.
+  checks = _checks(d / 'report')
+  for row in ('O5 JC runs in the good cluster',
+              'O5 largest singular value of E_z[J_z], good cluster below bad'):
+    assert checks[row]['verdict'] == 'INCONCLUSIVE'
+    assert checks[row]['note'].startswith(
+        'fewer than 4 unregularized runs with a final log-cond to split'), row
 
 
 # sd (ddof 1) of linspace(-1, 1, 8): its squares sum to 2 (49 + 25 + 9 + 1) / 49 =

@@ -944,8 +944,8 @@ def _choice_lines(results_dir, parts):
            'their interval is over their own runs. A batch-size choice has a second '
            'row at equal images (steps × batch): its runs at their last evaluated step '
            'whose images the baselines of their seeds reached at an evaluated step '
-           f'(in `{CHOICE_REFERENCE}`, or in `{EXTENDED_REFERENCE}`, the same runs '
-           f'extended), that at least {stats.MIN_BOOTSTRAP_N} baselines reached, whose '
+           f'(in `{CHOICE_REFERENCE}`, or in `{EXTENDED_REFERENCE}`, the same runs at '
+           f'the paper\'s length), that at least {stats.MIN_BOOTSTRAP_N} baselines reached, whose '
            "values there give the spread; ln cond there is the mean over the probe "
            "batch's z.",
            '', "| choice (package's value) | seeds | " + ' | '.join(

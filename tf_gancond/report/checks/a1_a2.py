@@ -181,7 +181,7 @@ CHECK = base.Check(
     paper_steps={None: PAPER_ITERATIONS},
     judged_runs=lambda ctx: frozen_g_runs(ctx.runs),
     figures=(base.Figure(
-        'a1_a2', 'A1/A2', 'A1/A2: D cost, accuracy and gradient norms',
+        'a1_a2', 'A1/A2', 'D cost, accuracy and gradient norms',
         'A1/A2 (Arjovsky & Bottou Figs 1-3): a fresh D against each frozen G: '
         'running-average D cost and accuracy, and the norms of the original-cost '
         'and -log D generator gradients, against D iteration; dashed: with '

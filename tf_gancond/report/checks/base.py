@@ -167,6 +167,15 @@ def with_note(r, notes):
   return dict(r, note='; '.join(([r['note']] if r['note'] else []) + notes))
 
 
+def no_clusters_note(clusters, missing):
+  """Why the runs have no good and bad clusters (shared.cluster_split's `clusters`),
+  then what is `missing` for that reason."""
+  if clusters.get('n_tested', 0) < stats.MIN_CLUSTER_N:
+    return (f'fewer than {stats.MIN_CLUSTER_N} unregularized runs with a final '
+            f'log-cond to split: {missing}')
+  return f'the unregularized runs are not clustered: {missing}'
+
+
 def noise_notes(ctx):
   """The z-sampling noise share of the unregularized runs' final log-cond, as a
   note for the rows that rank or correlate it ([] when undefined)."""

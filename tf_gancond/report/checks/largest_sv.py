@@ -63,8 +63,8 @@ def rows(ctx):
   v = ctx.analysis['largest_sv']
   if not v:
     return [base.row('largest_sv', check, target, rule, verdict=stats.INCONCLUSIVE,
-                     note='the unregularized runs are not clustered: no well and '
-                     'poorly behaved runs to compare')]
+                     note=base.no_clusters_note(
+                         ctx.clusters, 'no well and poorly behaved runs to compare'))]
   good, bad = list(v['good'].values()), list(v['bad'].values())
   n = len(good) + len(bad)
   excluded = base.excluded_note(v['excluded'])

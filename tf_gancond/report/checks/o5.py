@@ -85,8 +85,8 @@ def good_row(ctx):
   stand_in = dataset if target_dataset != dataset else None
   if not clusters.get('separated'):
     return dict(base.row('o5_good', check, target, rule, verdict=stats.INCONCLUSIVE,
-                         note='the unregularized runs are not clustered: no good '
-                         'cluster'), stand_in=stand_in)
+                         note=base.no_clusters_note(clusters, 'no good cluster')),
+                stand_in=stand_in)
   v = clusters['placed'][records.JACOBIAN_CLAMPING]
   n, need = v['runs'], -(-a * v['runs'] // b)
   return dict(base.row('o5_good', check, target, rule, v['good'], None, n,
