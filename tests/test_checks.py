@@ -158,6 +158,24 @@ def test_o4_correlation_of_three_runs_is_inconclusive(tmp_path):
   assert r['verdict'] == 'INCONCLUSIVE'
 
 
+def test_a_row_its_rule_leaves_open_still_names_what_else_it_lacks(tmp_path):
+  """Three runs at 5,000 of the paper's 23,440 steps: O4's rule gives no verdict
+  (no interval below 4 runs), and its caveat also names the paper's n and length,
+  so a reader sees every reason the row is open; at full length and n = 10 the
+  caveat is the rule's own."""
+  finals = [{'min_class_count': c} for c in (30.0, 20.0, 10.0)]
+  r = _checks(tmp_path / 's', [(10.0 + i, 0.0) for i in range(3)], finals=finals,
+              steps=5000)['o4_r']
+  assert r['verdict'] == 'INCONCLUSIVE'
+  assert r['note'].startswith("n = 3 < 10; runs at 21 % of the paper's length (5000 "
+                              'of 23440 steps)')
+  assert 'by the rule alone' not in r['note']  # Its rule too leaves it open.
+  lc = [10.0 + 0.1 * i for i in range(10)]
+  r = _checks(tmp_path / 'full', [(x, 0.0) for x in lc], finals=[
+      {'min_class_count': 30.0} for _ in lc])['o4_r']
+  assert 'by the rule alone' not in (r['note'] or '') and 'n = 10' not in (r['note'] or '')
+
+
 def _o5_sweep(sweep, baselines, jcs, steps=FULL, diverged=()):
   """Runs of [(early ln cond, final ln cond, classifier score, within-run
   amplitude)] per setting: probes at 0, a quarter (early) and the end of `steps`;
@@ -252,7 +270,7 @@ def test_o5_mnist_growth_needs_every_jc_run_below_the_limit(tmp_path):
   jc = [(10.0, 10.05, 8.6, 0.05)] * 4 + [(10.0, 10.6, 8.6, 0.05)]
   growth = _o5_sweep(tmp_path / 's', O5_BASELINES, jc)['o5_growth']
   assert growth['ci_high'] < 0.5 and growth['verdict'] == 'INCONCLUSIVE'
-  assert growth['note'].startswith('1 of 5 JC runs grew by 0.5 or more')
+  assert growth['note'].startswith('n = 5 < 10; 1 of 5 JC runs grew by 0.5 or more')
 
 
 def test_o5_mnist_a_larger_spread_that_no_test_tells_apart_is_inconclusive(tmp_path):

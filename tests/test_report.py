@@ -512,7 +512,7 @@ def test_noise_is_not_split_into_clusters(tmp_path):
   split = checks['O2 MNIST cluster split (good / bad)']
   # No evidence of two clusters is not evidence of one: INCONCLUSIVE, not FAIL.
   assert split['verdict'] == 'INCONCLUSIVE' and split['n'] == 5
-  assert split['note'].startswith('not clustered: p = ')
+  assert split['note'].startswith('n = 5 < 10; not clustered: p = ')
   jc = checks['O5 JC runs in the good cluster']
   assert jc['verdict'] == 'INCONCLUSIVE' and 'not clustered' in jc['note']
 
@@ -818,14 +818,14 @@ def test_o3_scorecard_vae_below_and_alike(tmp_path):
   # Every VAE below every GAN, 4 + 4 runs: exact one-sided p = 1 / C(8, 4) = 1/70;
   # the paper's 10 + 10 runs for a verdict.
   assert below['verdict'] == 'INCONCLUSIVE' and 'p = 0.0143' in below['note']
-  assert below['note'].startswith('4 VAE and 4 GAN runs, fewer than 10 of either; by '
-                                  'the rule alone PASS')
+  assert below['note'].startswith('n = 8 < 20; 4 VAE and 4 GAN runs, fewer than 10 of '
+                                  'either; by the rule alone PASS')
   spread = checks[O3_SPREAD]
   assert spread['measured'] == pytest.approx(0.05) and spread['n'] == 8
   # F(3, 3)'s 95% quantile is 9.28 (tables): the ratio's bound is 1 / sqrt(9.28).
   assert '0.328' in spread['rule']
-  assert spread['note'].startswith('4 VAE and 4 GAN runs, fewer than 10 of either; '
-                                   'by the rule alone PASS')
+  assert spread['note'].startswith('n = 8 < 20; 4 VAE and 4 GAN runs, fewer than 10 '
+                                   'of either; by the rule alone PASS')
   text = (d / 'report' / report.REPORT_FILE).read_text()
   assert _table(text, 'check |')[O3_SPREAD]['verdict'] == 'INCONCLUSIVE'
   # Fig. 3: a panel per setting and one with both, 4.2 inches each at 90 dpi.
@@ -843,7 +843,8 @@ def test_o3_with_three_runs_of_each_is_inconclusive(tmp_path):
   for check in (O3_BELOW, O3_SPREAD):
     assert checks[check]['verdict'] == 'INCONCLUSIVE'
     assert checks[check]['note'].startswith(
-        '3 VAE and 3 GAN runs, fewer than 10 of either; by the rule alone PASS')
+        'n = 6 < 20; 3 VAE and 3 GAN runs, fewer than 10 of either; by the rule alone '
+        'PASS')
   assert 'p = 0.05' in checks[O3_BELOW]['note']
 
 

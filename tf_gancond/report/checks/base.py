@@ -19,7 +19,9 @@ runs (a setting the paper states) and judges nothing.
 One rule over every check (Check.judge): PASS or FAIL needs n >= the check's
 min_runs (the paper's own n, or the stated minimum MIN_RUNS for a statistic over
 runs) and runs at the paper's length (paper_steps); otherwise the row is
-INCONCLUSIVE, and its note says why and what the rule alone would have said.
+INCONCLUSIVE, and its note says why and what the rule alone would have said. The
+note of a row its rule alone leaves INCONCLUSIVE names the same shortfalls before
+the rule's own reason, so it gives every reason the row is open.
 """
 
 import dataclasses
@@ -116,13 +118,15 @@ class Check:
       if self.min_runs > MIN_RUNS:  # The rules' own 'n < 4' is their statistic's.
         r = dict(r, rule=f"{r['rule']} PASS or FAIL also needs n ≥ {self.min_runs}, "
                  "the paper's n.")
-      if r['verdict'] in (stats.PASS, stats.FAIL):
-        reasons = ([f'n = {r["n"]} < {self.min_runs}'] if r['n'] < self.min_runs
+      if r['verdict'] in (stats.PASS, stats.FAIL, stats.INCONCLUSIVE):
+        # n = 0: the rule's statistic had no runs to read; its note says why.
+        reasons = ([f'n = {r["n"]} < {self.min_runs}'] if 0 < r['n'] < self.min_runs
                    else []) + ([short] if short else [])
+        if reasons and r['verdict'] != stats.INCONCLUSIVE:
+          reasons.append(f'by the rule alone {r["verdict"]}')
         if reasons:
           r = dict(r, verdict=stats.INCONCLUSIVE, note='; '.join(
-              reasons + [f'by the rule alone {r["verdict"]}'] +
-              ([r['note']] if r['note'] else [])))
+              reasons + ([r['note']] if r['note'] else [])))
       rows.append(r)
     if self.dataset is None:
       return rows
