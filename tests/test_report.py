@@ -534,7 +534,7 @@ def test_three_runs_are_never_called_clusters(tmp_path):
               'O5 largest singular value of E_z[J_z], good cluster below bad'):
     assert checks[row]['verdict'] == 'INCONCLUSIVE'
     assert checks[row]['note'].startswith(
-        'fewer than 4 unregularized runs with a final log-cond to split'), row
+        'fewer than 4 unregularized runs to split'), row
 
 
 # sd (ddof 1) of linspace(-1, 1, 8): its squares sum to 2 (49 + 25 + 9 + 1) / 49 =
@@ -867,9 +867,14 @@ def test_o3_scorecard_fails_and_is_inconclusive(tmp_path):
   assert alone(O3_SPREAD) == 'FAIL'  # As much spread: at least 1.
   checks, _ = _spectra_sweep(tmp_path / 'c', {'gan': GAN_LEVELS,
                                               'vae': [-3.3, -3.1, -2.9, -2.7]})
-  # Half the GANs' spread: below 1 but above the F-test bound 0.328.
+  # Half the GANs' spread: below 1 but above the F-test bound 0.328. Its rule too
+  # leaves it open, so no "by the rule alone": the run counts, then the rule's note.
   assert checks[O3_SPREAD]['measured'] == pytest.approx(0.5)
   assert checks[O3_SPREAD]['verdict'] == 'INCONCLUSIVE'
+  assert 'by the rule alone' not in checks[O3_SPREAD]['note']
+  assert checks[O3_SPREAD]['note'].endswith(
+      '4 VAE and 4 GAN runs, fewer than 10 of either; spread: VAE 0.258, GAN 0.516 '
+      'nats')
 
 
 def test_o3_scorecard_without_vae_runs_is_not_run(sweep_dir):

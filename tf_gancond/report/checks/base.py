@@ -175,8 +175,7 @@ def no_clusters_note(clusters, missing):
   """Why the runs have no good and bad clusters (shared.cluster_split's `clusters`),
   then what is `missing` for that reason."""
   if clusters.get('n_tested', 0) < stats.MIN_CLUSTER_N:
-    return (f'fewer than {stats.MIN_CLUSTER_N} unregularized runs with a final '
-            f'log-cond to split: {missing}')
+    return f'fewer than {stats.MIN_CLUSTER_N} unregularized runs to split: {missing}'
   return f'the unregularized runs are not clustered: {missing}'
 
 
