@@ -173,10 +173,12 @@ CHECK = base.Check(
               'running-average D accuracy of 1, the final running-average D cost, '
               'and each generator gradient norm\'s last window over its first',
     plain={'a1_fast': 'A fresh D against a frozen G soon classifies every batch '
-                      'right',
+                      'right (D iterations until its accuracy is 1)',
            'a1_cost': 'That D\'s cost goes to 0',
-           'a2_minimax': 'G\'s gradient of the original cost vanishes',
-           'a2_log_d': 'G\'s gradient of the -log D cost grows'},
+           'a2_minimax': 'G\'s gradient of the original cost vanishes (its norm at '
+                         'the end over its start)',
+           'a2_log_d': 'G\'s gradient of the -log D cost grows (its norm at the end '
+                       'over its start)'},
     rows=rows, section=section, min_runs=PAPER_RUNS,
     paper_steps={None: PAPER_ITERATIONS},
     judged_runs=lambda ctx: frozen_g_runs(ctx.runs),
