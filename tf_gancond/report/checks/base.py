@@ -122,11 +122,8 @@ class Check:
         # n = 0: the rule's statistic had no runs to read; its note says why.
         reasons = ([f'n = {r["n"]} < {self.min_runs}'] if 0 < r['n'] < self.min_runs
                    else []) + ([short] if short else [])
-        if reasons and r['verdict'] != stats.INCONCLUSIVE:
-          reasons.append(f'by the rule alone {r["verdict"]}')
         if reasons:
-          r = dict(r, verdict=stats.INCONCLUSIVE, note='; '.join(
-              reasons + ([r['note']] if r['note'] else [])))
+          r = held_open(r, reasons)
       rows.append(r)
     if self.dataset is None:
       return rows
@@ -169,6 +166,15 @@ def with_note(r, notes):
   if r['verdict'] == stats.NOT_RUN or not notes:
     return r
   return dict(r, note='; '.join(([r['note']] if r['note'] else []) + notes))
+
+
+def held_open(r, reasons):
+  """The row INCONCLUSIVE for `reasons` (what it lacks), its note those reasons, then
+  what its rule alone gives where that is PASS or FAIL, then its own note."""
+  alone = ([f'by the rule alone {r["verdict"]}'] if r['verdict'] != stats.INCONCLUSIVE
+           else [])
+  return dict(r, verdict=stats.INCONCLUSIVE, note='; '.join(
+      reasons + alone + ([r['note']] if r['note'] else [])))
 
 
 def no_clusters_note(clusters, missing):

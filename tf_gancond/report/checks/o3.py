@@ -93,11 +93,8 @@ def rows(ctx):
                      f'spread: VAE {fmt.num(vae_spread)}, GAN {fmt.num(gan_spread)} '
                      'nats')]
   if min(len(vae), len(gan)) < base.ODENA_RUNS:  # Shown, not judged.
-    judged = [dict(r, verdict=stats.INCONCLUSIVE, note='; '.join(
-        [f'{len(vae)} VAE and {len(gan)} GAN runs, fewer than {base.ODENA_RUNS} of '
-         'either'] + ([f'by the rule alone {r["verdict"]}']
-                      if r['verdict'] != stats.INCONCLUSIVE else []) + [r['note']]))
-              for r in judged]
+    judged = [base.held_open(r, [f'{len(vae)} VAE and {len(gan)} GAN runs, fewer '
+                                 f'than {base.ODENA_RUNS} of either']) for r in judged]
   return [base.with_note(r, excluded) for r in judged]
 
 
